@@ -1,0 +1,139 @@
+"""Denoising networks, built from a small config so they can be rebuilt from weights."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["timestep_embedding", "MLPDenoiser", "build_network", "NETWORKS"]
+
+
+def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """Sinusoidal embedding of (possibly fractional) timesteps, shape ``(len(t), dim)``.
+
+    Frequencies are geometric from 1 to ``1/max_period`` as in the Transformer and
+    DDPM; an odd ``dim`` gets a zero last column.
+    """
+    half = dim // 2
+    freqs = torch.exp(
+        -math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half
+    )
+    args = t.float().reshape(-1, 1) * freqs.reshape(1, -1)
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=1)
+    if dim % 2:
+        emb = torch.nn.functional.pad(emb, (0, 1))
+    return emb
+
+
+class _ResidualBlock(nn.Module):
+    """``h + W2 silu(W1 norm(h) + proj(temb))`` with a projected skip when widths differ."""
+
+    def __init__(self, in_dim: int, out_dim: int, cond_dim: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(in_dim)
+        self.fc1 = nn.Linear(in_dim, out_dim)
+        self.cond = nn.Linear(cond_dim, out_dim) if cond_dim else None
+        self.fc2 = nn.Linear(out_dim, out_dim)
+        self.skip = nn.Linear(in_dim, out_dim, bias=False) if in_dim != out_dim else None
+
+    def forward(self, h, cond):
+        z = self.fc1(self.norm(h))
+        if self.cond is not None:
+            z = z + self.cond(cond)
+        z = self.fc2(nn.functional.silu(z))
+        return (h if self.skip is None else self.skip(h)) + z
+
+
+class MLPDenoiser(nn.Module):
+    """Residual MLP for vectors, optionally conditioned on the diffusion timestep.
+
+    Parameters
+    ----------
+    in_dim : int
+        Input width (features, plus a missing-value mask when ``mask_input``).
+    out_dim : int
+        Output width: the features for an ``eps`` predictor, the number of time
+        bins for a time classifier.
+    hidden_dims : tuple of int
+        Width of each residual block; the depth is ``len(hidden_dims)``.
+    time_embed_dim : int
+        Width of the sinusoidal timestep embedding; 0 builds an unconditional
+        network (used by diffusion-time estimation, which gets no ``t``).
+    n_timesteps : int
+        ``T`` of the schedule; timesteps are embedded as ``1000 * t / T`` so the
+        embedding's frequencies suit any ``T``.
+    """
+
+    def __init__(self, in_dim, out_dim, hidden_dims=(256, 256), time_embed_dim=64, n_timesteps=1000):
+        super().__init__()
+        hidden_dims = tuple(int(w) for w in hidden_dims)
+        self.config = {
+            "name": "mlp",
+            "in_dim": int(in_dim),
+            "out_dim": int(out_dim),
+            "hidden_dims": hidden_dims,
+            "time_embed_dim": int(time_embed_dim),
+            "n_timesteps": int(n_timesteps),
+        }
+        width = hidden_dims[0]
+        self.input = nn.Linear(in_dim, width)
+        if time_embed_dim:
+            self.time_mlp = nn.Sequential(
+                nn.Linear(time_embed_dim, width), nn.SiLU(), nn.Linear(width, width)
+            )
+            cond_dim = width
+        else:
+            self.time_mlp = None
+            cond_dim = 0
+        dims = (width,) + hidden_dims
+        self.blocks = nn.ModuleList(
+            _ResidualBlock(dims[i], dims[i + 1], cond_dim) for i in range(len(hidden_dims))
+        )
+        self.out_norm = nn.LayerNorm(dims[-1])
+        self.output = nn.Linear(dims[-1], out_dim)
+
+    def reset_parameters(self, generator: torch.Generator) -> "MLPDenoiser":
+        """Initialise every weight from ``generator`` (the global RNG is not used).
+
+        Linear layers get PyTorch's default uniform(+-1/sqrt(fan_in)); the output layer
+        starts at zero so an untrained denoiser predicts zero noise.
+        """
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                bound = 1.0 / math.sqrt(module.in_features)
+                with torch.no_grad():
+                    module.weight.copy_(
+                        torch.rand(module.weight.shape, generator=generator) * 2 * bound - bound
+                    )
+                    if module.bias is not None:
+                        module.bias.copy_(
+                            torch.rand(module.bias.shape, generator=generator) * 2 * bound - bound
+                        )
+        nn.init.zeros_(self.output.weight)
+        nn.init.zeros_(self.output.bias)
+        return self
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.input(x)
+        cond = None
+        if self.time_mlp is not None:
+            if t is None:
+                raise ValueError("this network is timestep-conditioned: pass t")
+            t = torch.as_tensor(t, device=x.device).expand(x.shape[0])
+            scaled = t.float() * (1000.0 / self.config["n_timesteps"])
+            cond = self.time_mlp(timestep_embedding(scaled, self.config["time_embed_dim"]))
+        for block in self.blocks:
+            h = block(h, cond)
+        return self.output(nn.functional.silu(self.out_norm(h)))
+
+
+NETWORKS = {"mlp": MLPDenoiser}
+
+
+def build_network(config: dict) -> nn.Module:
+    """Rebuild a network from its ``config`` (the inverse of ``network.config``)."""
+    config = dict(config)
+    name = config.pop("name")
+    return NETWORKS[name](**config)

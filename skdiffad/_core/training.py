@@ -1,0 +1,268 @@
+"""The one training loop, and the two losses it is used with.
+
+* :func:`denoising_loss` -- epsilon-prediction (DDPM's simple loss), masked on
+  missing entries (MissDiff, Ouyang et al. 2023): the network trains on what was
+  observed and is never asked to reproduce an imputed value.
+* :func:`time_loss` -- diffusion-time estimation (DTE, Livernoche et al. 2024): a
+  classifier over time bins learns how much noise a point carries.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+__all__ = [
+    "TrainingConfig",
+    "train_network",
+    "denoising_loss",
+    "time_loss",
+    "network_input",
+    "time_bins",
+]
+
+
+@dataclass
+class TrainingConfig:
+    """Settings of :func:`train_network`; names follow scikit-learn's MLP."""
+
+    max_iter: int = 200
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    ema_decay: float | None = None
+    early_stopping: bool = True
+    validation_fraction: float = 0.1
+    n_iter_no_change: int = 20
+    tol: float = 1e-4
+    max_steps: int | None = None
+    mixed_precision: bool = True
+    verbose: int = 0
+
+
+def network_input(x_t: torch.Tensor, mask: torch.Tensor | None, mask_input: bool) -> torch.Tensor:
+    """What the network sees: the noisy point with unobserved entries zeroed.
+
+    With ``mask_input`` the observation mask is appended as extra columns, so the
+    network can tell an observed zero from a missing entry.
+    """
+    if mask is None:
+        if mask_input:
+            return torch.cat([x_t, torch.ones_like(x_t)], dim=1)
+        return x_t
+    x_t = x_t * mask
+    if mask_input:
+        return torch.cat([x_t, mask.to(x_t.dtype)], dim=1)
+    return x_t
+
+
+def _random_timesteps(n, n_timesteps, generator, device):
+    return torch.randint(1, n_timesteps + 1, (n,), generator=generator, device=device)
+
+
+def denoising_loss(network, schedule, x0, mask, generator, *, mask_input=False):
+    """Per-row epsilon-prediction error, averaged over the observed entries.
+
+    ``t ~ U{1..T}``, ``x_t = a_t x0 + s_t eps``, loss ``|eps - eps_theta(x_t, t)|^2``
+    over observed entries divided by their count (rows with nothing observed give 0).
+    """
+    t = _random_timesteps(x0.shape[0], schedule.n_timesteps, generator, x0.device)
+    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    x_t = schedule.add_noise(x0, noise, t)
+    eps = network(network_input(x_t, mask, mask_input), t)
+    err = (eps.float() - noise) ** 2
+    if mask is None:
+        return err.mean(dim=1)
+    m = mask.to(err.dtype)
+    return (err * m).sum(dim=1) / m.sum(dim=1).clamp(min=1)
+
+
+def time_bins(n_timesteps: int, n_bins: int) -> torch.Tensor:
+    """Edges of ``n_bins`` equal-width bins over steps ``1..T`` (length ``n_bins + 1``)."""
+    return torch.linspace(0.5, n_timesteps + 0.5, n_bins + 1, dtype=torch.float64)
+
+
+def time_loss(network, schedule, x0, mask, generator, *, n_bins, mask_input=False):
+    """Per-row cross-entropy of the time bin that produced ``x_t`` (DTE's categorical loss).
+
+    The classifier sees the forward sample in data scale, ``x_t / a_t = x0 + (s_t/a_t) eps``
+    (the variance-exploding form of any schedule). Under a variance-preserving
+    schedule the marginal of standardised data barely changes with ``t``, so the
+    unscaled ``x_t`` would hide the time; in data scale a point far from the
+    training data reads as "diffused longer", which is DTE's anomaly score.
+    """
+    t = _random_timesteps(x0.shape[0], schedule.n_timesteps, generator, x0.device)
+    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    a, s = schedule.coefficients(t, x0)
+    x_t = x0 + (s / a) * noise
+    edges = time_bins(schedule.n_timesteps, n_bins).to(x0.device)
+    target = torch.bucketize(t.double(), edges[1:-1])
+    logits = network(network_input(x_t, mask, mask_input))
+    return nn.functional.cross_entropy(logits.float(), target, reduction="none")
+
+
+class _EMA:
+    """Exponential moving average of a network's parameters (Polyak averaging)."""
+
+    def __init__(self, network, decay):
+        self.decay = decay
+        self.shadow = [p.detach().clone() for p in network.parameters()]
+
+    @torch.no_grad()
+    def update(self, network):
+        for s, p in zip(self.shadow, network.parameters()):
+            s.lerp_(p.detach(), 1 - self.decay)
+
+    @torch.no_grad()
+    def swap(self, network):
+        for s, p in zip(self.shadow, network.parameters()):
+            tmp = p.detach().clone()
+            p.copy_(s)
+            s.copy_(tmp)
+
+
+def _split(n, fraction, generator):
+    perm = torch.randperm(n, generator=generator)
+    n_val = int(math.floor(n * fraction))
+    if n - n_val < 1:
+        n_val = 0
+    return perm[n_val:], perm[:n_val]
+
+
+@torch.no_grad()
+def _mean_loss(network, loss_fn, tensors, batch_size, seed, device, autocast):
+    network.eval()
+    gen = torch.Generator(device=device).manual_seed(seed)
+    total, count = 0.0, 0
+    n = tensors[0].shape[0]
+    for start in range(0, n, batch_size):
+        batch = [None if x is None else x[start : start + batch_size] for x in tensors]
+        with autocast():
+            total += float(loss_fn(network, *batch, gen).double().sum())
+        count += batch[0].shape[0]
+    network.train()
+    return total / max(count, 1)
+
+
+def train_network(network, loss_fn, tensors, config: TrainingConfig, *, seed: int, device):
+    """Fit ``network`` by minimising ``loss_fn`` with AdamW over mini-batches.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        Already initialised and on ``device``.
+    loss_fn : callable
+        ``loss_fn(network, *batch, generator) -> per-row losses``.
+    tensors : sequence of torch.Tensor or None
+        Row-aligned training tensors on ``device`` (``None`` entries pass through).
+    config : TrainingConfig
+    seed : int
+        Seeds the shuffling, the validation split and the training noise through
+        private generators; the global RNG is not touched.
+    device : torch.device
+
+    Returns
+    -------
+    history : dict
+        ``loss`` (per epoch), ``val_loss`` (when early stopping), ``n_iter`` (epochs
+        run), ``n_steps``, ``best_epoch``, ``stopped_early`` and ``fit_seconds``.
+    """
+    cpu_gen = torch.Generator().manual_seed(seed)
+    dev_gen = torch.Generator(device=device).manual_seed(seed + 1)
+    n = tensors[0].shape[0]
+    validate = config.early_stopping and config.validation_fraction > 0
+    if validate:
+        train_idx, val_idx = _split(n, config.validation_fraction, cpu_gen)
+        validate = len(val_idx) > 0
+    if not validate:
+        train_idx = torch.arange(n)
+    train_idx = train_idx.to(device)
+    val_tensors = None
+    if validate:
+        val_idx = val_idx.to(device)
+        val_tensors = [None if x is None else x[val_idx] for x in tensors]
+
+    optimiser = torch.optim.AdamW(
+        network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    ema = _EMA(network, config.ema_decay) if config.ema_decay else None
+    use_amp = config.mixed_precision and torch.device(device).type == "cuda"
+
+    def autocast():
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp)
+
+    history = {"loss": [], "val_loss": [], "n_iter": 0, "n_steps": 0,
+               "best_epoch": None, "stopped_early": False}
+    best, best_state, stall = math.inf, None, 0
+    batch_size = min(config.batch_size, len(train_idx))
+    epochs = range(config.max_iter)
+    if config.verbose:
+        from tqdm.auto import tqdm
+
+        epochs = tqdm(epochs, desc="training", unit="epoch")
+    started = time.perf_counter()
+    network.train()
+    for epoch in epochs:
+        perm = train_idx[torch.randperm(len(train_idx), generator=cpu_gen).to(device)]
+        running, seen = 0.0, 0
+        for start in range(0, len(perm), batch_size):
+            idx = perm[start : start + batch_size]
+            batch = [None if x is None else x[idx] for x in tensors]
+            with autocast():
+                loss = loss_fn(network, *batch, dev_gen).mean()
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"training loss became {float(loss)} at epoch {epoch + 1}, step "
+                    f"{history['n_steps'] + 1}; lower learning_rate (now "
+                    f"{config.learning_rate}) or check the input for extreme values"
+                )
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            if ema is not None:
+                ema.update(network)
+            running += float(loss.detach()) * len(idx)
+            seen += len(idx)
+            history["n_steps"] += 1
+            if config.max_steps is not None and history["n_steps"] >= config.max_steps:
+                break
+        history["loss"].append(running / max(seen, 1))
+        history["n_iter"] = epoch + 1
+        if validate:
+            if ema is not None:
+                ema.swap(network)
+            val = _mean_loss(network, loss_fn, val_tensors, 4096, seed + 2, device, autocast)
+            if ema is not None:
+                ema.swap(network)
+            history["val_loss"].append(val)
+            if val < best - config.tol * abs(best if math.isfinite(best) else 1.0):
+                best, stall, history["best_epoch"] = val, 0, epoch + 1
+                best_state = copy.deepcopy(
+                    (ema.shadow if ema is not None else None, network.state_dict())
+                )
+            else:
+                stall += 1
+            if config.verbose:
+                epochs.set_postfix(loss=f"{history['loss'][-1]:.4f}", val=f"{val:.4f}")
+            if stall >= config.n_iter_no_change:
+                history["stopped_early"] = True
+                break
+        elif config.verbose:
+            epochs.set_postfix(loss=f"{history['loss'][-1]:.4f}")
+        if config.max_steps is not None and history["n_steps"] >= config.max_steps:
+            break
+    if best_state is not None:
+        shadow, state = best_state
+        network.load_state_dict(state)
+        if ema is not None:
+            ema.shadow = shadow
+    if ema is not None:
+        ema.swap(network)
+    network.eval()
+    history["fit_seconds"] = time.perf_counter() - started
+    return history

@@ -1,0 +1,196 @@
+"""Turn numpy arrays and mixed-type DataFrames into a float32 matrix plus a mask.
+
+Numeric columns are standardised with training statistics (mean and standard
+deviation of the observed values). Categorical columns (pandas ``category``,
+``object``, ``string`` and ``bool``) become one-hot codes in ``{-1, +1}``; a category
+never seen in training activates no code (all ``-1``), so it is scored, not
+rejected. Missing entries (NaN/None/NA) are never imputed into the model: they are
+recorded in a boolean observation mask that the training loss and the scorers
+respect (MissDiff); in the matrix they hold 0, the training mean.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.utils.validation import _check_feature_names, _check_n_features, validate_data
+
+__all__ = ["TabularEncoder"]
+
+# Standardised values beyond this many standard deviations are clipped: the order
+# of such points no longer matters (they are anomalies at any threshold) and it
+# keeps float32 arithmetic finite.
+_CLIP = 1e4
+
+
+def _is_categorical(series: pd.Series) -> bool:
+    dtype = series.dtype
+    return (
+        isinstance(dtype, pd.CategoricalDtype)
+        or pd.api.types.is_bool_dtype(dtype)
+        or pd.api.types.is_object_dtype(dtype)
+        or pd.api.types.is_string_dtype(dtype)
+    )
+
+
+class TabularEncoder:
+    """Fitted column encoder used by :class:`~skdiffad.TabDiffusionDetector`.
+
+    ``estimator`` is the detector whose ``n_features_in_`` / ``feature_names_in_``
+    are set and checked (scikit-learn's validation helpers write them there).
+    """
+
+    def fit_transform(self, estimator, X):
+        if isinstance(X, pd.DataFrame):
+            return self._fit_frame(estimator, X)
+        X = self._validate_array(estimator, X, reset=True)
+        self.kind_ = "array"
+        self.numeric_ = list(range(X.shape[1]))
+        self.categories_ = {}
+        self._fit_numeric(X, [str(j) for j in range(X.shape[1])])
+        return self._encode_numeric(X)
+
+    def transform(self, estimator, X):
+        if self.kind_ == "frame":
+            if not isinstance(X, pd.DataFrame):
+                X = self._array_to_frame(estimator, X)
+            return self._transform_frame(estimator, X)
+        if isinstance(X, pd.DataFrame) and any(_is_categorical(X[c]) for c in X.columns):
+            raise ValueError(
+                "X has categorical columns but the detector was fitted on a numeric "
+                "array; fit it on a DataFrame to use categorical columns"
+            )
+        X = self._validate_array(estimator, X, reset=False)
+        return self._encode_numeric(X)
+
+    # ------------------------------------------------------------- numeric path
+    @staticmethod
+    def _validate_array(estimator, X, reset):
+        try:
+            return validate_data(
+                estimator, X, reset=reset, dtype=np.float64, ensure_all_finite="allow-nan",
+                ensure_min_samples=2 if reset else 1,
+            )
+        except ValueError as exc:
+            if "could not convert" in str(exc):
+                raise ValueError(
+                    f"X must be numeric: {exc}. To use categorical columns, pass a "
+                    "pandas DataFrame whose categorical columns have category, object, "
+                    "string or bool dtype"
+                ) from exc
+            raise
+
+    def _fit_numeric(self, X, names):
+        observed = ~np.isnan(X)
+        empty = np.flatnonzero(~observed.any(axis=0))
+        if len(empty):
+            raise ValueError(
+                f"column {names[empty[0]]!r} has no observed value in the training data"
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.mean_ = np.nanmean(X, axis=0)
+            scale = np.nanstd(X, axis=0)
+        self.scale_ = np.where(scale > 1e-12 * np.maximum(1.0, np.abs(self.mean_)), scale, 1.0)
+        self.has_missing_ = bool((~observed).any())
+
+    def _encode_numeric(self, X):
+        Z = (X - self.mean_) / self.scale_
+        mask = ~np.isnan(Z)
+        Z = np.clip(np.nan_to_num(Z, nan=0.0), -_CLIP, _CLIP).astype(np.float32)
+        return Z, (mask if not mask.all() else None)
+
+    # --------------------------------------------------------------- frame path
+    def _fit_frame(self, estimator, X):
+        if X.shape[0] == 0 or X.shape[1] == 0:
+            raise ValueError(f"Found array with shape {X.shape}: X must not be empty")
+        if X.shape[0] < 2:
+            raise ValueError(
+                f"Found array with 1 sample(s) (shape={X.shape}) while a minimum of 2 is "
+                "required to fit"
+            )
+        _check_feature_names(estimator, X, reset=True)
+        _check_n_features(estimator, X, reset=True)
+        self.kind_ = "frame"
+        self.columns_ = list(X.columns)
+        self.numeric_ = [c for c in X.columns if not _is_categorical(X[c])]
+        self.categories_ = {}
+        for c in X.columns:
+            if c in self.numeric_:
+                continue
+            values = X[c].dropna().unique()
+            if len(values) == 0:
+                raise ValueError(f"column {c!r} has no observed value in the training data")
+            try:
+                values = sorted(values)
+            except TypeError:
+                values = sorted(values, key=repr)
+            self.categories_[c] = list(values)
+        numeric = self._numeric_block(X)
+        self._fit_numeric(numeric, [str(c) for c in self.numeric_])
+        Z, mask = self._encode_frame(X, numeric)
+        self.has_missing_ = mask is not None
+        return Z, mask
+
+    def _numeric_block(self, X):
+        block = np.empty((X.shape[0], len(self.numeric_)), dtype=np.float64)
+        for j, c in enumerate(self.numeric_):
+            try:
+                block[:, j] = pd.to_numeric(X[c]).to_numpy(dtype=np.float64, na_value=np.nan)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"column {c!r} must be numeric: {exc}") from exc
+        if np.isinf(block).any():
+            j = int(np.flatnonzero(np.isinf(block).any(axis=0))[0])
+            raise ValueError(f"Input X contains infinity in column {self.numeric_[j]!r}")
+        return block
+
+    def _encode_frame(self, X, numeric):
+        Zn, maskn = self._encode_numeric(numeric)
+        blocks = [Zn]
+        masks = [np.ones_like(Zn, dtype=bool) if maskn is None else maskn]
+        for c, cats in self.categories_.items():
+            col = X[c]
+            codes = pd.Categorical(col, categories=cats).codes
+            onehot = np.full((len(col), len(cats)), -1.0, dtype=np.float32)
+            seen = codes >= 0
+            onehot[np.flatnonzero(seen), codes[seen]] = 1.0
+            missing = col.isna().to_numpy()
+            onehot[missing] = 0.0
+            blocks.append(onehot)
+            masks.append(np.repeat(~missing[:, None], len(cats), axis=1))
+        Z = np.concatenate(blocks, axis=1).astype(np.float32)
+        mask = np.concatenate(masks, axis=1)
+        return Z, (mask if not mask.all() else None)
+
+    def _transform_frame(self, estimator, X):
+        if X.shape[0] == 0:
+            raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a "
+                             "minimum of 1 is required")
+        _check_feature_names(estimator, X, reset=False)
+        if list(X.columns) != self.columns_:
+            missing = [c for c in self.columns_ if c not in X.columns]
+            if missing:
+                raise ValueError(f"X is missing the columns seen in fit: {missing}")
+            X = X[self.columns_]
+        _check_n_features(estimator, X, reset=False)
+        return self._encode_frame(X, self._numeric_block(X))
+
+    def _array_to_frame(self, estimator, X):
+        X = np.asarray(X, dtype=object) if not hasattr(X, "shape") else X
+        if X.ndim != 2 or X.shape[1] != len(self.columns_):
+            raise ValueError(
+                f"X has {X.shape[-1] if X.ndim else 0} features, but "
+                f"{type(estimator).__name__} is expecting {len(self.columns_)} features "
+                "as input."
+            )
+        warnings.warn(
+            f"X does not have valid feature names, but {type(estimator).__name__} was "
+            "fitted with feature names; columns are taken by position",
+            UserWarning,
+            stacklevel=4,
+        )
+        return pd.DataFrame(X, columns=self.columns_).astype(
+            {c: "float64" for c in self.numeric_}, errors="ignore"
+        )

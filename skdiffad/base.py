@@ -1,0 +1,252 @@
+"""The estimator shell every skdiffad detector shares.
+
+It owns what is the same for every data kind: parameter validation, seeding,
+device resolution, the call into the one training loop, batched scoring, PyOD's
+threshold/labels, and pickling (network config + CPU weights). A detector
+subclass only says how its input becomes a float matrix (and mask), and which
+network to build for it.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+import torch
+from pyod.models.base import BaseDetector
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._core.networks import build_network
+from ._core.schedules import BETA_SCHEDULES, make_schedule
+from ._core.scoring import SCORINGS, make_scoring_plan, score_array
+from ._core.training import TrainingConfig, denoising_loss, time_loss, train_network
+
+__all__ = ["BaseDiffusionDetector", "resolve_device"]
+
+
+def resolve_device(device) -> torch.device:
+    """Turn ``"auto" | "cpu" | "cuda" | "cuda:N"`` into a ``torch.device``.
+
+    ``"auto"`` picks CUDA when a GPU is visible; asking for CUDA without one is an
+    error rather than a silent fall-back.
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
+        ) from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available")
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    return resolved
+
+
+class BaseDiffusionDetector(BaseDetector):
+    """Shared fit/score flow of the diffusion detectors (not for direct use).
+
+    Subclasses implement ``_fit_input(X)`` / ``_score_input(X)`` returning
+    ``(Z, mask)`` (a float32 matrix and a boolean observation mask or ``None``),
+    and ``_network_config(in_dim, out_dim, time_embed_dim)``.
+    """
+
+    _parameter_constraints: dict = {
+        "scoring": [StrOptions(set(SCORINGS))],
+        "n_timesteps": [Interval(numbers.Integral, 2, None, closed="left")],
+        "beta_schedule": [StrOptions(set(BETA_SCHEDULES))],
+        "n_bins": [Interval(numbers.Integral, 2, None, closed="left")],
+        "n_scoring_timesteps": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_inference_steps": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "ema_decay": [None, Interval(numbers.Real, 0, 1, closed="neither")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "contamination": [Interval(numbers.Real, 0, 0.5, closed="right")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # ------------------------------------------------------------- subclass API
+    def _fit_input(self, X):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _score_input(self, X):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _network_config(self, in_dim, out_dim, time_embed_dim):  # pragma: no cover
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- helpers
+    def _check_extra_params(self):
+        """Hook for checks that span several parameters."""
+
+    def _training_config(self):
+        return TrainingConfig(
+            max_iter=self.max_iter,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            ema_decay=self.ema_decay,
+            early_stopping=self.early_stopping,
+            validation_fraction=self.validation_fraction,
+            n_iter_no_change=self.n_iter_no_change,
+            verbose=self.verbose,
+        )
+
+    def _loss(self, schedule):
+        mask_input = self.mask_input_
+        if self.scoring == "time":
+            n_bins = self.n_bins
+
+            def loss(network, x, mask, generator):
+                return time_loss(network, schedule, x, mask, generator,
+                                 n_bins=n_bins, mask_input=mask_input)
+        else:
+            def loss(network, x, mask, generator):
+                return denoising_loss(network, schedule, x, mask, generator,
+                                      mask_input=mask_input)
+        return loss
+
+    # -------------------------------------------------------------------- fit
+    def fit(self, X, y=None):
+        """Fit the diffusion model on ``X`` (``y`` is ignored).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; see the class docstring for the accepted kinds.
+        y : Ignored
+            Present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The fitted detector.
+        """
+        self._validate_params()
+        self._check_extra_params()
+        Z, mask = self._fit_input(X)
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        self.device_ = resolve_device(self.device)
+        self.schedule_ = make_schedule(self.beta_schedule, self.n_timesteps)
+        self.mask_input_ = mask is not None
+        n_features = Z.shape[1]
+        in_dim = n_features * (2 if self.mask_input_ else 1)
+        if self.scoring == "time":
+            config = self._network_config(in_dim, self.n_bins, 0)
+        else:
+            config = self._network_config(in_dim, n_features, 64)
+        config["n_timesteps"] = self.n_timesteps
+        gen = torch.Generator().manual_seed(seed)
+        network = build_network(config).reset_parameters(gen).to(self.device_)
+        tensors = [torch.as_tensor(Z, device=self.device_),
+                   None if mask is None else torch.as_tensor(mask, device=self.device_)]
+        history = train_network(network, self._loss(self.schedule_.to(self.device_)), tensors,
+                                self._training_config(), seed=seed, device=self.device_)
+        self.network_ = network
+        self.history_ = history
+        self.loss_curve_ = list(history["loss"])
+        self.validation_loss_curve_ = list(history["val_loss"])
+        self.n_iter_ = history["n_iter"]
+        self.scoring_plan_ = make_scoring_plan(
+            self.scoring, self.schedule_, n_features, self.n_scoring_timesteps,
+            torch.Generator().manual_seed(seed + 3),
+            n_inference_steps=self.n_inference_steps, n_bins=self.n_bins,
+        )
+        self.decision_scores_ = self._score_matrix(Z, mask)
+        self._process_decision_scores()
+        return self
+
+    # ---------------------------------------------------------------- scoring
+    def _score_matrix(self, Z, mask):
+        scores = score_array(
+            self.network_, self.schedule_, self.scoring_plan_, Z, mask,
+            batch_size=max(self.batch_size, 4096), device=self.device_,
+            mask_input=self.mask_input_,
+        )
+        if not np.all(np.isfinite(scores)):
+            bad = int(np.sum(~np.isfinite(scores)))
+            raise FloatingPointError(
+                f"{bad} of {len(scores)} scores are not finite; the input holds values "
+                "too extreme for float32 after standardisation"
+            )
+        return scores
+
+    def decision_function(self, X):
+        """Anomaly score of each row of ``X``; higher means more abnormal.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,), float64
+        """
+        check_is_fitted(self, ["network_", "scoring_plan_"])
+        Z, mask = self._score_input(X)
+        return self._score_matrix(Z, mask)
+
+    def score_samples(self, X):
+        """Opposite of :meth:`decision_function` (scikit-learn's sign: higher = more normal).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,), float64
+        """
+        return -self.decision_function(X)
+
+    # ------------------------------------------------------------- persistence
+    def __getstate__(self):
+        state = super().__getstate__().copy()
+        network = state.pop("network_", None)
+        if network is not None:
+            state["_network_state"] = {
+                "config": dict(network.config),
+                "weights": {k: v.detach().cpu() for k, v in network.state_dict().items()},
+                "dtype": str(next(network.parameters()).dtype).replace("torch.", ""),
+            }
+        return state
+
+    def __setstate__(self, state):
+        saved = state.pop("_network_state", None)
+        super().__setstate__(state)
+        if saved is None:
+            return
+        device = getattr(self, "device_", torch.device("cpu"))
+        if device.type == "cuda" and not torch.cuda.is_available():
+            warnings.warn(
+                f"{type(self).__name__} was fitted on {device} but CUDA is not available; "
+                "loading it on the CPU",
+                UserWarning,
+                stacklevel=2,
+            )
+            device = torch.device("cpu")
+            self.device_ = device
+        network = build_network(saved["config"]).to(getattr(torch, saved["dtype"]))
+        network.load_state_dict(saved["weights"])
+        self.network_ = network.to(device).eval()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.non_deterministic = False
+        return tags
