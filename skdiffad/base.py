@@ -168,6 +168,9 @@ class BaseDiffusionDetector(BaseDetector):
             n_inference_steps=self.n_inference_steps, n_bins=self.n_bins,
         )
         self.decision_scores_ = self._score_matrix(Z, mask)
+        # PyOD's predict_proba reads _classes; its _set_n_classes(y) would warn
+        # whenever y is passed, which GridSearchCV always does.
+        self._classes = 2
         self._process_decision_scores()
         return self
 

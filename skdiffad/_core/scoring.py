@@ -228,9 +228,27 @@ def score_array(network, schedule, plan, X, mask=None, *, batch_size=4096, devic
     out = np.empty(X.shape[0], dtype=np.float64)
     with torch.inference_mode():
         for start in range(0, X.shape[0], batch_size):
-            stop = start + batch_size
-            xb = torch.as_tensor(X[start:stop], dtype=dtype, device=device)
-            mb = None if mask is None else torch.as_tensor(mask[start:stop], device=device)
-            out[start:stop] = score_batch(network, schedule, plan, xb, mb,
-                                          mask_input=mask_input).cpu().numpy()
+            stop = min(start + batch_size, X.shape[0])
+            xb = _pad_rows(torch.as_tensor(X[start:stop], dtype=dtype, device=device), 0)
+            mb = None if mask is None else _pad_rows(torch.as_tensor(mask[start:stop], device=device), 1)
+            scores = score_batch(network, schedule, plan, xb, mb, mask_input=mask_input)
+            out[start:stop] = scores[: stop - start].cpu().numpy()
     return out
+
+
+_ROW_BLOCK = 32
+
+
+def _pad_rows(x, fill):
+    """Pad to a multiple of 32 rows.
+
+    CPU BLAS kernels pick their reduction order by the row count; below 8 rows (or
+    for ragged tails) a row's float32 result can differ in the last bits from the
+    same row inside a larger batch. With row counts a multiple of 32 every row goes
+    through the same kernel, so a row's score is bit-for-bit the same whatever else
+    is in its batch.
+    """
+    extra = -x.shape[0] % _ROW_BLOCK
+    if not extra:
+        return x
+    return torch.cat([x, x.new_full((extra,) + x.shape[1:], fill)])
