@@ -168,12 +168,14 @@ class TabularEncoder:
         if X.shape[0] == 0:
             raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a "
                              "minimum of 1 is required")
-        _check_feature_names(estimator, X, reset=False)
         if list(X.columns) != self.columns_:
+            # columns are matched by name, like a ColumnTransformer selecting by name
             missing = [c for c in self.columns_ if c not in X.columns]
             if missing:
                 raise ValueError(f"X is missing the columns seen in fit: {missing}")
-            X = X[self.columns_]
+            if len(X.columns) == len(self.columns_):
+                X = X[self.columns_]
+        _check_feature_names(estimator, X, reset=False)
         _check_n_features(estimator, X, reset=False)
         return self._encode_frame(X, self._numeric_block(X))
 

@@ -26,6 +26,10 @@ from ._core.training import TrainingConfig, denoising_loss, time_loss, train_net
 
 __all__ = ["BaseDiffusionDetector", "resolve_device"]
 
+# Largest noise-to-signal ratio s_t/a_t that diffusion-time estimation covers, in
+# units of the standardised features (DTE's own schedule stops near 1.9).
+_TIME_MAX_NOISE = 2.0
+
 
 def resolve_device(device) -> torch.device:
     """Turn ``"auto" | "cpu" | "cuda" | "cuda:N"`` into a ``torch.device``.
@@ -106,14 +110,20 @@ class BaseDiffusionDetector(BaseDetector):
             verbose=self.verbose,
         )
 
+    def _time_max_step(self, schedule):
+        """Last step of diffusion-time estimation: where ``s_t / a_t`` reaches
+        ``_TIME_MAX_NOISE``. Standardised data has unit spread, so noise-to-signal
+        ratios well above 1 all look alike and would waste the classifier's bins."""
+        return schedule.last_step_below(_TIME_MAX_NOISE)
+
     def _loss(self, schedule):
         mask_input = self.mask_input_
         if self.scoring == "time":
-            n_bins = self.n_bins
+            n_bins, t_max = self.n_bins, self._time_max_step(schedule)
 
             def loss(network, x, mask, generator):
                 return time_loss(network, schedule, x, mask, generator,
-                                 n_bins=n_bins, mask_input=mask_input)
+                                 n_bins=n_bins, t_max=t_max, mask_input=mask_input)
         else:
             def loss(network, x, mask, generator):
                 return denoising_loss(network, schedule, x, mask, generator,
@@ -166,6 +176,7 @@ class BaseDiffusionDetector(BaseDetector):
             self.scoring, self.schedule_, n_features, self.n_scoring_timesteps,
             torch.Generator().manual_seed(seed + 3),
             n_inference_steps=self.n_inference_steps, n_bins=self.n_bins,
+            t_max=self._time_max_step(self.schedule_),
         )
         self.decision_scores_ = self._score_matrix(Z, mask)
         # PyOD's predict_proba reads _classes; its _set_n_classes(y) would warn

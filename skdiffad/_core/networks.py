@@ -68,6 +68,12 @@ class MLPDenoiser(nn.Module):
 
     def __init__(self, in_dim, out_dim, hidden_dims=(256, 256), time_embed_dim=64, n_timesteps=1000):
         super().__init__()
+        # nn.Linear draws a default init from torch's global RNG; building a detector
+        # must not move the user's RNG (the weights come from reset_parameters anyway).
+        with torch.random.fork_rng(devices=[]):
+            self._build(in_dim, out_dim, hidden_dims, time_embed_dim, n_timesteps)
+
+    def _build(self, in_dim, out_dim, hidden_dims, time_embed_dim, n_timesteps):
         hidden_dims = tuple(int(w) for w in hidden_dims)
         self.config = {
             "name": "mlp",
@@ -111,6 +117,8 @@ class MLPDenoiser(nn.Module):
                         module.bias.copy_(
                             torch.rand(module.bias.shape, generator=generator) * 2 * bound - bound
                         )
+            elif isinstance(module, nn.LayerNorm):
+                module.reset_parameters()  # ones and zeros: no randomness involved
         nn.init.zeros_(self.output.weight)
         nn.init.zeros_(self.output.bias)
         return self

@@ -17,6 +17,7 @@ length ``T + 1``.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -66,7 +67,12 @@ class NoiseSchedule:
             raise ValueError("alphas and sigmas must be 1-D tables of equal length >= 2")
         if not (alphas[0] == 1 and sigmas[0] == 0):
             raise ValueError("index 0 must be the clean data: a_0 = 1 and s_0 = 0")
-        if torch.any(torch.diff(self._snr(alphas[1:], sigmas[1:])) >= 0):
+        # Written as "all positive/decreasing" rather than "any not", so that a NaN
+        # (0/0 SNR) fails the check instead of slipping past a False comparison.
+        if not (torch.all(alphas[1:] > 0) and torch.all(sigmas[1:] > 0)
+                and torch.all(torch.isfinite(alphas)) and torch.all(torch.isfinite(sigmas))):
+            raise ValueError("a_t and s_t must be finite and positive for t >= 1")
+        if not torch.all(torch.diff(self._snr(alphas[1:], sigmas[1:])) < 0):
             raise ValueError("the signal-to-noise ratio a_t^2/s_t^2 must decrease in t")
         self.alphas = alphas
         self.sigmas = sigmas
@@ -84,6 +90,13 @@ class NoiseSchedule:
     def snr(self, t: torch.Tensor) -> torch.Tensor:
         """Signal-to-noise ratio ``a_t^2 / s_t^2`` (infinite at ``t = 0``)."""
         return self._snr(self.alphas[t], self.sigmas[t])
+
+    def last_step_below(self, noise_to_signal: float) -> int:
+        """Largest step ``t`` whose noise-to-signal ratio ``s_t / a_t`` is at most the
+        given value (at least 1)."""
+        ratio = self.sigmas[1:] / self.alphas[1:]
+        return max(1, int(torch.searchsorted(ratio, torch.tensor(float(noise_to_signal),
+                                                                  dtype=ratio.dtype), right=True)))
 
     def coefficients(self, t, like: torch.Tensor):
         """``(a_t, s_t)`` for integer steps ``t``, shaped to broadcast against ``like``."""
@@ -190,8 +203,12 @@ def make_schedule(
     n_timesteps : int
         Number of noisy steps ``T``.
     """
-    if not isinstance(n_timesteps, int) or n_timesteps < 1:
+    # numbers.Integral, not int: numpy integers (np.arange grids in GridSearchCV) are
+    # valid; bool is an Integral but never a step count.
+    if (not isinstance(n_timesteps, numbers.Integral) or isinstance(n_timesteps, bool)
+            or n_timesteps < 1):
         raise ValueError(f"n_timesteps must be a positive integer, got {n_timesteps!r}")
+    n_timesteps = int(n_timesteps)
     if beta_schedule == "linear":
         alpha_bars = torch.cumprod(1 - _linear_betas(n_timesteps, beta_start, beta_end), 0)
     elif beta_schedule == "cosine":

@@ -49,8 +49,8 @@ class ScoringPlan:
         The grid of diffusion steps (time bins' centres for ``"time"``).
     weights : torch.Tensor of shape (K,)
         Quadrature weights of the grid (float64).
-    noise : torch.Tensor of shape (K, n_features) or None
-        One noise vector per grid point, shared by every row.
+    noise : torch.Tensor of shape (K, R, n_features) or None
+        ``R`` noise vectors per grid point (an antithetic pair), shared by every row.
     n_inference_steps : int
         DDIM steps from ``t0`` back to 0 (reconstruction).
     """
@@ -79,15 +79,20 @@ def _grid(lo, hi, k, n_timesteps):
 def _elbo_strata(schedule, k):
     """Strata of steps ``2..T`` equally spaced in log-SNR, one representative each.
 
-    Returns representative steps and their telescoped weights
-    ``1/2 (SNR(first - 1) - SNR(last))``, so that
-    ``sum_k w_k |x - x0_hat(t_k)|^2`` is a quadrature of
-    ``sum_{t=2}^T 1/2 (SNR(t-1) - SNR(t)) |x - x0_hat(t)|^2`` that is exact when the
-    error is constant inside each stratum.
+    The diffusion part of the negative ELBO is
+    ``sum_{t=2}^T 1/2 (SNR(t-1) - SNR(t)) |x - x0_hat(t)|^2
+    = sum_{t=2}^T w_t |eps - eps_hat(t)|^2`` with ``w_t = 1/2 (SNR(t-1)/SNR(t) - 1)``.
+    The noise-prediction error changes slowly with log-SNR (it is O(1) across the
+    whole range), so each stratum's summed ``w_t`` times the error at its
+    representative step is an accurate quadrature; the same telescoped weights on
+    the x0-error would be biased by the SNR ratio across a stratum.
     """
     T = schedule.n_timesteps
     steps = torch.arange(1, T + 1)
-    log_snr = torch.log(schedule.snr(steps))  # decreasing
+    snr = schedule.snr(steps)
+    log_snr = torch.log(snr)  # decreasing
+    w = torch.zeros(T + 1, dtype=torch.float64)
+    w[2:] = 0.5 * (snr[:-1] / snr[1:] - 1.0)
     targets = torch.linspace(float(log_snr[1]), float(log_snr[-1]), k + 1)
     # first step of each stratum: the first t >= 2 whose log-SNR falls below a target
     starts = [2]
@@ -102,12 +107,12 @@ def _elbo_strata(schedule, k):
         mid_target = 0.5 * (log_snr[first - 1] + log_snr[last - 1])
         rep = first + int(torch.argmin(torch.abs(log_snr[first - 1 : last] - mid_target)))
         reps.append(rep)
-        weights.append(0.5 * float(schedule.snr(first - 1) - schedule.snr(last)))
+        weights.append(float(w[first:stop].sum()))
     return torch.tensor(reps), torch.tensor(weights, dtype=torch.float64)
 
 
 def make_scoring_plan(scoring, schedule, n_features, n_timesteps_grid, generator, *,
-                      n_inference_steps=5, n_bins=None):
+                      n_inference_steps=5, n_bins=None, t_max=None):
     """Draw the fixed grid and noise of a scoring paradigm.
 
     Parameters
@@ -124,12 +129,16 @@ def make_scoring_plan(scoring, schedule, n_features, n_timesteps_grid, generator
         DDIM steps per reconstruction.
     n_bins : int
         Time bins of the ``"time"`` classifier.
+    t_max : int, optional
+        Last step the ``"time"`` classifier was trained on (default ``T``); the
+        score is the expected step divided by ``t_max``.
     """
     T = schedule.n_timesteps
     if scoring == "time":
-        edges = time_bins(T, n_bins)
+        t_max = T if t_max is None else t_max
+        edges = time_bins(t_max, n_bins)
         centres = 0.5 * (edges[1:] + edges[:-1])
-        return ScoringPlan(scoring, centres, centres / T, None, n_inference_steps)
+        return ScoringPlan(scoring, centres, centres / t_max, None, n_inference_steps)
     if scoring == "reconstruction":
         ts = _grid(*_RECONSTRUCTION_RANGE, n_timesteps_grid, T)
         weights = torch.full((len(ts),), 1.0 / len(ts), dtype=torch.float64)
@@ -145,8 +154,21 @@ def make_scoring_plan(scoring, schedule, n_features, n_timesteps_grid, generator
         weights = torch.cat([torch.tensor([float("nan")], dtype=torch.float64), weights])
     else:
         raise ValueError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
-    noise = torch.randn((len(ts), n_features), generator=generator)
+    noise = _antithetic_noise(len(ts), n_features, generator)
     return ScoringPlan(scoring, ts, weights, noise, n_inference_steps)
+
+
+def _antithetic_noise(k, n_features, generator):
+    """Two noise vectors per grid point, ``eps`` and ``-eps``, with ``|eps|^2 = d``.
+
+    The pair cancels every term of the error that is odd in the noise (the cross
+    term between the point and the noise dominates the per-row variance of the
+    ELBO), and fixing the norm removes the chi-square spread of ``|eps|^2``; both
+    keep the expectation of any quadratic form unchanged (``E[eps eps^T] = I``).
+    """
+    eps = torch.randn((k, n_features), generator=generator)
+    eps = eps * (n_features**0.5) / eps.norm(dim=1, keepdim=True).clamp(min=1e-12)
+    return torch.stack([eps, -eps], dim=1)
 
 
 def _masked_mean_sq(diff, mask):
@@ -173,18 +195,23 @@ def score_batch(network, schedule, plan: ScoringPlan, x, mask=None, *, mask_inpu
         return torch.softmax(logits, dim=1) @ plan.weights
     n = x.shape[0]
     out = torch.zeros(n, dtype=torch.float64, device=x.device)
+    n_draws = plan.noise.shape[1]
     if plan.scoring == "reconstruction":
         for k, t0 in enumerate(plan.timesteps.tolist()):
-            x_hat = _reconstruct(network, schedule, x, mask, plan.noise[k], t0,
-                                 plan.n_inference_steps, mask_input)
-            out += plan.weights[k] * _masked_mean_sq(x_hat - x, mask).double()
+            for noise in plan.noise[k]:
+                x_hat = _reconstruct(network, schedule, x, mask, noise, t0,
+                                     plan.n_inference_steps, mask_input)
+                err = _masked_mean_sq(x_hat.double() - x.double(), mask)
+                out += plan.weights[k] / n_draws * err
         return out
     if plan.scoring == "score":
         for k, t in enumerate(plan.timesteps.tolist()):
-            x_t = schedule.add_noise(x, plan.noise[k], t)
-            eps = network(network_input(x_t, mask, mask_input), torch.tensor(t, device=x.device))
-            rms = _masked_mean_sq(eps.float(), mask).double().sqrt()
-            out += plan.weights[k] * rms / float(schedule.sigmas[t])
+            for noise in plan.noise[k]:
+                x_t = schedule.add_noise(x, noise, t)
+                eps = network(network_input(x_t, mask, mask_input),
+                              torch.tensor(t, device=x.device))
+                rms = _masked_mean_sq(eps.double(), mask).sqrt()
+                out += plan.weights[k] / n_draws * rms / float(schedule.sigmas[t])
         return out
     if plan.scoring == "density":
         return negative_elbo(network, schedule, plan, x, mask, mask_input=mask_input)
@@ -195,8 +222,9 @@ def negative_elbo(network, schedule, plan, x, mask=None, *, mask_input=False):
     """Negative ELBO in nats per observed feature (a bound on ``-log p(x) / d``).
 
     ``prior KL(q(x_T|x) || N(0, a_T^2 + s_T^2)) + decoder -log N(x; x0_hat(x_1), 1/SNR(1))
-    + sum_{t>=2} 1/2 (SNR(t-1) - SNR(t)) |x - x0_hat(x_t)|^2``, the last sum by the
-    plan's log-SNR quadrature.
+    + sum_{t>=2} 1/2 (SNR(t-1) - SNR(t)) |x - x0_hat(x_t)|^2``, the last sum written
+    as ``sum_t w_t |eps - eps_hat(x_t)|^2`` and estimated by the plan's log-SNR
+    quadrature (:func:`_elbo_strata`).
     """
     xd = x.double()
     m = torch.ones_like(xd) if mask is None else mask.to(torch.float64)
@@ -206,14 +234,16 @@ def negative_elbo(network, schedule, plan, x, mask=None, *, mask_input=False):
     v = schedule.prior_variance()
     prior = 0.5 * (np.log(v / s_T**2) + (s_T**2 + a_T**2 * xd**2) / v - 1.0)
     total = (prior * m).sum(dim=1)
+    n_draws = plan.noise.shape[1]
     for k, t in enumerate(plan.timesteps.tolist()):
-        x_t = schedule.add_noise(x, plan.noise[k], t)
-        eps = network(network_input(x_t, mask, mask_input), torch.tensor(t, device=x.device))
-        x0_hat = schedule.predict_x0(x_t.double(), eps.double(), t)
-        sq = (((x0_hat - xd) ** 2) * m).sum(dim=1)
-        if k == 0:  # decoder term at t = 1
-            snr1 = float(schedule.snr(1))
-            total += 0.5 * snr1 * sq + 0.5 * d_obs * np.log(2 * np.pi / snr1)
+        sq = torch.zeros_like(total)
+        for noise in plan.noise[k]:
+            x_t = schedule.add_noise(x, noise, t)
+            eps = network(network_input(x_t, mask, mask_input), torch.tensor(t, device=x.device))
+            # |x - x0_hat|^2 = |eps - eps_hat|^2 / SNR(t)
+            sq += (((noise.double() - eps.double()) ** 2) * m).sum(dim=1) / n_draws
+        if k == 0:  # decoder term at t = 1: -log N(x; x0_hat, 1/SNR(1))
+            total += 0.5 * sq + 0.5 * d_obs * np.log(2 * np.pi / float(schedule.snr(1)))
         else:
             total += plan.weights[k] * sq
     return total / d_obs

@@ -87,7 +87,7 @@ def time_bins(n_timesteps: int, n_bins: int) -> torch.Tensor:
     return torch.linspace(0.5, n_timesteps + 0.5, n_bins + 1, dtype=torch.float64)
 
 
-def time_loss(network, schedule, x0, mask, generator, *, n_bins, mask_input=False):
+def time_loss(network, schedule, x0, mask, generator, *, n_bins, t_max=None, mask_input=False):
     """Per-row cross-entropy of the time bin that produced ``x_t`` (DTE's categorical loss).
 
     The classifier sees the forward sample in data scale, ``x_t / a_t = x0 + (s_t/a_t) eps``
@@ -95,12 +95,14 @@ def time_loss(network, schedule, x0, mask, generator, *, n_bins, mask_input=Fals
     schedule the marginal of standardised data barely changes with ``t``, so the
     unscaled ``x_t`` would hide the time; in data scale a point far from the
     training data reads as "diffused longer", which is DTE's anomaly score.
+    ``t`` is drawn from ``1..t_max`` (default ``T``), split into ``n_bins`` bins.
     """
-    t = _random_timesteps(x0.shape[0], schedule.n_timesteps, generator, x0.device)
+    t_max = schedule.n_timesteps if t_max is None else t_max
+    t = _random_timesteps(x0.shape[0], t_max, generator, x0.device)
     noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
     a, s = schedule.coefficients(t, x0)
     x_t = x0 + (s / a) * noise
-    edges = time_bins(schedule.n_timesteps, n_bins).to(x0.device)
+    edges = time_bins(t_max, n_bins).to(x0.device)
     target = torch.bucketize(t.double(), edges[1:-1])
     logits = network(network_input(x_t, mask, mask_input))
     return nn.functional.cross_entropy(logits.float(), target, reduction="none")
@@ -217,7 +219,7 @@ def train_network(network, loss_fn, tensors, config: TrainingConfig, *, seed: in
                 loss = loss_fn(network, *batch, dev_gen).mean()
             if not torch.isfinite(loss):
                 raise FloatingPointError(
-                    f"training loss became {float(loss)} at epoch {epoch + 1}, step "
+                    f"training loss became {float(loss.detach())} at epoch {epoch + 1}, step "
                     f"{history['n_steps'] + 1}; lower learning_rate (now "
                     f"{config.learning_rate}) or check the input for extreme values"
                 )
