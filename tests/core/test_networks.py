@@ -1,0 +1,162 @@
+"""The timestep embedding and the MLP denoiser: shapes, values, seeding, rebuilding."""
+
+import math
+import pickle
+
+import pytest
+import torch
+
+from skdiffad._core import MLPDenoiser, build_network, timestep_embedding
+
+
+def seeded(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+def small_net(seed=0, **kwargs):
+    params = {"in_dim": 3, "out_dim": 3, "hidden_dims": (8, 12), "time_embed_dim": 6,
+              "n_timesteps": 50}
+    params.update(kwargs)
+    return MLPDenoiser(**params).reset_parameters(seeded(seed))
+
+
+def randomise_output_layer(net, seed):
+    # reset_parameters zeroes the output layer; tests of what flows through the
+    # network need it to say something
+    with torch.no_grad():
+        net.output.weight.copy_(torch.randn(net.output.weight.shape, generator=seeded(seed)))
+        net.output.bias.copy_(torch.randn(net.output.bias.shape, generator=seeded(seed + 1)))
+    return net
+
+
+# ------------------------------------------------------------------ embedding
+def test_timestep_embedding_shape_and_values_at_zero():
+    t = torch.tensor([0, 3, 999])
+    emb = timestep_embedding(t, 16)
+    assert emb.shape == (3, 16) and emb.dtype == torch.float32
+    # cos(0) = 1 fills the first half, sin(0) = 0 the second
+    assert torch.equal(emb[0, :8], torch.ones(8))
+    assert torch.equal(emb[0, 8:], torch.zeros(8))
+    assert torch.all(emb.abs() <= 1)
+
+
+def test_timestep_embedding_values_follow_the_geometric_frequencies():
+    # dim 4: half = 2 frequencies 10000^(-0/2) = 1 and 10000^(-1/2) = 0.01
+    t = torch.tensor([1.0, 2.5])
+    emb = timestep_embedding(t, 4)
+    expected = torch.tensor(
+        [[math.cos(tt), math.cos(0.01 * tt), math.sin(tt), math.sin(0.01 * tt)]
+         for tt in (1.0, 2.5)]
+    )
+    torch.testing.assert_close(emb, expected)
+
+
+def test_timestep_embedding_with_odd_dim_pads_a_zero_column():
+    t = torch.arange(5)
+    emb = timestep_embedding(t, 7)
+    assert emb.shape == (5, 7)
+    assert torch.equal(emb[:, -1], torch.zeros(5))
+    torch.testing.assert_close(emb[:, :6], timestep_embedding(t, 6))
+
+
+def test_timestep_embedding_separates_distinct_steps():
+    emb = timestep_embedding(torch.arange(0, 1000, 50), 32)
+    distances = torch.cdist(emb, emb)
+    off_diagonal = distances[~torch.eye(len(emb), dtype=torch.bool)]
+    assert float(off_diagonal.min()) > 0.1
+
+
+# -------------------------------------------------------------------- network
+def test_conditional_denoiser_output_shape_for_scalar_and_per_row_steps():
+    net = small_net()
+    x = torch.randn(5, 3, generator=seeded(1))
+    assert net(x, torch.tensor(7)).shape == (5, 3)
+    assert net(x, 7).shape == (5, 3)
+    assert net(x, torch.arange(1, 6)).shape == (5, 3)
+
+
+def test_unconditional_network_has_no_time_input_and_its_own_width():
+    net = small_net(time_embed_dim=0, out_dim=7)
+    assert net.time_mlp is None
+    out = net(torch.randn(4, 3, generator=seeded(2)))
+    assert out.shape == (4, 7)
+
+
+def test_conditional_network_without_a_step_raises():
+    with pytest.raises(ValueError, match="pass t"):
+        small_net()(torch.zeros(2, 3))
+
+
+def test_untrained_network_outputs_exactly_zero():
+    net = small_net(seed=3)
+    x = torch.randn(6, 3, generator=seeded(4)) * 10
+    assert torch.equal(net(x, torch.arange(1, 7)), torch.zeros(6, 3))
+    assert torch.equal(net.output.weight, torch.zeros_like(net.output.weight))
+
+
+def test_the_step_conditions_the_output():
+    net = randomise_output_layer(small_net(seed=5), 6)
+    x = torch.randn(4, 3, generator=seeded(7))
+    assert not torch.allclose(net(x, 1), net(x, 40))
+
+
+def test_steps_are_embedded_relative_to_n_timesteps():
+    # 1000 * t / T: step 10 of 100 and step 100 of 1000 are the same noise level
+    coarse = randomise_output_layer(small_net(seed=8, n_timesteps=100), 9)
+    fine = small_net(seed=8, n_timesteps=1000)
+    fine.load_state_dict(coarse.state_dict())
+    x = torch.randn(4, 3, generator=seeded(10))
+    torch.testing.assert_close(coarse(x, 10), fine(x, 100))
+
+
+def test_reset_parameters_is_reproducible_and_seed_dependent():
+    a, b, c = small_net(seed=11), small_net(seed=11), small_net(seed=12)
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(pa, pb), name
+    assert not torch.equal(a.input.weight, c.input.weight)
+
+
+def test_reset_parameters_restores_a_used_network():
+    net = small_net(seed=13)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)  # stands in for training: every weight moves, LayerNorms too
+    net.reset_parameters(seeded(13))
+    fresh = small_net(seed=13)
+    for (name, p), q in zip(net.state_dict().items(), fresh.state_dict().values()):
+        assert torch.equal(p, q), name
+
+
+def test_linear_layers_start_in_the_default_uniform_range():
+    net = small_net(seed=14, in_dim=40)
+    bound = 1 / math.sqrt(40)
+    w = net.input.weight.detach()
+    assert float(w.abs().max()) <= bound
+    assert float(w.abs().max()) > 0.9 * bound  # uniform over the range, not a tiny blob
+
+
+def test_building_and_seeding_leave_the_global_rng_alone():
+    state = torch.random.get_rng_state()
+    net = build_network({"name": "mlp", "in_dim": 4, "out_dim": 4, "hidden_dims": (8,),
+                         "time_embed_dim": 8, "n_timesteps": 20})
+    net.reset_parameters(seeded(15))
+    assert torch.equal(state, torch.random.get_rng_state())
+
+
+def test_build_network_from_config_rebuilds_an_equivalent_network():
+    net = randomise_output_layer(small_net(seed=16), 17)
+    clone = build_network(net.config)
+    assert type(clone) is MLPDenoiser and clone.config == net.config
+    clone.load_state_dict(net.state_dict())
+    x = torch.randn(5, 3, generator=seeded(18))
+    t = torch.tensor([1, 10, 20, 30, 50])
+    assert torch.equal(clone(x, t), net(x, t))
+
+
+def test_config_is_plain_data_and_build_does_not_mutate_it():
+    net = small_net(seed=19)
+    config = pickle.loads(pickle.dumps(net.config))
+    before = dict(config)
+    build_network(config)
+    assert config == before
+    assert all(isinstance(v, (str, int, tuple)) for v in config.values())
