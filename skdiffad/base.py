@@ -206,10 +206,13 @@ class BaseDiffusionDetector(BaseDetector):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Rows to score, of the same kind as the data seen in fit (a DataFrame
+            with the fitted columns, or a numeric array).
 
         Returns
         -------
         scores : ndarray of shape (n_samples,), float64
+            Anomaly scores in the units of the chosen ``scoring``.
         """
         check_is_fitted(self, ["network_", "scoring_plan_"])
         Z, mask = self._score_input(X)
@@ -221,10 +224,12 @@ class BaseDiffusionDetector(BaseDetector):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Rows to score.
 
         Returns
         -------
         scores : ndarray of shape (n_samples,), float64
+            Negated anomaly scores.
         """
         return -self.decision_function(X)
 

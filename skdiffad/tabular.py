@@ -73,8 +73,11 @@ class TabDiffusionDetector(BaseDiffusionDetector):
     device : {"auto", "cpu", "cuda"} or str, default="auto"
         Where to train and score; ``"auto"`` uses a GPU when one is visible.
     random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, training noise and the fixed scoring noise.
-        The global NumPy and torch generators are never touched.
+        Seeds weight initialisation, training noise and the fixed scoring noise
+        through private generators. Fitting and scoring never advance torch's
+        global generator; with ``None`` the seed itself is drawn from NumPy's
+        global generator (scikit-learn's convention), so pass an int for
+        reproducible results.
     verbose : int, default=0
         Show a training progress bar when positive.
 
@@ -89,7 +92,7 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         0/1 labels of the training rows (1 = anomaly).
     n_features_in_ : int
         Number of columns seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names seen in fit, when ``X`` was a DataFrame with string names.
     encoder_ : object
         The fitted column encoder (standardisation and one-hot codes).

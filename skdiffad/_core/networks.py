@@ -124,6 +124,8 @@ class MLPDenoiser(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
+        """Map ``x`` of shape ``(n, in_dim)`` (and steps ``t``, a scalar or ``(n,)``,
+        for a conditioned network) to ``(n, out_dim)``."""
         h = self.input(x)
         cond = None
         if self.time_mlp is not None:

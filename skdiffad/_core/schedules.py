@@ -202,6 +202,15 @@ def make_schedule(
         exploding, ``a_t = 1`` and ``s_t`` geometric from ``sigma_min`` to ``sigma_max``.
     n_timesteps : int
         Number of noisy steps ``T``.
+    beta_start, beta_end : float
+        First and last beta of the linear schedule at ``T = 1000`` (rescaled by
+        ``1000 / T`` for other ``T``).
+    sigma_min, sigma_max : float
+        Smallest and largest noise level of the ``"ve"`` schedule.
+
+    Returns
+    -------
+    schedule : NoiseSchedule
     """
     # numbers.Integral, not int: numpy integers (np.arange grids in GridSearchCV) are
     # valid; bool is an Integral but never a step count.

@@ -45,6 +45,7 @@ class ScoringPlan:
     Attributes
     ----------
     scoring : str
+        The paradigm: ``"reconstruction"``, ``"density"``, ``"score"`` or ``"time"``.
     timesteps : torch.LongTensor of shape (K,)
         The grid of diffusion steps (time bins' centres for ``"time"``).
     weights : torch.Tensor of shape (K,)
@@ -118,7 +119,9 @@ def make_scoring_plan(scoring, schedule, n_features, n_timesteps_grid, generator
     Parameters
     ----------
     scoring : {"reconstruction", "density", "score", "time"}
+        The paradigm the plan is for.
     schedule : NoiseSchedule
+        The schedule the network was trained with.
     n_features : int
         Width of the data the noise is added to.
     n_timesteps_grid : int
@@ -132,6 +135,10 @@ def make_scoring_plan(scoring, schedule, n_features, n_timesteps_grid, generator
     t_max : int, optional
         Last step the ``"time"`` classifier was trained on (default ``T``); the
         score is the expected step divided by ``t_max``.
+
+    Returns
+    -------
+    plan : ScoringPlan
     """
     T = schedule.n_timesteps
     if scoring == "time":
@@ -223,8 +230,12 @@ def negative_elbo(network, schedule, plan, x, mask=None, *, mask_input=False):
 
     ``prior KL(q(x_T|x) || N(0, a_T^2 + s_T^2)) + decoder -log N(x; x0_hat(x_1), 1/SNR(1))
     + sum_{t>=2} 1/2 (SNR(t-1) - SNR(t)) |x - x0_hat(x_t)|^2``, the last sum written
-    as ``sum_t w_t |eps - eps_hat(x_t)|^2`` and estimated by the plan's log-SNR
-    quadrature (:func:`_elbo_strata`).
+    as ``sum_t w_t |eps - eps_hat(x_t)|^2`` and estimated by the plan's quadrature
+    over strata equally spaced in log-SNR. The bound is that of the discrete
+    T-step model with DDPM's fixed reverse variance: for variance-preserving
+    schedules it sits a roughly constant ~0.4 nats per feature above ``-log p(x)``
+    even with a perfect denoiser, which shifts every row alike and leaves the
+    ranking intact.
     """
     xd = x.double()
     m = torch.ones_like(xd) if mask is None else mask.to(torch.float64)

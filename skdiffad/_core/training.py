@@ -29,7 +29,32 @@ __all__ = [
 
 @dataclass
 class TrainingConfig:
-    """Settings of :func:`train_network`; names follow scikit-learn's MLP."""
+    """Settings of :func:`train_network`; names follow scikit-learn's MLP.
+
+    Attributes
+    ----------
+    max_iter : int
+        Maximum number of epochs.
+    batch_size : int
+        Rows per gradient step.
+    learning_rate, weight_decay : float
+        AdamW settings.
+    ema_decay : float or None
+        Decay of the exponential moving average of the weights; ``None`` for none.
+    early_stopping : bool
+        Hold out ``validation_fraction`` of the rows and stop after
+        ``n_iter_no_change`` epochs without a relative improvement of ``tol``;
+        the best weights are restored.
+    validation_fraction : float
+    n_iter_no_change : int
+    tol : float
+    max_steps : int or None
+        Hard cap on the number of gradient steps.
+    mixed_precision : bool
+        bfloat16 autocast on CUDA (ignored on the CPU).
+    verbose : int
+        Show a tqdm progress bar when positive.
+    """
 
     max_iter: int = 200
     batch_size: int = 256
@@ -241,6 +266,11 @@ def train_network(network, loss_fn, tensors, config: TrainingConfig, *, seed: in
             val = _mean_loss(network, loss_fn, val_tensors, 4096, seed + 2, device, autocast)
             if ema is not None:
                 ema.swap(network)
+            if not math.isfinite(val):
+                raise FloatingPointError(
+                    f"validation loss became {val} at epoch {epoch + 1}; lower learning_rate "
+                    f"(now {config.learning_rate}) or check the input for extreme values"
+                )
             history["val_loss"].append(val)
             if val < best - config.tol * abs(best if math.isfinite(best) else 1.0):
                 best, stall, history["best_epoch"] = val, 0, epoch + 1
