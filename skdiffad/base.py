@@ -26,6 +26,11 @@ from ._core.training import TrainingConfig, denoising_loss, time_loss, train_net
 
 __all__ = ["BaseDiffusionDetector", "resolve_device"]
 
+# Gradient steps of max_iter="auto". Diffusion models learn from the number of
+# noisy samples they see, not from passes over the data: a fixed budget trains a
+# 200-row table as well as a 10k-row one and keeps fit time independent of n.
+_AUTO_STEPS = 2000
+
 # Largest noise-to-signal ratio s_t/a_t that diffusion-time estimation covers, in
 # units of the standardised features (DTE's own schedule stops near 1.9).
 _TIME_MAX_NOISE = 2.0
@@ -69,7 +74,7 @@ class BaseDiffusionDetector(BaseDetector):
         "n_bins": [Interval(numbers.Integral, 2, None, closed="left")],
         "n_scoring_timesteps": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_inference_steps": [Interval(numbers.Integral, 1, None, closed="left")],
-        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
         "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
@@ -97,9 +102,18 @@ class BaseDiffusionDetector(BaseDetector):
     def _check_extra_params(self):
         """Hook for checks that span several parameters."""
 
-    def _training_config(self):
+    def _training_config(self, n_samples):
+        max_iter, max_steps = self.max_iter, None
+        if max_iter == "auto":
+            n_train = n_samples
+            if self.early_stopping:
+                n_train -= int(n_samples * self.validation_fraction)
+            steps_per_epoch = -(-max(n_train, 1) // min(self.batch_size, max(n_train, 1)))
+            max_iter = -(-_AUTO_STEPS // steps_per_epoch)
+            max_steps = _AUTO_STEPS
         return TrainingConfig(
-            max_iter=self.max_iter,
+            max_iter=max_iter,
+            max_steps=max_steps,
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
             weight_decay=self.weight_decay,
@@ -166,7 +180,8 @@ class BaseDiffusionDetector(BaseDetector):
         tensors = [torch.as_tensor(Z, device=self.device_),
                    None if mask is None else torch.as_tensor(mask, device=self.device_)]
         history = train_network(network, self._loss(self.schedule_.to(self.device_)), tensors,
-                                self._training_config(), seed=seed, device=self.device_)
+                                self._training_config(Z.shape[0]), seed=seed,
+                                device=self.device_)
         self.network_ = network
         self.history_ = history
         self.loss_curve_ = list(history["loss"])

@@ -98,17 +98,28 @@ def test_pyod_contract(fitted, data):
 
 def test_fitted_attributes(fitted, data):
     assert fitted.n_features_in_ == data[0].shape[1]
-    assert fitted.n_iter_ == len(fitted.loss_curve_) >= 1
-    assert len(fitted.validation_loss_curve_) == fitted.n_iter_
-    assert fitted.history_["n_steps"] > 0
+    assert fitted.n_iter_ == len(fitted.loss_curve_) == 40
+    assert fitted.validation_loss_curve_ == []  # early stopping is off by default
+    assert fitted.history_["n_steps"] == 40 * 3  # 600 rows in batches of 256
     assert fitted.device_ == torch.device("cpu")
     assert not fitted.mask_input_
     assert fitted.loss_curve_[-1] < fitted.loss_curve_[0]
 
 
 def test_early_stopping_stops_before_max_iter(data):
-    det = TabDiffusionDetector(**{**FAST, "max_iter": 400, "n_iter_no_change": 3}).fit(data[0])
+    det = TabDiffusionDetector(**{**FAST, "max_iter": 400, "n_iter_no_change": 3,
+                                  "early_stopping": True}).fit(data[0])
     assert det.history_["stopped_early"] and det.n_iter_ < 400
+    assert len(det.validation_loss_curve_) == det.n_iter_
+
+
+@pytest.mark.parametrize("n_rows", [40, 700])
+def test_auto_max_iter_is_a_fixed_step_budget(n_rows):
+    X = np.random.default_rng(0).normal(size=(n_rows, 2))
+    det = TabDiffusionDetector(hidden_dims=(4,), n_timesteps=20, device="cpu",
+                               random_state=0).fit(X)
+    assert det.history_["n_steps"] == 2000
+    assert det.n_iter_ == -(-2000 // -(-n_rows // min(256, n_rows)))
 
 
 # ---------------------------------------------------------------- determinism
@@ -180,7 +191,7 @@ def test_clone_and_params():
     copy = clone(det)
     assert copy.get_params() == det.get_params()
     copy.set_params(max_iter=7)
-    assert copy.max_iter == 7 and det.max_iter == 200
+    assert copy.max_iter == 7 and det.max_iter == "auto"
 
 
 def test_pipeline_and_column_transformer(data):
