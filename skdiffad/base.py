@@ -29,7 +29,7 @@ __all__ = ["BaseDiffusionDetector", "resolve_device"]
 # Gradient steps of max_iter="auto". Diffusion models learn from the number of
 # noisy samples they see, not from passes over the data: a fixed budget trains a
 # 200-row table as well as a 10k-row one and keeps fit time independent of n.
-_AUTO_STEPS = 2000
+_AUTO_STEPS = 1000
 
 # Largest noise-to-signal ratio s_t/a_t that diffusion-time estimation covers, in
 # units of the standardised features (DTE's own schedule stops near 1.9).

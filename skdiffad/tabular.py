@@ -53,7 +53,7 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         DDIM steps of each reconstruction.
     max_iter : int or "auto", default="auto"
         Maximum number of training epochs. ``"auto"`` trains for a fixed budget
-        of 2000 gradient steps whatever the number of rows (a 200-row table gets
+        of 1000 gradient steps whatever the number of rows (a 200-row table gets
         as many updates as a 100k-row one, and fit time does not grow with n).
     batch_size : int, default=256
         Mini-batch size for training (scoring uses larger batches).

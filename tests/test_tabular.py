@@ -118,8 +118,8 @@ def test_auto_max_iter_is_a_fixed_step_budget(n_rows):
     X = np.random.default_rng(0).normal(size=(n_rows, 2))
     det = TabDiffusionDetector(hidden_dims=(4,), n_timesteps=20, device="cpu",
                                random_state=0).fit(X)
-    assert det.history_["n_steps"] == 2000
-    assert det.n_iter_ == -(-2000 // -(-n_rows // min(256, n_rows)))
+    assert det.history_["n_steps"] == 1000
+    assert det.n_iter_ == -(-1000 // -(-n_rows // min(256, n_rows)))
 
 
 # ---------------------------------------------------------------- determinism
