@@ -174,9 +174,13 @@ class BaseDiffusionDetector(BaseDetector):
             config = self._network_config(in_dim, self.n_bins, 0)
         else:
             config = self._network_config(in_dim, n_features, 64)
+            config["gaussian_skip"] = True
         config["n_timesteps"] = self.n_timesteps
         gen = torch.Generator().manual_seed(seed)
-        network = build_network(config).reset_parameters(gen).to(self.device_)
+        network = build_network(config).reset_parameters(gen)
+        if config.get("gaussian_skip"):
+            network.set_gaussian_skip(self.schedule_)
+        network = network.to(self.device_)
         tensors = [torch.as_tensor(Z, device=self.device_),
                    None if mask is None else torch.as_tensor(mask, device=self.device_)]
         history = train_network(network, self._loss(self.schedule_.to(self.device_)), tensors,

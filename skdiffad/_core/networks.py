@@ -64,14 +64,38 @@ class MLPDenoiser(nn.Module):
     n_timesteps : int
         ``T`` of the schedule; timesteps are embedded as ``1000 * t / T`` so the
         embedding's frequencies suit any ``T``.
+    gaussian_skip : bool
+        Add ``c_t x_t`` to the output, with ``c_t = s_t / (a_t^2 + s_t^2)`` set by
+        :meth:`set_gaussian_skip` (a buffer, saved with the weights). That is the
+        exact noise predictor for standardised Gaussian data, so the MLP learns
+        the residual from it. An MLP alone ends in a LayerNorm and its output is
+        bounded: far from the training data its noise estimate stops growing, the
+        reconstruction and density errors saturate and the score norm even falls
+        (anomalies scored as normal). The linear term extrapolates like the true
+        noise predictor, ``eps ~ (x_t - a_t x0) / s_t``, which grows with distance.
     """
 
-    def __init__(self, in_dim, out_dim, hidden_dims=(256, 256), time_embed_dim=64, n_timesteps=1000):
+    def __init__(self, in_dim, out_dim, hidden_dims=(256, 256), time_embed_dim=64,
+                 n_timesteps=1000, gaussian_skip=False):
         super().__init__()
         # nn.Linear draws a default init from torch's global RNG; building a detector
         # must not move the user's RNG (the weights come from reset_parameters anyway).
         with torch.random.fork_rng(devices=[]):
             self._build(in_dim, out_dim, hidden_dims, time_embed_dim, n_timesteps)
+        self.config["gaussian_skip"] = bool(gaussian_skip)
+        if gaussian_skip:
+            if not time_embed_dim:
+                raise ValueError("gaussian_skip needs a timestep-conditioned network")
+            self.register_buffer("skip_coef", torch.zeros(int(n_timesteps) + 1))
+
+    def set_gaussian_skip(self, schedule) -> "MLPDenoiser":
+        """Fill the skip coefficients ``s_t / (a_t^2 + s_t^2)`` from a schedule."""
+        a, s = schedule.alphas, schedule.sigmas
+        if len(a) != len(self.skip_coef):
+            raise ValueError("the schedule's length does not match n_timesteps")
+        with torch.no_grad():
+            self.skip_coef.copy_((s / (a**2 + s**2)).to(self.skip_coef))
+        return self
 
     def _build(self, in_dim, out_dim, hidden_dims, time_embed_dim, n_timesteps):
         hidden_dims = tuple(int(w) for w in hidden_dims)
@@ -136,7 +160,11 @@ class MLPDenoiser(nn.Module):
             cond = self.time_mlp(timestep_embedding(scaled, self.config["time_embed_dim"]))
         for block in self.blocks:
             h = block(h, cond)
-        return self.output(nn.functional.silu(self.out_norm(h)))
+        out = self.output(nn.functional.silu(self.out_norm(h)))
+        if self.config["gaussian_skip"]:
+            coef = self.skip_coef[t].reshape(-1, 1).to(out.dtype)
+            out = out + coef * x[:, : self.config["out_dim"]]
+        return out
 
 
 NETWORKS = {"mlp": MLPDenoiser}
