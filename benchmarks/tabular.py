@@ -682,7 +682,40 @@ def _parse_args(argv):
                         help="keep <out>/tabular_runs.csv and skip the runs it holds")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: only datasets with < 2000 rows, seed 0")
+    parser.add_argument("--summarise", nargs="+", metavar="DIR", default=None,
+                        help="run nothing: merge the tabular_runs.csv of these output "
+                             "directories (e.g. shards run in parallel) and write the "
+                             "summary and figure to --out")
     return parser.parse_args(argv)
+
+
+def summarise_directories(directories, out, command):
+    """Merge the ``tabular_runs.csv`` of several runs and write one summary.
+
+    Lets a long benchmark run as parallel shards (one process per core, each with
+    its own ``--out``), then be summarised as a single table.
+    """
+
+    paths = [Path(d) / "tabular_runs.csv" for d in directories]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise SystemExit(f"no results to merge at {missing}")
+    frames = [_read_runs(p) for p in paths]
+    runs = pd.concat(frames, ignore_index=True)
+    duplicated = runs.duplicated(["dataset", "protocol", "seed", "detector"])
+    if duplicated.any():
+        raise SystemExit(f"{int(duplicated.sum())} runs appear in more than one directory")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs.to_csv(out / "tabular_runs.csv", index=False)
+    notes = environment_notes(command, 1, "see the shards' commands") + [
+        "Merged from: " + ", ".join(str(d) for d in directories),
+    ]
+    text = summarise(runs, notes=notes)
+    (out / "tabular_summary.md").write_text(text + "\n")
+    plot_auroc(runs, out / "tabular_auroc.png")
+    print(text, flush=True)
+    return runs
 
 
 def _choose_datasets(names, spec):
@@ -699,6 +732,10 @@ def _choose_datasets(names, spec):
 def main(argv=None):
     """Command-line entry point; see ``python -m benchmarks.tabular --help``."""
     args = _parse_args(argv)
+    if args.summarise:
+        command = "python -m benchmarks.tabular " + " ".join(sys.argv[1:] if argv is None
+                                                             else argv)
+        return summarise_directories(args.summarise, args.out, command.strip())
     set_threads(args.threads)
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
     names = list_adbench(data_dir)
