@@ -66,6 +66,18 @@ def test_detects_planted_anomalies(data, scoring):
     assert auc > 0.9, f"{scoring}: AUROC {auc:.3f}"
 
 
+@pytest.mark.parametrize("scoring", ["density", "reconstruction"])
+def test_scores_keep_growing_with_distance(data, scoring):
+    # a bounded network would saturate: 10 and 1000 sd out would score alike
+    X_train = data[0]
+    det = TabDiffusionDetector(scoring=scoring, **FAST).fit(X_train)
+    centre, spread = X_train.mean(axis=0), X_train.std(axis=0)
+    far = np.array([centre + k * spread for k in (3.0, 10.0, 100.0, 1000.0)])
+    scores = det.decision_function(far)
+    assert np.all(np.diff(scores) > 0), scores
+    assert scores[-1] > 100 * scores[1]
+
+
 def test_beats_chance_on_off_manifold_anomalies_only(data):
     # anomalies inside the marginal ranges but off the correlation ridge
     X_train, X_test, y_test = data

@@ -160,3 +160,54 @@ def test_config_is_plain_data_and_build_does_not_mutate_it():
     build_network(config)
     assert config == before
     assert all(isinstance(v, (str, int, tuple)) for v in config.values())
+
+
+# ------------------------------------------------------------ Gaussian skip
+def test_gaussian_skip_untrained_is_the_exact_gaussian_noise_predictor():
+    from skdiffad._core.schedules import make_schedule
+
+    schedule = make_schedule("linear", 100)
+    net = MLPDenoiser(3, 3, (8,), 16, n_timesteps=100, gaussian_skip=True)
+    net.reset_parameters(torch.Generator().manual_seed(0)).set_gaussian_skip(schedule)
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(1))
+    for t in (1, 37, 100):
+        a, s = schedule.alphas[t], schedule.sigmas[t]
+        expected = (s / (a**2 + s**2)).float() * x
+        torch.testing.assert_close(net(x, torch.tensor(t)), expected)
+
+
+def test_gaussian_skip_extrapolates_linearly_far_from_the_data():
+    # the MLP part is bounded (final LayerNorm); with the skip the output keeps
+    # growing with the input, as the true noise predictor does
+    from skdiffad._core.schedules import make_schedule
+
+    schedule = make_schedule("linear", 100)
+    gen = torch.Generator().manual_seed(0)
+    plain = MLPDenoiser(2, 2, (8,), 16, n_timesteps=100).reset_parameters(gen)
+    for p in plain.output.parameters():
+        torch.nn.init.normal_(p, generator=gen)
+    skip = MLPDenoiser(2, 2, (8,), 16, n_timesteps=100, gaussian_skip=True)
+    skip.load_state_dict({**plain.state_dict(), "skip_coef": torch.zeros(101)})
+    skip.set_gaussian_skip(schedule)
+    t = torch.tensor(50)
+    far = torch.tensor([[1e3, -1e3]])
+    bound = plain(far * 10, t).norm()
+    assert plain(far * 1000, t).norm() < 2 * bound  # saturates
+    assert skip(far * 1000, t).norm() > 50 * skip(far * 10, t).norm()
+
+
+def test_gaussian_skip_is_saved_with_the_weights_and_rebuilt():
+    from skdiffad._core.schedules import make_schedule
+
+    schedule = make_schedule("cosine", 40)
+    net = MLPDenoiser(4, 4, (8,), 16, n_timesteps=40, gaussian_skip=True)
+    net.reset_parameters(torch.Generator().manual_seed(0)).set_gaussian_skip(schedule)
+    rebuilt = build_network(net.config)
+    rebuilt.load_state_dict(net.state_dict())
+    x = torch.randn(3, 4, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(rebuilt(x, torch.tensor(7)), net(x, torch.tensor(7)))
+
+
+def test_gaussian_skip_needs_time_conditioning():
+    with pytest.raises(ValueError, match="timestep-conditioned"):
+        MLPDenoiser(3, 3, (8,), 0, gaussian_skip=True)
