@@ -8,8 +8,9 @@ anomaly score per row, higher = more abnormal:
   (the multi-step form ``S(x) = sum_t w_t L(x, x_hat_t)``).
 * ``density`` -- the negative ELBO, a bound on ``-log p(x)`` (DDPM, VDM), per
   observed feature.
-* ``score`` -- the norm of the learned score ``|grad log p_t(x_t)| = |eps_theta| / s_t``
-  averaged over a grid of ``t``.
+* ``score`` -- the norm of the learned score ``|grad log p_t| = |eps_theta| / s_t``
+  at the forward mean ``a_t x`` of the row (no noise added), averaged over a grid
+  of ``t``.
 * ``time`` -- diffusion-time estimation (DTE): the expected diffusion time of ``x``
   under a classifier over time bins; one forward pass.
 
@@ -161,7 +162,8 @@ def make_scoring_plan(scoring, schedule, n_features, n_timesteps_grid, generator
         weights = torch.cat([torch.tensor([float("nan")], dtype=torch.float64), weights])
     else:
         raise ValueError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
-    noise = _antithetic_noise(len(ts), n_features, generator)
+    # the score norm is read at the forward mean a_t x: it needs no noise
+    noise = None if scoring == "score" else _antithetic_noise(len(ts), n_features, generator)
     return ScoringPlan(scoring, ts, weights, noise, n_inference_steps)
 
 
@@ -202,23 +204,28 @@ def score_batch(network, schedule, plan: ScoringPlan, x, mask=None, *, mask_inpu
         return torch.softmax(logits, dim=1) @ plan.weights
     n = x.shape[0]
     out = torch.zeros(n, dtype=torch.float64, device=x.device)
-    n_draws = plan.noise.shape[1]
+    if plan.scoring == "score":
+        # Read at the forward mean a_t x rather than at a noised x_t: with noise
+        # added, an inlier's estimate is the added noise itself (|eps| ~ sqrt(d)),
+        # which dominates the small-t terms and swamped the signal (semi-supervised
+        # ADBench AUROC: breastw 0.735 -> 0.966, cardio 0.486 -> 0.727 at the mean).
+        # At the mean an inlier's noise estimate is near zero and an outlier's is
+        # a_t (x - x0_hat) / s_t, growing with its distance from the data.
+        for k, t in enumerate(plan.timesteps.tolist()):
+            a_t = float(schedule.alphas[t])
+            eps = network(network_input(a_t * x, mask, mask_input),
+                          torch.tensor(t, device=x.device))
+            rms = _masked_mean_sq(eps.double(), mask).sqrt()
+            out += plan.weights[k] * rms / float(schedule.sigmas[t])
+        return out
     if plan.scoring == "reconstruction":
+        n_draws = plan.noise.shape[1]
         for k, t0 in enumerate(plan.timesteps.tolist()):
             for noise in plan.noise[k]:
                 x_hat = _reconstruct(network, schedule, x, mask, noise, t0,
                                      plan.n_inference_steps, mask_input)
                 err = _masked_mean_sq(x_hat.double() - x.double(), mask)
                 out += plan.weights[k] / n_draws * err
-        return out
-    if plan.scoring == "score":
-        for k, t in enumerate(plan.timesteps.tolist()):
-            for noise in plan.noise[k]:
-                x_t = schedule.add_noise(x, noise, t)
-                eps = network(network_input(x_t, mask, mask_input),
-                              torch.tensor(t, device=x.device))
-                rms = _masked_mean_sq(eps.double(), mask).sqrt()
-                out += plan.weights[k] / n_draws * rms / float(schedule.sigmas[t])
         return out
     if plan.scoring == "density":
         return negative_elbo(network, schedule, plan, x, mask, mask_input=mask_input)
