@@ -23,19 +23,23 @@ class TabDiffusionDetector(BaseDiffusionDetector):
 
     Parameters
     ----------
-    scoring : {"time", "reconstruction", "density", "score"}, default="time"
+    scoring : {"density", "reconstruction", "time", "score"}, default="density"
         How a row is scored; higher is always more abnormal.
 
-        - ``"time"``: diffusion-time estimation (DTE). A classifier learns how much
-          noise a point carries; a row's score is its expected diffusion time. One
-          forward pass: the fastest.
+        - ``"density"``: the negative ELBO, a bound on ``-log p(x)`` in nats per
+          observed feature; 2 x (``n_scoring_timesteps`` + 1) network passes per
+          row. The best mean AUROC in the project's ADBench benchmark
+          (``benchmarks/RESULTS.md``), hence the default.
         - ``"reconstruction"``: noise the row part-way (DDPM forward process),
           denoise it with DDIM, and measure the squared error; averaged over
-          ``n_scoring_timesteps`` starting levels.
-        - ``"density"``: the negative ELBO, a bound on ``-log p(x)`` in nats per
-          observed feature.
-        - ``"score"``: the norm of the learned score ``|grad log p_t(x_t)|``
-          averaged over noise levels.
+          ``n_scoring_timesteps`` starting levels. As accurate as ``"density"``
+          in the benchmark but about four times slower to score.
+        - ``"time"``: diffusion-time estimation (DTE). A classifier learns how much
+          noise a point carries; a row's score is its expected diffusion time. One
+          forward pass: the fastest, slightly less accurate.
+        - ``"score"``: the norm of the learned score ``|grad log p_t|`` at the
+          row's forward mean, averaged over noise levels; the weakest, and
+          inverted on contaminated training data (see the user guide).
     n_timesteps : int, default=1000
         Number of diffusion steps ``T``.
     beta_schedule : {"linear", "cosine", "ve"}, default="linear"
@@ -158,7 +162,7 @@ class TabDiffusionDetector(BaseDiffusionDetector):
 
     def __init__(
         self,
-        scoring="time",
+        scoring="density",
         n_timesteps=1000,
         beta_schedule="linear",
         hidden_dims=(128, 128),
