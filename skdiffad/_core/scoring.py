@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .training import network_input, time_bins
+from .training import network_input, observed, time_bins
 
 __all__ = ["SCORINGS", "ScoringPlan", "make_scoring_plan", "score_batch", "score_array"]
 
@@ -199,6 +199,7 @@ def _reconstruct(network, schedule, x0, mask, noise, t0, n_steps, mask_input):
 
 def score_batch(network, schedule, plan: ScoringPlan, x, mask=None, *, mask_input=False):
     """Anomaly scores of one batch (float64, higher = more abnormal)."""
+    x = observed(x, mask)
     if plan.scoring == "time":
         logits = network(network_input(x, mask, mask_input)).double()
         return torch.softmax(logits, dim=1) @ plan.weights
@@ -244,6 +245,7 @@ def negative_elbo(network, schedule, plan, x, mask=None, *, mask_input=False):
     even with a perfect denoiser, which shifts every row alike and leaves the
     ranking intact.
     """
+    x = observed(x, mask)
     xd = x.double()
     m = torch.ones_like(xd) if mask is None else mask.to(torch.float64)
     d_obs = m.sum(dim=1).clamp(min=1)

@@ -71,19 +71,28 @@ class TrainingConfig:
 
 
 def network_input(x_t: torch.Tensor, mask: torch.Tensor | None, mask_input: bool) -> torch.Tensor:
-    """What the network sees: the noisy point with unobserved entries zeroed.
+    """What the network sees: the noisy point, plus the mask when ``mask_input``.
 
-    With ``mask_input`` the observation mask is appended as extra columns, so the
-    network can tell an observed zero from a missing entry.
+    Unobserved entries are neutralised earlier, in the clean point (see
+    :func:`observed`): they enter the forward process as the training mean (0)
+    and are noised like any value, so the network sees an in-distribution
+    ``x_t`` whether or not it was trained with missing values. With
+    ``mask_input`` the observation mask is appended as extra columns, so a
+    network trained on incomplete data can tell an observed mean from a gap.
     """
-    if mask is None:
-        if mask_input:
-            return torch.cat([x_t, torch.ones_like(x_t)], dim=1)
+    if not mask_input:
         return x_t
-    x_t = x_t * mask
-    if mask_input:
-        return torch.cat([x_t, mask.to(x_t.dtype)], dim=1)
-    return x_t
+    m = torch.ones_like(x_t) if mask is None else mask.to(x_t.dtype)
+    return torch.cat([x_t, m], dim=1)
+
+
+def observed(x0: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """``x0`` with unobserved entries set to 0, the standardised training mean.
+
+    The losses and scores ignore those entries (MissDiff); this only keeps
+    whatever value they held out of the network's input.
+    """
+    return x0 if mask is None else x0 * mask
 
 
 def _random_timesteps(n, n_timesteps, generator, device):
@@ -96,6 +105,7 @@ def denoising_loss(network, schedule, x0, mask, generator, *, mask_input=False):
     ``t ~ U{1..T}``, ``x_t = a_t x0 + s_t eps``, loss ``|eps - eps_theta(x_t, t)|^2``
     over observed entries divided by their count (rows with nothing observed give 0).
     """
+    x0 = observed(x0, mask)
     t = _random_timesteps(x0.shape[0], schedule.n_timesteps, generator, x0.device)
     noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
     x_t = schedule.add_noise(x0, noise, t)
@@ -122,6 +132,7 @@ def time_loss(network, schedule, x0, mask, generator, *, n_bins, t_max=None, mas
     training data reads as "diffused longer", which is DTE's anomaly score.
     ``t`` is drawn from ``1..t_max`` (default ``T``), split into ``n_bins`` bins.
     """
+    x0 = observed(x0, mask)
     t_max = schedule.n_timesteps if t_max is None else t_max
     t = _random_timesteps(x0.shape[0], t_max, generator, x0.device)
     noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)

@@ -199,11 +199,17 @@ def test_max_steps_caps_the_number_of_optimiser_steps(max_steps, n_iter):
 
 
 # ------------------------------------------------------------------ losses
-def test_network_input_zeroes_missing_entries_and_can_append_the_mask():
+def test_missing_entries_enter_as_the_mean_and_the_mask_can_be_appended():
+    from skdiffad._core.training import observed
+
     x = torch.tensor([[1.0, 2.0, 3.0]])
     mask = torch.tensor([[True, False, True]])
-    assert torch.equal(network_input(x, mask, False), torch.tensor([[1.0, 0.0, 3.0]]))
-    assert torch.equal(network_input(x, mask, True), torch.tensor([[1.0, 0.0, 3.0, 1.0, 0.0, 1.0]]))
+    # the clean point's gap becomes the standardised mean, 0; the noisy point is
+    # passed through untouched (its gap carries forward-process noise, in distribution)
+    assert torch.equal(observed(x, mask), torch.tensor([[1.0, 0.0, 3.0]]))
+    assert observed(x, None) is x
+    assert network_input(x, mask, False) is x
+    assert torch.equal(network_input(x, mask, True), torch.tensor([[1.0, 2.0, 3.0, 1.0, 0.0, 1.0]]))
     assert torch.equal(network_input(x, None, True), torch.tensor([[1.0, 2.0, 3.0, 1.0, 1.0, 1.0]]))
     assert network_input(x, None, False) is x
 
@@ -249,8 +255,10 @@ def test_denoising_loss_masked_mean_over_observed_entries():
     net = Recorder(torch.zeros(d))
     mask = torch.tensor([[True] * 6, [True, False] * 3, [False] * 5 + [True]])
     loss = denoising_loss(net, schedule, torch.zeros(3, d), mask, seeded(8))
-    eps = net.x / schedule.sigmas[net.t].float()[:, None]  # masked entries read as 0
-    expected = (eps**2).sum(dim=1) / mask.sum(dim=1)
+    # x0 = 0, so the network's input is s_t * eps in every entry (a gap enters the
+    # forward process as the mean, 0, and is noised); only observed entries count
+    eps = net.x / schedule.sigmas[net.t].float()[:, None]
+    expected = ((eps**2) * mask).sum(dim=1) / mask.sum(dim=1)
     torch.testing.assert_close(loss, expected)
 
 
