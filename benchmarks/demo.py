@@ -36,6 +36,7 @@ import numpy as np
 
 from benchmarks.tabular import (
     RESULTS_DIR,
+    add_run_arguments,
     environment_notes,
     run_benchmark,
     select_detectors,
@@ -107,19 +108,9 @@ def _parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.demo",
         description="Diffusion detectors vs fast PyOD baselines on small tables, no download.")
-    parser.add_argument("--data-dir", default=None,
-                        help="data root holding tabular/adbench/ (default: "
-                             "skdiffad.datasets.default_data_dir()); used when present")
+    add_run_arguments(parser)  # the ADBench sets under --data-dir are used when present
     parser.add_argument("--no-adbench", action="store_true",
                         help="use only the datasets built from scikit-learn's data")
-    parser.add_argument("--device", default="auto",
-                        help="device of the diffusion detectors (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch / BLAS threads per process; the models are small, and "
-                             "more threads slow them down badly on a busy machine "
-                             "(default: %(default)s)")
-    parser.add_argument("--out", default=str(RESULTS_DIR),
-                        help="output directory (default: benchmarks/results)")
     return parser.parse_args(argv)
 
 

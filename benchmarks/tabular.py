@@ -648,13 +648,27 @@ def environment_notes(args_line, n_threads, device, deep_baselines=True):
 
 
 # ---------------------------------------------------------------- command line
+def add_run_arguments(parser):
+    """Options every benchmark script shares: data, device, threads, output."""
+    parser.add_argument("--data-dir", default=None,
+                        help="data root holding tabular/adbench/ "
+                             "(default: skdiffad.datasets.default_data_dir())")
+    parser.add_argument("--device", default="auto",
+                        help="device of the diffusion detectors (and PyOD's "
+                             "AutoEncoder): auto, cpu, cuda (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch / BLAS threads per process; the models are small, and "
+                             "more threads slow them down badly on a busy machine "
+                             "(default: %(default)s)")
+    parser.add_argument("--out", default=str(RESULTS_DIR),
+                        help="output directory (default: benchmarks/results)")
+
+
 def _parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.tabular",
         description="ADBench tabular benchmark: diffusion detectors vs PyOD baselines.")
-    parser.add_argument("--data-dir", default=None,
-                        help="data root holding tabular/adbench/ "
-                             "(default: skdiffad.datasets.default_data_dir())")
+    add_run_arguments(parser)
     parser.add_argument("--datasets", default=None,
                         help="comma list of dataset names or substrings (default: all)")
     parser.add_argument("--detectors", default=None,
@@ -669,15 +683,6 @@ def _parse_args(argv):
     parser.add_argument("--max-test", type=int, default=50_000,
                         help="cap on scored rows, stratified random subsample "
                              "(default: %(default)s)")
-    parser.add_argument("--device", default="auto",
-                        help="device of the diffusion detectors (and PyOD's "
-                             "AutoEncoder): auto, cpu, cuda (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch / BLAS threads per process; the models are small, and "
-                             "more threads slow them down badly on a busy machine "
-                             "(default: %(default)s)")
-    parser.add_argument("--out", default=str(RESULTS_DIR),
-                        help="output directory (default: benchmarks/results)")
     parser.add_argument("--resume", action="store_true",
                         help="keep <out>/tabular_runs.csv and skip the runs it holds")
     parser.add_argument("--quick", action="store_true",

@@ -94,7 +94,6 @@ class TabularEncoder:
             self.mean_ = np.nanmean(X, axis=0)
             scale = np.nanstd(X, axis=0)
         self.scale_ = np.where(scale > 1e-12 * np.maximum(1.0, np.abs(self.mean_)), scale, 1.0)
-        self.has_missing_ = bool((~observed).any())
 
     def _encode_numeric(self, X):
         Z = (X - self.mean_) / self.scale_
@@ -130,9 +129,7 @@ class TabularEncoder:
             self.categories_[c] = list(values)
         numeric = self._numeric_block(X)
         self._fit_numeric(numeric, [str(c) for c in self.numeric_])
-        Z, mask = self._encode_frame(X, numeric)
-        self.has_missing_ = mask is not None
-        return Z, mask
+        return self._encode_frame(X, numeric)
 
     def _numeric_block(self, X):
         block = np.empty((X.shape[0], len(self.numeric_)), dtype=np.float64)
