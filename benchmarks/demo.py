@@ -47,7 +47,7 @@ from skdiffad import TabDiffusionDetector
 from skdiffad.datasets import default_data_dir, list_adbench, load_adbench, make_tabular_anomalies
 
 DEMO_DETECTORS = [
-    "Diffusion-time", "Diffusion-reconstruction", "Diffusion-density", "Diffusion-score",
+    "Diffusion-nonparametric", "Diffusion-time", "Diffusion-reconstruction", "Diffusion-density", "Diffusion-score",
     "IForest", "KNN", "LOF", "ECOD", "OCSVM", "HBOS",
 ]
 # A diffusion fit costs about the same on any small table (a fixed step budget), so

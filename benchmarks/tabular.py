@@ -11,9 +11,10 @@ Data: every ``.npz`` in ``<data-dir>/tabular/adbench`` (see the data README;
 ``--data-dir`` defaults to :func:`skdiffad.datasets.default_data_dir`).
 
 Detectors (:data:`DETECTORS`, chosen with ``--detectors``): ``TabDiffusionDetector``
-with its default settings under each scoring paradigm (``Diffusion-time`` is the
-default detector; ``-reconstruction``, ``-density`` and ``-score`` change only
-``scoring``), and the PyOD baselines IForest, KNN, LOF, ECOD, COPOD, OCSVM, PCA,
+with its default settings under each scoring paradigm (``Diffusion-nonparametric``
+is the default detector; ``-time``, ``-reconstruction``, ``-density`` and
+``-score`` change only ``scoring``; ``Diffusion-nonparametric-outlier`` is the
+default with ``novelty=False``, for contaminated training data), and the PyOD baselines IForest, KNN, LOF, ECOD, COPOD, OCSVM, PCA,
 HBOS, CBLOF, AutoEncoder and DeepSVDD with PyOD's defaults, ``random_state`` set to
 the seed where the constructor takes one. Only the deep baselines' epochs are
 changed, to keep a CPU run affordable: AutoEncoder trains PyOD's default 10
@@ -95,9 +96,10 @@ DEEPSVDD_EPOCHS = 20
 
 
 # ---------------------------------------------------------------- detectors
-def _diffusion(scoring):
+def _diffusion(scoring, **params):
     def make(seed, n_features, device):
-        return TabDiffusionDetector(scoring=scoring, random_state=seed, device=device)
+        return TabDiffusionDetector(scoring=scoring, random_state=seed, device=device,
+                                    **params)
     return make
 
 
@@ -108,6 +110,8 @@ def _pyod_device(device):
 #: Every detector of the benchmark: name -> factory(seed, n_features, device).
 #: Settings not given here are the library defaults. Adding a detector is one line.
 DETECTORS = {
+    "Diffusion-nonparametric": _diffusion("nonparametric"),
+    "Diffusion-nonparametric-outlier": _diffusion("nonparametric", novelty=False),
     "Diffusion-time": _diffusion("time"),
     "Diffusion-reconstruction": _diffusion("reconstruction"),
     "Diffusion-density": _diffusion("density"),

@@ -15,31 +15,62 @@ __all__ = ["TabDiffusionDetector"]
 class TabDiffusionDetector(BaseDiffusionDetector):
     """Anomaly detector for tables, built on a denoising diffusion model.
 
-    A residual MLP learns the training data's distribution by denoising
-    (DDPM); a row is scored by how poorly the model explains it, under one of four
-    paradigms of the survey by Liu et al. (2025). Numeric and categorical columns
+    A row is scored by how poorly a diffusion model of the training rows explains
+    it, under one of five paradigms of the survey by Liu et al. (2025): by
+    default the exact (non-parametric) diffusion of the training rows, or a
+    residual MLP trained by denoising (DDPM). Numeric and categorical columns
     and missing values are handled natively. Works as a PyOD detector and a
     scikit-learn estimator (Pipelines, ``clone``, ``GridSearchCV``, pickling).
 
     Parameters
     ----------
-    scoring : {"density", "reconstruction", "time", "score"}, default="density"
+    scoring : {"nonparametric", "density", "reconstruction", "time", "score"}, \
+            default="nonparametric"
         How a row is scored; higher is always more abnormal.
 
-        - ``"density"``: the negative ELBO, a bound on ``-log p(x)`` in nats per
-          observed feature; 2 x (``n_scoring_timesteps`` + 1) network passes per
-          row. The best mean AUROC in the project's ADBench benchmark
-          (``benchmarks/RESULTS.md``), hence the default.
+        - ``"nonparametric"``: diffusion-time estimation under the *exact*
+          diffusion of the training rows, whose noised marginals are known in
+          closed form (no network is trained). The score is the posterior mean of
+          ``log sigma``, the noise level at which the row looks like a diffused
+          training row, under a scale-free prior (DTE-NP, with the continuous
+          posterior in place of a grid argmax). Best mean AUROC and AUPR in the
+          project's ADBench benchmark, above KNN (``benchmarks/RESULTS.md``); fits
+          in milliseconds and scores each row against at most ``max_samples``
+          stored rows. Its ranking is close to that of the nearest stored row's
+          distance: the posterior puts almost all its weight there.
+        - ``"density"``: the negative ELBO of a trained denoiser, a bound on
+          ``-log p(x)`` in nats per observed feature; 2 x
+          (``n_scoring_timesteps`` + 1) network passes per row. The best of the
+          learned paradigms; it generalises between training rows instead of
+          memorising them (it leads on letter, vowels and celeba).
         - ``"reconstruction"``: noise the row part-way (DDPM forward process),
           denoise it with DDIM, and measure the squared error; averaged over
           ``n_scoring_timesteps`` starting levels. As accurate as ``"density"``
           in the benchmark but about four times slower to score.
-        - ``"time"``: diffusion-time estimation (DTE). A classifier learns how much
-          noise a point carries; a row's score is its expected diffusion time. One
-          forward pass: the fastest, slightly less accurate.
+        - ``"time"``: diffusion-time estimation (DTE) by a trained classifier over
+          time bins; a row's score is its expected diffusion time. One forward
+          pass: the fastest learned paradigm, slightly less accurate.
         - ``"score"``: the norm of the learned score ``|grad log p_t|`` at the
           row's forward mean, averaged over noise levels; the weakest, and
           inverted on contaminated training data (see the user guide).
+    novelty : bool, default=True
+        Whether the training rows are all normal (``True``: novelty detection,
+        the semi-supervised setting) or may hold anomalies themselves
+        (``False``: outlier detection), as in scikit-learn's
+        ``LocalOutlierFactor``. Used by ``scoring="nonparametric"``: with
+        ``False`` it gives the ``n_neighbors`` nearest stored rows equal weight
+        (their mean distance) instead of trusting the nearest, so that a cluster
+        or duplicates of anomalies do not vouch for each other. The learned
+        paradigms ignore it.
+    n_neighbors : int or "auto", default="auto"
+        Stored rows each score looks at (``scoring="nonparametric"``). ``"auto"``:
+        10 with ``novelty=True`` (the posterior's weights fall off as
+        ``r^{-d}``, so more changes nothing), and ``max(20, ceil(contamination x
+        n_stored))`` with ``novelty=False``, enough to see past a cluster of the
+        expected number of anomalies.
+    max_samples : int, default=10000
+        Most training rows stored by ``scoring="nonparametric"`` (a random sample
+        above that); bounds memory and per-row scoring cost.
     n_timesteps : int, default=1000
         Number of diffusion steps ``T``.
     beta_schedule : {"linear", "cosine", "ve"}, default="linear"
@@ -78,7 +109,8 @@ class TabDiffusionDetector(BaseDiffusionDetector):
     n_iter_no_change : int, default=20
         Patience of early stopping, in epochs.
     contamination : float in (0, 0.5], default=0.1
-        Expected share of anomalies; sets ``threshold_`` as in PyOD.
+        Expected share of anomalies; sets ``threshold_`` as in PyOD (and the
+        neighbourhood of ``novelty=False``).
     device : {"auto", "cpu", "cuda"} or str, default="auto"
         Where to train and score; ``"auto"`` uses a GPU when one is visible.
     random_state : int, RandomState instance or None, default=None
@@ -93,7 +125,8 @@ class TabDiffusionDetector(BaseDiffusionDetector):
     Attributes
     ----------
     decision_scores_ : ndarray of shape (n_samples,)
-        Anomaly scores of the training rows.
+        Anomaly scores of the training rows (leave-one-out for
+        ``scoring="nonparametric"``: a row is never its own neighbour).
     threshold_ : float
         Score above which :meth:`predict` calls a row an anomaly (the
         ``1 - contamination`` quantile of ``decision_scores_``).
@@ -105,12 +138,24 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         Column names seen in fit, when ``X`` was a DataFrame with string names.
     encoder_ : object
         The fitted column encoder (standardisation and one-hot codes).
-    network_ : torch.nn.Module
-        The trained denoiser (or time classifier for ``scoring="time"``).
+    network_ : torch.nn.Module or None
+        The trained denoiser (or time classifier for ``scoring="time"``);
+        ``None`` for ``scoring="nonparametric"``.
     schedule_ : NoiseSchedule
-        The noise schedule.
-    scoring_plan_ : ScoringPlan
-        Timestep grid and noise drawn at fit time, shared by every scored row.
+        The noise schedule (learned paradigms only).
+    scoring_plan_ : ScoringPlan or None
+        Timestep grid and noise drawn at fit time, shared by every scored row;
+        ``None`` for ``scoring="nonparametric"``.
+    reference_ : ndarray of shape (n_stored, n_encoded_features), float32
+        The encoded training rows (at most ``max_samples``) that
+        ``scoring="nonparametric"`` scores against; missing values as 0 (the
+        training mean).
+    n_neighbors_ : int
+        Stored rows each nonparametric score looks at.
+    index_ : NeighbourIndex
+        Search index over ``reference_`` (``scoring="nonparametric"``): a k-d
+        tree up to 15 encoded features, scikit-learn's blocked brute force
+        above; used for CPU queries without missing values.
     device_ : torch.device
         The device in use.
     mask_input_ : bool
@@ -124,7 +169,8 @@ class TabDiffusionDetector(BaseDiffusionDetector):
     validation_loss_curve_ : list of float
         Held-out loss of each epoch (empty without early stopping).
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs run (1 for ``scoring="nonparametric"``: the rows are
+        stored in one pass).
 
     See Also
     --------
@@ -162,7 +208,10 @@ class TabDiffusionDetector(BaseDiffusionDetector):
 
     def __init__(
         self,
-        scoring="density",
+        scoring="nonparametric",
+        novelty=True,
+        n_neighbors="auto",
+        max_samples=10_000,
         n_timesteps=1000,
         beta_schedule="linear",
         hidden_dims=(128, 128),
@@ -183,6 +232,9 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         verbose=0,
     ):
         self.scoring = scoring
+        self.novelty = novelty
+        self.n_neighbors = n_neighbors
+        self.max_samples = max_samples
         self.n_timesteps = n_timesteps
         self.beta_schedule = beta_schedule
         self.hidden_dims = hidden_dims

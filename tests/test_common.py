@@ -12,8 +12,8 @@ from skdiffad import TabDiffusionDetector
 
 ESTIMATORS = [
     TabDiffusionDetector(**{**TabDiffusionDetector._unit_test_params(), "scoring": scoring})
-    for scoring in ("time", "reconstruction", "density", "score")
-]
+    for scoring in ("nonparametric", "time", "reconstruction", "density", "score")
+] + [TabDiffusionDetector(**{**TabDiffusionDetector._unit_test_params(), "novelty": False})]
 
 _PYOD_LABELS = (
     "PyOD's convention: predict returns 0/1 (1 = anomaly), not scikit-learn's -1/+1, "

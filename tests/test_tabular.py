@@ -20,7 +20,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from skdiffad import TabDiffusionDetector
 
 SCORINGS = ("time", "reconstruction", "density", "score")
-FAST = dict(hidden_dims=(32, 32), max_iter=40, n_timesteps=200, n_scoring_timesteps=4,
+FAST = dict(scoring="density", hidden_dims=(32, 32), max_iter=40, n_timesteps=200, n_scoring_timesteps=4,
             n_inference_steps=3, device="cpu", random_state=0)
 
 
@@ -61,7 +61,7 @@ def fitted(data):
 @pytest.mark.parametrize("scoring", SCORINGS)
 def test_detects_planted_anomalies(data, scoring):
     X_train, X_test, y_test = data
-    det = TabDiffusionDetector(scoring=scoring, **FAST).fit(X_train)
+    det = TabDiffusionDetector(**{**FAST, "scoring": scoring}).fit(X_train)
     auc = roc_auc_score(y_test, det.decision_function(X_test))
     assert auc > 0.9, f"{scoring}: AUROC {auc:.3f}"
 
@@ -70,7 +70,7 @@ def test_detects_planted_anomalies(data, scoring):
 def test_scores_keep_growing_with_distance(data, scoring):
     # a bounded network would saturate: 10 and 1000 sd out would score alike
     X_train = data[0]
-    det = TabDiffusionDetector(scoring=scoring, **FAST).fit(X_train)
+    det = TabDiffusionDetector(**{**FAST, "scoring": scoring}).fit(X_train)
     centre, spread = X_train.mean(axis=0), X_train.std(axis=0)
     far = np.array([centre + k * spread for k in (3.0, 10.0, 100.0, 1000.0)])
     scores = det.decision_function(far)
@@ -82,7 +82,7 @@ def test_beats_chance_on_off_manifold_anomalies_only(data):
     # anomalies inside the marginal ranges but off the correlation ridge
     X_train, X_test, y_test = data
     keep = np.r_[np.arange(200), 200 + np.arange(10, 20)]
-    det = TabDiffusionDetector(scoring="density", **FAST).fit(X_train)
+    det = TabDiffusionDetector(**{**FAST, "scoring": "density"}).fit(X_train)
     auc = roc_auc_score(y_test[keep], det.decision_function(X_test[keep]))
     assert auc > 0.8
 
@@ -128,8 +128,8 @@ def test_early_stopping_stops_before_max_iter(data):
 @pytest.mark.parametrize("n_rows", [40, 700])
 def test_auto_max_iter_is_a_fixed_step_budget(n_rows):
     X = np.random.default_rng(0).normal(size=(n_rows, 2))
-    det = TabDiffusionDetector(hidden_dims=(4,), n_timesteps=20, device="cpu",
-                               random_state=0).fit(X)
+    det = TabDiffusionDetector(scoring="density", hidden_dims=(4,), n_timesteps=20,
+                               device="cpu", random_state=0).fit(X)
     assert det.history_["n_steps"] == 1000
     assert det.n_iter_ == -(-1000 // -(-n_rows // min(256, n_rows)))
 
@@ -150,7 +150,7 @@ def test_same_seed_same_scores_and_global_rng_untouched(data):
 @pytest.mark.parametrize("scoring", ["reconstruction", "density"])
 def test_row_score_independent_of_batch(data, scoring):
     X_train, X_test, _ = data
-    det = TabDiffusionDetector(scoring=scoring, **FAST).fit(X_train)
+    det = TabDiffusionDetector(**{**FAST, "scoring": scoring}).fit(X_train)
     full = det.decision_function(X_test)
     single = np.array([det.decision_function(X_test[i : i + 1])[0] for i in range(0, 220, 37)])
     np.testing.assert_array_equal(single, full[::37])

@@ -3,6 +3,7 @@
 Knows tensors, not estimators: it never imports scikit-learn or pandas.
 """
 
+from .nonparametric import exact_time_scores, nearest_distances
 from .networks import MLPDenoiser, build_network, timestep_embedding
 from .schedules import BETA_SCHEDULES, NoiseSchedule, make_schedule
 from .scoring import SCORINGS, ScoringPlan, make_scoring_plan, negative_elbo, score_array, score_batch
@@ -10,7 +11,7 @@ from .training import TrainingConfig, denoising_loss, time_loss, train_network
 
 __all__ = [
     "BETA_SCHEDULES", "MLPDenoiser", "NoiseSchedule", "SCORINGS", "ScoringPlan",
-    "TrainingConfig", "build_network", "denoising_loss", "make_schedule",
-    "make_scoring_plan", "negative_elbo", "score_array", "score_batch", "time_loss",
+    "TrainingConfig", "build_network", "denoising_loss", "exact_time_scores", "make_schedule",
+    "make_scoring_plan", "nearest_distances", "negative_elbo", "score_array", "score_batch", "time_loss",
     "timestep_embedding", "train_network",
 ]

@@ -1,0 +1,123 @@
+"""TabDiffusionDetector with the default scoring: the exact diffusion of the training rows."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from skdiffad import TabDiffusionDetector
+
+from .test_tabular import planted
+
+
+@pytest.fixture(scope="module")
+def data():
+    return planted()
+
+
+def test_default_is_nonparametric_and_trains_no_network(data):
+    det = TabDiffusionDetector(random_state=0).fit(data[0])
+    assert det.scoring == "nonparametric" and det.network_ is None
+    assert det.reference_.shape == (600, 5) and det.n_neighbors_ == 10
+    assert det.n_iter_ == 1
+
+
+@pytest.mark.parametrize("novelty", [True, False])
+def test_detects_planted_anomalies(data, novelty):
+    X_train, X_test, y_test = data
+    det = TabDiffusionDetector(novelty=novelty, random_state=0).fit(X_train)
+    auc = roc_auc_score(y_test, det.decision_function(X_test))
+    assert auc > 0.95, f"novelty={novelty}: AUROC {auc:.3f}"
+    # the off-ridge anomalies keep every feature inside its marginal range
+    off = np.r_[np.zeros(200, bool), np.zeros(10, bool), np.ones(10, bool)]
+    keep = (y_test == 0) | off
+    assert roc_auc_score(y_test[keep], det.decision_function(X_test)[keep]) > 0.9
+
+
+def test_training_scores_are_leave_one_out(data):
+    X_train = data[0]
+    det = TabDiffusionDetector(random_state=0).fit(X_train)
+    np.testing.assert_array_equal(det.decision_function(X_train), det.decision_scores_)
+    # leaving a row out means it was scored by its other rows: spread, not all at the floor
+    assert np.std(det.decision_scores_) > 0.1
+    # threshold from honest training scores: about `contamination` of new normal rows flagged
+    flagged = det.predict(data[1][:200]).mean()
+    assert 0.02 < flagged < 0.25
+
+
+def test_contaminated_training_needs_novelty_false():
+    """A tight cluster of anomalies in the training rows vouches for itself under the
+    exact posterior (novelty=True); the neighbourhood estimator sees past it."""
+    rng = np.random.default_rng(0)
+    normal = rng.normal(size=(900, 4))
+    cluster = 4.0 + 0.05 * rng.normal(size=(40, 4))
+    X = np.vstack([normal, cluster])
+    y = np.r_[np.zeros(900), np.ones(40)]
+    auc = {nov: roc_auc_score(y, TabDiffusionDetector(novelty=nov, random_state=0)
+                              .fit(X).decision_scores_) for nov in (True, False)}
+    assert auc[False] > 0.99
+    assert auc[True] < 0.8
+
+
+def test_auto_neighbours_follow_contamination(data):
+    det = TabDiffusionDetector(novelty=False, contamination=0.05, random_state=0).fit(data[0])
+    assert det.n_neighbors_ == 30  # ceil(0.05 * 600)
+    det = TabDiffusionDetector(novelty=False, random_state=0).fit(data[0][:100])
+    assert det.n_neighbors_ == 20  # the floor
+    assert TabDiffusionDetector(n_neighbors=3).fit(data[0]).n_neighbors_ == 3
+    assert TabDiffusionDetector(n_neighbors=50).fit(data[0][:8]).n_neighbors_ == 7
+
+
+def test_max_samples_stores_a_seeded_sample(data):
+    X_train = data[0]
+    a = TabDiffusionDetector(max_samples=100, random_state=1).fit(X_train)
+    b = TabDiffusionDetector(max_samples=100, random_state=1).fit(X_train)
+    c = TabDiffusionDetector(max_samples=100, random_state=2).fit(X_train)
+    assert a.reference_.shape == (100, 5)
+    np.testing.assert_array_equal(a.reference_, b.reference_)
+    assert not np.array_equal(a.reference_, c.reference_)
+    assert a.decision_scores_.shape == (600,)  # every training row is still scored
+    assert roc_auc_score(data[2], a.decision_function(data[1])) > 0.9
+
+
+def test_missing_values_are_scored_on_observed_features(data):
+    X_train, X_test, y_test = data
+    X_nan = X_train.copy()
+    X_nan[np.random.default_rng(0).random(X_nan.shape) < 0.1] = np.nan
+    det = TabDiffusionDetector(random_state=0).fit(X_nan)
+    T = X_test.copy()
+    T[::7, 2] = np.nan
+    s = det.decision_function(T)
+    assert np.all(np.isfinite(s)) and np.all(np.isfinite(det.decision_scores_))
+    assert roc_auc_score(y_test, s) > 0.9
+
+
+def test_mixed_frame_with_categories():
+    rng = np.random.default_rng(0)
+    n = 400
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n),
+                          "c": rng.choice(["x", "y"], size=n)})
+    frame.loc[frame.c == "y", "a"] += 3
+    det = TabDiffusionDetector(random_state=0).fit(frame)
+    test = pd.DataFrame({"a": [3.0, 3.0], "b": [0.0, 0.0], "c": ["y", "x"]})
+    s = det.decision_function(test)
+    assert s[1] > s[0]  # a=3 is normal for "y" rows only
+
+
+def test_pickle_round_trip_scores_identically(data):
+    det = TabDiffusionDetector(random_state=0).fit(data[0])
+    again = pickle.loads(pickle.dumps(det))
+    np.testing.assert_array_equal(again.decision_function(data[1]), det.decision_function(data[1]))
+
+
+@pytest.mark.parametrize("params, name", [
+    ({"n_neighbors": 0}, "n_neighbors"),
+    ({"n_neighbors": "many"}, "n_neighbors"),
+    ({"max_samples": 0}, "max_samples"),
+    ({"novelty": "yes"}, "novelty"),
+])
+def test_bad_parameters_are_named(data, params, name):
+    with pytest.raises(ValueError, match=name):
+        TabDiffusionDetector(**params).fit(data[0])
