@@ -50,7 +50,7 @@ _MIN_NOISE = 1e-3
 # Largest query-by-reference block, in elements: bounds scoring memory (64 MiB in
 # float32) whatever the number of rows scored or stored.
 _BLOCK_ELEMENTS = 1 << 24
-_ROW_BLOCK = 32
+_ROW_BLOCK = 32  # query blocks are a multiple of this many rows
 
 
 def nearest_distances(queries, reference, k, *, query_mask=None, device="cpu",
@@ -72,19 +72,22 @@ def nearest_distances(queries, reference, k, *, query_mask=None, device="cpu",
         Where brute-force distance blocks are computed (CUDA: one matrix product
         per block of queries).
     exclude_self : bool, default=True
-        Leave out (once) a stored row equal to the query.
+        Leave out (once) a stored row equal to the query (on the query's
+        observed features, when it has gaps).
     index : object, optional
         A search index over ``reference`` whose ``kneighbors(queries, k)`` returns
-        the indices of each query's ``k`` nearest rows in any order (the
-        detectors pass a ``skdiffad._neighbours.NeighbourIndex``); used on the
+        ``(distances, indices)`` of each query's ``k`` nearest rows: exact
+        distances sorted ascending, or ``None`` and the indices in any order (the
+        detectors pass a ``skdiffad._neighbours.NeighbourIndex``). Used on the
         CPU for queries with no missing values (a tree is much faster than
         brute force there).
 
     Returns
     -------
     distances : ndarray of shape (n, k), float64
-        Sorted ascending; every distance is recomputed exactly in float64 from
-        the two rows, so a row's result never depends on its batch.
+        Sorted ascending; every distance is computed exactly in float64 from
+        the two rows (by the tree, or recomputed after a brute-force search), so
+        a row's result never depends on its batch.
     """
     device = torch.device(device)
     n_ref, d = reference.shape
@@ -97,7 +100,14 @@ def nearest_distances(queries, reference, k, *, query_mask=None, device="cpu",
         return out
     full = query_mask is None or bool(query_mask.all())
     if index is not None and full and device.type == "cpu":
-        candidates = index.kneighbors(queries, k_search)
+        exact, candidates = index.kneighbors(queries, k_search)
+        if exact is not None:
+            if extra:
+                # a query's own row is at distance exactly 0, so first if present
+                drop_at = np.where(exact[:, 0] == 0.0, 0, k_search - 1)
+                keep = np.arange(k_search)[None] != drop_at[:, None]
+                exact = exact[keep].reshape(n, k)
+            return np.ascontiguousarray(exact[:, :k], dtype=np.float64)
     else:
         candidates = _brute_candidates(queries, reference, k_search, query_mask, device)
     ref64 = reference.astype(np.float64, copy=False)

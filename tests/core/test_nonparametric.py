@@ -31,11 +31,11 @@ def test_distances_match_brute_force(rows, use_index):
     np.testing.assert_allclose(got, brute_distances(Q, R, 7), rtol=1e-12)
 
 
-def test_tree_and_matrix_product_paths_agree_exactly(rows):
+def test_tree_and_matrix_product_paths_agree(rows):
     R, Q = rows
     a = nearest_distances(Q, R, 5)
     b = nearest_distances(Q, R, 5, index=NeighbourIndex(R))
-    assert np.array_equal(a, b)
+    np.testing.assert_allclose(a, b, rtol=1e-14)
     wide = np.hstack([R] * 4)  # 20 features: the brute-force index
     index = NeighbourIndex(wide)
     assert index.tree_ is None
@@ -43,19 +43,24 @@ def test_tree_and_matrix_product_paths_agree_exactly(rows):
                                   nearest_distances(np.hstack([Q] * 4), wide, 5))
 
 
-def test_a_stored_row_is_not_its_own_neighbour_but_a_duplicate_is(rows):
+@pytest.mark.parametrize("use_index", [False, True])
+def test_a_stored_row_is_not_its_own_neighbour_but_a_duplicate_is(rows, use_index):
     R, _ = rows
     R = np.vstack([R, R[:1]])  # row 0 now has an exact duplicate (row 300)
-    got = nearest_distances(R, R, 3)
+    got = nearest_distances(R, R, 3, index=NeighbourIndex(R) if use_index else None)
     np.testing.assert_allclose(got[1:300], brute_distances(R[1:300], R, 4)[:, 1:], rtol=1e-12)
     assert got[0, 0] == 0.0 and got[300, 0] == 0.0  # its duplicate, once
     assert got[0, 1] > 0
 
 
-def test_row_result_independent_of_batch(rows):
-    R, Q = rows
-    whole = nearest_distances(Q, R, 5)
-    alone = np.vstack([nearest_distances(Q[i : i + 1], R, 5) for i in range(len(Q))])
+@pytest.mark.parametrize("width", [1, 4])  # 5 features: tree; 20: brute force
+@pytest.mark.parametrize("use_index", [False, True])
+def test_row_result_independent_of_batch(rows, use_index, width):
+    R, Q = np.hstack([rows[0]] * width), np.hstack([rows[1]] * width)
+    index = NeighbourIndex(R) if use_index else None
+    whole = nearest_distances(Q, R, 5, index=index)
+    alone = np.vstack([nearest_distances(Q[i : i + 1], R, 5, index=index)
+                       for i in range(len(Q))])
     assert np.array_equal(whole, alone)
 
 
