@@ -51,6 +51,8 @@ _MIN_NOISE = 1e-3
 # float32) whatever the number of rows scored or stored.
 _BLOCK_ELEMENTS = 1 << 24
 _ROW_BLOCK = 32  # query blocks are a multiple of this many rows
+# Queries per call of a search index: bounds the neighbour arrays' memory.
+_QUERY_CHUNK = 65_536
 
 
 def nearest_distances(queries, reference, k, *, query_mask=None, device="cpu",
@@ -100,14 +102,22 @@ def nearest_distances(queries, reference, k, *, query_mask=None, device="cpu",
         return out
     full = query_mask is None or bool(query_mask.all())
     if index is not None and full and device.type == "cpu":
-        exact, candidates = index.kneighbors(queries, k_search)
-        if exact is not None:
+        found = []
+        for start in range(0, n, _QUERY_CHUNK):
+            stop = min(start + _QUERY_CHUNK, n)
+            exact, idx = index.kneighbors(queries[start:stop], k_search)
+            if exact is None:  # brute force: its distances are recomputed below
+                found.append(idx)
+                continue
             if extra:
                 # a query's own row is at distance exactly 0, so first if present
                 drop_at = np.where(exact[:, 0] == 0.0, 0, k_search - 1)
                 keep = np.arange(k_search)[None] != drop_at[:, None]
-                exact = exact[keep].reshape(n, k)
-            return np.ascontiguousarray(exact[:, :k], dtype=np.float64)
+                exact = exact[keep].reshape(stop - start, k)
+            out[start:stop] = exact[:, :k]
+        if not found:
+            return out
+        candidates = np.vstack(found)
     else:
         candidates = _brute_candidates(queries, reference, k_search, query_mask, device)
     ref64 = reference.astype(np.float64, copy=False)

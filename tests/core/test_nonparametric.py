@@ -129,3 +129,14 @@ def test_scores_increase_with_distance_and_are_finite_at_zero():
 def test_unknown_estimator_is_named():
     with pytest.raises(ValueError, match="estimator"):
         exact_time_scores(np.ones((1, 2)), 2, "grid")
+
+
+@pytest.mark.parametrize("width", [1, 4])
+def test_chunked_index_queries_give_the_same_distances(rows, monkeypatch, width):
+    import skdiffad._core.nonparametric as nonparametric
+
+    R, Q = np.hstack([rows[0]] * width), np.hstack([rows[1]] * width)
+    index = NeighbourIndex(R)
+    whole = nearest_distances(Q, R, 5, index=index)
+    monkeypatch.setattr(nonparametric, "_QUERY_CHUNK", 16)
+    assert np.array_equal(nearest_distances(Q, R, 5, index=index), whole)
