@@ -26,14 +26,16 @@ import torch  # noqa: E402
 from sklearn.datasets import make_moons  # noqa: E402
 
 from skdiffad import TabDiffusionDetector  # noqa: E402
+from skdiffad._core.nonparametric import nearest_distances  # noqa: E402
 from skdiffad._core.schedules import make_schedule  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "_static"
 SEED = 0
 SETTINGS = dict(hidden_dims=(64, 64), max_iter=500, early_stopping=False, device="cpu",
                 random_state=SEED)
-PARADIGMS = ("reconstruction", "density", "score", "time")
+PARADIGMS = ("nonparametric", "reconstruction", "density", "score", "time")
 TITLES = {
+    "nonparametric": "posterior mean of log sigma",
     "reconstruction": "reconstruction error",
     "density": "negative ELBO (nats / feature)",
     "score": "score norm",
@@ -231,9 +233,34 @@ def figure_time(det, X, inliers, anomalies, xx, yy, scores):
     save(fig, "time.png")
 
 
+def figure_nonparametric(det, X, inliers, anomalies, xx, yy, scores):
+    """Posterior over the noise level for two rows under the exact diffusion, and the map."""
+    points = np.array([inliers[1], anomalies[2]])
+    Z = standardise(det, points)
+    r = nearest_distances(Z, det.reference_, det.n_neighbors_, index=det.index_)
+    d = Z.shape[1]
+    log_s = np.linspace(-6, 3, 901)
+    # p(log sigma | x) ~ sum_i sigma^-d exp(-r_i^2 / 2 sigma^2), flat prior in log sigma
+    logp = np.logaddexp.reduce(-d * log_s[None, None] - r[:, :, None] ** 2
+                               / (2 * np.exp(2 * log_s[None, None])), axis=1)
+    post = np.exp(logp - logp.max(axis=1, keepdims=True))
+    post /= post.sum(axis=1, keepdims=True) * (log_s[1] - log_s[0])
+    point_scores = det.decision_function(points)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.3), constrained_layout=True)
+    for k, (label, c) in enumerate((("normal row", "C2"), ("anomalous row", "C3"))):
+        axes[0].plot(log_s, post[k], color=c, label=f"{label}: score {point_scores[k]:.2f}")
+        axes[0].axvline(point_scores[k], color=c, linestyle=":")
+    axes[0].set(xlabel="log sigma (standardised units)", ylabel="posterior density",
+                title="at which noise level does the row look like a diffused training row?")
+    axes[0].legend(frameon=False)
+    heat_map(axes[1], det, X, scores, xx, yy)
+    axes[1].scatter(points[:, 0], points[:, 1], s=40, c=["C2", "C3"], edgecolors="white")
+    save(fig, "nonparametric.png")
+
+
 def figure_all_maps(detectors, X, xx, yy, all_scores):
-    """The four paradigms side by side, coloured by rank so the maps compare."""
-    fig, axes = plt.subplots(1, 4, figsize=(13, 3.0), constrained_layout=True)
+    """The five paradigms side by side, coloured by rank so the maps compare."""
+    fig, axes = plt.subplots(1, 5, figsize=(16, 3.0), constrained_layout=True)
     for ax, name in zip(axes, PARADIGMS):
         det, scores = detectors[name], all_scores[name]
         ranks = scores.argsort().argsort() / (len(scores) - 1)
@@ -262,6 +289,8 @@ def main():
         detectors[name], all_scores[name] = det, det.decision_function(G)
         print(f'fitted scoring="{name}" ({det.n_iter_} epochs) and scored the grid '
               f"in {time.perf_counter() - tic:.1f} s")
+    figure_nonparametric(detectors["nonparametric"], X, inliers, anomalies, xx, yy,
+                         all_scores["nonparametric"])
     figure_reconstruction(detectors["reconstruction"], X, inliers, anomalies, xx, yy,
                           all_scores["reconstruction"])
     figure_density(detectors["density"], X, xx, yy, all_scores["density"])
