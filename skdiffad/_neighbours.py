@@ -29,8 +29,7 @@ class NeighbourIndex:
 
     def __init__(self, rows):
         rows = np.asarray(rows)
-        self.n_features_ = rows.shape[1]
-        if self.n_features_ <= _MAX_TREE_FEATURES:
+        if rows.shape[1] <= _MAX_TREE_FEATURES:
             self.tree_ = KDTree(rows)
             self.brute_ = None
         else:

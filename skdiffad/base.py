@@ -226,7 +226,7 @@ class BaseDiffusionDetector(BaseDetector):
 
     def _fit_nonparametric(self, Z, mask, seed):
         """Store (a sample of) the training rows: the exact diffusion needs nothing else."""
-        rows = Z if mask is None else np.where(mask, Z, 0.0).astype(Z.dtype)
+        rows = Z  # the encoder already put missing values at 0, the training mean
         n = rows.shape[0]
         if n > self.max_samples:
             keep = np.sort(np.random.default_rng(seed).choice(n, self.max_samples, replace=False))
@@ -258,7 +258,6 @@ class BaseDiffusionDetector(BaseDetector):
     # ---------------------------------------------------------------- scoring
     def _score_matrix(self, Z, mask):
         if self.scoring == "nonparametric":
-            Z = Z if mask is None else np.where(mask, Z, 0.0).astype(Z.dtype)
             distances = nearest_distances(Z, self.reference_, self.n_neighbors_,
                                           query_mask=mask, device=self.device_,
                                           index=self.index_)

@@ -50,7 +50,6 @@ _MIN_NOISE = 1e-3
 # Largest query-by-reference block, in elements: bounds scoring memory (64 MiB in
 # float32) whatever the number of rows scored or stored.
 _BLOCK_ELEMENTS = 1 << 24
-_ROW_BLOCK = 32  # query blocks are a multiple of this many rows
 # Queries per call of a search index: bounds the neighbour arrays' memory.
 _QUERY_CHUNK = 65_536
 
@@ -109,12 +108,9 @@ def nearest_distances(queries, reference, k, *, query_mask=None, device="cpu",
             if exact is None:  # brute force: its distances are recomputed below
                 found.append(idx)
                 continue
-            if extra:
-                # a query's own row is at distance exactly 0, so first if present
-                drop_at = np.where(exact[:, 0] == 0.0, 0, k_search - 1)
-                keep = np.arange(k_search)[None] != drop_at[:, None]
-                exact = exact[keep].reshape(stop - start, k)
-            out[start:stop] = exact[:, :k]
+            if extra:  # a query's own row is at distance exactly 0: first if present
+                exact = _drop_one(exact, exact[:, :1] == 0.0)
+            out[start:stop] = exact
         if not found:
             return out
         candidates = np.vstack(found)
@@ -137,23 +133,27 @@ def nearest_distances(queries, reference, k, *, query_mask=None, device="cpu",
         order = np.argsort(d2, axis=1, kind="stable")
         d2 = np.take_along_axis(d2, order, axis=1)
         if extra:
-            # drop the first candidate equal to the query, else the farthest
-            same = np.take_along_axis(same, order, axis=1)
-            drop_at = np.where(same.any(axis=1), same.argmax(axis=1), k_search - 1)
-            keep = np.arange(k_search)[None] != drop_at[:, None]
-            d2 = d2[keep].reshape(len(d2), k)
-        out[start:stop] = np.sqrt(d2[:, :k])
+            d2 = _drop_one(d2, np.take_along_axis(same, order, axis=1))
+        out[start:stop] = np.sqrt(d2)
     return out
+
+
+def _drop_one(sorted_values, is_self):
+    """Drop one column per row: the first ``is_self`` one, else the last (farthest)."""
+    n, width = sorted_values.shape
+    drop_at = np.where(is_self.any(axis=1), is_self.argmax(axis=1), width - 1)
+    keep = np.arange(width)[None] != drop_at[:, None]
+    return sorted_values[keep].reshape(n, width - 1)
 
 
 def _brute_candidates(queries, reference, k_search, query_mask, device):
     """Indices of the ``k_search`` nearest stored rows by blocked matrix products."""
     ref = torch.as_tensor(reference, dtype=torch.float32, device=device)
-    n_ref = ref.shape[0]
-    ref_sq = (ref * ref).sum(dim=1)
+    squares = ref * ref
+    ref_sq = squares.sum(dim=1)
     ref_t = ref.T.contiguous()
-    ref_sq_t = (ref * ref).T.contiguous() if query_mask is not None else None
-    chunk = max(_ROW_BLOCK, (_BLOCK_ELEMENTS // max(n_ref, 1)) // _ROW_BLOCK * _ROW_BLOCK)
+    ref_sq_t = squares.T.contiguous() if query_mask is not None else None
+    chunk = max(1, _BLOCK_ELEMENTS // max(ref.shape[0], 1))
     found = np.empty((queries.shape[0], k_search), dtype=np.int64)
     with torch.inference_mode():
         for start in range(0, queries.shape[0], chunk):
