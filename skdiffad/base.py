@@ -103,6 +103,9 @@ class BaseDiffusionDetector(BaseDetector):
         "verbose": ["verbose"],
     }
 
+    #: gradient steps of ``max_iter="auto"``
+    _auto_steps = _AUTO_STEPS
+
     # ------------------------------------------------------------- subclass API
     def _fit_input(self, X):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -124,8 +127,8 @@ class BaseDiffusionDetector(BaseDetector):
             if self.early_stopping:
                 n_train -= int(n_samples * self.validation_fraction)
             steps_per_epoch = -(-max(n_train, 1) // min(self.batch_size, max(n_train, 1)))
-            max_iter = -(-_AUTO_STEPS // steps_per_epoch)
-            max_steps = _AUTO_STEPS
+            max_iter = -(-self._auto_steps // steps_per_epoch)
+            max_steps = self._auto_steps
         return TrainingConfig(
             max_iter=max_iter,
             max_steps=max_steps,

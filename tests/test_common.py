@@ -1,19 +1,24 @@
 """scikit-learn's estimator checks over every skdiffad detector.
 
-Only failures caused by PyOD's label convention are allowed: PyOD's ``predict``
-returns 0 (inlier) / 1 (anomaly) and ``decision_function`` grows with abnormality,
-where scikit-learn's outlier detectors return -1/+1 and a decision function that is
-negative for outliers.
+Two kinds of failure are allowed, each with its reason. Those caused by PyOD's
+label convention: PyOD's ``predict`` returns 0 (inlier) / 1 (anomaly) and
+``decision_function`` grows with abnormality, where scikit-learn's outlier
+detectors return -1/+1 and a decision function that is negative for outliers.
+And those of the time-series detector, whose rows are time steps (not
+exchangeable samples) and whose 1-D input is a univariate series.
 """
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skdiffad import TabDiffusionDetector
+from skdiffad import DiffusionTSDetector, TabDiffusionDetector
 
 ESTIMATORS = [
     TabDiffusionDetector(**{**TabDiffusionDetector._unit_test_params(), "scoring": scoring})
     for scoring in ("nonparametric", "time", "reconstruction", "density", "score")
-] + [TabDiffusionDetector(**{**TabDiffusionDetector._unit_test_params(), "novelty": False})]
+] + [TabDiffusionDetector(**{**TabDiffusionDetector._unit_test_params(), "novelty": False})] + [
+    DiffusionTSDetector(**{**DiffusionTSDetector._unit_test_params(), "scoring": scoring})
+    for scoring in ("imputation", "reconstruction")
+]
 
 _PYOD_LABELS = (
     "PyOD's convention: predict returns 0/1 (1 = anomaly), not scikit-learn's -1/+1, "
@@ -21,11 +26,24 @@ _PYOD_LABELS = (
 )
 
 
+_TIME_ORDER = (
+    "a time series is one sample: a step's score depends on its neighbours in time, "
+    "so reordering or subsetting the rows changes the series and its scores"
+)
+
+
 def expected_failed_checks(estimator):
-    return {
+    failures = {
         "check_outliers_train": _PYOD_LABELS,
         "check_outliers_fit_predict": _PYOD_LABELS,
     }
+    if isinstance(estimator, DiffusionTSDetector):
+        failures.update({
+            "check_methods_sample_order_invariance": _TIME_ORDER,
+            "check_methods_subset_invariance": _TIME_ORDER,
+            "check_fit1d": "PyOD's time-series convention: a 1-D array is one univariate series",
+        })
+    return failures
 
 
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["timestep_embedding", "MLPDenoiser", "build_network", "NETWORKS"]
+__all__ = ["timestep_embedding", "MLPDenoiser", "ConvDenoiser1d", "build_network", "NETWORKS"]
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -167,7 +167,149 @@ class MLPDenoiser(nn.Module):
         return out
 
 
-NETWORKS = {"mlp": MLPDenoiser}
+def _uniform_init_(module, generator):
+    """PyTorch's default uniform(+-1/sqrt(fan_in)) drawn from ``generator``."""
+    fan_in = module.weight[0].numel()
+    bound = 1.0 / math.sqrt(fan_in)
+    with torch.no_grad():
+        module.weight.copy_(torch.rand(module.weight.shape, generator=generator) * 2 * bound - bound)
+        if module.bias is not None:
+            module.bias.copy_(torch.rand(module.bias.shape, generator=generator) * 2 * bound - bound)
+
+
+def _groups(width):
+    return next(g for g in (8, 4, 2, 1) if width % g == 0)
+
+
+class _ConvBlock(nn.Module):
+    """``h + conv(silu(norm(conv(silu(norm(h))) + proj(temb))))`` over the time axis."""
+
+    def __init__(self, in_ch: int, out_ch: int, cond_dim: int, kernel_size: int):
+        super().__init__()
+        pad = kernel_size // 2
+        self.norm1 = nn.GroupNorm(_groups(in_ch), in_ch)
+        self.conv1 = nn.Conv1d(in_ch, out_ch, kernel_size, padding=pad)
+        self.cond = nn.Linear(cond_dim, out_ch)
+        self.norm2 = nn.GroupNorm(_groups(out_ch), out_ch)
+        self.conv2 = nn.Conv1d(out_ch, out_ch, kernel_size, padding=pad)
+        self.skip = nn.Conv1d(in_ch, out_ch, 1, bias=False) if in_ch != out_ch else None
+
+    def forward(self, h, cond):
+        z = self.conv1(nn.functional.silu(self.norm1(h)))
+        z = z + self.cond(cond)[:, :, None]
+        z = self.conv2(nn.functional.silu(self.norm2(z)))
+        return (h if self.skip is None else self.skip(h)) + z
+
+
+class ConvDenoiser1d(nn.Module):
+    """1-D convolutional U-Net over windows of shape ``(n, channels, length)``.
+
+    Each level holds one residual block (GroupNorm, SiLU, convolution, plus a
+    projection of the timestep embedding); levels are joined by stride-2
+    convolutions on the way down and nearest-neighbour upsampling on the way up,
+    with the down-path features concatenated back (Ronneberger et al. 2015, as
+    used by DDPM). A window whose length is not a multiple of ``2**(levels-1)`` is
+    padded by repeating its edges and cropped back, so any length works.
+
+    Parameters
+    ----------
+    in_channels : int
+        Channels of the input: the series' channels, plus conditioning channels
+        (observed values and masks) for imputation.
+    out_channels : int
+        Channels of the output (the noise estimate of the series' channels).
+    widths : tuple of int
+        Feature channels of each level; the depth is ``len(widths)``.
+    kernel_size : int
+        Odd convolution width.
+    time_embed_dim : int
+        Width of the sinusoidal timestep embedding.
+    n_timesteps : int
+        ``T`` of the schedule (timesteps are embedded as ``1000 * t / T``).
+    gaussian_skip : bool
+        Add ``c_t x_t`` (the first ``out_channels`` input channels) to the
+        output, as :class:`MLPDenoiser` does, so the noise estimate grows with
+        the distance from the training data instead of saturating.
+    """
+
+    def __init__(self, in_channels, out_channels, widths=(32, 64), kernel_size=5,
+                 time_embed_dim=64, n_timesteps=1000, gaussian_skip=False):
+        super().__init__()
+        widths = tuple(int(w) for w in widths)
+        if not widths or kernel_size % 2 == 0:
+            raise ValueError("widths must be non-empty and kernel_size odd")
+        self.config = {
+            "name": "conv1d", "in_channels": int(in_channels), "out_channels": int(out_channels),
+            "widths": widths, "kernel_size": int(kernel_size),
+            "time_embed_dim": int(time_embed_dim), "n_timesteps": int(n_timesteps),
+            "gaussian_skip": bool(gaussian_skip),
+        }
+        with torch.random.fork_rng(devices=[]):
+            cond = widths[0] * 2
+            self.time_mlp = nn.Sequential(nn.Linear(time_embed_dim, cond), nn.SiLU(),
+                                          nn.Linear(cond, cond))
+            self.input = nn.Conv1d(in_channels, widths[0], kernel_size, padding=kernel_size // 2)
+            self.down = nn.ModuleList()
+            self.pool = nn.ModuleList()
+            prev = widths[0]
+            for i, w in enumerate(widths):
+                self.down.append(_ConvBlock(prev, w, cond, kernel_size))
+                if i < len(widths) - 1:
+                    self.pool.append(nn.Conv1d(w, w, 4, stride=2, padding=1))
+                prev = w
+            self.mid = _ConvBlock(prev, prev, cond, kernel_size)
+            self.up = nn.ModuleList()
+            for w in reversed(widths[:-1]):
+                self.up.append(_ConvBlock(prev + w, w, cond, kernel_size))
+                prev = w
+            self.out_norm = nn.GroupNorm(_groups(prev), prev)
+            self.output = nn.Conv1d(prev, out_channels, kernel_size, padding=kernel_size // 2)
+        if gaussian_skip:
+            self.register_buffer("skip_coef", torch.zeros(int(n_timesteps) + 1))
+
+    set_gaussian_skip = MLPDenoiser.set_gaussian_skip
+
+    def reset_parameters(self, generator: torch.Generator) -> "ConvDenoiser1d":
+        """Initialise every weight from ``generator``; the output layer starts at zero."""
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Conv1d)):
+                _uniform_init_(module, generator)
+            elif isinstance(module, nn.GroupNorm):
+                module.reset_parameters()
+        nn.init.zeros_(self.output.weight)
+        nn.init.zeros_(self.output.bias)
+        return self
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Map ``x`` of shape ``(n, in_channels, L)`` and steps ``t`` (a scalar or
+        ``(n,)``) to ``(n, out_channels, L)``."""
+        length = x.shape[-1]
+        multiple = 2 ** (len(self.config["widths"]) - 1)
+        pad = -length % multiple
+        h_in = nn.functional.pad(x, (0, pad), mode="replicate") if pad else x
+        t = torch.as_tensor(t, device=x.device).expand(x.shape[0])
+        scaled = t.float() * (1000.0 / self.config["n_timesteps"])
+        cond = self.time_mlp(timestep_embedding(scaled, self.config["time_embed_dim"]))
+        h = self.input(h_in)
+        skips = []
+        for i, block in enumerate(self.down):
+            h = block(h, cond)
+            if i < len(self.pool):
+                skips.append(h)
+                h = self.pool[i](h)
+        h = self.mid(h, cond)
+        for block in self.up:
+            skip = skips.pop()
+            h = nn.functional.interpolate(h, size=skip.shape[-1], mode="nearest")
+            h = block(torch.cat([h, skip], dim=1), cond)
+        out = self.output(nn.functional.silu(self.out_norm(h)))[..., :length]
+        if self.config["gaussian_skip"]:
+            coef = self.skip_coef[t].reshape(-1, 1, 1).to(out.dtype)
+            out = out + coef * x[:, : self.config["out_channels"]]
+        return out
+
+
+NETWORKS = {"mlp": MLPDenoiser, "conv1d": ConvDenoiser1d}
 
 
 def build_network(config: dict) -> nn.Module:

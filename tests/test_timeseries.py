@@ -1,0 +1,236 @@
+"""DiffusionTSDetector: PyOD's time-series contract, quality floors, gaps, errors."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+
+from skdiffad import DiffusionTSDetector
+
+FAST = {"window_size": 16, "widths": (8, 16), "kernel_size": 3, "n_timesteps": 1000,
+        "n_inference_steps": 5, "n_stripes": 4, "max_iter": "auto", "random_state": 0,
+        "device": "cpu"}
+
+
+def fast(steps=150, **kwargs):
+    det = DiffusionTSDetector(**{**FAST, **kwargs})
+    det._auto_steps = steps  # a tiny budget keeps the suite fast (instance-level override)
+    return det
+
+
+def sine_series(n=1200, channels=1, period=40, noise=0.05, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)[:, None]
+    phases = np.linspace(0, np.pi, channels)[None]
+    return np.sin(2 * np.pi * t / period + phases) + noise * rng.normal(size=(n, channels))
+
+
+def with_anomalies(X):
+    X = X.copy()
+    y = np.zeros(len(X), dtype=int)
+    X[300:306, 0] += 2.5          # spike burst
+    y[300:306] = 1
+    X[700:740, 0] = np.sin(np.arange(40) * 2 * np.pi / 8)  # a burst at 5x the frequency
+    y[700:740] = 1
+    return X, y
+
+
+# ------------------------------------------------------------------ quality
+@pytest.mark.parametrize("scoring, floor", [("imputation", 0.95), ("reconstruction", 0.75)])
+def test_planted_anomalies_score_highest(scoring, floor):
+    train = sine_series(800, seed=1)
+    test, y = with_anomalies(sine_series(1000, seed=2))
+    det = fast(scoring=scoring, steps=300).fit(train)
+    scores = det.decision_function(test)
+    assert scores.shape == (1000,) and np.all(np.isfinite(scores))
+    assert roc_auc_score(y, scores) > floor
+    # the short burst is found by both paradigms
+    assert np.median(scores[300:306]) > np.quantile(scores[y == 0], 0.95)
+    assert det.decision_scores_.shape == (800,)
+    assert set(np.unique(det.predict(test))) <= {0, 1}
+
+
+def test_channel_scores_point_at_the_channel_that_broke():
+    train = sine_series(800, channels=3, seed=1)
+    test = sine_series(600, channels=3, seed=2)
+    test[300:310, 2] += 3.0
+    det = fast().fit(train)
+    per_channel = det.channel_scores(test)
+    assert per_channel.shape == (600, 3)
+    np.testing.assert_allclose(per_channel.mean(axis=1), det.decision_function(test))
+    burst = per_channel[300:310].mean(axis=0)
+    assert np.argmax(burst) == 2 and burst[2] > 5 * max(burst[0], burst[1])
+
+
+# ---------------------------------------------------------------- contract
+def test_univariate_inputs_of_every_kind_agree():
+    train, test = sine_series(500)[:, 0], sine_series(300, seed=3)[:, 0]
+    det = fast().fit(train)
+    ref = det.decision_function(test)
+    np.testing.assert_array_equal(det.decision_function(test.reshape(-1, 1)), ref)
+    np.testing.assert_array_equal(det.decision_function(pd.Series(test)), ref)
+    np.testing.assert_array_equal(det.decision_function(list(test)), ref)
+    assert det.n_features_in_ == 1
+
+
+def test_dataframe_channels_are_named_and_checked():
+    frame = pd.DataFrame(sine_series(500, channels=2), columns=["temp", "load"])
+    det = fast().fit(frame)
+    assert list(det.feature_names_in_) == ["temp", "load"]
+    with pytest.raises(ValueError, match="feature names"):
+        det.decision_function(frame[["load", "temp"]].rename(columns={"load": "x", "temp": "y"}))
+
+
+def test_same_seed_same_scores_other_seed_other_scores():
+    train, test = sine_series(500), sine_series(300, seed=3)
+    a = fast().fit(train).decision_function(test)
+    b = fast().fit(train).decision_function(test)
+    c = fast(random_state=1).fit(train).decision_function(test)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_scoring_is_repeatable_and_leaves_the_detector_unchanged():
+    det = fast().fit(sine_series(500))
+    test = sine_series(300, seed=3)
+    before = {k: v for k, v in det.__dict__.items() if isinstance(v, (int, float, str))}
+    first = det.decision_function(test)
+    np.testing.assert_array_equal(det.decision_function(test), first)
+    assert {k: v for k, v in det.__dict__.items() if isinstance(v, (int, float, str))} == before
+
+
+def test_a_steps_score_depends_only_on_nearby_steps():
+    det = fast(stride=16).fit(sine_series(500))
+    test = sine_series(640, seed=3)
+    changed = test.copy()
+    changed[600:] += 1.0  # beyond the windows that cover the first 560 steps
+    a, b = det.decision_function(test), det.decision_function(changed)
+    np.testing.assert_array_equal(a[:576], b[:576])
+    assert not np.allclose(a[600:], b[600:])
+
+
+def test_pickle_round_trip_scores_identically():
+    det = fast().fit(sine_series(500))
+    test = sine_series(300, seed=3)
+    again = pickle.loads(pickle.dumps(det))
+    np.testing.assert_array_equal(again.decision_function(test), det.decision_function(test))
+    assert clone(det).get_params() == det.get_params()
+
+
+def test_training_scores_and_threshold_follow_contamination():
+    det = fast(contamination=0.05).fit(sine_series(800))
+    assert det.labels_.mean() == pytest.approx(0.05, abs=0.01)
+    np.testing.assert_allclose(det.decision_scores_, det.decision_function(sine_series(800)))
+
+
+def test_first_and_last_steps_are_scored():
+    det = fast(stride=16).fit(sine_series(500))
+    test = sine_series(333, seed=4)  # not a multiple of the stride
+    test[:3, 0] += 4.0
+    test[-3:, 0] -= 4.0
+    scores = det.decision_function(test)
+    assert scores[:3].min() > np.median(scores) * 5
+    assert scores[-3:].min() > np.median(scores) * 5
+
+
+def test_a_million_step_series_scores_in_blocks():
+    det = fast(window_size=64, stride=64, widths=(4,), n_inference_steps=1, n_stripes=2)
+    det._auto_steps = 5
+    det.fit(sine_series(2000)[:, 0])
+    long = np.sin(np.arange(1_000_000) / 7.0)
+    scores = det.decision_function(long)
+    assert scores.shape == (1_000_000,) and np.all(np.isfinite(scores))
+
+
+# ---------------------------------------------------------------- gaps
+@pytest.mark.parametrize("scoring, floor", [("imputation", 0.85), ("reconstruction", 0.7)])
+def test_missing_values_are_masked_not_crashed_on(scoring, floor):
+    rng = np.random.default_rng(5)
+    train = sine_series(800, channels=2, seed=1)
+    train[rng.random(train.shape) < 0.1] = np.nan
+    test, y = with_anomalies(sine_series(1000, channels=2, seed=2))
+    test[rng.random(test.shape) < 0.1] = np.nan
+    test[500:520, :] = np.nan  # a gap in every channel
+    det = fast(scoring=scoring, steps=300).fit(train)
+    assert det.mask_input_
+    scores = det.decision_function(test)
+    assert np.all(np.isfinite(scores))
+    assert roc_auc_score(y, scores) > floor
+    per_channel = det.channel_scores(test)
+    assert np.all(np.isnan(per_channel[np.isnan(test)]))
+    assert np.all(np.isfinite(per_channel[~np.isnan(test)]))
+    # a step with no observed channel takes its neighbours' scores
+    assert scores[510] >= min(scores[499], scores[520]) - 1e-12
+    assert scores[510] <= max(scores[499], scores[520]) + 1e-12
+
+
+# ---------------------------------------------------------------- errors
+def test_window_longer_than_the_series_is_named():
+    with pytest.raises(ValueError, match="window_size=16"):
+        fast().fit(np.zeros(10))
+    det = fast().fit(sine_series(200))
+    with pytest.raises(ValueError, match="window_size=16"):
+        det.decision_function(sine_series(12))
+
+
+def test_wrong_channel_count_at_scoring_is_named():
+    det = fast().fit(sine_series(300, channels=2))
+    with pytest.raises(ValueError, match="3 features.*expecting 2"):
+        det.decision_function(sine_series(300, channels=3))
+    with pytest.raises(ValueError, match="1 features.*expecting 2"):
+        det.decision_function(sine_series(300))
+    with pytest.raises(ValueError, match="1-D .*fitted on 2 channels"):
+        det.decision_function(sine_series(300)[:, 0])
+
+
+@pytest.mark.parametrize("where", ["fit", "score"])
+def test_infinite_values_are_rejected(where):
+    X = sine_series(300)
+    bad = X.copy()
+    bad[17, 0] = np.inf
+    if where == "fit":
+        with pytest.raises(ValueError, match="infinity"):
+            fast().fit(bad)
+    else:
+        with pytest.raises(ValueError, match="infinity"):
+            fast().fit(X).decision_function(bad)
+
+
+def test_bad_shapes_and_types_are_named():
+    with pytest.raises(ValueError, match=r"shape \(10, 3, 2\)"):
+        fast().fit(np.zeros((10, 3, 2)))
+    frame = pd.DataFrame({"v": np.arange(100.0), "tag": ["a"] * 100})
+    with pytest.raises(TypeError, match="'tag'"):
+        fast().fit(frame)
+    X = sine_series(300, channels=2)
+    X[:, 1] = np.nan
+    with pytest.raises(ValueError, match="channel 1 has no observed value"):
+        fast().fit(X)
+    det = fast().fit(sine_series(300))
+    with pytest.raises(ValueError, match="every entry is NaN"):
+        det.decision_function(np.full(100, np.nan))
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"scoring": "density"}, "scoring"),
+    ({"window_size": 1}, "window_size"),
+    ({"stride": 0}, "stride"),
+    ({"stride": 40}, "stride=40 is larger than window_size=16"),
+    ({"widths": ()}, "widths"),
+    ({"widths": (8, 0)}, "widths"),
+    ({"kernel_size": 4}, "kernel_size must be odd"),
+    ({"n_stripes": 1}, "n_stripes"),
+])
+def test_bad_parameters_are_named(params, match):
+    with pytest.raises(ValueError, match=match):
+        fast(**params).fit(sine_series(300))
+
+
+def test_unfitted_detector_says_so():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        DiffusionTSDetector().decision_function(np.zeros(100))
