@@ -1,10 +1,11 @@
-"""Benchmark data loaders and a small generator of tables with planted anomalies.
+"""Benchmark data loaders and small generators of data with planted anomalies.
 
-The loaders read the ADBench ``.npz`` files described in the project's data README
-(label 1 = anomaly, 0 = normal); the project ships no third-party data, so they
-look in a data directory the user names (``SKDIFFAD_DATA``) or next to the checkout.
-:func:`make_tabular_anomalies` needs no data at all and is what the tests, the
-examples and the demo use.
+The loaders read the ADBench ``.npz`` files and the NAB, SKAB and SMAP/MSL time
+series described in the project's data README (label 1 = anomaly, 0 = normal);
+the project ships no third-party data, so they look in a data directory the user
+names (``SKDIFFAD_DATA``) or next to the checkout. :func:`make_tabular_anomalies`
+and :func:`make_timeseries_anomalies` need no data at all and are what the tests,
+the examples and the demo use.
 
 Only numpy and pandas are needed here: this module must stay importable without
 touching torch.
@@ -12,6 +13,7 @@ touching torch.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -25,6 +27,9 @@ __all__ = [
     "load_adbench",
     "semi_supervised_split",
     "make_tabular_anomalies",
+    "list_timeseries",
+    "load_timeseries",
+    "make_timeseries_anomalies",
 ]
 
 DATA_ENV_VAR = "SKDIFFAD_DATA"
@@ -377,3 +382,342 @@ def _mixed_frame(rng, X, groups, is_anomaly):
     site = pd.Series(categorical(_SITE_LEVELS, 0.8), dtype=object)
     frame["site"] = site.mask(rng.random(n_samples) < 0.02)
     return frame
+
+
+# ----------------------------------------------------------- time series
+#: The time-series collections of the data README, as :func:`list_timeseries` names them.
+TIMESERIES_COLLECTIONS = ("NAB", "SKAB", "SMAP_MSL")
+#: Share of a NAB series used for training: NAB's probationary period.
+NAB_TRAIN_FRACTION = 0.15
+#: Leading rows of a SKAB run used for training, as SKAB's own leaderboard does.
+SKAB_TRAIN_ROWS = 400
+_TIMESERIES_SUBDIR = Path("timeseries")
+_SKAB_NON_FEATURES = ("datetime", "anomaly", "changepoint")
+_TIMESERIES_KINDS = ("spike", "level_shift", "frequency", "noise")
+
+
+def _timeseries_dir(collection, data_dir) -> Path:
+    if collection not in TIMESERIES_COLLECTIONS:
+        raise ValueError(f"collection must be one of {TIMESERIES_COLLECTIONS}, "
+                         f"got {collection!r}")
+    root = default_data_dir() if data_dir is None else Path(data_dir).expanduser()
+    return root / _TIMESERIES_SUBDIR / collection
+
+
+def _natural_key(name):
+    """Sort key that puts ``valve1/2`` before ``valve1/10``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _series_path(folder, collection, name) -> Path:
+    if collection == "SMAP_MSL":
+        return folder / f"{name}.npz"
+    return folder / "data" / f"{name}.csv"
+
+
+def _read_nab(folder, name):
+    path = _series_path(folder, "NAB", name)
+    frame = pd.read_csv(path)
+    timestamps = pd.to_datetime(frame["timestamp"])
+    with open(folder / "labels" / "combined_windows.json") as handle:
+        windows = json.load(handle).get(f"{name}.csv", [])
+    y = np.zeros(len(frame), dtype=int)
+    for start, end in windows:
+        y[((timestamps >= pd.Timestamp(start)) & (timestamps <= pd.Timestamp(end))).to_numpy()] = 1
+    n_train = int(np.floor(NAB_TRAIN_FRACTION * len(frame)))
+    return frame[["value"]].to_numpy(dtype=np.float64), y, timestamps.to_numpy(), n_train
+
+
+def _read_skab(folder, name):
+    frame = pd.read_csv(_series_path(folder, "SKAB", name), sep=";")
+    y = frame["anomaly"].to_numpy().astype(int)
+    features = frame.drop(columns=[c for c in _SKAB_NON_FEATURES if c in frame.columns])
+    timestamps = pd.to_datetime(frame["datetime"]).to_numpy()
+    return features.to_numpy(dtype=np.float64), y, timestamps, SKAB_TRAIN_ROWS
+
+
+def _test_has_anomaly(collection, folder, name) -> bool:
+    if collection == "NAB":
+        _, y, _, n_train = _read_nab(folder, name)
+    elif collection == "SKAB":
+        y = pd.read_csv(_series_path(folder, "SKAB", name), sep=";",
+                        usecols=["anomaly"])["anomaly"].to_numpy()
+        n_train = SKAB_TRAIN_ROWS
+    else:
+        with np.load(_series_path(folder, collection, name), allow_pickle=False) as archive:
+            y, n_train = archive["test_label"], 0
+    return bool(np.asarray(y)[n_train:].astype(bool).any())
+
+
+def list_timeseries(collection, data_dir=None) -> list[str]:
+    """Names of the labelled series of one time-series collection.
+
+    Only series whose test part (see :func:`load_timeseries` for the split)
+    holds at least one labelled anomaly are listed, since no ranking metric is
+    defined without one. This leaves out 6 of NAB's 58 series (the five of
+    ``artificialNoAnomaly`` and ``realAWSCloudwatch/ec2_cpu_utilization_c6585a``,
+    which have no anomaly window at all) and none of SKAB's 34 labelled runs or of
+    the 81 SMAP/MSL channels. :func:`load_timeseries` still loads an unlisted
+    series by name.
+
+    Parameters
+    ----------
+    collection : {"NAB", "SKAB", "SMAP_MSL"}
+        The collection, a folder of ``<data_dir>/timeseries``.
+    data_dir : str or path-like, default=None
+        The data root; ``None`` uses :func:`default_data_dir`.
+
+    Returns
+    -------
+    names : list of str
+        ``"<group>/<file stem>"`` for NAB (``"realKnownCause/nyc_taxi"``) and SKAB
+        (``"valve1/0"``), the file stem for SMAP/MSL (``"SMAP_A-1"``), in natural
+        order (``valve1/2`` before ``valve1/10``). Empty when the collection's
+        directory does not exist.
+
+    Raises
+    ------
+    ValueError
+        When ``collection`` is not one of the three.
+
+    Examples
+    --------
+    >>> from skdiffad.datasets import list_timeseries
+    >>> names = list_timeseries("SKAB")  # doctest: +SKIP
+    >>> len(names), names[:2]  # doctest: +SKIP
+    (34, ['other/1', 'other/2'])
+    """
+    folder = _timeseries_dir(collection, data_dir)
+    if collection == "NAB":
+        root = folder / "data"
+        if not (folder / "labels" / "combined_windows.json").is_file():
+            return []
+        names = [p.relative_to(root).with_suffix("").as_posix() for p in root.glob("*/*.csv")]
+    elif collection == "SKAB":
+        root = folder / "data"
+        names = [p.relative_to(root).with_suffix("").as_posix() for p in root.glob("*/*.csv")
+                 if p.parent.name != "anomaly-free"]
+    else:
+        names = [p.stem for p in folder.glob("*.npz")]
+    names = [n for n in names if _test_has_anomaly(collection, folder, n)]
+    return sorted(names, key=_natural_key)
+
+
+def load_timeseries(collection, name, data_dir=None) -> dict:
+    """Load one labelled series, split into a training and a test part.
+
+    The splits follow each collection's usual protocol:
+
+    - ``"NAB"`` (univariate): the first ``floor(0.15 * n)`` steps (NAB's
+      probationary period, 15% of the series) are for training, the remaining
+      85% are scored. A step is an anomaly when its timestamp lies in one of the
+      inclusive ``[start, end]`` windows of ``labels/combined_windows.json``.
+      NAB's own scorer caps the probationary period at 750 steps for series
+      longer than 5000 steps; this split does not. Six series
+      (``machine_temperature_system_failure`` and five ``Twitter_volume_*``) have
+      labelled steps inside their training part: they are kept, so training is
+      slightly contaminated there (see ``y_train``).
+    - ``"SKAB"`` (8 sensors): the first 400 rows of a run are for training (the
+      pump runs normally there, as on SKAB's own leaderboard), the rest is
+      scored; label = the ``anomaly`` column; the ``changepoint`` column is not a
+      feature. Only ``other/2`` has labelled rows among its first 400.
+    - ``"SMAP_MSL"`` (NASA telemanom; SMAP channels have 25 dimensions, MSL 55;
+      dimension 0 is telemetry, the rest command one-hots): the files' own
+      ``train`` (nominal) and ``test`` parts and ``test_label``, as given.
+
+    Parameters
+    ----------
+    collection : {"NAB", "SKAB", "SMAP_MSL"}
+        The collection.
+    name : str
+        A name as :func:`list_timeseries` gives it (a trailing ``.csv`` or
+        ``.npz`` is accepted).
+    data_dir : str or path-like, default=None
+        The data root; ``None`` uses :func:`default_data_dir`.
+
+    Returns
+    -------
+    series : dict
+        - ``"X_train"``: ndarray of shape (n_train, n_channels), float64;
+        - ``"X_test"``: ndarray of shape (n_test, n_channels), float64;
+        - ``"y_test"``: ndarray of shape (n_test,), int, 1 = anomaly;
+        - ``"y_train"``: ndarray of shape (n_train,), int, the labels of the
+          training part (all zeros for SMAP/MSL, whose training parts carry no
+          labels);
+        - ``"timestamps_test"``: ndarray of shape (n_test,), ``datetime64``, or
+          ``None`` where the files have no timestamps (SMAP/MSL);
+        - ``"name"``: the series name; ``"collection"``: the collection.
+
+    Raises
+    ------
+    ValueError
+        When ``collection`` is not one of the three.
+    FileNotFoundError
+        When the series' file is missing; the message names the path looked at
+        and the ``SKDIFFAD_DATA`` environment variable that points elsewhere.
+
+    Examples
+    --------
+    >>> from skdiffad.datasets import load_timeseries
+    >>> series = load_timeseries("NAB", "realKnownCause/nyc_taxi")  # doctest: +SKIP
+    >>> series["X_train"].shape, series["X_test"].shape  # doctest: +SKIP
+    ((1548, 1), (8772, 1))
+    """
+    folder = _timeseries_dir(collection, data_dir)
+    name = re.sub(r"\.(csv|npz)$", "", name)
+    path = _series_path(folder, collection, name)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{collection} series {name!r} not found at {path}. Pass data_dir=..., or set "
+            f"the {DATA_ENV_VAR} environment variable to the directory that holds "
+            f"{_TIMESERIES_SUBDIR / collection}/ (see the project's data README)."
+        )
+    if collection == "SMAP_MSL":
+        with np.load(path, allow_pickle=False) as archive:
+            X_train = np.asarray(archive["train"], dtype=np.float64)
+            X_test = np.asarray(archive["test"], dtype=np.float64)
+            y_test = np.asarray(archive["test_label"]).astype(int).ravel()
+        y_train, timestamps_test = np.zeros(len(X_train), dtype=int), None
+    else:
+        read = _read_nab if collection == "NAB" else _read_skab
+        X, y, timestamps, n_train = read(folder, name)
+        X_train, X_test = X[:n_train], X[n_train:]
+        y_train, y_test = y[:n_train], y[n_train:]
+        timestamps_test = timestamps[n_train:]
+    return {"X_train": X_train, "X_test": X_test, "y_test": y_test, "y_train": y_train,
+            "timestamps_test": timestamps_test, "name": name, "collection": collection}
+
+
+def _anomaly_length_bounds(n_timestamps):
+    """Shortest and longest range of a non-spike anomaly: 2% to 4% of the series, capped."""
+    low = int(np.clip(n_timestamps // 50, 10, 200))
+    return low, int(np.clip(n_timestamps // 25, low, 400))
+
+
+def make_timeseries_anomalies(
+    n_timestamps=2000,
+    n_channels=1,
+    anomaly_kinds=_TIMESERIES_KINDS,
+    n_anomalies=4,
+    random_state=None,
+):
+    """Generate a periodic multichannel series with anomalies inserted as ranges.
+
+    Each channel is a sum of three sines whose periods (20 to 200 steps) all
+    channels share, with per-channel amplitudes and phases, plus Gaussian noise of
+    standard deviation 0.05. Then ``n_anomalies`` non-overlapping ranges are
+    changed, away from the series' ends and from each other; the kinds are taken
+    in turn from ``anomaly_kinds`` (so each kind appears when ``n_anomalies`` is at
+    least their number) and placed in random order:
+
+    - ``"spike"``: 1 to 3 steps moved by 4 to 6 channel standard deviations;
+    - ``"level_shift"``: the range moved by 1.5 to 2.5 standard deviations;
+    - ``"frequency"``: the sines run 2.5 to 4 times faster over the range;
+    - ``"noise"``: Gaussian noise of 0.5 to 1 standard deviation added.
+
+    Ranges other than spikes last 2% to 4% of the series (at least 10 and at
+    most 400 steps). With several channels, ``n_anomalies // 2`` of the anomalies,
+    chosen at random, touch one random channel only; the others touch every
+    channel. The normal signal is drawn before the anomalies, so the same seed
+    with ``n_anomalies=0`` gives the series without its anomalies.
+
+    Parameters
+    ----------
+    n_timestamps : int, default=2000
+        Length of the series (at least 100, and long enough for the anomalies).
+    n_channels : int, default=1
+        Number of channels (at least 1).
+    anomaly_kinds : tuple of str, default=("spike", "level_shift", "frequency", "noise")
+        Kinds to insert, a non-empty selection of the four above (a single string
+        is one kind).
+    n_anomalies : int, default=4
+        Number of anomalous ranges (0 gives a normal series).
+    random_state : int, numpy Generator, RandomState or None, default=None
+        Seed; the same seed gives the same series.
+
+    Returns
+    -------
+    X : ndarray of shape (n_timestamps, n_channels), float64
+        The series.
+    y : ndarray of shape (n_timestamps,), int
+        1 on the steps of the inserted ranges (in any channel), 0 elsewhere.
+
+    Raises
+    ------
+    ValueError
+        When a parameter is out of range, a kind is unknown, or the series is too
+        short to hold ``n_anomalies`` separated ranges.
+
+    Examples
+    --------
+    >>> from skdiffad.datasets import make_timeseries_anomalies
+    >>> X, y = make_timeseries_anomalies(n_timestamps=1000, n_channels=3, random_state=0)
+    >>> X.shape, y.shape
+    ((1000, 3), (1000,))
+    >>> X_clean, y_clean = make_timeseries_anomalies(n_timestamps=1000, n_channels=3,
+    ...                                              n_anomalies=0, random_state=0)
+    >>> bool(((X != X_clean).any(axis=1) == (y == 1)).all()), int(y_clean.sum())
+    (True, 0)
+    """
+    if int(n_timestamps) != n_timestamps or n_timestamps < 100:
+        raise ValueError(f"n_timestamps must be an integer >= 100, got {n_timestamps!r}")
+    if int(n_channels) != n_channels or n_channels < 1:
+        raise ValueError(f"n_channels must be an integer >= 1, got {n_channels!r}")
+    if int(n_anomalies) != n_anomalies or n_anomalies < 0:
+        raise ValueError(f"n_anomalies must be an integer >= 0, got {n_anomalies!r}")
+    kinds = (anomaly_kinds,) if isinstance(anomaly_kinds, str) else tuple(anomaly_kinds)
+    unknown = [k for k in kinds if k not in _TIMESERIES_KINDS]
+    if not kinds or unknown:
+        raise ValueError(f"anomaly_kinds must be a non-empty selection of "
+                         f"{_TIMESERIES_KINDS}, got {anomaly_kinds!r}")
+    n, c, n_anomalies = int(n_timestamps), int(n_channels), int(n_anomalies)
+    rng = _generator(random_state)
+
+    periods = rng.uniform(20.0, 200.0, size=3)
+    amplitudes = rng.uniform(0.5, 1.5, size=(3, c))
+    phases = rng.uniform(0.0, 2 * np.pi, size=(3, c))
+
+    def sines(steps, speed=1.0):
+        angle = 2 * np.pi * speed * steps[:, None, None] / periods[:, None] + phases
+        return np.einsum("wc,twc->tc", amplitudes, np.sin(angle))
+
+    steps = np.arange(n, dtype=np.float64)
+    X = sines(steps) + rng.normal(0.0, 0.05, size=(n, c))
+    y = np.zeros(n, dtype=int)
+    if n_anomalies == 0:
+        return X, y
+    scale = X.std(axis=0)
+
+    order = rng.permutation(n_anomalies)
+    range_kinds = [kinds[i % len(kinds)] for i in order]
+    low, high = _anomaly_length_bounds(n)
+    lengths = np.array([rng.integers(1, 4) if kind == "spike" else rng.integers(low, high + 1)
+                        for kind in range_kinds])
+    margin, gap = n // 20, high
+    slack = n - 2 * margin - lengths.sum() - (n_anomalies - 1) * gap
+    if slack < 0:
+        raise ValueError(f"n_timestamps={n} is too short for n_anomalies={n_anomalies} "
+                         f"separated ranges; use fewer anomalies or a longer series")
+    offsets = np.sort(rng.integers(0, slack + 1, size=n_anomalies))
+    starts = margin + offsets + np.r_[0, np.cumsum(lengths)[:-1]] + gap * np.arange(n_anomalies)
+    one_channel = np.zeros(n_anomalies, dtype=bool)
+    if c > 1:
+        one_channel[rng.permutation(n_anomalies)[: n_anomalies // 2]] = True
+
+    for kind, start, length, alone in zip(range_kinds, starts, lengths, one_channel):
+        rows = slice(int(start), int(start + length))
+        channels = np.array([rng.integers(c)]) if alone else np.arange(c)
+        sign = rng.choice([-1.0, 1.0])
+        if kind == "spike":
+            change = sign * rng.uniform(4.0, 6.0) * scale[channels] * np.ones((length, 1))
+        elif kind == "level_shift":
+            change = sign * rng.uniform(1.5, 2.5) * scale[channels] * np.ones((length, 1))
+        elif kind == "frequency":
+            window = steps[rows]
+            change = (sines(window, speed=rng.uniform(2.5, 4.0)) - sines(window))[:, channels]
+        else:
+            change = rng.normal(size=(length, len(channels))) * (
+                rng.uniform(0.5, 1.0) * scale[channels])
+        X[rows, channels] += change
+        y[rows] = 1
+    return X, y

@@ -1,4 +1,6 @@
-"""Tests of skdiffad.datasets: the generator, the split protocol and the loaders."""
+"""Tests of skdiffad.datasets: the generators, the split protocol and the loaders."""
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -7,8 +9,11 @@ import pytest
 from skdiffad.datasets import (
     default_data_dir,
     list_adbench,
+    list_timeseries,
     load_adbench,
+    load_timeseries,
     make_tabular_anomalies,
+    make_timeseries_anomalies,
     semi_supervised_split,
 )
 
@@ -197,3 +202,206 @@ def test_real_adbench_loading(adbench_dir, name):
     X_train, X_test, y_test = semi_supervised_split(X, y, random_state=0)
     assert len(X_train) + len(X_test) == len(X)
     assert y_test.sum() == y.sum()
+
+
+# ------------------------------------------------------- time-series generator
+def _label_runs(y):
+    edges = np.diff(np.r_[0, y, 0])
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
+
+
+@pytest.mark.parametrize("n_channels", [1, 4])
+def test_timeseries_generator_shapes(n_channels):
+    X, y = make_timeseries_anomalies(n_timestamps=1500, n_channels=n_channels,
+                                     random_state=0)
+    assert X.shape == (1500, n_channels) and X.dtype == np.float64
+    assert np.isfinite(X).all()
+    assert y.shape == (1500,) and set(np.unique(y)) == {0, 1}
+    assert len(_label_runs(y)) == 4
+
+
+def test_timeseries_generator_is_deterministic():
+    X1, y1 = make_timeseries_anomalies(n_timestamps=800, n_channels=3, random_state=5)
+    X2, y2 = make_timeseries_anomalies(n_timestamps=800, n_channels=3, random_state=5)
+    X3, y3 = make_timeseries_anomalies(n_timestamps=800, n_channels=3, random_state=6)
+    np.testing.assert_array_equal(X1, X2)
+    np.testing.assert_array_equal(y1, y2)
+    assert not np.allclose(X1, X3)
+
+
+@pytest.mark.parametrize("n_channels", [1, 3])
+def test_timeseries_labels_mark_exactly_the_inserted_ranges(n_channels):
+    """Same seed without anomalies = the normal signal: X differs exactly where y == 1."""
+    kwargs = dict(n_timestamps=3000, n_channels=n_channels, random_state=1)
+    X, y = make_timeseries_anomalies(n_anomalies=6, **kwargs)
+    clean, y_clean = make_timeseries_anomalies(n_anomalies=0, **kwargs)
+    assert y_clean.sum() == 0
+    changed = X != clean
+    np.testing.assert_array_equal(changed.any(axis=1), y == 1)
+    runs = _label_runs(y)
+    assert len(runs) == 6
+    channels_touched = [changed[start:stop].any(axis=0).sum() for start, stop in runs]
+    if n_channels == 1:
+        assert channels_touched == [1] * 6
+    else:  # n_anomalies // 2 ranges touch one channel only, the others all of them
+        assert sorted(channels_touched) == [1, 1, 1, 3, 3, 3]
+
+
+@pytest.mark.parametrize("kind", ["spike", "level_shift", "frequency", "noise"])
+def test_timeseries_each_kind_changes_its_range(kind):
+    kwargs = dict(n_timestamps=2000, anomaly_kinds=(kind,), random_state=2)
+    X, y = make_timeseries_anomalies(n_anomalies=1, **kwargs)
+    clean, _ = make_timeseries_anomalies(n_anomalies=0, **kwargs)
+    (start, stop), = _label_runs(y)
+    change = (X - clean)[start:stop, 0]
+    scale = clean[:, 0].std()
+    if kind == "spike":
+        assert 1 <= stop - start <= 3
+        assert np.abs(change).min() > 3 * scale
+    else:
+        assert 40 <= stop - start <= 80  # 2% to 4% of 2000 steps
+    if kind == "level_shift":
+        assert np.allclose(change, change[0]) and abs(change[0]) > scale
+    if kind in ("frequency", "noise"):
+        assert change.std() > 0.3 * scale
+
+
+def test_timeseries_generator_cycles_through_kinds():
+    X, y = make_timeseries_anomalies(n_timestamps=4000, anomaly_kinds="spike",
+                                     n_anomalies=3, random_state=0)
+    assert all(stop - start <= 3 for start, stop in _label_runs(y))
+    assert len(_label_runs(y)) == 3
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"n_timestamps": 50}, "n_timestamps"),
+        ({"n_timestamps": 1000.5}, "n_timestamps"),
+        ({"n_channels": 0}, "n_channels"),
+        ({"n_anomalies": -1}, "n_anomalies"),
+        ({"anomaly_kinds": ("spike", "weird")}, "anomaly_kinds"),
+        ({"anomaly_kinds": ()}, "anomaly_kinds"),
+        ({"n_timestamps": 300, "n_anomalies": 30}, "too short"),
+    ],
+)
+def test_timeseries_generator_rejects_bad_parameters(params, match):
+    with pytest.raises(ValueError, match=match):
+        make_timeseries_anomalies(**params)
+
+
+# ------------------------------------------------------- time-series loaders
+def _fake_timeseries_root(root):
+    """A tiny data root with one labelled and one unlabelled series per collection."""
+    nab = root / "timeseries" / "NAB"
+    (nab / "data" / "groupA").mkdir(parents=True)
+    (nab / "labels").mkdir()
+    times = pd.date_range("2020-01-01", periods=100, freq="5min")
+    for name in ("with_window", "no_window"):
+        pd.DataFrame({"timestamp": times.strftime("%Y-%m-%d %H:%M:%S"),
+                      "value": np.arange(100.0)}).to_csv(
+            nab / "data" / "groupA" / f"{name}.csv", index=False)
+    windows = {"groupA/with_window.csv": [[str(times[10]), str(times[12])],
+                                          [str(times[50]), str(times[59]) + ".000000"]],
+               "groupA/no_window.csv": []}
+    (nab / "labels" / "combined_windows.json").write_text(json.dumps(windows))
+
+    skab = root / "timeseries" / "SKAB" / "data"
+    for folder in ("valve1", "anomaly-free"):
+        (skab / folder).mkdir(parents=True)
+    n = 450
+    frame = pd.DataFrame({"datetime": pd.date_range("2020-03-09", periods=n, freq="s")
+                          .strftime("%Y-%m-%d %H:%M:%S")})
+    for j in range(8):
+        frame[f"sensor{j}"] = np.arange(n) + j
+    frame["anomaly"] = (np.arange(n) >= 420).astype(float)
+    frame["changepoint"] = (np.arange(n) == 420).astype(float)
+    for name in ("2", "10"):
+        frame.to_csv(skab / "valve1" / f"{name}.csv", sep=";", index=False)
+    frame.assign(anomaly=0.0).to_csv(skab / "valve1" / "3.csv", sep=";", index=False)
+    frame.drop(columns=["anomaly", "changepoint"]).to_csv(
+        skab / "anomaly-free" / "anomaly-free.csv", sep=";", index=False)
+
+    smap = root / "timeseries" / "SMAP_MSL"
+    smap.mkdir(parents=True)
+    for name, labelled in (("MSL_C-1", 1), ("SMAP_A-1", 1), ("SMAP_A-2", 0)):
+        np.savez(smap / f"{name}.npz", train=np.ones((30, 3), dtype=np.float32),
+                 test=np.zeros((20, 3)), test_label=np.r_[np.zeros(15), np.full(5, labelled)]
+                 .astype(np.int8))
+
+
+def test_timeseries_loaders_on_a_fake_directory(tmp_path):
+    _fake_timeseries_root(tmp_path)
+    assert list_timeseries("NAB", tmp_path) == ["groupA/with_window"]
+    series = load_timeseries("NAB", "groupA/with_window.csv", data_dir=tmp_path)
+    assert series["X_train"].shape == (15, 1) and series["X_test"].shape == (85, 1)
+    assert series["X_train"].dtype == np.float64
+    np.testing.assert_array_equal(series["X_test"][:, 0], np.arange(15.0, 100.0))
+    expected = np.zeros(100, dtype=int)
+    expected[10:13] = expected[50:60] = 1  # inclusive windows
+    np.testing.assert_array_equal(series["y_test"], expected[15:])
+    np.testing.assert_array_equal(series["y_train"], expected[:15])
+    assert len(series["timestamps_test"]) == 85
+    assert series["name"] == "groupA/with_window"
+    unlisted = load_timeseries("NAB", "groupA/no_window", data_dir=tmp_path)
+    assert unlisted["y_test"].sum() == 0
+
+    assert list_timeseries("SKAB", tmp_path) == ["valve1/2", "valve1/10"]
+    series = load_timeseries("SKAB", "valve1/10", data_dir=tmp_path)
+    assert series["X_train"].shape == (400, 8) and series["X_test"].shape == (50, 8)
+    assert series["y_test"].tolist() == [0] * 20 + [1] * 30
+    np.testing.assert_array_equal(series["X_train"][0], np.arange(8.0))  # no label columns
+
+    assert list_timeseries("SMAP_MSL", tmp_path) == ["MSL_C-1", "SMAP_A-1"]
+    series = load_timeseries("SMAP_MSL", "SMAP_A-1", data_dir=tmp_path)
+    assert series["X_train"].shape == (30, 3) and series["X_train"].dtype == np.float64
+    assert series["y_test"].sum() == 5 and series["timestamps_test"] is None
+
+
+def test_timeseries_loaders_on_a_missing_directory(tmp_path):
+    for collection in ("NAB", "SKAB", "SMAP_MSL"):
+        assert list_timeseries(collection, tmp_path) == []
+    with pytest.raises(FileNotFoundError, match="SKDIFFAD_DATA"):
+        load_timeseries("SMAP_MSL", "SMAP_A-1", data_dir=tmp_path)
+    with pytest.raises(ValueError, match="collection"):
+        list_timeseries("UCR", tmp_path)
+    with pytest.raises(ValueError, match="collection"):
+        load_timeseries("nab", "x", data_dir=tmp_path)
+
+
+@pytest.fixture(scope="module")
+def timeseries_dir():
+    if not list_timeseries("SKAB"):
+        pytest.skip(f"time-series data not found under {default_data_dir()} "
+                    "(set SKDIFFAD_DATA to run these tests)")
+    return default_data_dir()
+
+
+@pytest.mark.parametrize("collection, n_series, n_channels",
+                         [("NAB", 52, {1}), ("SKAB", 34, {8}), ("SMAP_MSL", 81, {25, 55})])
+def test_real_timeseries_collections(timeseries_dir, collection, n_series, n_channels):
+    names = list_timeseries(collection, timeseries_dir)
+    assert len(names) == n_series and len(set(names)) == n_series
+    for name in (names[0], names[-1]):
+        series = load_timeseries(collection, name, data_dir=timeseries_dir)
+        X_train, X_test, y_test = series["X_train"], series["X_test"], series["y_test"]
+        assert X_train.dtype == np.float64 and X_test.dtype == np.float64
+        assert X_train.shape[1] == X_test.shape[1] and X_train.shape[1] in n_channels
+        assert len(y_test) == len(X_test) and set(np.unique(y_test)) == {0, 1}
+        assert np.isfinite(X_train).all() and np.isfinite(X_test).all()
+
+
+def test_real_timeseries_protocols(timeseries_dir):
+    names = list_timeseries("NAB", timeseries_dir)
+    assert not any(name.startswith("artificialNoAnomaly/") for name in names)
+    taxi = load_timeseries("NAB", "realKnownCause/nyc_taxi", data_dir=timeseries_dir)
+    n = len(taxi["X_train"]) + len(taxi["X_test"])
+    assert len(taxi["X_train"]) == int(0.15 * n)
+    assert taxi["timestamps_test"].dtype.kind == "M"
+
+    skab = load_timeseries("SKAB", "valve1/0", data_dir=timeseries_dir)
+    assert skab["X_train"].shape == (400, 8) and skab["y_train"].sum() == 0
+    assert "anomaly-free/anomaly-free" not in list_timeseries("SKAB", timeseries_dir)
+
+    smap = load_timeseries("SMAP_MSL", "SMAP_A-1", data_dir=timeseries_dir)
+    assert smap["X_train"].shape[1] == 25 and smap["timestamps_test"] is None

@@ -10,7 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 from skdiffad import DiffusionTSDetector
 
-FAST = {"window_size": 16, "widths": (8, 16), "kernel_size": 3, "n_timesteps": 1000,
+FAST = {"denoiser": "unet", "window_size": 16, "widths": (8, 16), "kernel_size": 3, "n_timesteps": 1000,
         "n_inference_steps": 5, "n_stripes": 4, "max_iter": "auto", "random_state": 0,
         "device": "cpu"}
 
@@ -57,12 +57,15 @@ def test_channel_scores_point_at_the_channel_that_broke():
     train = sine_series(800, channels=3, seed=1)
     test = sine_series(600, channels=3, seed=2)
     test[300:310, 2] += 3.0
-    det = fast().fit(train)
-    per_channel = det.channel_scores(test)
-    assert per_channel.shape == (600, 3)
-    np.testing.assert_allclose(per_channel.mean(axis=1), det.decision_function(test))
-    burst = per_channel[300:310].mean(axis=0)
-    assert np.argmax(burst) == 2 and burst[2] > 5 * max(burst[0], burst[1])
+    for aggregation in ("step", "window"):
+        det = fast(aggregation=aggregation).fit(train)
+        per_channel = det.channel_scores(test)
+        assert per_channel.shape == (600, 3)
+        burst = per_channel[300:310].mean(axis=0)
+        assert np.argmax(burst) == 2 and burst[2] > 3 * max(burst[0], burst[1])
+    # step by step, the score is the mean of the channels' errors
+    det = fast(aggregation="step").fit(train)
+    np.testing.assert_allclose(det.channel_scores(test).mean(axis=1), det.decision_function(test))
 
 
 # ---------------------------------------------------------------- contract
@@ -102,13 +105,16 @@ def test_scoring_is_repeatable_and_leaves_the_detector_unchanged():
     assert {k: v for k, v in det.__dict__.items() if isinstance(v, (int, float, str))} == before
 
 
-def test_a_steps_score_depends_only_on_nearby_steps():
-    det = fast(stride=16).fit(sine_series(500))
+@pytest.mark.parametrize("aggregation, reach", [("step", 16), ("window", 32)])
+def test_a_steps_score_depends_only_on_nearby_steps(aggregation, reach):
+    det = fast(stride=16, aggregation=aggregation).fit(sine_series(500))
     test = sine_series(640, seed=3)
     changed = test.copy()
-    changed[600:] += 1.0  # beyond the windows that cover the first 560 steps
+    changed[600:] += 1.0
     a, b = det.decision_function(test), det.decision_function(changed)
-    np.testing.assert_array_equal(a[:576], b[:576])
+    # windows start every 16 steps; a step's errors come from windows covering
+    # it, and "window" adds the windows covering those
+    np.testing.assert_array_equal(a[: 600 - reach], b[: 600 - reach])
     assert not np.allclose(a[600:], b[600:])
 
 
@@ -121,13 +127,17 @@ def test_pickle_round_trip_scores_identically():
 
 
 def test_training_scores_and_threshold_follow_contamination():
-    det = fast(contamination=0.05).fit(sine_series(800))
+    det = fast(contamination=0.05, aggregation="step").fit(sine_series(800))
     assert det.labels_.mean() == pytest.approx(0.05, abs=0.01)
+    # window maxima come in plateaus: ties at the threshold are not flagged
+    plateaus = fast(contamination=0.05).fit(sine_series(800))
+    assert 0.02 <= plateaus.labels_.mean() <= 0.05
     np.testing.assert_allclose(det.decision_scores_, det.decision_function(sine_series(800)))
 
 
-def test_first_and_last_steps_are_scored():
-    det = fast(stride=16).fit(sine_series(500))
+@pytest.mark.parametrize("denoiser", ["unet", "exact"])
+def test_first_and_last_steps_are_scored(denoiser):
+    det = fast(stride=16, aggregation="step", denoiser=denoiser).fit(sine_series(500))
     test = sine_series(333, seed=4)  # not a multiple of the stride
     test[:3, 0] += 4.0
     test[-3:, 0] -= 4.0
@@ -154,7 +164,7 @@ def test_missing_values_are_masked_not_crashed_on(scoring, floor):
     test, y = with_anomalies(sine_series(1000, channels=2, seed=2))
     test[rng.random(test.shape) < 0.1] = np.nan
     test[500:520, :] = np.nan  # a gap in every channel
-    det = fast(scoring=scoring, steps=300).fit(train)
+    det = fast(scoring=scoring, steps=300, aggregation="step").fit(train)
     assert det.mask_input_
     scores = det.decision_function(test)
     assert np.all(np.isfinite(scores))
@@ -234,3 +244,71 @@ def test_unfitted_detector_says_so():
 
     with pytest.raises(NotFittedError):
         DiffusionTSDetector().decision_function(np.zeros(100))
+
+
+# ---------------------------------------------------------------- exact denoiser
+def exact(**kwargs):
+    return DiffusionTSDetector(**{"window_size": 16, "random_state": 0, **kwargs})
+
+
+@pytest.mark.parametrize("scoring", ["reconstruction", "imputation"])
+@pytest.mark.parametrize("aggregation", ["window", "step"])
+def test_exact_denoiser_finds_planted_anomalies(scoring, aggregation):
+    train = sine_series(800, seed=1)
+    test, y = with_anomalies(sine_series(1000, seed=2))
+    det = exact(scoring=scoring, aggregation=aggregation).fit(train)
+    assert det.network_ is None and det.reference_.flat.shape == (785, 16)
+    assert roc_auc_score(y, det.decision_function(test)) > 0.95
+
+
+def test_exact_training_scores_exclude_overlapping_windows():
+    train = sine_series(1500, seed=1)
+    det = exact(contamination=0.1, aggregation="step").fit(train)
+    # scored as new data, every training window finds itself: errors vanish
+    assert det.decision_function(train).max() < 1e-10
+    # the exclusion zone keeps the training scores honest: a fresh normal series
+    # is flagged at about the contamination rate
+    flagged = det.predict(sine_series(3000, seed=7)).mean()
+    assert 0.04 < flagged < 0.2
+    assert np.median(det.decision_scores_) > 1e-3
+
+
+def test_exact_stores_a_seeded_sample_of_at_most_max_samples_windows():
+    train = sine_series(2000, seed=1)
+    a = exact(max_samples=300).fit(train)
+    b = exact(max_samples=300).fit(train)
+    c = exact(max_samples=300, random_state=1).fit(train)
+    assert a.reference_.flat.shape == (300, 16)
+    assert torch_equal(a.reference_.starts, b.reference_.starts)
+    assert not torch_equal(a.reference_.starts, c.reference_.starts)
+
+
+def torch_equal(a, b):
+    return bool((a == b).all()) if a.shape == b.shape else False
+
+
+def test_exact_pickles_and_handles_gaps():
+    rng = np.random.default_rng(5)
+    train = sine_series(800, channels=2, seed=1)
+    train[rng.random(train.shape) < 0.1] = np.nan
+    test, y = with_anomalies(sine_series(1000, channels=2, seed=2))
+    test[rng.random(test.shape) < 0.1] = np.nan
+    det = exact(scoring="imputation").fit(train)
+    scores = det.decision_function(test)
+    assert np.all(np.isfinite(scores)) and roc_auc_score(y, scores) > 0.9
+    again = pickle.loads(pickle.dumps(det))
+    np.testing.assert_array_equal(again.decision_function(test), scores)
+
+
+@pytest.mark.parametrize("scaling", ["standard", "minmax", "none"])
+def test_scaling_puts_channels_on_the_stated_scale(scaling):
+    X = sine_series(600, channels=2) * np.array([1.0, 100.0]) + np.array([0.0, 50.0])
+    det = exact(scaling=scaling).fit(X)
+    Z = (X - det.mean_) / det.scale_
+    if scaling == "standard":
+        np.testing.assert_allclose(Z.std(axis=0), 1.0)
+    elif scaling == "minmax":
+        np.testing.assert_allclose(Z.min(axis=0), -1.0)
+        np.testing.assert_allclose(Z.max(axis=0), 1.0)
+    else:
+        np.testing.assert_array_equal(Z, X)

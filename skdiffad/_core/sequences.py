@@ -40,6 +40,7 @@ __all__ = [
     "make_sequence_plan",
     "score_series",
     "grating_masks",
+    "WindowReference",
 ]
 
 SEQUENCE_SCORINGS = ("reconstruction", "imputation")
@@ -272,8 +273,82 @@ def _window_errors(network, schedule, plan, x0, obs, mask_input):
     return total, count
 
 
+class WindowReference:
+    """The stored training windows of the *exact* diffusion of a series.
+
+    The noised marginal of the empirical distribution of training windows is a
+    Gaussian mixture on them, so its denoiser is known in closed form: as the
+    noise vanishes, ``E[x0 | x_t]`` is the stored window nearest to ``x_t``, and
+    ``E[x0_hidden | x_visible]`` is the hidden part of the stored window nearest
+    on the visible part. Reconstruction and imputation under the exact diffusion
+    thus need a nearest-window search and no trained network.
+
+    Parameters
+    ----------
+    windows : torch.Tensor of shape (N, C, L)
+        Stored windows (standardised, missing entries at 0).
+    starts : torch.LongTensor of shape (N,)
+        Where each stored window starts in the training series (for the
+        exclusion zone of :func:`score_series`'s ``self_join``).
+    """
+
+    def __init__(self, windows: torch.Tensor, starts: torch.Tensor):
+        self.flat = windows.reshape(windows.shape[0], -1).contiguous()
+        self.flat_t = self.flat.T.contiguous()
+        self.sq_t = (self.flat * self.flat).T.contiguous()
+        self.starts = starts
+
+    def to(self, device) -> "WindowReference":
+        ref = WindowReference.__new__(WindowReference)
+        ref.flat, ref.flat_t, ref.sq_t = (self.flat.to(device), self.flat_t.to(device),
+                                           self.sq_t.to(device))
+        ref.starts = self.starts.to(device)
+        return ref
+
+    def __getstate__(self):
+        return {"flat": self.flat, "starts": self.starts}
+
+    def __setstate__(self, state):
+        self.flat = state["flat"]
+        self.flat_t = self.flat.T.contiguous()
+        self.sq_t = (self.flat * self.flat).T.contiguous()
+        self.starts = state["starts"]
+
+    def nearest(self, x, weight, excluded=None):
+        """Stored window nearest to each row of ``x`` over the entries ``weight`` keeps.
+
+        ``x`` and ``weight`` are ``(n, C, L)``; ``excluded`` an optional ``(n, N)``
+        boolean of stored windows a row may not use. Returns ``(n, C, L)``.
+        """
+        q = x.reshape(x.shape[0], -1)
+        w = weight.reshape(weight.shape[0], -1)
+        # sum_j w_j (q_j - r_j)^2 without the |q|^2 term, the same for every candidate
+        d2 = torch.addmm(w @ self.sq_t, q * w, self.flat_t, alpha=-2.0)
+        if excluded is not None:
+            d2.masked_fill_(excluded, float("inf"))
+        return self.flat[d2.argmin(dim=1)].reshape(x.shape)
+
+
+def _exact_window_errors(reference, plan, x0, obs, excluded):
+    """Like :func:`_window_errors`, under the exact diffusion of the stored windows."""
+    total = torch.zeros(x0.shape, dtype=torch.float64, device=x0.device)
+    count = torch.zeros_like(total)
+    obs_f = obs.to(x0.dtype)
+    if plan.scoring == "reconstruction":
+        x_hat = reference.nearest(x0, obs_f, excluded)
+        return ((x_hat - x0).double() ** 2) * obs_f, obs_f.double()
+    for hidden_row in plan.hidden:
+        hidden = hidden_row.to(x0.dtype).reshape(1, 1, -1)
+        x_hat = reference.nearest(x0, obs_f * (1 - hidden), excluded)
+        target = obs_f * hidden
+        total += ((x_hat - x0).double() ** 2) * target
+        count += target
+    return total, count
+
+
 def score_series(network, schedule, plan, series, observed, starts, length, *,
-                 mask_input=False, device="cpu", dtype=torch.float32):
+                 mask_input=False, device="cpu", dtype=torch.float32, reference=None,
+                 self_join=False):
     """Per-step, per-channel squared errors of a whole series.
 
     Parameters
@@ -288,6 +363,13 @@ def score_series(network, schedule, plan, series, observed, starts, length, *,
         Window starts (see :func:`window_starts`).
     length : int
         Window length.
+    reference : WindowReference, optional
+        Score under the exact diffusion of these stored windows instead of with
+        ``network`` (which may then be ``None``).
+    self_join : bool, default=False
+        The series is the training series: a window may not use a stored window
+        that overlaps it (the exclusion zone of matrix-profile self-joins), or
+        every training window would be reconstructed by itself.
 
     Returns
     -------
@@ -296,9 +378,12 @@ def score_series(network, schedule, plan, series, observed, starts, length, *,
         (and mask) that scored it, and how many did; ``sums / counts`` is the
         mean error (undefined where ``counts`` is 0: a missing entry).
     """
-    network.eval()
+    if network is not None:
+        network.eval()
+        schedule = schedule.to(device)
+    if reference is not None:
+        reference = reference.to(device)
     plan = plan.to(device)
-    schedule = schedule.to(device)
     x_all = torch.as_tensor(series, dtype=dtype, device=device)
     m_all = torch.as_tensor(observed, device=device)
     C, n = x_all.shape
@@ -313,7 +398,13 @@ def score_series(network, schedule, plan, series, observed, starts, length, *,
                 block = torch.cat([block, block[:1].expand(_SCORE_BLOCK - real)])
             x0 = gather_windows(x_all, block, length)
             obs = gather_windows(m_all, block, length)
-            total, count = _window_errors(network, schedule, plan, x0, obs, mask_input)
+            if reference is None:
+                total, count = _window_errors(network, schedule, plan, x0, obs, mask_input)
+            else:
+                excluded = None
+                if self_join:
+                    excluded = (block[:, None] - reference.starts[None]).abs() < length
+                total, count = _exact_window_errors(reference, plan, x0, obs, excluded)
             idx = (block[:real, None] + torch.arange(length, device=device)).reshape(-1)
             sums.index_add_(1, idx, total[:real].permute(1, 0, 2).reshape(C, -1))
             counts.index_add_(1, idx, count[:real].permute(1, 0, 2).reshape(C, -1))

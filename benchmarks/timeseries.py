@@ -1,0 +1,1032 @@
+"""Time-series benchmark: skdiffad's diffusion detector against PyOD's time-series baselines.
+
+Run from the repository root::
+
+    python -m benchmarks.timeseries                          # everything (hours on 2 cores)
+    python -m benchmarks.timeseries --collections SKAB --detectors TSOD-IForest,LSTMAD
+    python -m benchmarks.timeseries --max-series 3 --out /tmp/ts   # a short look
+    python -m benchmarks.timeseries --resume                 # carry on after an interruption
+
+    # two shards, one process per core, then one summary:
+    python -m benchmarks.timeseries --shard 1/2 --out S1 &
+    python -m benchmarks.timeseries --shard 2/2 --out S2 &
+    wait; python -m benchmarks.timeseries --summarise S1 S2 --out benchmarks/results
+
+    python -m benchmarks.timeseries --speed                  # the 100k x 25 speed target
+
+Data: ``<data-dir>/timeseries/{NAB,SKAB,SMAP_MSL}`` (see the data README; ``--data-dir``
+defaults to :func:`skdiffad.datasets.default_data_dir`), read at run time with
+:func:`skdiffad.datasets.load_timeseries`. Protocols, one split per series:
+
+- NAB (52 univariate series): train on the first 15% of the series (NAB's
+  probationary period, not capped at 750 steps as NAB's scorer does), score the
+  remaining 85%; a step is anomalous when its timestamp lies in one of the
+  inclusive windows of ``labels/combined_windows.json``. The six series whose
+  test part has no window (``artificialNoAnomaly/*`` and
+  ``realAWSCloudwatch/ec2_cpu_utilization_c6585a``) are left out; six others have
+  labelled steps in their training part and are kept as they are.
+- SKAB (34 runs, 8 sensors): train on the first 400 rows (normal operation, as
+  SKAB's leaderboard does), score the rest; the ``changepoint`` column is not a
+  feature. ``anomaly-free/`` is not used.
+- SMAP_MSL (81 channels of NASA telemanom: SMAP 25 dimensions, MSL 55): the
+  files' own ``train`` / ``test`` / ``test_label``, as given.
+
+No scaling is applied: every detector sees the raw values (PyOD's windowed
+detectors standardise internally where they do so by default).
+
+Detectors (:data:`DETECTORS`, chosen with ``--detectors``; each factory gets
+``(seed, n_channels, device)``):
+
+- ``Diffusion-default`` is ``DiffusionTSDetector()`` as a user gets it;
+  ``Diffusion-reconstruction`` and ``Diffusion-imputation`` change only
+  ``scoring``. The class is imported when a run starts, so a missing or broken
+  detector is a failed run, not a crash.
+- ``TSOD-IForest``, ``TSOD-KNN``, ``TSOD-LOF``, ``TSOD-PCA``: PyOD's
+  ``TimeSeriesOD`` (sliding windows of 50 steps, flattened over channels, one
+  score per step = max over the windows that hold it) around PyOD's default
+  detector; IForest and PCA get ``random_state=seed``.
+- ``MatrixProfile`` (STOMP, 50-step subsequences, per-channel profiles
+  z-scored and max-combined). PyOD's class is transductive (it only scores the
+  series it was fitted on), so a test series is scored by running it on
+  training + test steps joined and keeping the test steps' scores: a test
+  subsequence's nearest neighbour may then lie in the training part. Its fit
+  time is therefore ~0 and its score time holds the whole cost. A z-normalised
+  distance is undefined on a constant subsequence (PyOD returns infinity), so a
+  series with a constant 50-step stretch in any channel is recorded as *not
+  applicable*: every SMAP/MSL channel (their command channels are mostly
+  constant) and 8 of the 52 NAB series.
+- ``SpectralResidual`` (PyOD defaults; per-channel saliency, max-combined).
+- ``LSTMAD`` (50-step context, 2 x 64 LSTM) and ``AnomalyTransformer``
+  (100-step windows). Neither takes a ``random_state``: the factory seeds torch's
+  global generator with the seed before building them. Changed from PyOD's
+  defaults to keep the whole benchmark affordable on a 2-core CPU: LSTMAD trains
+  10 epochs instead of 50; AnomalyTransformer trains 2 epochs instead of 10,
+  with ``d_model=64`` instead of 512 and windows every ``step=10`` steps instead
+  of every step (each step is still scored by the 10 windows that hold it). At
+  PyOD's defaults one epoch alone costs ~15 minutes per SMAP channel on one core.
+  ``AnomalyTransformer`` gets ``--device``; LSTMAD always runs on the CPU.
+
+Every PyOD detector above accepts multivariate input, so none is ruled out by a
+collection's channel count; a factory or a detector that cannot handle a series
+by design raises :class:`NotApplicable`, recorded as ``not applicable: ...`` in
+the ``error`` column and counted apart from failures.
+
+Metrics (:mod:`skdiffad.metrics`, per series): VUS-PR and VUS-ROC (buffer up to
+100 steps), AUPR, AUROC and the best range-F1 over thresholds. Each finished run
+is appended at once to ``<out>/timeseries_runs.csv`` (columns :data:`RUN_COLUMNS`),
+so ``--resume`` skips the (collection, series, seed, detector) rows already there
+(failed runs included: delete their rows to retry them). A detector that raises,
+or returns a non-finite score, does not stop the run: its metrics are NaN and the
+error text is kept. At the end ``timeseries_summary.csv``, ``timeseries_summary.md``
+(one table per collection, sorted by mean VUS-PR) and ``timeseries_examples.png``
+are written; the scores of one example series per collection are kept, min-max
+scaled, in ``<out>/timeseries_scores/`` for that figure.
+
+Timing: ``fit_s`` and ``score_s`` are ``time.perf_counter`` around ``fit`` and
+``decision_function``. Every detector is first fitted once on a tiny series
+(:func:`warm_up`), so one-off costs are not charged to the first series. Torch
+and BLAS use one thread unless ``--threads`` says more.
+
+``--speed`` measures the speed target instead: a seeded 100k-step, 25-channel
+series from :func:`skdiffad.datasets.make_timeseries_anomalies`, each detector
+fitted on its first 10k steps and scoring all 100k, reported with the ratio of
+its score time to ``TSOD-IForest``'s in the same run (``speed.csv``, ``speed.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import functools
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pyod.models.iforest import IForest
+from pyod.models.knn import KNN
+from pyod.models.lof import LOF
+from pyod.models.pca import PCA
+from pyod.models.ts_anomaly_transformer import AnomalyTransformer
+from pyod.models.ts_lstm import LSTMAD
+from pyod.models.ts_matrix_profile import MatrixProfile
+from pyod.models.ts_od import TimeSeriesOD
+from pyod.models.ts_spectral_residual import SpectralResidual
+from sklearn.base import BaseEstimator
+
+from benchmarks.tabular import _error_text, _markdown_table, environment_notes, set_threads
+from skdiffad.datasets import (
+    TIMESERIES_COLLECTIONS,
+    default_data_dir,
+    list_timeseries,
+    load_timeseries,
+    make_timeseries_anomalies,
+)
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+REFERENCE_DETECTOR = "TSOD-IForest"
+SPEED_ANOMALIES = 10
+NOT_APPLICABLE = "not applicable"
+VUS_WINDOW = 100
+METRICS = ("vus_pr", "vus_roc", "aupr", "auroc", "range_f1")
+
+# PyOD's deep baselines, cut down so the whole benchmark runs on a 2-core CPU
+# (see the module docstring): LSTMAD 50 -> 10 epochs; AnomalyTransformer 10 -> 2
+# epochs, d_model 512 -> 64, a window every 10 steps instead of every step.
+LSTMAD_EPOCHS = 10
+ANOMALY_TRANSFORMER_PARAMS = {"epochs": 2, "d_model": 64, "step": 10}
+
+#: Series drawn in the figure when they are among those run; otherwise the
+#: collection's first series is.
+EXAMPLE_SERIES = {"NAB": "realKnownCause/nyc_taxi", "SKAB": "valve1/0",
+                  "SMAP_MSL": "SMAP_P-1"}
+
+RUN_COLUMNS = [
+    "collection", "series", "seed", "detector", "n_train", "n_test", "n_channels",
+    "vus_pr", "vus_roc", "aupr", "auroc", "range_f1", "fit_s", "score_s", "error",
+]
+SPEED_COLUMNS = ["detector", "n_train", "n_test", "n_channels", "fit_s", "score_s",
+                 "rows_per_s", "score_ratio_to_" + REFERENCE_DETECTOR, "error"]
+
+
+class NotApplicable(Exception):
+    """Raised by a factory or a detector that cannot handle a series by design."""
+
+
+# ---------------------------------------------------------------- detectors
+class MatrixProfileJoined(BaseEstimator):
+    """PyOD's transductive ``MatrixProfile`` made to score new series.
+
+    ``fit`` keeps the training series; ``decision_function`` runs the matrix
+    profile on training and test steps joined and returns the test steps' scores.
+
+    Parameters
+    ----------
+    window_size : int, default=MatrixProfile's default (50)
+        Subsequence length.
+    """
+
+    def __init__(self, window_size=MatrixProfile().window_size):
+        self.window_size = window_size
+
+    def fit(self, X, y=None):
+        self.X_train_ = _as_2d(X)
+        return self
+
+    def decision_function(self, X):
+        X = _as_2d(X)
+        joined = np.vstack([self.X_train_, X])
+        channel = _constant_window_channel(joined, self.window_size)
+        if channel is not None:
+            raise NotApplicable(
+                f"channel {channel} has a constant {self.window_size}-step stretch, where "
+                "the z-normalised distance is undefined (PyOD returns infinity)")
+        fitted = MatrixProfile(window_size=self.window_size).fit(joined)
+        return fitted.decision_scores_[len(self.X_train_):]
+
+
+def _as_2d(X):
+    X = np.asarray(X, dtype=np.float64)
+    return X.reshape(len(X), -1)
+
+
+def _constant_window_channel(X, m):
+    """First channel with a constant ``m``-step window, as PyOD's STOMP tests it; else None."""
+    for channel in range(X.shape[1]):
+        cumsum = np.r_[0.0, np.cumsum(X[:, channel])]
+        cumsum2 = np.r_[0.0, np.cumsum(X[:, channel] ** 2)]
+        mean = (cumsum[m:] - cumsum[:-m]) / m
+        var = np.maximum((cumsum2[m:] - cumsum2[:-m]) / m - mean ** 2, 0.0)
+        if (np.sqrt(var) < 1e-10).any():
+            return channel
+    return None
+
+
+def _diffusion(**params):
+    def make(seed, n_channels, device):
+        from skdiffad import DiffusionTSDetector  # lazily: a failed import is a failed run
+
+        return DiffusionTSDetector(random_state=seed, device=device, **params)
+    return make
+
+
+def _windowed(make_inner):
+    def make(seed, n_channels, device):
+        return TimeSeriesOD(detector=make_inner(seed))
+    return make
+
+
+def _torch_seeded(cls, **params):
+    def make(seed, n_channels, device):
+        import torch
+
+        torch.manual_seed(seed)  # the class takes no random_state
+        extra = {"device": device} if "device" in cls().get_params() else {}
+        return cls(**params, **extra)
+    return make
+
+
+#: Every detector of the benchmark: name -> factory(seed, n_channels, device).
+#: Settings not given here are the library defaults. Adding a detector is one line.
+DETECTORS = {
+    "Diffusion-default": _diffusion(),
+    "Diffusion-reconstruction": _diffusion(scoring="reconstruction"),
+    "Diffusion-imputation": _diffusion(scoring="imputation"),
+    "TSOD-IForest": _windowed(lambda seed: IForest(random_state=seed)),
+    "TSOD-KNN": _windowed(lambda seed: KNN()),
+    "TSOD-LOF": _windowed(lambda seed: LOF()),
+    "TSOD-PCA": _windowed(lambda seed: PCA(random_state=seed)),
+    "MatrixProfile": lambda seed, n_channels, device: MatrixProfileJoined(),
+    "SpectralResidual": lambda seed, n_channels, device: SpectralResidual(),
+    "LSTMAD": _torch_seeded(LSTMAD, epochs=LSTMAD_EPOCHS),
+    "AnomalyTransformer": _torch_seeded(AnomalyTransformer, **ANOMALY_TRANSFORMER_PARAMS),
+}
+
+
+def select_detectors(names=None) -> dict:
+    """Pick detectors from :data:`DETECTORS` by name, case-insensitively.
+
+    Parameters
+    ----------
+    names : str, iterable of str or None, default=None
+        A comma-separated string or a list of names; ``None`` selects all.
+
+    Returns
+    -------
+    detectors : dict
+        Name -> factory, in registry order.
+    """
+    if names is None:
+        return dict(DETECTORS)
+    if isinstance(names, str):
+        names = [n for n in names.split(",") if n.strip()]
+    by_lower = {name.lower(): name for name in DETECTORS}
+    unknown = [n for n in names if n.strip().lower() not in by_lower]
+    if unknown:
+        raise ValueError(f"unknown detector(s) {unknown}; choose from {list(DETECTORS)}")
+    wanted = {by_lower[n.strip().lower()] for n in names}
+    return {name: make for name, make in DETECTORS.items() if name in wanted}
+
+
+# ---------------------------------------------------------------- data
+def collection_series(collection, data_dir=None) -> dict:
+    """Name -> zero-argument loader of every labelled series of a collection.
+
+    The one place the benchmark reads data (the tests replace it with a
+    synthetic collection). A loader returns :func:`~skdiffad.datasets.load_timeseries`'s dict.
+    """
+    return {name: functools.partial(load_timeseries, collection, name, data_dir)
+            for name in list_timeseries(collection, data_dir)}
+
+
+def pick_evenly(names, k):
+    """``k`` names spread evenly over ``names`` (all of them when ``k`` is None or larger)."""
+    names = list(names)
+    if k is None or k >= len(names):
+        return names
+    if k <= 0:
+        return []
+    return [names[i] for i in np.unique(np.linspace(0, len(names) - 1, k).round().astype(int))]
+
+
+def parse_shard(text):
+    """``"i/n"`` -> ``(i, n)``, shards counted from 1."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like i/n, e.g. 1/2, got {text!r}") from None
+    if not 1 <= index <= count:
+        raise ValueError(f"--shard i/n needs 1 <= i <= n (shards count from 1), got {text!r}")
+    return index, count
+
+
+def take_shard(units, shard):
+    """Every ``n``-th of ``units`` from the ``i``-th on (``shard=(i, n)``; None: all).
+
+    Dealing round-robin over a list sorted by collection gives each shard its
+    share of the costly collections.
+    """
+    if shard is None:
+        return list(units)
+    index, count = shard
+    return list(units)[index - 1::count]
+
+
+# ---------------------------------------------------------------- running
+def score_metrics(y, scores):
+    """The benchmark's metrics of one scored series (see :data:`METRICS`)."""
+    from skdiffad import metrics  # lazily: the module may be newer than this script
+
+    return {
+        "vus_pr": float(metrics.vus_pr(y, scores, window=VUS_WINDOW)),
+        "vus_roc": float(metrics.vus_roc(y, scores, window=VUS_WINDOW)),
+        "aupr": float(metrics.aupr(y, scores)),
+        "auroc": float(metrics.auroc(y, scores)),
+        "range_f1": float(metrics.best_range_f1(y, scores)[0]),
+    }
+
+
+def _error_message(exc):
+    if isinstance(exc, NotApplicable):
+        return f"{NOT_APPLICABLE}: {' '.join(str(exc).split())}"[:300]
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
+
+
+def evaluate(make_detector, series, seed, device="auto"):
+    """Fit one detector on ``series["X_train"]``, score ``series["X_test"]``, never raise.
+
+    Parameters
+    ----------
+    make_detector : callable
+        ``factory(seed, n_channels, device)`` returning a detector with ``fit`` and
+        ``decision_function`` (one score per time step, higher = more abnormal).
+    series : dict
+        ``X_train``, ``X_test`` (2-D arrays) and ``y_test``, as
+        :func:`skdiffad.datasets.load_timeseries` returns them.
+    seed : int
+        Passed to the factory.
+    device : str, default="auto"
+        Passed to the factory.
+
+    Returns
+    -------
+    result : dict
+        The metrics of :data:`METRICS`, ``fit_s``, ``score_s`` (NaN where not
+        reached), ``error`` (empty, ``"not applicable: ..."`` or
+        ``"ExceptionType: message"``) and ``scores`` (the test scores, or None).
+    """
+    result = {**{name: np.nan for name in METRICS}, "fit_s": np.nan, "score_s": np.nan,
+              "error": "", "scores": None}
+    X_train, X_test, y_test = series["X_train"], series["X_test"], series["y_test"]
+    try:
+        detector = make_detector(seed, X_train.shape[1], device)
+        start = time.perf_counter()
+        detector.fit(X_train)
+        result["fit_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        scores = np.asarray(detector.decision_function(X_test), dtype=np.float64)
+        result["score_s"] = time.perf_counter() - start
+        if scores.shape != (len(X_test),):
+            raise ValueError(f"expected {len(X_test)} scores, one per test step, got an "
+                             f"array of shape {scores.shape}")
+        n_bad = int((~np.isfinite(scores)).sum())
+        if n_bad:
+            raise FloatingPointError(f"{n_bad} non-finite scores of {len(scores)}")
+        result["scores"] = scores
+        result.update(score_metrics(y_test, scores))
+    except Exception as exc:  # noqa: BLE001 - one detector must not end the benchmark
+        result["error"] = _error_message(exc)
+    return result
+
+
+def warm_up(detectors, device="auto"):
+    """Fit and score every detector once on a tiny series, results discarded.
+
+    The first call of a library pays one-off costs (lazy imports, thread-pool
+    and torch start-up) that would otherwise be charged to the first series'
+    timings. Epoch counts are set to 1 here, since only the first call matters.
+    """
+    X, _ = make_timeseries_anomalies(n_timestamps=300, n_channels=2, n_anomalies=1,
+                                     random_state=0)
+    for make_detector in detectors.values():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                detector = make_detector(0, X.shape[1], device)
+                params = detector.get_params()
+                detector.set_params(**{k: 1 for k in ("max_iter", "epochs", "epoch_num")
+                                       if k in params})
+                detector.fit(X[:200]).decision_function(X[200:])
+            except Exception:  # noqa: BLE001 - a failing detector fails again, recorded, later
+                pass
+
+
+def _read_runs(csv_path):
+    runs = pd.read_csv(csv_path, dtype={"error": str, "series": str, "collection": str})
+    runs["error"] = _error_text(runs["error"])
+    return runs
+
+
+def _append_row(csv_path, row):
+    new_file = not csv_path.exists() or csv_path.stat().st_size == 0
+    with open(csv_path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=RUN_COLUMNS)
+        if new_file:
+            writer.writeheader()
+        writer.writerow({k: row[k] for k in RUN_COLUMNS})
+
+
+def _scores_path(scores_dir, collection):
+    return Path(scores_dir) / f"{collection}.npz"
+
+
+def _min_max(scores):
+    scores = np.asarray(scores, dtype=np.float64)
+    span = scores.max() - scores.min()
+    return (scores - scores.min()) / span if span > 0 else np.zeros_like(scores)
+
+
+def _save_example_scores(scores_dir, collection, series, seed, detector, scores):
+    """Add one detector's scores, min-max scaled to float32, to the collection's example file.
+
+    Scaled before the cast: some raw scores (PyOD's PCA on SMAP/MSL windows)
+    exceed float32's range.
+    """
+    path = _scores_path(scores_dir, collection)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stored = {}
+    if path.exists():
+        with np.load(path, allow_pickle=False) as archive:
+            if str(archive["series"]) == series and int(archive["seed"]) == seed:
+                stored = {k: archive[k] for k in archive.files if k not in ("series", "seed")}
+    stored[detector] = _min_max(scores).astype(np.float32)
+    np.savez_compressed(path, series=np.array(series), seed=np.array(seed), **stored)
+
+
+def run_benchmark(series, detectors=None, seeds=(0,), *, device="auto", csv_path=None,
+                  resume=False, verbose=True, warm=True, examples=None, scores_dir=None):
+    """Run every (collection, series, seed, detector) and collect the results.
+
+    Parameters
+    ----------
+    series : dict
+        ``(collection, name)`` -> a dict as :func:`skdiffad.datasets.load_timeseries`
+        returns (``X_train``, ``X_test``, ``y_test``), or a zero-argument callable
+        returning one (called only when one of its runs is still to do).
+    detectors : None, str, list of str or dict, default=None
+        Names from :data:`DETECTORS` (``None``: all of them), or a dict
+        name -> ``factory(seed, n_channels, device)``.
+    seeds : iterable of int, default=(0,)
+        Seeds passed to the factories.
+    device : str, default="auto"
+        Passed to the factories.
+    csv_path : path-like or None, default=None
+        Append each finished run to this CSV as soon as it ends.
+    resume : bool, default=False
+        Keep ``csv_path``'s rows and skip the runs they hold; otherwise the file is
+        started afresh.
+    verbose : bool, default=True
+        Print one progress line per run.
+    warm : bool, default=True
+        Call :func:`warm_up` before the first timed run.
+    examples : dict or None, default=None
+        Collection -> series name whose scores (first seed) are kept for the figure.
+    scores_dir : path-like or None, default=None
+        Where the example scores go, one ``<collection>.npz`` each.
+
+    Returns
+    -------
+    runs : pandas.DataFrame
+        One row per run of this selection (resumed rows included), columns
+        :data:`RUN_COLUMNS`.
+
+    Examples
+    --------
+    >>> from skdiffad.datasets import make_timeseries_anomalies
+    >>> X, y = make_timeseries_anomalies(n_timestamps=600, random_state=0)
+    >>> toy = {"X_train": X[:200], "X_test": X[200:], "y_test": y[200:]}
+    >>> runs = run_benchmark({("toy", "a"): toy}, ["TSOD-KNN", "SpectralResidual"],
+    ...                      verbose=False, warm=False)  # doctest: +SKIP
+    >>> runs[["detector", "vus_pr"]].shape  # doctest: +SKIP
+    (2, 2)
+    """
+    if not isinstance(detectors, dict):
+        detectors = select_detectors(detectors)
+    seeds = [int(s) for s in seeds]
+    examples = examples or {}
+
+    previous = pd.DataFrame(columns=RUN_COLUMNS)
+    if csv_path is not None:
+        csv_path = Path(csv_path)
+        csv_path.parent.mkdir(parents=True, exist_ok=True)
+        if resume and csv_path.exists() and csv_path.stat().st_size > 0:
+            previous = _read_runs(csv_path)
+        elif csv_path.exists():
+            csv_path.unlink()
+    done = set(zip(previous["collection"], previous["series"],
+                   previous["seed"].astype(int), previous["detector"]))
+
+    total = len(series) * len(seeds) * len(detectors)
+    rows, count = [], 0
+    for (collection, name), data in series.items():
+        todo = [(s, d) for s in seeds for d in detectors
+                if (collection, name, s, d) not in done]
+        count += len(seeds) * len(detectors) - len(todo)
+        if not todo:
+            continue
+        if warm:
+            warm_up(detectors, device)
+            warm = False
+        loaded = data() if callable(data) else data
+        loaded = {**loaded, "X_train": _as_2d(loaded["X_train"]),
+                  "X_test": _as_2d(loaded["X_test"]),
+                  "y_test": np.asarray(loaded["y_test"]).astype(int)}
+        keep_scores = scores_dir is not None and examples.get(collection) == name
+        for seed, detector in todo:
+            count += 1
+            result = evaluate(detectors[detector], loaded, seed, device)
+            row = {"collection": collection, "series": name, "seed": seed,
+                   "detector": detector, **result,
+                   "n_train": len(loaded["X_train"]), "n_test": len(loaded["X_test"]),
+                   "n_channels": loaded["X_train"].shape[1]}
+            if keep_scores and seed == seeds[0] and result["scores"] is not None:
+                _save_example_scores(scores_dir, collection, name, seed, detector,
+                                     result["scores"])
+            row.pop("scores")
+            rows.append(row)
+            if csv_path is not None:
+                _append_row(csv_path, row)
+            if verbose:
+                _print_progress(count, total, row)
+        del loaded
+
+    runs = pd.DataFrame(rows, columns=RUN_COLUMNS)
+    if len(previous):
+        keys = set(series)
+        keep = (pd.Series(list(zip(previous["collection"], previous["series"])),
+                          index=previous.index).isin(keys)
+                & previous["seed"].astype(int).isin(seeds)
+                & previous["detector"].isin(list(detectors)))
+        runs = pd.concat([previous[keep], runs], ignore_index=True)
+    return runs.astype({"seed": int})
+
+
+def _print_progress(count, total, row):
+    width = len(str(total))
+    if not row["error"]:
+        outcome = f"VUS-PR={row['vus_pr']:.3f} AUROC={row['auroc']:.3f}"
+    else:
+        outcome = ("N/A" if row["error"].startswith(NOT_APPLICABLE) else "FAILED") + \
+            f" {row['error'][:100]}"
+    print(f"[{count:>{width}}/{total}] {row['collection']} {row['series']} "
+          f"seed={row['seed']} {row['detector']}: {outcome} "
+          f"fit={row['fit_s']:.2f}s score={row['score_s']:.2f}s", flush=True)
+
+
+# ---------------------------------------------------------------- summary
+_TABLE_COLUMNS = {"vus_pr": "mean VUS-PR", "aupr": "mean AUPR", "auroc": "mean AUROC",
+                  "vus_roc": "mean VUS-ROC", "range_f1": "mean range-F1"}
+
+
+def collection_table(runs):
+    """Per-detector summary of one collection's runs, best mean VUS-PR first.
+
+    Metrics are averaged over seeds per series, then over the series where the
+    detector ran without error. A series counts as *ok* when all its runs ended
+    without error, *failed* when one raised or gave non-finite scores, *n/a* when
+    the detector does not apply to it.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Rows of :func:`run_benchmark` for one collection.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        Indexed by detector.
+    """
+    runs = runs.copy()
+    runs["error"] = _error_text(runs["error"])
+    ok = runs[runs["error"] == ""]
+    per_series = ok.groupby(["detector", "series"])[list(METRICS)].mean()
+    means = per_series.groupby("detector").mean()
+    status = np.where(runs["error"] == "", "ok",
+                      np.where(runs["error"].str.startswith(NOT_APPLICABLE), "n/a", "failed"))
+    by_series = pd.Series(status, index=runs.index).groupby(
+        [runs["detector"], runs["series"]]).agg(
+        lambda s: "failed" if (s == "failed").any() else ("n/a" if (s == "n/a").any()
+                                                          else "ok"))
+    counts = by_series.groupby(level="detector").value_counts().unstack(fill_value=0)
+    detectors = sorted(runs["detector"].unique())
+    table = pd.DataFrame(index=pd.Index(detectors, name="detector"))
+    for column, label in _TABLE_COLUMNS.items():
+        table[label] = means[column].reindex(detectors) if len(means) else np.nan
+    by_detector = runs.groupby("detector")
+    table["median fit s"] = by_detector["fit_s"].median()
+    table["median score s"] = by_detector["score_s"].median()
+    for label in ("ok", "failed", "n/a"):
+        column = counts[label] if label in counts else pd.Series(0, index=counts.index)
+        table[f"series {label}" if label == "ok" else label] = (
+            column.reindex(detectors).fillna(0).astype(int))
+    return table.sort_values(["mean VUS-PR", "mean AUROC"], ascending=False,
+                             na_position="last")
+
+
+def summary_tables(runs):
+    """One :func:`collection_table` per collection, in :data:`TIMESERIES_COLLECTIONS` order."""
+    present = list(dict.fromkeys(runs["collection"]))
+    order = [c for c in TIMESERIES_COLLECTIONS if c in present] + [
+        c for c in present if c not in TIMESERIES_COLLECTIONS]
+    return {c: collection_table(runs[runs["collection"] == c]) for c in order}
+
+
+def summary_frame(tables):
+    """The per-collection tables stacked into one frame (``timeseries_summary.csv``)."""
+    frames = [table.reset_index().assign(collection=c) for c, table in tables.items()]
+    if not frames:
+        return pd.DataFrame()
+    frame = pd.concat(frames, ignore_index=True)
+    return frame[["collection"] + [c for c in frame.columns if c != "collection"]]
+
+
+def summarise(runs, title="Time-series anomaly detection benchmark", notes=()):
+    """Markdown summary of :func:`run_benchmark`'s results: one table per collection.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Output of :func:`run_benchmark` (or ``timeseries_runs.csv`` read back).
+    title : str
+        First heading.
+    notes : iterable of str
+        Lines printed under the title (the command, versions, settings).
+
+    Returns
+    -------
+    text : str
+        Markdown.
+    """
+    runs = runs.copy()
+    runs["error"] = _error_text(runs["error"])
+    lines = [f"# {title}", ""]
+    lines += [f"- {note}" for note in notes]
+    lines += [f"- VUS-PR / VUS-ROC with buffers up to {VUS_WINDOW} steps; range-F1 is the "
+              "best over thresholds. Metrics are averaged over seeds per series, then "
+              "over the series a detector scored without error (the ok column), so "
+              "detectors with n/a or failed series are averaged over fewer series.", ""]
+    for collection, table in summary_tables(runs).items():
+        part = runs[runs["collection"] == collection]
+        seeds = sorted(int(s) for s in part["seed"].unique())
+        channels = sorted(int(c) for c in part["n_channels"].unique())
+        lines += [f"## {collection}", "",
+                  f"{part['series'].nunique()} series, channels: "
+                  f"{' or '.join(map(str, channels))}, seeds {seeds}, {len(part)} runs.", "",
+                  _markdown_table(table, "detector"), ""]
+        failed = part[part["error"] != ""]
+        if len(failed):
+            lines += [f"### {collection}: failed and not-applicable runs", ""]
+            for (detector, error), group in failed.groupby(["detector", "error"]):
+                names = sorted(group["series"].unique())
+                shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more"
+                                                 if len(names) > 8 else "")
+                lines.append(f"- {detector} ({len(group)} runs; {shown}): {error}")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _label_ranges(y):
+    """``(start, stop)`` of each run of ones in ``y``."""
+    edges = np.diff(np.r_[0, np.asarray(y).astype(int), 0])
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
+
+
+def _example_files(directories):
+    files = {}
+    for directory in directories:
+        folder = Path(directory) / "timeseries_scores"
+        for path in sorted(folder.glob("*.npz")) if folder.is_dir() else []:
+            with np.load(path, allow_pickle=False) as archive:
+                stored = files.setdefault(path.stem, {"series": str(archive["series"]),
+                                                      "scores": {}})
+                if stored["series"] == str(archive["series"]):
+                    stored["scores"].update({k: archive[k] for k in archive.files
+                                             if k not in ("series", "seed")})
+    return files
+
+
+_SCORE_COLOURS = ("black", "tab:purple", "tab:olive")
+
+
+def plot_examples(runs, score_dirs, path, data_dir=None, top=3):
+    """One example series per collection, its labelled ranges, and the best detectors' scores.
+
+    For each collection with stored example scores: the series (its first three
+    non-constant channels, each min-max scaled, stacked) with the labelled anomaly ranges
+    shaded, and below it the min-max scaled scores of the ``top`` detectors by
+    the collection's mean VUS-PR among those scored on that series.
+
+    Returns
+    -------
+    drawn : list of str
+        The collections drawn (empty when nothing could be drawn: no file is written).
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = _example_files(score_dirs)
+    tables = summary_tables(runs)
+    panels = []
+    for collection, table in tables.items():
+        stored = files.get(collection)
+        if not stored or not stored["scores"]:
+            continue
+        try:
+            series = collection_series(collection, data_dir)[stored["series"]]()
+        except Exception:  # noqa: BLE001 - no data here (e.g. merging elsewhere): no panel
+            continue
+        ranked = [d for d in table.index if d in stored["scores"]
+                  and not np.isnan(table.loc[d, "mean VUS-PR"])][:top]
+        if ranked:
+            panels.append((collection, stored["series"], series, ranked, stored["scores"],
+                           table))
+    if not panels:
+        return []
+    fig, axes = plt.subplots(2 * len(panels), 1, figsize=(11, 3.6 * len(panels)),
+                             gridspec_kw={"height_ratios": [1.3, 1] * len(panels)})
+    for i, (collection, name, series, ranked, scores, table) in enumerate(panels):
+        ax_x, ax_s = axes[2 * i], axes[2 * i + 1]
+        X, y = _as_2d(series["X_test"]), np.asarray(series["y_test"])
+        steps = np.arange(len(y))
+        varying = np.flatnonzero(X.std(axis=0) > 0)
+        picked = varying[:3] if len(varying) else np.arange(1)
+        shown = X[:, picked]
+        if len(picked) > 1:
+            low, high = shown.min(axis=0), shown.max(axis=0)
+            shown = (shown - low) / (high - low) - 1.2 * np.arange(len(picked))
+        for j in range(shown.shape[1]):
+            ax_x.plot(steps, shown[:, j], linewidth=0.6, color=f"C{j}")
+        if len(picked) > 1:
+            ax_x.set_yticks([])
+        for ax in (ax_x, ax_s):
+            for start, stop in _label_ranges(y):
+                ax.axvspan(start, stop, color="tab:red", alpha=0.15, linewidth=0)
+        channels = ("channel 0" if X.shape[1] == 1 else
+                    f"channel{'s' if len(picked) > 1 else ''} "
+                    f"{', '.join(map(str, picked))} of {X.shape[1]}"
+                    + (", each min-max scaled" if len(picked) > 1 else ""))
+        ax_x.set_title(f"{collection}: {name} (test part, {channels}; labelled ranges shaded)",
+                       fontsize=10)
+        ax_x.set_xlim(0, len(y))
+        for j, detector in enumerate(ranked):
+            scaled = _min_max(scores[detector])
+            vus = table.loc[detector, "mean VUS-PR"]
+            colour = _SCORE_COLOURS[j % len(_SCORE_COLOURS)]
+            ax_s.plot(steps, scaled, linewidth=0.7, color=colour,
+                      label=f"{detector} (mean VUS-PR {vus:.3f})")
+        ax_s.set_xlim(0, len(y))
+        ax_s.set_ylabel("scaled score")
+        ax_s.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8,
+                    ncol=len(ranked), frameon=False, borderaxespad=0.1)
+    axes[-1].set_xlabel("test step")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [panel[0] for panel in panels]
+
+
+def write_outputs(runs, out, notes, score_dirs, data_dir=None):
+    """Write the summary CSV and Markdown and the figure; returns the Markdown."""
+    out = Path(out)
+    text = summarise(runs, notes=notes)
+    (out / "timeseries_summary.md").write_text(text + "\n")
+    summary_frame(summary_tables(runs)).to_csv(out / "timeseries_summary.csv", index=False)
+    plot_examples(runs, score_dirs, out / "timeseries_examples.png", data_dir=data_dir)
+    return text
+
+
+def _notes(command, threads, device):
+    return environment_notes(command, threads, device, deep_baselines=False) + [
+        f"Deep baselines: LSTMAD epochs={LSTMAD_EPOCHS}; AnomalyTransformer "
+        + ", ".join(f"{k}={v}" for k, v in ANOMALY_TRANSFORMER_PARAMS.items())
+        + "; every other setting is the library default (see the module docstring).",
+    ]
+
+
+# ---------------------------------------------------------------- speed
+def speed_benchmark(detectors, n_timestamps=100_000, n_channels=25, n_train=10_000,
+                    seed=0, device="auto", verbose=True):
+    """Time each detector on one long synthetic series: fit the first steps, score all.
+
+    Parameters
+    ----------
+    detectors : str, list of str or dict
+        As in :func:`run_benchmark`; :data:`REFERENCE_DETECTOR` is added when absent.
+    n_timestamps, n_channels, n_train : int, default=100_000, 25, 10_000
+        Size of the series and of its training prefix.
+    seed : int, default=0
+        Seeds the series and the detectors.
+
+    Returns
+    -------
+    speed : pandas.DataFrame
+        Columns :data:`SPEED_COLUMNS`, one row per detector.
+    """
+    if not isinstance(detectors, dict):
+        detectors = select_detectors(detectors)
+    if REFERENCE_DETECTOR not in detectors:
+        detectors = {REFERENCE_DETECTOR: DETECTORS[REFERENCE_DETECTOR], **detectors}
+    X, y = make_timeseries_anomalies(n_timestamps=n_timestamps, n_channels=n_channels,
+                                     n_anomalies=SPEED_ANOMALIES, random_state=seed)
+    series = {"X_train": X[:n_train], "X_test": X, "y_test": y}
+    warm_up(detectors, device)
+    rows = []
+    for name, make in detectors.items():
+        result = {"fit_s": np.nan, "score_s": np.nan, "error": ""}
+        try:
+            detector = make(seed, n_channels, device)
+            start = time.perf_counter()
+            detector.fit(series["X_train"])
+            result["fit_s"] = time.perf_counter() - start
+            start = time.perf_counter()
+            scores = np.asarray(detector.decision_function(X), dtype=np.float64)
+            result["score_s"] = time.perf_counter() - start
+            if scores.shape != (n_timestamps,):
+                raise ValueError(f"expected {n_timestamps} scores, got shape {scores.shape}")
+        except Exception as exc:  # noqa: BLE001
+            result["error"] = _error_message(exc)
+        rows.append({"detector": name, "n_train": n_train, "n_test": n_timestamps,
+                     "n_channels": n_channels, **result,
+                     "rows_per_s": n_timestamps / result["score_s"]})
+        if verbose:
+            print(f"{name}: fit={result['fit_s']:.2f}s score={result['score_s']:.2f}s "
+                  f"{result['error']}", flush=True)
+    speed = pd.DataFrame(rows)
+    reference = speed.set_index("detector").loc[REFERENCE_DETECTOR, "score_s"]
+    speed[SPEED_COLUMNS[-2]] = speed["score_s"] / reference
+    return speed[SPEED_COLUMNS]
+
+
+def speed_markdown(speed, notes=(), target_s=60.0, seed=0):
+    """Markdown of :func:`speed_benchmark`'s table, with the target's verdict."""
+    lines = ["# Time-series speed", ""] + [f"- {note}" for note in notes]
+    n_test, n_channels = int(speed["n_test"].iloc[0]), int(speed["n_channels"].iloc[0])
+    lines += [f"- Series: make_timeseries_anomalies(n_timestamps={n_test}, n_channels="
+              f"{n_channels}, n_anomalies={SPEED_ANOMALIES}, random_state={seed}); fit on "
+              f"the first {int(speed['n_train'].iloc[0])} steps, score all of them.",
+              f"- Target: score {n_test} x {n_channels} in <= {target_s:.0f} s with the "
+              f"default configuration, reported as a ratio to {REFERENCE_DETECTOR}.", ""]
+    table = speed.set_index("detector").drop(columns=["n_train", "n_test", "n_channels"])
+    lines += [_markdown_table(table, "detector", floatfmt=".2f"), ""]
+    if "Diffusion-default" in table.index:
+        row = table.loc["Diffusion-default"]
+        if row["error"]:
+            verdict = f"not measured ({row['error']})"
+        else:
+            met = "met" if row["score_s"] <= target_s else "not met"
+            verdict = (f"{met}: {row['score_s']:.1f} s, "
+                       f"{row[SPEED_COLUMNS[-2]]:.2f}x {REFERENCE_DETECTOR}'s score time")
+        lines += [f"Diffusion-default: {verdict}.", ""]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- command line
+def _parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.timeseries",
+        description="NAB / SKAB / SMAP-MSL benchmark: diffusion detectors vs PyOD "
+                    "time-series baselines.")
+    parser.add_argument("--data-dir", default=None,
+                        help="data root holding timeseries/ "
+                             "(default: skdiffad.datasets.default_data_dir())")
+    parser.add_argument("--device", default="auto",
+                        help="device of the diffusion detectors (and AnomalyTransformer): "
+                             "auto, cpu, cuda (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch / BLAS threads per process (default: %(default)s)")
+    parser.add_argument("--out", default=str(RESULTS_DIR),
+                        help="output directory (default: benchmarks/results)")
+    parser.add_argument("--collections", default=",".join(TIMESERIES_COLLECTIONS),
+                        help="comma list of collections (default: %(default)s)")
+    parser.add_argument("--series", default=None,
+                        help="comma list of series names or substrings (default: all)")
+    parser.add_argument("--detectors", default=None,
+                        help="comma list of detector names, case-insensitive "
+                             f"(default: all of {', '.join(DETECTORS)})")
+    parser.add_argument("--seeds", default="0", help="comma list of seeds (default: 0)")
+    parser.add_argument("--max-series", type=int, default=None, metavar="N",
+                        help="at most N series per collection, spread evenly over its "
+                             "sorted list (default: all)")
+    parser.add_argument("--shard", default=None, metavar="i/n",
+                        help="run only the i-th of n interleaved shares of the series "
+                             "(i from 1); give each shard its own --out")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep <out>/timeseries_runs.csv and skip the runs it holds")
+    parser.add_argument("--summarise", nargs="+", metavar="DIR", default=None,
+                        help="run nothing: merge the timeseries_runs.csv of these output "
+                             "directories (e.g. shards) and write the summary and figure "
+                             "to --out")
+    parser.add_argument("--speed", action="store_true",
+                        help="run the speed measurement instead (default detectors: "
+                             f"Diffusion-default and {REFERENCE_DETECTOR})")
+    parser.add_argument("--speed-size", default="100000,25,10000", metavar="T,C,F",
+                        help="--speed series: steps, channels, fitted steps "
+                             "(default: %(default)s)")
+    return parser.parse_args(argv)
+
+
+def _command(argv):
+    return ("python -m benchmarks.timeseries "
+            + " ".join(sys.argv[1:] if argv is None else argv)).strip()
+
+
+def _choose(names, spec):
+    if not spec:
+        return list(names)
+    wanted = [s.strip().lower() for s in spec.split(",") if s.strip()]
+    return [n for n in names if any(w == n.lower() or w in n.lower() for w in wanted)]
+
+
+def summarise_directories(directories, out, command, data_dir=None):
+    """Merge the ``timeseries_runs.csv`` of several runs (shards) and write one summary."""
+    paths = [Path(d) / "timeseries_runs.csv" for d in directories]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise SystemExit(f"no results to merge at {missing}")
+    runs = pd.concat([_read_runs(p) for p in paths], ignore_index=True)
+    duplicated = runs.duplicated(["collection", "series", "seed", "detector"])
+    if duplicated.any():
+        raise SystemExit(f"{int(duplicated.sum())} runs appear in more than one directory")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs.to_csv(out / "timeseries_runs.csv", index=False)
+    notes = _notes(command, 1, "see the shards' commands") + [
+        "Merged from: " + ", ".join(str(d) for d in directories)]
+    text = write_outputs(runs, out, notes, list(directories), data_dir)
+    print(text, flush=True)
+    return runs
+
+
+def _run_speed(args, argv):
+    detectors = select_detectors(args.detectors or f"Diffusion-default,{REFERENCE_DETECTOR}")
+    n_timestamps, n_channels, n_train = (int(v) for v in args.speed_size.split(","))
+    seed = int(args.seeds.split(",")[0])
+    speed = speed_benchmark(detectors, n_timestamps, n_channels, n_train, seed=seed,
+                            device=args.device)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    speed.to_csv(out / "speed.csv", index=False)
+    text = speed_markdown(speed, notes=_notes(_command(argv), args.threads, args.device),
+                          seed=seed)
+    (out / "speed.md").write_text(text + "\n")
+    print("\n" + text, flush=True)
+    return speed
+
+
+def main(argv=None):
+    """Command-line entry point; see ``python -m benchmarks.timeseries --help``."""
+    args = _parse_args(argv)
+    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    if args.summarise:
+        return summarise_directories(args.summarise, args.out, _command(argv), data_dir)
+    set_threads(args.threads)
+    if args.speed:
+        return _run_speed(args, argv)
+
+    collections = [c.strip() for c in args.collections.split(",") if c.strip()]
+    unknown = [c for c in collections if c not in TIMESERIES_COLLECTIONS]
+    if unknown:
+        raise SystemExit(f"unknown collection(s) {unknown}; choose from "
+                         f"{list(TIMESERIES_COLLECTIONS)}")
+    shard = parse_shard(args.shard) if args.shard else None
+    seeds = [int(s) for s in args.seeds.split(",")]
+    detectors = select_detectors(args.detectors)
+
+    units, examples = {}, {}
+    for collection in collections:
+        loaders = collection_series(collection, data_dir)
+        if not loaders:
+            print(f"warning: no {collection} series under {data_dir / 'timeseries'}",
+                  file=sys.stderr, flush=True)
+        names = pick_evenly(_choose(list(loaders), args.series), args.max_series)
+        if names:
+            preferred = EXAMPLE_SERIES.get(collection)
+            examples[collection] = preferred if preferred in names else names[0]
+        units.update({(collection, name): loaders[name] for name in names})
+    mine = dict((key, units[key]) for key in take_shard(units, shard))
+    if not mine:
+        raise SystemExit("no series selected (check --collections, --series, --data-dir)")
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path = out / "timeseries_runs.csv"
+    if csv_path.exists() and not args.resume:
+        backup = csv_path.with_suffix(".csv.bak")
+        csv_path.replace(backup)
+        print(f"previous results moved to {backup} (use --resume to continue them)",
+              flush=True)
+    shard_text = f" (shard {shard[0]}/{shard[1]} of {len(units)})" if shard else ""
+    print(f"{len(mine)} series{shard_text} x {len(seeds)} seeds x {len(detectors)} "
+          f"detectors; results -> {csv_path}", flush=True)
+
+    start = time.perf_counter()
+    runs = run_benchmark(mine, detectors, seeds, device=args.device, csv_path=csv_path,
+                         resume=args.resume, examples=examples,
+                         scores_dir=out / "timeseries_scores")
+    elapsed = time.perf_counter() - start
+    notes = _notes(_command(argv), args.threads, args.device) + [
+        f"Data: {data_dir / 'timeseries'} (protocols in the module docstring).",
+        f"Wall time of this invocation: {elapsed:.0f} s ({elapsed / 60:.1f} min).",
+    ]
+    text = write_outputs(runs, out, notes, [out], data_dir)
+    print("\n" + text, flush=True)
+    print(f"\nwrote {csv_path}, {out / 'timeseries_summary.md'}, "
+          f"{out / 'timeseries_summary.csv'}, {out / 'timeseries_examples.png'}", flush=True)
+    return runs
+
+
+if __name__ == "__main__":
+    main()
