@@ -367,9 +367,11 @@ def score_series(network, schedule, plan, series, observed, starts, length, *,
         Score under the exact diffusion of these stored windows instead of with
         ``network`` (which may then be ``None``).
     self_join : bool, default=False
-        The series is the training series: a window may not use a stored window
-        that overlaps it (the exclusion zone of matrix-profile self-joins), or
-        every training window would be reconstructed by itself.
+        The series is the training series. Each window is then restored only
+        from stored windows of the *other* half of the series, and never from one
+        that overlaps it: otherwise every training window would restore itself,
+        and even its near neighbours in time are closer twins than new data ever
+        finds (a slowly drifting series), which would set the threshold too low.
 
     Returns
     -------
@@ -403,7 +405,12 @@ def score_series(network, schedule, plan, series, observed, starts, length, *,
             else:
                 excluded = None
                 if self_join:
-                    excluded = (block[:, None] - reference.starts[None]).abs() < length
+                    # two-fold: a window of either half of the series is restored
+                    # from stored windows of the other half only, never from its
+                    # own neighbourhood (see ``self_join``)
+                    middle = (n - length + 1) // 2
+                    excluded = ((block[:, None] >= middle) == (reference.starts[None] >= middle)) \
+                        | ((block[:, None] - reference.starts[None]).abs() < length)
                 total, count = _exact_window_errors(reference, plan, x0, obs, excluded)
             idx = (block[:real, None] + torch.arange(length, device=device)).reshape(-1)
             sums.index_add_(1, idx, total[:real].permute(1, 0, 2).reshape(C, -1))
