@@ -37,9 +37,10 @@ detectors standardise internally where they do so by default).
 Detectors (:data:`DETECTORS`, chosen with ``--detectors``; each factory gets
 ``(seed, n_channels, device)``):
 
-- ``Diffusion-default`` is ``DiffusionTSDetector()`` as a user gets it;
-  ``Diffusion-reconstruction`` and ``Diffusion-imputation`` change only
-  ``scoring``. The class is imported when a run starts, so a missing or broken
+- ``Diffusion-default`` is ``DiffusionTSDetector()`` as a user gets it (exact
+  denoiser, reconstruction); ``Diffusion-reconstruction`` and
+  ``Diffusion-imputation`` change only ``scoring``; ``Diffusion-unet-*`` use the
+  trained 1-D U-Net instead of the exact denoiser. The class is imported when a run starts, so a missing or broken
   detector is a failed run, not a crash.
 - ``TSOD-IForest``, ``TSOD-KNN``, ``TSOD-LOF``, ``TSOD-PCA``: PyOD's
   ``TimeSeriesOD`` (sliding windows of 50 steps, flattened over channels, one
@@ -234,6 +235,8 @@ DETECTORS = {
     "Diffusion-default": _diffusion(),
     "Diffusion-reconstruction": _diffusion(scoring="reconstruction"),
     "Diffusion-imputation": _diffusion(scoring="imputation"),
+    "Diffusion-unet-reconstruction": _diffusion(denoiser="unet", scoring="reconstruction"),
+    "Diffusion-unet-imputation": _diffusion(denoiser="unet", scoring="imputation"),
     "TSOD-IForest": _windowed(lambda seed: IForest(random_state=seed)),
     "TSOD-KNN": _windowed(lambda seed: KNN()),
     "TSOD-LOF": _windowed(lambda seed: LOF()),
