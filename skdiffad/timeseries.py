@@ -146,9 +146,9 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         0/1 labels of the training series' steps.
     n_features_in_ : int
         Number of channels.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_channels,)
         Channel names, when fitted on a DataFrame with string column names.
-    mean_, scale_ : ndarray of shape (n_features_in_,)
+    mean_, scale_ : ndarray of shape (n_channels,)
         Standardisation of each channel (observed training values).
     stride_ : int
         Resolved scoring stride.
