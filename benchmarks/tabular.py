@@ -139,29 +139,33 @@ RUN_COLUMNS = [
 ]
 
 
-def select_detectors(names=None) -> dict:
-    """Pick detectors from :data:`DETECTORS` by name, case-insensitively.
+def select_detectors(names=None, registry=None) -> dict:
+    """Pick detectors from a registry (default :data:`DETECTORS`) by name, case-insensitively.
 
     Parameters
     ----------
     names : str, iterable of str or None, default=None
         A comma-separated string or a list of names; ``None`` selects all.
+    registry : dict or None, default=None
+        Name -> factory; ``None`` is this module's :data:`DETECTORS` (the
+        time-series benchmark passes its own).
 
     Returns
     -------
     detectors : dict
         Name -> factory, in registry order.
     """
+    registry = DETECTORS if registry is None else registry
     if names is None:
-        return dict(DETECTORS)
+        return dict(registry)
     if isinstance(names, str):
         names = [n for n in names.split(",") if n.strip()]
-    by_lower = {name.lower(): name for name in DETECTORS}
+    by_lower = {name.lower(): name for name in registry}
     unknown = [n for n in names if n.strip().lower() not in by_lower]
     if unknown:
-        raise ValueError(f"unknown detector(s) {unknown}; choose from {list(DETECTORS)}")
+        raise ValueError(f"unknown detector(s) {unknown}; choose from {list(registry)}")
     wanted = {by_lower[n.strip().lower()] for n in names}
-    return {name: make for name, make in DETECTORS.items() if name in wanted}
+    return {name: make for name, make in registry.items() if name in wanted}
 
 
 # ------------------------------------------------------------- preparation

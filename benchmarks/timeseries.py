@@ -118,6 +118,7 @@ from pyod.models.ts_spectral_residual import SpectralResidual
 from sklearn.base import BaseEstimator
 
 from benchmarks.tabular import _error_text, _markdown_table, environment_notes, set_threads
+from benchmarks.tabular import select_detectors as _tabular_select
 from skdiffad.datasets import (
     TIMESERIES_COLLECTIONS,
     default_data_dir,
@@ -261,16 +262,7 @@ def select_detectors(names=None) -> dict:
     detectors : dict
         Name -> factory, in registry order.
     """
-    if names is None:
-        return dict(DETECTORS)
-    if isinstance(names, str):
-        names = [n for n in names.split(",") if n.strip()]
-    by_lower = {name.lower(): name for name in DETECTORS}
-    unknown = [n for n in names if n.strip().lower() not in by_lower]
-    if unknown:
-        raise ValueError(f"unknown detector(s) {unknown}; choose from {list(DETECTORS)}")
-    wanted = {by_lower[n.strip().lower()] for n in names}
-    return {name: make for name, make in DETECTORS.items() if name in wanted}
+    return _tabular_select(names, registry=DETECTORS)
 
 
 # ---------------------------------------------------------------- data
