@@ -656,14 +656,18 @@ def environment_notes(args_line, n_threads, device, deep_baselines=True):
 
 
 # ---------------------------------------------------------------- command line
-def add_run_arguments(parser):
-    """Options every benchmark script shares: data, device, threads, output."""
+def add_run_arguments(parser, data="tabular/adbench/", torch_baseline="PyOD's AutoEncoder"):
+    """Options every benchmark script shares: data, device, threads, output.
+
+    ``data`` names the folder under the data root the script reads, and
+    ``torch_baseline`` the baselines that also follow ``--device`` (for ``--help``).
+    """
     parser.add_argument("--data-dir", default=None,
-                        help="data root holding tabular/adbench/ "
+                        help=f"data root holding {data} "
                              "(default: skdiffad.datasets.default_data_dir())")
     parser.add_argument("--device", default="auto",
-                        help="device of the diffusion detectors (and PyOD's "
-                             "AutoEncoder): auto, cpu, cuda (default: %(default)s)")
+                        help=f"device of the diffusion detectors (and {torch_baseline}): "
+                             "auto, cpu, cuda (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch / BLAS threads per process; the models are small, and "
                              "more threads slow them down badly on a busy machine "

@@ -117,7 +117,13 @@ from pyod.models.ts_od import TimeSeriesOD
 from pyod.models.ts_spectral_residual import SpectralResidual
 from sklearn.base import BaseEstimator
 
-from benchmarks.tabular import _error_text, _markdown_table, environment_notes, set_threads
+from benchmarks.tabular import (
+    _error_text,
+    _markdown_table,
+    add_run_arguments,
+    environment_notes,
+    set_threads,
+)
 from benchmarks.tabular import select_detectors as _tabular_select
 from skdiffad.datasets import (
     TIMESERIES_COLLECTIONS,
@@ -127,7 +133,6 @@ from skdiffad.datasets import (
     make_timeseries_anomalies,
 )
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REFERENCE_DETECTOR = "TSOD-IForest"
 SPEED_ANOMALIES = 10
 NOT_APPLICABLE = "not applicable"
@@ -874,16 +879,7 @@ def _parse_args(argv):
         prog="python -m benchmarks.timeseries",
         description="NAB / SKAB / SMAP-MSL benchmark: diffusion detectors vs PyOD "
                     "time-series baselines.")
-    parser.add_argument("--data-dir", default=None,
-                        help="data root holding timeseries/ "
-                             "(default: skdiffad.datasets.default_data_dir())")
-    parser.add_argument("--device", default="auto",
-                        help="device of the diffusion detectors (and AnomalyTransformer): "
-                             "auto, cpu, cuda (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch / BLAS threads per process (default: %(default)s)")
-    parser.add_argument("--out", default=str(RESULTS_DIR),
-                        help="output directory (default: benchmarks/results)")
+    add_run_arguments(parser, data="timeseries/", torch_baseline="AnomalyTransformer")
     parser.add_argument("--collections", default=",".join(TIMESERIES_COLLECTIONS),
                         help="comma list of collections (default: %(default)s)")
     parser.add_argument("--series", default=None,

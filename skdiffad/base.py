@@ -207,10 +207,7 @@ class BaseDiffusionDetector(BaseDetector):
                                 self._training_config(Z.shape[0]), seed=seed,
                                 device=self.device_)
         self.network_ = network
-        self.history_ = history
-        self.loss_curve_ = list(history["loss"])
-        self.validation_loss_curve_ = list(history["val_loss"])
-        self.n_iter_ = history["n_iter"]
+        self._record_training(history)
         self.scoring_plan_ = make_scoring_plan(
             self.scoring, self.schedule_, n_features, self.n_scoring_timesteps,
             torch.Generator().manual_seed(seed + 3),
@@ -219,8 +216,22 @@ class BaseDiffusionDetector(BaseDetector):
         )
         return self._finish_fit(Z, mask)
 
+    def _record_training(self, history):
+        """Set ``history_``, the loss curves and ``n_iter_`` from ``train_network``'s
+        history, or for a fit that trains nothing (``None``: one pass, storing data)."""
+        history = {} if history is None else history
+        self.history_ = history
+        self.loss_curve_ = list(history.get("loss", []))
+        self.validation_loss_curve_ = list(history.get("val_loss", []))
+        self.n_iter_ = history.get("n_iter", 1)
+
+    def _training_scores(self, Z, mask):
+        """Scores of the training data, ``decision_scores_`` (the exact scorers
+        leave each row's own contribution out; see the subclasses)."""
+        return self._score_matrix(Z, mask)
+
     def _finish_fit(self, Z, mask):
-        self.decision_scores_ = self._score_matrix(Z, mask)
+        self.decision_scores_ = self._training_scores(Z, mask)
         # PyOD's predict_proba reads _classes; its _set_n_classes(y) would warn
         # whenever y is passed, which GridSearchCV always does.
         self._classes = 2
@@ -242,10 +253,7 @@ class BaseDiffusionDetector(BaseDetector):
         self.mask_input_ = mask is not None
         self.network_ = None
         self.scoring_plan_ = None
-        self.n_iter_ = 1  # one pass over the rows: storing them
-        self.history_ = {}
-        self.loss_curve_ = []
-        self.validation_loss_curve_ = []
+        self._record_training(None)
         return self._finish_fit(Z, mask)
 
     def _resolve_neighbours(self, n_reference):

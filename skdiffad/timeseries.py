@@ -394,9 +394,21 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         self.stride_ = self.stride or max(1, self.window_size // 2)
         self.schedule_ = make_schedule(self.beta_schedule, self.n_timesteps)
         self.mask_input_ = not bool(obs.all())
-        C, L = series.shape[0], self.window_size
+        self.scoring_plan_ = make_sequence_plan(
+            self.scoring, self.schedule_, series.shape[0], self.window_size,
+            torch.Generator().manual_seed(seed + 3),
+            n_scoring_timesteps=self.n_scoring_timesteps,
+            n_inference_steps=self.n_inference_steps, n_stripes=self.n_stripes,
+        )
         if self.denoiser == "exact":
-            return self._fit_exact(series, obs, seed)
+            self._store_windows(series, seed)
+        else:
+            self._train_unet(series, obs, seed)
+        return self._finish_fit(series, obs)
+
+    def _train_unet(self, series, obs, seed):
+        """Train the U-Net on every window of the series with the shared loop."""
+        C, L = series.shape[0], self.window_size
         if self.scoring == "imputation":
             in_channels = 3 * C
         else:
@@ -424,21 +436,10 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         history = train_network(network, loss, [starts], self._training_config(len(starts)),
                                 seed=seed, device=self.device_)
         self.network_ = network
-        self.history_ = history
-        self.loss_curve_ = list(history["loss"])
-        self.validation_loss_curve_ = list(history["val_loss"])
-        self.n_iter_ = history["n_iter"]
-        self.scoring_plan_ = make_sequence_plan(
-            self.scoring, self.schedule_, C, L, torch.Generator().manual_seed(seed + 3),
-            n_scoring_timesteps=self.n_scoring_timesteps,
-            n_inference_steps=self.n_inference_steps, n_stripes=self.n_stripes,
-        )
-        self.decision_scores_ = self._step_scores(*self._errors(series, obs))
-        self._classes = 2
-        self._process_decision_scores()
-        return self
+        self.reference_ = None
+        self._record_training(history)
 
-    def _fit_exact(self, series, obs, seed):
+    def _store_windows(self, series, seed):
         """Store (a sample of) the training windows: the exact diffusion needs nothing else."""
         L = self.window_size
         n_windows = series.shape[1] - L + 1
@@ -450,18 +451,7 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         windows = gather_windows(torch.as_tensor(series), starts, L)
         self.reference_ = WindowReference(windows, starts)
         self.network_ = None
-        self.history_ = {}
-        self.loss_curve_ = []
-        self.validation_loss_curve_ = []
-        self.n_iter_ = 1  # one pass over the series: storing its windows
-        self.scoring_plan_ = make_sequence_plan(
-            self.scoring, self.schedule_, series.shape[0], L,
-            torch.Generator().manual_seed(seed + 3), n_stripes=self.n_stripes,
-        )
-        self.decision_scores_ = self._step_scores(*self._errors(series, obs, self_join=True))
-        self._classes = 2
-        self._process_decision_scores()
-        return self
+        self._record_training(None)
 
     def _channel_name(self, j):
         names = getattr(self, "feature_names_in_", None)
@@ -473,15 +463,18 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         return score_series(self.network_, self.schedule_, self.scoring_plan_,
                             series, obs, starts, self.window_size,
                             mask_input=self.mask_input_, device=self.device_,
-                            reference=getattr(self, "reference_", None) if self.network_ is None
-                            else None, self_join=self_join)
+                            reference=self.reference_, self_join=self_join)
 
-    def _step_scores(self, sums, counts):
-        """Scores of the steps from the summed errors; see ``aggregation``."""
-        errors = self._step_errors(sums, counts)
+    def _score_matrix(self, series, obs, self_join=False):
+        """Scores of the steps of a standardised series; see ``aggregation``."""
+        errors = self._step_errors(*self._errors(series, obs, self_join))
         if self.aggregation == "window":
             errors = _max_window_mean(errors, self.window_size)
         return errors
+
+    def _training_scores(self, series, obs):
+        # the exact denoiser restores each training window from the other half only
+        return self._score_matrix(series, obs, self_join=True)
 
     @staticmethod
     def _step_errors(sums, counts):
@@ -491,10 +484,7 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         scored = counts > 0
         n_obs = scored.sum(axis=0)
         scores = np.where(scored, per_channel, 0.0).sum(axis=0) / np.maximum(n_obs, 1)
-        has = n_obs > 0
-        if not has.all():
-            steps = np.arange(scores.shape[0])
-            scores = np.interp(steps, steps[has], scores[has])
+        scores = _fill_gaps(scores, n_obs > 0)
         if not np.all(np.isfinite(scores)):
             bad = int(np.sum(~np.isfinite(scores)))
             raise FloatingPointError(
@@ -523,7 +513,7 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         scores : ndarray of shape (n_timestamps,), float64
             Mean squared error of each step over its observed channels.
         """
-        return self._step_scores(*self._errors(*self._score_input(X)))
+        return self._score_matrix(*self._score_input(X))
 
     def channel_scores(self, X):
         """Squared error of each step in each channel, for root-cause analysis.
@@ -536,22 +526,30 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         Returns
         -------
         scores : ndarray of shape (n_timestamps, n_channels), float64
-            Per-channel errors; NaN where the value is missing. Their mean over
-            the observed channels of a step is :meth:`decision_function`.
+            Per-channel scores, with the detector's ``aggregation`` applied to
+            each channel; NaN where the value is missing. With
+            ``aggregation="step"`` their mean over a step's observed channels is
+            :meth:`decision_function`; with ``"window"`` each channel's largest
+            window mean need not fall in the same window as the channels'.
         """
         sums, counts = self._errors(*self._score_input(X))
         with np.errstate(invalid="ignore", divide="ignore"):
             per_channel = np.where(counts > 0, sums / counts, np.nan)
         if self.aggregation == "window":
-            for c in range(per_channel.shape[0]):
-                row = per_channel[c]
+            for c, row in enumerate(per_channel):
                 seen = ~np.isnan(row)
                 if seen.any():
-                    steps = np.arange(len(row))
-                    filled = np.interp(steps, steps[seen], row[seen])
-                    per_channel[c] = np.where(seen, _max_window_mean(filled, self.window_size),
-                                              np.nan)
+                    filled = _max_window_mean(_fill_gaps(row, seen), self.window_size)
+                    per_channel[c] = np.where(seen, filled, np.nan)
         return per_channel.T
+
+
+def _fill_gaps(values, known):
+    """``values`` with the entries not ``known`` interpolated from the nearest known ones."""
+    if known.all():
+        return values
+    steps = np.arange(len(values))
+    return np.interp(steps, steps[known], values[known])
 
 
 def _max_window_mean(errors, length):

@@ -27,6 +27,16 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
     return emb
 
 
+def _uniform_init_(module, generator):
+    """PyTorch's default uniform(+-1/sqrt(fan_in)) drawn from ``generator``."""
+    fan_in = module.weight[0].numel()
+    bound = 1.0 / math.sqrt(fan_in)
+    with torch.no_grad():
+        module.weight.copy_(torch.rand(module.weight.shape, generator=generator) * 2 * bound - bound)
+        if module.bias is not None:
+            module.bias.copy_(torch.rand(module.bias.shape, generator=generator) * 2 * bound - bound)
+
+
 class _ResidualBlock(nn.Module):
     """``h + W2 silu(W1 norm(h) + proj(temb))`` with a projected skip when widths differ."""
 
@@ -132,15 +142,7 @@ class MLPDenoiser(nn.Module):
         """
         for module in self.modules():
             if isinstance(module, nn.Linear):
-                bound = 1.0 / math.sqrt(module.in_features)
-                with torch.no_grad():
-                    module.weight.copy_(
-                        torch.rand(module.weight.shape, generator=generator) * 2 * bound - bound
-                    )
-                    if module.bias is not None:
-                        module.bias.copy_(
-                            torch.rand(module.bias.shape, generator=generator) * 2 * bound - bound
-                        )
+                _uniform_init_(module, generator)
             elif isinstance(module, nn.LayerNorm):
                 module.reset_parameters()  # ones and zeros: no randomness involved
         nn.init.zeros_(self.output.weight)
@@ -165,16 +167,6 @@ class MLPDenoiser(nn.Module):
             coef = self.skip_coef[t].reshape(-1, 1).to(out.dtype)
             out = out + coef * x[:, : self.config["out_dim"]]
         return out
-
-
-def _uniform_init_(module, generator):
-    """PyTorch's default uniform(+-1/sqrt(fan_in)) drawn from ``generator``."""
-    fan_in = module.weight[0].numel()
-    bound = 1.0 / math.sqrt(fan_in)
-    with torch.no_grad():
-        module.weight.copy_(torch.rand(module.weight.shape, generator=generator) * 2 * bound - bound)
-        if module.bias is not None:
-            module.bias.copy_(torch.rand(module.bias.shape, generator=generator) * 2 * bound - bound)
 
 
 def _groups(width):

@@ -146,6 +146,40 @@ def _drop_one(sorted_values, is_self):
     return sorted_values[keep].reshape(n, width - 1)
 
 
+def ranking_sq_distances(queries, weight, ref_t, *, ref_sq=None, ref_sq_t=None):
+    """Weighted squared distances from each query to each reference row, less a
+    per-query constant: ``sum_j w_j (r_j^2 - 2 q_j r_j)``.
+
+    The omitted ``sum_j w_j q_j^2`` is the same for every reference row of a
+    query, so the nearest rows (the ranking) are those of the full distance.
+
+    Parameters
+    ----------
+    queries : torch.Tensor of shape (n, d)
+    weight : torch.Tensor of shape (n, d) or None
+        Entries each query is compared on (``None``: all, with ``ref_sq``).
+        When every row of ``weight`` is the same (a full or a shared mask), the
+        reference term is computed once instead of by a second matrix product.
+    ref_t : torch.Tensor of shape (d, N)
+        The reference rows, transposed.
+    ref_sq : torch.Tensor of shape (N,), optional
+        ``|r|^2`` of each reference row (needed when ``weight`` is None).
+    ref_sq_t : torch.Tensor of shape (d, N), optional
+        ``r^2`` entry-wise, transposed (needed with a ``weight``).
+
+    Returns
+    -------
+    d2 : torch.Tensor of shape (n, N)
+    """
+    if weight is None:
+        return torch.addmm(ref_sq[None], queries, ref_t, alpha=-2.0)
+    if bool((weight == weight[:1]).all()):
+        reference_term = weight[:1] @ ref_sq_t
+    else:
+        reference_term = weight @ ref_sq_t
+    return torch.addmm(reference_term, queries * weight, ref_t, alpha=-2.0)
+
+
 def _brute_candidates(queries, reference, k_search, query_mask, device):
     """Indices of the ``k_search`` nearest stored rows by blocked matrix products."""
     ref = torch.as_tensor(reference, dtype=torch.float32, device=device)
@@ -160,11 +194,10 @@ def _brute_candidates(queries, reference, k_search, query_mask, device):
             stop = min(start + chunk, queries.shape[0])
             q = torch.as_tensor(queries[start:stop], dtype=torch.float32, device=device)
             if query_mask is None:
-                # |q|^2 is the same for every candidate of a row: rank |r|^2 - 2 q.r
-                d2 = torch.addmm(ref_sq[None], q, ref_t, alpha=-2.0)
+                d2 = ranking_sq_distances(q, None, ref_t, ref_sq=ref_sq)
             else:
                 m = torch.as_tensor(query_mask[start:stop], device=device).float()
-                d2 = torch.addmm(m @ ref_sq_t, q * m, ref_t, alpha=-2.0)
+                d2 = ranking_sq_distances(q, m, ref_t, ref_sq_t=ref_sq_t)
                 d2 /= m.sum(dim=1, keepdim=True).clamp(min=1.0)
             idx = torch.topk(d2, k_search, dim=1, largest=False, sorted=False).indices
             found[start:stop] = idx.cpu().numpy()

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .nonparametric import ranking_sq_distances
 from .training import _random_timesteps
 
 __all__ = [
@@ -249,26 +250,46 @@ def _impute(network, schedule, x0, obs_f, hidden, noise, t_start, n_steps):
     return x
 
 
-def _window_errors(network, schedule, plan, x0, obs, mask_input):
-    """Summed squared errors and their counts per entry, both ``(n, C, L)``."""
-    total = torch.zeros(x0.shape, dtype=torch.float64, device=x0.device)
-    count = torch.zeros_like(total)
-    obs_f = obs.to(x0.dtype)
+def _restorations(network, schedule, plan, x0, obs_f, mask_input, reference, excluded):
+    """Each restoration of the windows the plan asks for, with the entries it scores.
+
+    Yields ``(x_hat, target)``: reconstruction restores every observed entry
+    (once per ``(t0, noise)`` pair with the network, once with the exact
+    denoiser); imputation restores the observed hidden entries of each mask.
+    """
     if plan.scoring == "reconstruction":
+        if reference is not None:
+            yield reference.nearest(x0, obs_f, excluded), obs_f
+            return
         for k, t0 in enumerate(plan.timesteps.tolist()):
             for noise in plan.noise[k]:
-                x = _reconstruct(network, schedule, x0, obs_f, noise, t0,
-                                 plan.n_inference_steps, mask_input)
-                total += ((x - x0).double() ** 2) * obs_f
-                count += obs_f
-        return total, count
+                yield _reconstruct(network, schedule, x0, obs_f, noise, t0,
+                                   plan.n_inference_steps, mask_input), obs_f
+        return
     t_start = int(plan.timesteps[0])
     for m, hidden_row in enumerate(plan.hidden):
         hidden = hidden_row.to(x0.dtype).reshape(1, 1, -1)
-        x = _impute(network, schedule, x0, obs_f, hidden, plan.noise[0, m], t_start,
-                    plan.n_inference_steps)
-        target = obs_f * hidden
-        total += ((x - x0).double() ** 2) * target
+        if reference is not None:
+            x_hat = reference.nearest(x0, obs_f * (1 - hidden), excluded)
+        else:
+            x_hat = _impute(network, schedule, x0, obs_f, hidden, plan.noise[0, m], t_start,
+                            plan.n_inference_steps)
+        yield x_hat, obs_f * hidden
+
+
+def _window_errors(network, schedule, plan, x0, obs, mask_input, reference=None, excluded=None):
+    """Summed squared errors and their counts per entry, both ``(n, C, L)``.
+
+    With a ``reference`` the windows are restored by the exact denoiser of its
+    stored windows (``network`` is then unused); ``excluded`` is the ``(n, N)``
+    mask of stored windows each window may not use.
+    """
+    total = torch.zeros(x0.shape, dtype=torch.float64, device=x0.device)
+    count = torch.zeros_like(total)
+    obs_f = obs.to(x0.dtype)
+    for x_hat, target in _restorations(network, schedule, plan, x0, obs_f, mask_input,
+                                       reference, excluded):
+        total += ((x_hat - x0).double() ** 2) * target
         count += target
     return total, count
 
@@ -320,30 +341,11 @@ class WindowReference:
         ``x`` and ``weight`` are ``(n, C, L)``; ``excluded`` an optional ``(n, N)``
         boolean of stored windows a row may not use. Returns ``(n, C, L)``.
         """
-        q = x.reshape(x.shape[0], -1)
-        w = weight.reshape(weight.shape[0], -1)
-        # sum_j w_j (q_j - r_j)^2 without the |q|^2 term, the same for every candidate
-        d2 = torch.addmm(w @ self.sq_t, q * w, self.flat_t, alpha=-2.0)
+        d2 = ranking_sq_distances(x.reshape(x.shape[0], -1), weight.reshape(x.shape[0], -1),
+                                  self.flat_t, ref_sq_t=self.sq_t)
         if excluded is not None:
             d2.masked_fill_(excluded, float("inf"))
         return self.flat[d2.argmin(dim=1)].reshape(x.shape)
-
-
-def _exact_window_errors(reference, plan, x0, obs, excluded):
-    """Like :func:`_window_errors`, under the exact diffusion of the stored windows."""
-    total = torch.zeros(x0.shape, dtype=torch.float64, device=x0.device)
-    count = torch.zeros_like(total)
-    obs_f = obs.to(x0.dtype)
-    if plan.scoring == "reconstruction":
-        x_hat = reference.nearest(x0, obs_f, excluded)
-        return ((x_hat - x0).double() ** 2) * obs_f, obs_f.double()
-    for hidden_row in plan.hidden:
-        hidden = hidden_row.to(x0.dtype).reshape(1, 1, -1)
-        x_hat = reference.nearest(x0, obs_f * (1 - hidden), excluded)
-        target = obs_f * hidden
-        total += ((x_hat - x0).double() ** 2) * target
-        count += target
-    return total, count
 
 
 def score_series(network, schedule, plan, series, observed, starts, length, *,
@@ -400,18 +402,16 @@ def score_series(network, schedule, plan, series, observed, starts, length, *,
                 block = torch.cat([block, block[:1].expand(_SCORE_BLOCK - real)])
             x0 = gather_windows(x_all, block, length)
             obs = gather_windows(m_all, block, length)
-            if reference is None:
-                total, count = _window_errors(network, schedule, plan, x0, obs, mask_input)
-            else:
-                excluded = None
-                if self_join:
-                    # two-fold: a window of either half of the series is restored
-                    # from stored windows of the other half only, never from its
-                    # own neighbourhood (see ``self_join``)
-                    middle = (n - length + 1) // 2
-                    excluded = ((block[:, None] >= middle) == (reference.starts[None] >= middle)) \
-                        | ((block[:, None] - reference.starts[None]).abs() < length)
-                total, count = _exact_window_errors(reference, plan, x0, obs, excluded)
+            excluded = None
+            if reference is not None and self_join:
+                # two-fold: a window of either half of the series is restored
+                # from stored windows of the other half only, never from its
+                # own neighbourhood (see ``self_join``)
+                middle = (n - length + 1) // 2
+                excluded = ((block[:, None] >= middle) == (reference.starts[None] >= middle)) \
+                    | ((block[:, None] - reference.starts[None]).abs() < length)
+            total, count = _window_errors(network, schedule, plan, x0, obs, mask_input,
+                                          reference, excluded)
             idx = (block[:real, None] + torch.arange(length, device=device)).reshape(-1)
             sums.index_add_(1, idx, total[:real].permute(1, 0, 2).reshape(C, -1))
             counts.index_add_(1, idx, count[:real].permute(1, 0, 2).reshape(C, -1))
