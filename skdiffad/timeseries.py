@@ -37,33 +37,36 @@ _CLIP = 1e4
 _Q1_Q99_SIGMAS = 4.6526957480816815
 
 
-def _channel_scaling(X, observed, scaling):
-    """Centre and spread of each channel from the observed training values.
+def _vanishing(spread, centre):
+    """Channels whose spread is zero up to rounding, relative to their level."""
+    return ~(spread > 1e-12 * np.maximum(1.0, np.abs(centre)))
 
-    Returns ``(centre, spread, two_valued)``; the caller replaces a vanishing
-    spread by 1. See ``DiffusionTSDetector``'s ``scaling`` for the rules.
+
+def _channel_scaling(X, observed, scaling):
+    """Centre and scale of each channel from the observed training values.
+
+    Returns ``(centre, scale, two_valued)``; a channel without spread gets
+    scale 1 (it is only centred). See ``DiffusionTSDetector``'s ``scaling``.
     """
     lo, hi = np.nanmin(X, axis=0), np.nanmax(X, axis=0)
     two_valued = (hi > lo) & np.all((X == lo) | (X == hi) | ~observed, axis=0)
     if scaling == "minmax":
-        return (lo + hi) / 2, (hi - lo) / 2, two_valued
-    if scaling == "none":
-        return np.zeros(X.shape[1]), np.ones(X.shape[1]), two_valued
-    if scaling == "robust":
-        if observed.all():
-            q1, centre, q99 = np.percentile(X, [1, 50, 99], axis=0)
-        else:
-            q1, centre, q99 = np.nanpercentile(X, [1, 50, 99], axis=0)
-        spread = (q99 - q1) / _Q1_Q99_SIGMAS
-        flat = ~(spread > 1e-12 * np.maximum(1.0, np.abs(centre)))
-        if flat.any():      # percentiles coincide (mostly constant): fall back to the std
-            spread[flat] = np.nanstd(X[:, flat], axis=0)
+        centre, spread = (lo + hi) / 2, (hi - lo) / 2
+    elif scaling == "none":
+        centre, spread = np.zeros(X.shape[1]), np.ones(X.shape[1])
     else:
-        centre, spread = np.nanmean(X, axis=0), np.nanstd(X, axis=0)
-    # switches: states one unit apart, whatever their frequency
-    centre = np.where(two_valued, (lo + hi) / 2, centre)
-    spread = np.where(two_valued, hi - lo, spread)
-    return centre, spread, two_valued
+        if scaling == "robust":
+            q1, centre, q99 = np.nanpercentile(X, [1, 50, 99], axis=0)
+            spread = (q99 - q1) / _Q1_Q99_SIGMAS
+            flat = _vanishing(spread, centre)
+            if flat.any():  # percentiles coincide (mostly constant): fall back to the std
+                spread[flat] = np.nanstd(X[:, flat], axis=0)
+        else:
+            centre, spread = np.nanmean(X, axis=0), np.nanstd(X, axis=0)
+        # switches: states one unit apart, whatever their frequency
+        centre = np.where(two_valued, (lo + hi) / 2, centre)
+        spread = np.where(two_valued, hi - lo, spread)
+    return centre, np.where(_vanishing(spread, centre), 1.0, spread), two_valued
 
 
 class DiffusionTSDetector(BaseDiffusionDetector):
@@ -425,8 +428,7 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         empty = np.flatnonzero(~observed.any(axis=0))
         if len(empty):
             raise ValueError(f"channel {self._channel_name(empty[0])} has no observed value")
-        self.mean_, spread, self.two_valued_ = _channel_scaling(X, observed, self.scaling)
-        self.scale_ = np.where(spread > 1e-12 * np.maximum(1.0, np.abs(self.mean_)), spread, 1.0)
+        self.mean_, self.scale_, self.two_valued_ = _channel_scaling(X, observed, self.scaling)
         series, obs = self._standardise(X)
 
         rng = check_random_state(self.random_state)
