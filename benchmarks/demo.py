@@ -14,8 +14,10 @@ from :func:`skdiffad.datasets.make_tabular_anomalies`:
 - ``synthetic_dependency``: anomalies that keep every feature's distribution but
   break the correlations, from the generator (1000 rows, 8 features).
 
-When the ADBench files are found (``--data-dir``, ``SKDIFFAD_DATA`` or
-``../shared/data``), four small ADBench sets are added (:data:`DEMO_ADBENCH`).
+When the ADBench files are found (under ``--data-dir``, else ``$SKDIFFAD_DATA``,
+else the ``shared/data`` folder next to the checkout, found from this file's
+location: :func:`benchmarks.tabular.resolve_data_dir`), four small ADBench sets are
+added (:data:`DEMO_ADBENCH`); without them the demo runs on the rest.
 The whole demo takes about four minutes on one CPU core.
 
 A second, shorter part runs :class:`~skdiffad.DiffusionTSDetector` against PyOD's
@@ -43,6 +45,7 @@ from benchmarks.tabular import (
     RESULTS_DIR,
     add_run_arguments,
     environment_notes,
+    resolve_data_dir,
     run_benchmark,
     select_detectors,
     set_threads,
@@ -50,7 +53,6 @@ from benchmarks.tabular import (
 )
 from skdiffad import TabDiffusionDetector
 from skdiffad.datasets import (
-    default_data_dir,
     list_adbench,
     load_adbench,
     make_tabular_anomalies,
@@ -112,7 +114,11 @@ def sklearn_datasets(random_state=0):
 
 
 def adbench_datasets(data_dir=None, names=DEMO_ADBENCH):
-    """The small ADBench sets of the demo that exist under ``data_dir`` (may be none)."""
+    """The small ADBench sets of the demo that exist under ``data_dir`` (may be none).
+
+    ``data_dir=None`` uses :func:`benchmarks.tabular.resolve_data_dir`'s default.
+    """
+    data_dir = resolve_data_dir(data_dir)
     available = set(list_adbench(data_dir))
     return {name: load_adbench(name, data_dir) for name in names if name in available}
 
@@ -165,7 +171,7 @@ def main(argv=None):
     args = _parse_args(argv)
     set_threads(args.threads)
     datasets = sklearn_datasets()
-    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    data_dir = resolve_data_dir(args.data_dir)
     if not args.no_adbench:
         found = adbench_datasets(data_dir)
         datasets.update(found)

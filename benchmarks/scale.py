@@ -10,6 +10,11 @@ Usage::
 
     python -m benchmarks.scale                       # 11_donors and 16_http
     python -m benchmarks.scale --datasets 11_donors --detectors Diffusion-nonparametric
+
+Data: ``<data-dir>/tabular/adbench``; without ``--data-dir``,
+:func:`benchmarks.tabular.resolve_data_dir` picks ``$SKDIFFAD_DATA`` or the
+``shared/data`` folder next to the checkout, and every child process is given
+that folder explicitly.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.tabular import (DETECTORS, add_run_arguments, environment_notes, prepare,
-                                select_detectors, set_threads)
+                                resolve_data_dir, select_detectors, set_threads)
 
 DEFAULT_DATASETS = ("11_donors", "16_http")
 DEFAULT_DETECTORS = ("Diffusion-nonparametric", "KNN", "IForest")
@@ -92,17 +97,17 @@ def main(argv=None):
     parser.add_argument("--one", nargs=2, metavar=("DATASET", "DETECTOR"),
                         help=argparse.SUPPRESS)  # internal: run one in this process
     args = parser.parse_args(argv)
+    data_dir = resolve_data_dir(args.data_dir)
     if args.one:
-        result = run_one(*args.one, args.data_dir, args.device, args.threads)
+        result = run_one(*args.one, data_dir, args.device, args.threads)
         print("RESULT " + json.dumps(result))
         return 0
     rows = []
     for dataset in args.datasets.split(","):
         for detector in args.detectors.split(","):
             cmd = [sys.executable, "-m", "benchmarks.scale", "--one", dataset, detector,
-                   "--device", args.device, "--threads", str(args.threads)]
-            if args.data_dir:
-                cmd += ["--data-dir", args.data_dir]
+                   "--device", args.device, "--threads", str(args.threads),
+                   "--data-dir", str(data_dir)]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
             if proc.returncode or not lines:

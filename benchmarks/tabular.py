@@ -7,8 +7,11 @@ Run from the repository root::
     python -m benchmarks.tabular --datasets cardio,wbc --detectors iforest,diffusion-time
     python -m benchmarks.tabular --resume             # carry on after an interruption
 
-Data: every ``.npz`` in ``<data-dir>/tabular/adbench`` (see the data README;
-``--data-dir`` defaults to :func:`skdiffad.datasets.default_data_dir`).
+Data: every ``.npz`` in ``<data-dir>/tabular/adbench`` (see the data README). Without
+``--data-dir`` the data root is ``$SKDIFFAD_DATA`` when that is set, else the
+``shared/data`` folder next to the checkout (:data:`SHARED_DATA`, found from this
+file's location, so the working directory does not matter); see
+:func:`resolve_data_dir`.
 
 Detectors (:data:`DETECTORS`, chosen with ``--detectors``): ``TabDiffusionDetector``
 with its default settings under each scoring paradigm (``Diffusion-nonparametric``
@@ -83,9 +86,12 @@ from pyod.models.pca import PCA
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from skdiffad import TabDiffusionDetector
-from skdiffad.datasets import default_data_dir, list_adbench, load_adbench, semi_supervised_split
+from skdiffad.datasets import DATA_ENV_VAR, list_adbench, load_adbench, semi_supervised_split
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+#: The benchmark data next to the checkout, ``<repository>/../shared/data``, found
+#: from this file's location (never from the working directory).
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PROTOCOLS = ("semi", "unsup")
 DIFFUSION_PREFIX = "Diffusion"
 
@@ -656,6 +662,18 @@ def environment_notes(args_line, n_threads, device, deep_baselines=True):
 
 
 # ---------------------------------------------------------------- command line
+def resolve_data_dir(data_dir=None) -> Path:
+    """The data root a benchmark script reads.
+
+    ``data_dir`` (``--data-dir``) when given, else the ``SKDIFFAD_DATA``
+    environment variable when set (as :func:`skdiffad.datasets.get_data_home`
+    reads it), else :data:`SHARED_DATA`. The folder is not checked: a script
+    that finds no data there says so (or, like the demo, goes on without it).
+    """
+    chosen = data_dir or os.environ.get(DATA_ENV_VAR)
+    return Path(chosen).expanduser() if chosen else SHARED_DATA
+
+
 def add_run_arguments(parser, data="tabular/adbench/", torch_baseline="PyOD's AutoEncoder"):
     """Options every benchmark script shares: data, device, threads, output.
 
@@ -663,8 +681,10 @@ def add_run_arguments(parser, data="tabular/adbench/", torch_baseline="PyOD's Au
     ``torch_baseline`` the baselines that also follow ``--device`` (for ``--help``).
     """
     parser.add_argument("--data-dir", default=None,
-                        help=f"data root holding {data} "
-                             "(default: skdiffad.datasets.default_data_dir())")
+                        help=f"data root holding {data} (default: $SKDIFFAD_DATA when "
+                             "set, else the shared/data folder next to the checkout, "
+                             "found from the script's location, not the working "
+                             f"directory: {SHARED_DATA})")
     parser.add_argument("--device", default="auto",
                         help=f"device of the diffusion detectors (and {torch_baseline}): "
                              "auto, cpu, cuda (default: %(default)s)")
@@ -754,7 +774,7 @@ def main(argv=None):
                                                              else argv)
         return summarise_directories(args.summarise, args.out, command.strip())
     set_threads(args.threads)
-    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    data_dir = resolve_data_dir(args.data_dir)
     names = list_adbench(data_dir)
     if not names:
         raise SystemExit(f"no ADBench .npz files in {data_dir / 'tabular' / 'adbench'}; "

@@ -14,8 +14,9 @@ Run from the repository root::
 
     python -m benchmarks.timeseries --speed                  # the 100k x 25 speed target
 
-Data: ``<data-dir>/timeseries/{NAB,SKAB,SMAP_MSL}`` (see the data README; ``--data-dir``
-defaults to :func:`skdiffad.datasets.default_data_dir`), read at run time with
+Data: ``<data-dir>/timeseries/{NAB,SKAB,SMAP_MSL}`` (see the data README; without
+``--data-dir``, :func:`benchmarks.tabular.resolve_data_dir` picks ``$SKDIFFAD_DATA``
+or the ``shared/data`` folder next to the checkout), read at run time with
 :func:`skdiffad.datasets.load_timeseries`. Protocols, one split per series:
 
 - NAB (52 univariate series): train on the first 15% of the series (NAB's
@@ -122,12 +123,12 @@ from benchmarks.tabular import (
     _markdown_table,
     add_run_arguments,
     environment_notes,
+    resolve_data_dir,
     set_threads,
 )
 from benchmarks.tabular import select_detectors as _tabular_select
 from skdiffad.datasets import (
     TIMESERIES_COLLECTIONS,
-    default_data_dir,
     list_timeseries,
     load_timeseries,
     make_timeseries_anomalies,
@@ -960,7 +961,7 @@ def _run_speed(args, argv):
 def main(argv=None):
     """Command-line entry point; see ``python -m benchmarks.timeseries --help``."""
     args = _parse_args(argv)
-    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    data_dir = resolve_data_dir(args.data_dir)
     if args.summarise:
         return summarise_directories(args.summarise, args.out, _command(argv), data_dir)
     set_threads(args.threads)

@@ -3,7 +3,8 @@
 The data hook (``collection_series``) and the metrics (``score_metrics``) are
 replaced, so these tests need neither the benchmark data nor ``skdiffad.metrics``;
 the harness's own logic (CSV, resume, failures, summary, shards, speed) is what
-they check. One test runs the real metrics when that module is importable.
+they check. One test runs the real metrics when that module is importable, and
+one reads the real SKAB files from the ``shared_data`` fixture (tests/conftest.py).
 """
 
 import sys
@@ -62,7 +63,11 @@ class _NaNScores:
 
 @pytest.fixture
 def toy(monkeypatch):
+    """Stand-ins for the data and the metrics; returns the data roots the harness asked for."""
+    data_dirs = []
+
     def collection_series(collection, data_dir=None):
+        data_dirs.append(data_dir)
         return {name: (lambda s=seed, c=channels: _toy_series(s, c))
                 for name, (seed, channels) in TOY.get(collection, {}).items()}
 
@@ -70,6 +75,7 @@ def toy(monkeypatch):
     monkeypatch.setattr(bt, "score_metrics", _stand_in_metrics)
     monkeypatch.setitem(bt.DETECTORS, "Broken", lambda seed, c, device: _Broken())
     monkeypatch.setitem(bt.DETECTORS, "NaNScores", lambda seed, c, device: _NaNScores())
+    return data_dirs
 
 
 def _main(out, *extra):
@@ -192,3 +198,29 @@ def test_real_metrics_on_a_toy_series():
     assert result["error"] == ""
     for name in bt.METRICS:
         assert 0.0 <= result[name] <= 1.0
+
+
+def test_data_dir_option_reaches_the_loaders(toy, tmp_path):
+    _main(tmp_path / "out", "--detectors", "SpectralResidual", "--data-dir", str(tmp_path))
+    assert toy and all(data_dir == tmp_path for data_dir in toy)
+
+
+def test_default_data_dir_follows_the_script_not_the_working_directory(monkeypatch, tmp_path):
+    shared = Path(bt.__file__).resolve().parents[1].parent / "shared" / "data"
+    (tmp_path / "shared" / "data").mkdir(parents=True)  # a decoy next to the working directory
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    monkeypatch.delenv("SKDIFFAD_DATA", raising=False)
+    assert bt.resolve_data_dir() == bt.resolve_data_dir(None) == shared
+    monkeypatch.setenv("SKDIFFAD_DATA", str(tmp_path / "env"))
+    assert bt.resolve_data_dir() == tmp_path / "env"
+    assert bt.resolve_data_dir(str(tmp_path / "given")) == tmp_path / "given"
+
+
+def test_real_collection_series(shared_data):
+    loaders = bt.collection_series("SKAB", shared_data)
+    if not loaders:
+        pytest.skip(f"SKAB not found under {shared_data}")
+    assert len(loaders) == 34
+    series = loaders["valve1/0"]()
+    assert series["X_train"].shape == (400, 8) and series["collection"] == "SKAB"

@@ -1,4 +1,8 @@
-"""Tests of skdiffad.datasets: the generators, the split protocol and the loaders."""
+"""Tests of skdiffad.datasets: the generators, the split protocol, the data home and the loaders.
+
+The tests on the real benchmark data get its folder from the ``shared_data``
+fixture (tests/conftest.py) and pass it to the loaders explicitly.
+"""
 
 import json
 
@@ -8,6 +12,7 @@ import pytest
 
 from skdiffad.datasets import (
     default_data_dir,
+    get_data_home,
     list_adbench,
     list_timeseries,
     load_adbench,
@@ -143,22 +148,92 @@ def test_semi_supervised_split_train_fraction_and_errors():
         semi_supervised_split(X, y[:-1], random_state=0)
 
 
-# ------------------------------------------------------------------- loaders
-def test_default_data_dir_honours_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("SKDIFFAD_DATA", str(tmp_path))
-    assert default_data_dir() == tmp_path
-
-
-def test_default_data_dir_without_environment(monkeypatch, tmp_path):
+# ----------------------------------------------------------------- data home
+@pytest.fixture
+def home(monkeypatch, tmp_path):
+    """A fresh home directory (``~``) and no ``SKDIFFAD_DATA``."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("SKDIFFAD_DATA", raising=False)
-    monkeypatch.chdir(tmp_path)  # no ../shared/data next to it: falls back to the repo
-    path = default_data_dir()
-    assert path.parts[-2:] == ("shared", "data")
-    assert path.is_absolute()
+    (tmp_path / "home").mkdir()
+    return tmp_path / "home"
 
+
+def test_data_home_argument_beats_environment_beats_default(home, monkeypatch, tmp_path):
+    default, from_env, given = home / "skdiffad_data", tmp_path / "env", tmp_path / "given"
+    for folder in (default, from_env, given):
+        folder.mkdir()
+    assert get_data_home() == default
+    monkeypatch.setenv("SKDIFFAD_DATA", str(from_env))
+    assert get_data_home() == from_env
+    assert get_data_home(given) == given
+    assert get_data_home(str(given)) == given
+    monkeypatch.setenv("SKDIFFAD_DATA", "")  # empty counts as unset
+    assert get_data_home() == default
+
+
+def test_data_home_expands_the_user_directory(home, monkeypatch):
+    (home / "data").mkdir()
+    assert get_data_home("~/data") == home / "data"
+    monkeypatch.setenv("SKDIFFAD_DATA", "~/data")
+    assert get_data_home() == home / "data"
+
+
+def test_data_home_ignores_the_working_directory(home, monkeypatch, tmp_path):
+    """A ``../shared/data`` next to the working directory is not picked up."""
+    decoy = tmp_path / "shared" / "data"
+    (decoy / "tabular" / "adbench").mkdir(parents=True)
+    np.savez(decoy / "tabular" / "adbench" / "1_decoy.npz", X=np.zeros((3, 2)), y=np.zeros(3))
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    with pytest.raises(FileNotFoundError, match="skdiffad_data"):
+        get_data_home()
+    with pytest.raises(FileNotFoundError, match="skdiffad_data"):
+        list_adbench()
+    (home / "skdiffad_data").mkdir()
+    assert get_data_home() == home / "skdiffad_data"
+    assert list_adbench() == []
+
+
+@pytest.mark.parametrize("source", ["argument", "environment", "default"])
+def test_data_home_missing_folder_is_a_clear_error(home, monkeypatch, tmp_path, source):
+    missing = {"argument": tmp_path / "nowhere", "environment": tmp_path / "typo",
+               "default": home / "skdiffad_data"}[source]
+    if source == "environment":
+        monkeypatch.setenv("SKDIFFAD_DATA", str(missing))
+    with pytest.raises(FileNotFoundError) as error:
+        get_data_home(missing if source == "argument" else None)
+    message = str(error.value)
+    assert str(missing) in message
+    assert "data_home=" in message and "SKDIFFAD_DATA" in message
+    assert {"argument": "data_home argument", "environment": "environment variable",
+            "default": "the default"}[source] in message
+    assert not missing.exists()  # nothing is created
+
+
+def test_default_data_dir_is_deprecated(home, monkeypatch, tmp_path):
+    monkeypatch.setenv("SKDIFFAD_DATA", str(tmp_path / "not_yet"))
+    with pytest.warns(FutureWarning, match="get_data_home"):
+        assert default_data_dir() == tmp_path / "not_yet"  # unchecked, as before
+    monkeypatch.delenv("SKDIFFAD_DATA")
+    with pytest.warns(FutureWarning):
+        assert default_data_dir() == home / "skdiffad_data"
+
+
+def test_loaders_default_to_the_data_home(monkeypatch, tmp_path):
+    folder = tmp_path / "tabular" / "adbench"
+    folder.mkdir(parents=True)
+    np.savez(folder / "7_x.npz", X=np.ones((2, 2)), y=np.array([0, 1]))
+    monkeypatch.setenv("SKDIFFAD_DATA", str(tmp_path))
+    assert list_adbench() == ["7_x"]
+    np.testing.assert_array_equal(load_adbench("7_x")[1], [0, 1])
+    assert list_timeseries("NAB") == []
+
+
+# ------------------------------------------------------------------- loaders
 
 def test_loaders_on_a_missing_directory(tmp_path):
     assert list_adbench(tmp_path) == []
+    assert list_adbench(tmp_path / "absent") == []  # an explicit folder is not checked
     with pytest.raises(FileNotFoundError, match="SKDIFFAD_DATA"):
         load_adbench("4_breastw", data_dir=tmp_path)
 
@@ -176,12 +251,10 @@ def test_loaders_on_a_fake_directory(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def adbench_dir():
-    names = list_adbench()
-    if not names:
-        pytest.skip(f"ADBench data not found under {default_data_dir()} "
-                    "(set SKDIFFAD_DATA to run these tests)")
-    return default_data_dir()
+def adbench_dir(shared_data):
+    if not list_adbench(shared_data):
+        pytest.skip(f"ADBench data not found under {shared_data}")
+    return shared_data
 
 
 def test_real_adbench_listing(adbench_dir):
@@ -370,11 +443,10 @@ def test_timeseries_loaders_on_a_missing_directory(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def timeseries_dir():
-    if not list_timeseries("SKAB"):
-        pytest.skip(f"time-series data not found under {default_data_dir()} "
-                    "(set SKDIFFAD_DATA to run these tests)")
-    return default_data_dir()
+def timeseries_dir(shared_data):
+    if not list_timeseries("SKAB", shared_data):
+        pytest.skip(f"time-series data not found under {shared_data}")
+    return shared_data
 
 
 @pytest.mark.parametrize("collection, n_series, n_channels",
