@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import numbers
 
-from sklearn.utils._param_validation import Interval
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._tabular_encoding import TabularEncoder
-from .base import BaseDiffusionDetector
+from ._core.learned import LEARNED_PARADIGMS
+from ._encoders import TabularEncoder
+from ._neighbours import NeighbourIndex
+from .base import BaseDiffusionDetector, _positive_ints
 
 __all__ = ["TabDiffusionDetector"]
+
+# Neighbours of the exact posterior: its weights fall off as r^-d, so beyond the
+# first few the terms vanish (ADBench: k = 1, 5, 10 and 50 within 0.0002 AUROC).
+_POSTERIOR_NEIGHBOURS = 10
+# Fewest neighbours of the contamination-robust estimator.
+_MIN_NEIGHBOURHOOD = 20
 
 
 class TabDiffusionDetector(BaseDiffusionDetector):
@@ -26,33 +35,33 @@ class TabDiffusionDetector(BaseDiffusionDetector):
     ----------
     scoring : {"nonparametric", "density", "reconstruction", "time", "score"}, \
             default="nonparametric"
-        How a row is scored; higher is always more abnormal.
+        How a row is scored; higher is always more abnormal. The user guide
+        compares them on the benchmark and says when to pick which.
 
         - ``"nonparametric"``: diffusion-time estimation under the *exact*
           diffusion of the training rows, whose noised marginals are known in
           closed form (no network is trained). The score is the posterior mean of
           ``log sigma``, the noise level at which the row looks like a diffused
           training row, under a scale-free prior (DTE-NP, with the continuous
-          posterior in place of a grid argmax). Best mean AUROC and AUPR in the
-          project's ADBench benchmark, above KNN (``benchmarks/RESULTS.md``); fits
-          in milliseconds and scores each row against at most ``max_samples``
-          stored rows. Its ranking is close to that of the nearest stored row's
-          distance: the posterior puts almost all its weight there.
+          posterior in place of a grid argmax). Fits by storing at most
+          ``max_samples`` rows and scores like a nearest-neighbour query; its
+          ranking is close to that of the nearest stored row's distance, where
+          the posterior puts almost all its weight. A stored row identical to
+          the scored row is left out once, so ``decision_scores_`` are
+          leave-one-out scores and a new row equal to a training row scores as
+          that training row does.
         - ``"density"``: the negative ELBO of a trained denoiser, a bound on
           ``-log p(x)`` in nats per observed feature; 2 x
-          (``n_scoring_timesteps`` + 1) network passes per row. The best of the
-          learned paradigms; it generalises between training rows instead of
-          memorising them (it leads on letter, vowels and celeba).
+          (``n_scoring_timesteps`` + 1) network passes per row. It generalises
+          between training rows instead of memorising them.
         - ``"reconstruction"``: noise the row part-way (DDPM forward process),
           denoise it with DDIM, and measure the squared error; averaged over
-          ``n_scoring_timesteps`` starting levels. As accurate as ``"density"``
-          in the benchmark but about four times slower to score.
+          ``n_scoring_timesteps`` starting levels and an antithetic noise pair.
         - ``"time"``: diffusion-time estimation (DTE) by a trained classifier over
           time bins; a row's score is its expected diffusion time. One forward
-          pass: the fastest learned paradigm, slightly less accurate.
+          pass: the fastest learned paradigm.
         - ``"score"``: the norm of the learned score ``|grad log p_t|`` at the
-          row's forward mean, averaged over noise levels; the weakest, and
-          inverted on contaminated training data (see the user guide).
+          row's forward mean, averaged over noise levels.
     novelty : bool, default=True
         Whether the training rows are all normal (``True``: novelty detection,
         the semi-supervised setting) or may hold anomalies themselves
@@ -67,18 +76,18 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         10 with ``novelty=True`` (the posterior's weights fall off as
         ``r^{-d}``, so more changes nothing), and ``max(20, ceil(contamination x
         n_stored))`` with ``novelty=False``, enough to see past a cluster of the
-        expected number of anomalies.
+        expected number of anomalies (up to 1000 neighbours at the default
+        ``max_samples``: scoring then costs about 100 times a 10-neighbour query).
     max_samples : int, default=10000
-        Most training rows stored by ``scoring="nonparametric"`` (a random sample
-        above that); bounds memory and per-row scoring cost.
+        Most training rows stored by ``scoring="nonparametric"`` (a seeded random
+        sample above that); bounds memory and per-row scoring cost.
     n_timesteps : int, default=1000
         Number of diffusion steps ``T``.
     beta_schedule : {"linear", "cosine", "ve"}, default="linear"
         Noise schedule: DDPM's linear betas, the improved-DDPM cosine schedule, or
         a variance-exploding geometric schedule.
     hidden_dims : tuple of int, default=(128, 128)
-        Widths of the denoiser's residual blocks (its depth is the length). On a
-        CPU core a (128, 128) step costs about 6 ms against 9-18 ms at (256, 256).
+        Widths of the denoiser's residual blocks (its depth is the length).
     n_bins : int, default=7
         Number of diffusion-time bins of the ``"time"`` classifier.
     n_scoring_timesteps : int, default=8
@@ -87,11 +96,16 @@ class TabDiffusionDetector(BaseDiffusionDetector):
     n_inference_steps : int, default=5
         DDIM steps of each reconstruction.
     max_iter : int or "auto", default="auto"
-        Maximum number of training epochs. ``"auto"`` trains for a fixed budget
-        of 1000 gradient steps whatever the number of rows (a 200-row table gets
-        as many updates as a 100k-row one, and fit time does not grow with n).
+        Maximum number of training epochs. ``"auto"``: as many epochs as
+        ``max_steps`` gradient steps take, whatever the number of rows (a
+        200-row table gets as many updates as a 100k-row one, and fit time does
+        not grow with n).
+    max_steps : int or None, default=1000
+        Most gradient steps. With ``max_iter="auto"`` training runs exactly
+        this many; with an integer ``max_iter`` it stops at whichever limit
+        comes first. ``None``: no step cap (needs an integer ``max_iter``).
     batch_size : int, default=256
-        Mini-batch size for training (scoring uses larger batches).
+        Mini-batch size for training (scoring uses blocks sized by memory).
     learning_rate : float, default=1e-3
         AdamW learning rate.
     weight_decay : float, default=1e-4
@@ -101,24 +115,28 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         ``None`` scores with the raw weights.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows and stop when their loss
-        has not improved for ``n_iter_no_change`` epochs; the best weights are kept.
-        Off by default: on small tables the held-out loss of a diffusion model
-        is too noisy a signal and stopped training after a few hundred steps.
+        has not improved for ``n_iter_no_change`` epochs; the best weights are
+        kept. Off by default: on small tables the held-out loss of a diffusion
+        model is too noisy a signal and stops training too early.
     validation_fraction : float, default=0.1
         Fraction of rows held out for early stopping.
     n_iter_no_change : int, default=20
         Patience of early stopping, in epochs.
+    mixed_precision : bool, default=True
+        Train in bfloat16 autocast on CUDA (faster, and the default there);
+        ``False`` trains in float32. Ignored on the CPU and by the exact model.
     contamination : float in (0, 0.5], default=0.1
         Expected share of anomalies; sets ``threshold_`` as in PyOD (and the
         neighbourhood of ``novelty=False``).
     device : {"auto", "cpu", "cuda"} or str, default="auto"
         Where to train and score; ``"auto"`` uses a GPU when one is visible.
     random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, training noise and the fixed scoring noise
-        through private generators. Fitting and scoring never advance torch's
-        global generator; with ``None`` the seed itself is drawn from NumPy's
-        global generator (scikit-learn's convention), so pass an int for
-        reproducible results.
+        Seeds weight initialisation, training noise, the stored sample and the
+        fixed scoring noise through private generators. Fitting and scoring
+        never advance torch's global generator; with ``None`` the seed itself is
+        drawn from NumPy's global generator (scikit-learn's convention), so pass
+        an int for reproducible results. On CUDA, training is not
+        bit-reproducible (see the user guide).
     verbose : int, default=0
         Show a training progress bar when positive.
 
@@ -138,32 +156,22 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         Column names seen in fit, when ``X`` was a DataFrame with string names.
     encoder_ : object
         The fitted column encoder (standardisation and one-hot codes).
+    model_ : object
+        The fitted model, replaced as a whole by every fit: the exact model
+        (``scoring="nonparametric"``: the stored rows, at most ``max_samples``,
+        with missing values at 0, the training mean; its search index is
+        rebuilt when the detector is unpickled, never saved) or the learned
+        model (the trained network, its noise schedule and the scoring noise
+        drawn at fit time).
     network_ : torch.nn.Module or None
         The trained denoiser (or time classifier for ``scoring="time"``);
         ``None`` for ``scoring="nonparametric"``.
-    schedule_ : NoiseSchedule
-        The noise schedule (learned paradigms only).
-    scoring_plan_ : ScoringPlan or None
-        Timestep grid and noise drawn at fit time, shared by every scored row;
-        ``None`` for ``scoring="nonparametric"``.
-    reference_ : ndarray of shape (n_stored, n_encoded_features), float32
-        The encoded training rows (at most ``max_samples``) that
-        ``scoring="nonparametric"`` scores against; missing values as 0 (the
-        training mean).
-    n_neighbors_ : int
-        Stored rows each nonparametric score looks at.
-    index_ : NeighbourIndex
-        Search index over ``reference_`` (``scoring="nonparametric"``): a k-d
-        tree up to 15 encoded features, scikit-learn's blocked brute force
-        above; used for CPU queries without missing values.
     device_ : torch.device
         The device in use.
-    mask_input_ : bool
-        Whether the training data had missing values (the network then also sees
-        the observation mask).
     history_ : dict
         Training record: per-epoch ``loss`` and ``val_loss``, ``n_steps``,
-        ``best_epoch``, ``stopped_early``, ``fit_seconds``.
+        ``best_epoch``, ``stopped_early``, ``fit_seconds`` (empty for the exact
+        model).
     loss_curve_ : list of float
         Mean training loss of each epoch.
     validation_loss_curve_ : list of float
@@ -203,6 +211,10 @@ class TabDiffusionDetector(BaseDiffusionDetector):
 
     _parameter_constraints: dict = {
         **BaseDiffusionDetector._parameter_constraints,
+        "scoring": [StrOptions({"nonparametric"} | (set(LEARNED_PARADIGMS) - {"imputation"}))],
+        "novelty": ["boolean"],
+        "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "n_bins": [Interval(numbers.Integral, 2, None, closed="left")],
         "hidden_dims": [tuple, list],
     }
 
@@ -219,6 +231,7 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         n_scoring_timesteps=8,
         n_inference_steps=5,
         max_iter="auto",
+        max_steps=1000,
         batch_size=256,
         learning_rate=1e-3,
         weight_decay=1e-4,
@@ -226,6 +239,7 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=20,
+        mixed_precision=True,
         contamination=0.1,
         device="auto",
         random_state=None,
@@ -242,6 +256,7 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         self.n_scoring_timesteps = n_scoring_timesteps
         self.n_inference_steps = n_inference_steps
         self.max_iter = max_iter
+        self.max_steps = max_steps
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -249,6 +264,7 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.mixed_precision = mixed_precision
         self.contamination = contamination
         self.device = device
         self.random_state = random_state
@@ -261,22 +277,26 @@ class TabDiffusionDetector(BaseDiffusionDetector):
                 "n_scoring_timesteps": 3, "n_inference_steps": 2, "random_state": 0,
                 "device": "cpu"}
 
-    def _check_extra_params(self):
-        dims = self.hidden_dims
-        if len(dims) == 0 or not all(
-            isinstance(w, numbers.Integral) and not isinstance(w, bool) and w >= 1 for w in dims
-        ):
-            raise ValueError(
-                f"hidden_dims must be a non-empty tuple of positive integers, got {dims!r}"
-            )
+    def _check_params(self):
+        super()._check_params()
+        _positive_ints(self.hidden_dims, "hidden_dims")
 
-    def _fit_input(self, X):
-        self.encoder_ = TabularEncoder()
-        return self.encoder_.fit_transform(self, X)
+    def _make_encoder(self):
+        return TabularEncoder()
 
-    def _score_input(self, X):
-        return self.encoder_.transform(self, X)
+    def _make_model(self, encoded):
+        if self.scoring == "nonparametric":
+            n_stored = min(len(encoded.training), self.max_samples)
+            return self._exact_model(
+                "time", exclusion="self", n_neighbors=self._n_neighbours(n_stored),
+                estimator="posterior" if self.novelty else "neighbourhood", index=NeighbourIndex)
+        network = {"name": "mlp", "hidden_dims": tuple(int(w) for w in self.hidden_dims)}
+        return self._learned_model(self.scoring, network, encoded, n_bins=self.n_bins)
 
-    def _network_config(self, in_dim, out_dim, time_embed_dim):
-        return {"name": "mlp", "in_dim": in_dim, "out_dim": out_dim,
-                "hidden_dims": tuple(self.hidden_dims), "time_embed_dim": time_embed_dim}
+    def _n_neighbours(self, n_stored):
+        if self.n_neighbors != "auto":
+            return self.n_neighbors
+        if self.novelty:
+            return _POSTERIOR_NEIGHBOURS
+        # look past a cluster as large as the expected number of anomalies
+        return max(_MIN_NEIGHBOURHOOD, int(np.ceil(self.contamination * n_stored)))

@@ -16,8 +16,9 @@ ESTIMATORS = [
     TabDiffusionDetector(**{**TabDiffusionDetector._unit_test_params(), "scoring": scoring})
     for scoring in ("nonparametric", "time", "reconstruction", "density", "score")
 ] + [TabDiffusionDetector(**{**TabDiffusionDetector._unit_test_params(), "novelty": False})] + [
-    DiffusionTSDetector(**{**DiffusionTSDetector._unit_test_params(), "scoring": scoring})
-    for scoring in ("imputation", "reconstruction")
+    DiffusionTSDetector(**{**DiffusionTSDetector._unit_test_params(), "scoring": scoring,
+                           "denoiser": denoiser})
+    for denoiser in ("exact", "unet") for scoring in ("imputation", "reconstruction")
 ]
 
 _PYOD_LABELS = (

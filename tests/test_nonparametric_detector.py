@@ -20,7 +20,7 @@ def data():
 def test_default_is_nonparametric_and_trains_no_network(data):
     det = TabDiffusionDetector(random_state=0).fit(data[0])
     assert det.scoring == "nonparametric" and det.network_ is None
-    assert det.reference_.shape == (600, 5) and det.n_neighbors_ == 10
+    assert det.model_.stored_.shape == (600, 5) and det.model_.n_neighbors_ == 10
     assert det.n_iter_ == 1
 
 
@@ -63,11 +63,11 @@ def test_contaminated_training_needs_novelty_false():
 
 def test_auto_neighbours_follow_contamination(data):
     det = TabDiffusionDetector(novelty=False, contamination=0.05, random_state=0).fit(data[0])
-    assert det.n_neighbors_ == 30  # ceil(0.05 * 600)
+    assert det.model_.n_neighbors_ == 30  # ceil(0.05 * 600)
     det = TabDiffusionDetector(novelty=False, random_state=0).fit(data[0][:100])
-    assert det.n_neighbors_ == 20  # the floor
-    assert TabDiffusionDetector(n_neighbors=3).fit(data[0]).n_neighbors_ == 3
-    assert TabDiffusionDetector(n_neighbors=50).fit(data[0][:8]).n_neighbors_ == 7
+    assert det.model_.n_neighbors_ == 20  # the floor
+    assert TabDiffusionDetector(n_neighbors=3).fit(data[0]).model_.n_neighbors_ == 3
+    assert TabDiffusionDetector(n_neighbors=50).fit(data[0][:8]).model_.n_neighbors_ == 7
 
 
 def test_max_samples_stores_a_seeded_sample(data):
@@ -75,9 +75,9 @@ def test_max_samples_stores_a_seeded_sample(data):
     a = TabDiffusionDetector(max_samples=100, random_state=1).fit(X_train)
     b = TabDiffusionDetector(max_samples=100, random_state=1).fit(X_train)
     c = TabDiffusionDetector(max_samples=100, random_state=2).fit(X_train)
-    assert a.reference_.shape == (100, 5)
-    np.testing.assert_array_equal(a.reference_, b.reference_)
-    assert not np.array_equal(a.reference_, c.reference_)
+    assert a.model_.stored_.shape == (100, 5)
+    np.testing.assert_array_equal(a.model_.stored_, b.model_.stored_)
+    assert not np.array_equal(a.model_.stored_, c.model_.stored_)
     assert a.decision_scores_.shape == (600,)  # every training row is still scored
     assert roc_auc_score(data[2], a.decision_function(data[1])) > 0.9
 
@@ -121,3 +121,55 @@ def test_pickle_round_trip_scores_identically(data):
 def test_bad_parameters_are_named(data, params, name):
     with pytest.raises(ValueError, match=name):
         TabDiffusionDetector(**params).fit(data[0])
+
+
+def test_duplicate_rows_find_their_twin_but_never_themselves():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(200, 4))
+    X = np.vstack([base, base[:50]])  # 50 rows present twice
+    det = TabDiffusionDetector(random_state=0).fit(X)
+    s = det.decision_scores_
+    # one copy of a row is left out (itself); its twin stays, at distance 0
+    np.testing.assert_array_equal(s[:50], s[200:])
+    assert s[:50].max() < s[50:200].min()
+    # the rule is value-based: scoring the training rows again gives the same scores
+    np.testing.assert_array_equal(det.decision_function(X), s)
+    # a single row is never its own neighbour: unique rows are not at the floor
+    assert np.unique(s[50:200]).size == 150
+
+
+def test_duplicated_anomalies_vouch_for_each_other_unless_novelty_is_false():
+    rng = np.random.default_rng(1)
+    normal = rng.normal(size=(500, 3))
+    anomalies = np.repeat(rng.normal(6.0, 1.0, size=(8, 3)), 5, axis=0)  # 8 points x 5 copies
+    X = np.vstack([normal, anomalies])
+    y = np.r_[np.zeros(500), np.ones(40)]
+    auc = {nov: roc_auc_score(y, TabDiffusionDetector(novelty=nov, random_state=0)
+                              .fit(X).decision_scores_) for nov in (True, False)}
+    assert auc[False] > 0.99 and auc[True] < 0.6
+
+
+def test_many_neighbours_are_searched_in_chunks_of_bounded_memory(monkeypatch):
+    """novelty=False looks at up to 1000 neighbours per row: queries are searched in
+    chunks of at most _PAIR_ELEMENTS (row, neighbour) pairs, so memory does not
+    grow with rows x k (it used to grow by ~480 MB on a 20k x 5 fit), and the
+    chunking does not change a single score."""
+    from skdiffad._core import exact, nonparametric
+
+    sizes = []
+    real = exact.nearest_distances
+
+    def spy(queries, reference, k, **kwargs):
+        out = real(queries, reference, k, **kwargs)
+        sizes.append(out.size)
+        return out
+
+    monkeypatch.setattr(exact, "nearest_distances", spy)
+    monkeypatch.setattr(nonparametric, "_PAIR_ELEMENTS", 1 << 16)
+    X = np.random.default_rng(0).normal(size=(3000, 5))
+    det = TabDiffusionDetector(novelty=False, random_state=0).fit(X)
+    assert det.model_.n_neighbors_ == 300
+    assert len(sizes) > 1 and max(sizes) <= 1 << 16 and sum(sizes) == 3000 * 300
+    monkeypatch.setattr(nonparametric, "_PAIR_ELEMENTS", 1 << 30)  # one chunk
+    whole = TabDiffusionDetector(novelty=False, random_state=0).fit(X)
+    np.testing.assert_array_equal(whole.decision_scores_, det.decision_scores_)

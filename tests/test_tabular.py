@@ -114,7 +114,7 @@ def test_fitted_attributes(fitted, data):
     assert fitted.validation_loss_curve_ == []  # early stopping is off by default
     assert fitted.history_["n_steps"] == 40 * 3  # 600 rows in batches of 256
     assert fitted.device_ == torch.device("cpu")
-    assert not fitted.mask_input_
+    assert not fitted.model_.mask_input_
     assert fitted.loss_curve_[-1] < fitted.loss_curve_[0]
 
 
@@ -173,18 +173,20 @@ def test_pickle_and_joblib_round_trip(fitted, data):
     np.testing.assert_array_equal(restored.predict(X_test), fitted.predict(X_test))
 
 
-def test_model_fitted_on_gpu_loads_on_cpu(fitted, data):
-    # Simulate the state a CUDA fit leaves behind; on a CPU-only machine it must load
-    # on the CPU with a warning and score identically.
-    state = fitted.__getstate__()
-    state["device_"] = torch.device("cuda")
-    clone_ = TabDiffusionDetector.__new__(TabDiffusionDetector)
+@pytest.mark.parametrize("scoring", ["nonparametric", "density"])
+def test_model_fitted_on_gpu_loads_on_cpu(scoring, data):
+    # Simulate what a fit on the second GPU leaves behind; on a CPU-only machine it
+    # must load on the CPU with a warning and score identically.
     if torch.cuda.is_available():
         pytest.skip("needs a machine without CUDA")
-    with pytest.warns(UserWarning, match="fitted on cuda but CUDA is not available"):
-        clone_.__setstate__(state)
-    assert clone_.device_ == torch.device("cpu")
-    np.testing.assert_array_equal(clone_.decision_function(data[1]), fitted.decision_function(data[1]))
+    fitted = TabDiffusionDetector(**{**FAST, "scoring": scoring, "max_iter": 2}).fit(data[0])
+    expected = fitted.decision_function(data[1])
+    fitted.model_.device_ = fitted.device_ = torch.device("cuda", 1)
+    blob = pickle.dumps(fitted)
+    with pytest.warns(UserWarning, match="fitted on cuda:1 but CUDA is not available"):
+        restored = pickle.loads(blob)
+    assert restored.device_ == restored.model_.device_ == torch.device("cpu")
+    np.testing.assert_array_equal(restored.decision_function(data[1]), expected)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -198,12 +200,11 @@ def test_cuda_fit_scores_close_to_cpu_and_pickles(data):
 
 
 # ---------------------------------------------------------------- scikit-learn
-def test_clone_and_params():
+def test_set_params_on_a_clone_leaves_the_original_alone():
     det = TabDiffusionDetector(scoring="density", hidden_dims=(8,))
-    copy = clone(det)
-    assert copy.get_params() == det.get_params()
-    copy.set_params(max_iter=7)
-    assert copy.max_iter == 7 and det.max_iter == "auto"
+    copy = clone(det).set_params(max_iter=7, hidden_dims=(4, 4))
+    assert copy.max_iter == 7 and copy.hidden_dims == (4, 4)
+    assert det.max_iter == "auto" and det.hidden_dims == (8,)
 
 
 def test_pipeline_and_column_transformer(data):
@@ -263,7 +264,7 @@ def test_mixed_types_with_missing_values():
     frame.loc[::11, "shape"] = None
     det = TabDiffusionDetector(**{**FAST, "scoring": "density"}).fit(frame)
     assert list(det.feature_names_in_) == list(frame.columns)
-    assert det.mask_input_
+    assert det.model_.mask_input_
     scores = det.decision_function(frame)
     assert np.all(np.isfinite(scores))
     test = mixed_frame(seed=1).iloc[:40].copy()
@@ -313,7 +314,7 @@ def test_training_with_missing_values_uses_mask(data):
     holed = X_train.copy()
     holed[rng.random(holed.shape) < 0.2] = np.nan
     det = TabDiffusionDetector(**FAST).fit(holed)
-    assert det.mask_input_
+    assert det.model_.mask_input_
     assert roc_auc_score(y_test, det.decision_function(X_test)) > 0.85
 
 

@@ -1,17 +1,40 @@
 """The torch diffusion core shared by every skdiffad detector.
 
-Knows tensors, not estimators: it never imports scikit-learn or pandas.
+Knows tensors, not estimators: it never imports scikit-learn or pandas. Private:
+the detectors are the public API; what is here may change between releases.
+
+* :mod:`.samples` -- data as samples fetched in batches (rows, windows);
+* :mod:`.schedules` -- noise schedules, DDPM and DDIM steps;
+* :mod:`.networks` -- denoisers over ``(N, C, *spatial)``;
+* :mod:`.training` -- the one training loop and its losses;
+* :mod:`.plans`, :mod:`.paradigms` -- the scoring paradigms of a trained network;
+* :mod:`.nonparametric` -- the exact diffusion's posterior and nearest-sample search;
+* :mod:`.exact`, :mod:`.learned` -- the two models a detector fits;
+* :mod:`.devices` -- ``device="auto"`` and loading a model fitted elsewhere.
 """
 
+from .devices import loadable_device, resolve_device
+from .exact import ExactModel, ExclusionError
+from .learned import LearnedModel
+from .networks import ConvDenoiser1d, MLPDenoiser, build_network, timestep_embedding
 from .nonparametric import exact_time_scores, nearest_distances
-from .networks import MLPDenoiser, build_network, timestep_embedding
+from .paradigms import ELEMENTWISE, batch_errors, negative_elbo_terms
+from .plans import PARADIGMS, ScoringPlan, grating_masks, make_plan
+from .samples import ArraySamples, Samples, WindowSamples, gather_windows, window_starts
 from .schedules import BETA_SCHEDULES, NoiseSchedule, make_schedule
-from .scoring import SCORINGS, ScoringPlan, make_scoring_plan, negative_elbo, score_array, score_batch
-from .training import TrainingConfig, denoising_loss, time_loss, train_network
+from .training import (
+    TrainingConfig,
+    denoising_loss,
+    imputation_loss,
+    time_loss,
+    train_network,
+)
 
 __all__ = [
-    "BETA_SCHEDULES", "MLPDenoiser", "NoiseSchedule", "SCORINGS", "ScoringPlan",
-    "TrainingConfig", "build_network", "denoising_loss", "exact_time_scores", "make_schedule",
-    "make_scoring_plan", "nearest_distances", "negative_elbo", "score_array", "score_batch", "time_loss",
-    "timestep_embedding", "train_network",
+    "ArraySamples", "BETA_SCHEDULES", "ConvDenoiser1d", "ELEMENTWISE", "ExactModel",
+    "ExclusionError", "LearnedModel", "MLPDenoiser", "NoiseSchedule", "PARADIGMS", "Samples",
+    "ScoringPlan", "TrainingConfig", "WindowSamples", "batch_errors", "build_network",
+    "denoising_loss", "exact_time_scores", "gather_windows", "grating_masks", "imputation_loss",
+    "loadable_device", "make_plan", "make_schedule", "nearest_distances", "negative_elbo_terms",
+    "resolve_device", "time_loss", "timestep_embedding", "train_network", "window_starts",
 ]

@@ -7,7 +7,8 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["timestep_embedding", "MLPDenoiser", "ConvDenoiser1d", "build_network", "NETWORKS"]
+__all__ = ["timestep_embedding", "MLPDenoiser", "ConvDenoiser1d", "build_network", "NETWORKS",
+           "activation_bytes"]
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -59,11 +60,14 @@ class _ResidualBlock(nn.Module):
 class MLPDenoiser(nn.Module):
     """Residual MLP for vectors, optionally conditioned on the diffusion timestep.
 
+    Takes samples of shape ``(n, in_channels)``: a table row's features are its
+    channels, with no spatial axis.
+
     Parameters
     ----------
-    in_dim : int
+    in_channels : int
         Input width (features, plus a missing-value mask when ``mask_input``).
-    out_dim : int
+    out_channels : int
         Output width: the features for an ``eps`` predictor, the number of time
         bins for a time classifier.
     hidden_dims : tuple of int
@@ -85,13 +89,13 @@ class MLPDenoiser(nn.Module):
         noise predictor, ``eps ~ (x_t - a_t x0) / s_t``, which grows with distance.
     """
 
-    def __init__(self, in_dim, out_dim, hidden_dims=(256, 256), time_embed_dim=64,
+    def __init__(self, in_channels, out_channels, hidden_dims=(256, 256), time_embed_dim=64,
                  n_timesteps=1000, gaussian_skip=False):
         super().__init__()
         # nn.Linear draws a default init from torch's global RNG; building a detector
         # must not move the user's RNG (the weights come from reset_parameters anyway).
         with torch.random.fork_rng(devices=[]):
-            self._build(in_dim, out_dim, hidden_dims, time_embed_dim, n_timesteps)
+            self._build(in_channels, out_channels, hidden_dims, time_embed_dim, n_timesteps)
         self.config["gaussian_skip"] = bool(gaussian_skip)
         if gaussian_skip:
             if not time_embed_dim:
@@ -111,8 +115,8 @@ class MLPDenoiser(nn.Module):
         hidden_dims = tuple(int(w) for w in hidden_dims)
         self.config = {
             "name": "mlp",
-            "in_dim": int(in_dim),
-            "out_dim": int(out_dim),
+            "in_channels": int(in_dim),
+            "out_channels": int(out_dim),
             "hidden_dims": hidden_dims,
             "time_embed_dim": int(time_embed_dim),
             "n_timesteps": int(n_timesteps),
@@ -150,8 +154,8 @@ class MLPDenoiser(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
-        """Map ``x`` of shape ``(n, in_dim)`` (and steps ``t``, a scalar or ``(n,)``,
-        for a conditioned network) to ``(n, out_dim)``."""
+        """Map ``x`` of shape ``(n, in_channels)`` (and steps ``t``, a scalar or
+        ``(n,)``, for a conditioned network) to ``(n, out_channels)``."""
         h = self.input(x)
         cond = None
         if self.time_mlp is not None:
@@ -165,7 +169,7 @@ class MLPDenoiser(nn.Module):
         out = self.output(nn.functional.silu(self.out_norm(h)))
         if self.config["gaussian_skip"]:
             coef = self.skip_coef[t].reshape(-1, 1).to(out.dtype)
-            out = out + coef * x[:, : self.config["out_dim"]]
+            out = out + coef * x[:, : self.config["out_channels"]]
         return out
 
 
@@ -309,3 +313,16 @@ def build_network(config: dict) -> nn.Module:
     config = dict(config)
     name = config.pop("name")
     return NETWORKS[name](**config)
+
+
+def activation_bytes(config: dict, event_shape) -> int:
+    """A generous estimate of the memory one sample takes in a forward pass.
+
+    Scoring blocks are sized from it (see
+    :func:`~skdiffad._core.samples.block_size`): a dozen float32 feature maps
+    of the network's widest layer, over the sample's spatial size.
+    """
+    spatial = math.prod(int(s) for s in tuple(event_shape)[1:])
+    widths = config.get("hidden_dims") or config.get("widths") or (1,)
+    widest = max(max(widths), config.get("in_channels", 1), config.get("out_channels", 1))
+    return 4 * 12 * int(widest) * max(spatial, 1)

@@ -37,7 +37,8 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["ESTIMATORS", "exact_time_scores", "nearest_distances"]
+__all__ = ["ESTIMATORS", "MAX_INDEX_NEIGHBOURS", "exact_time_scores", "nearest_distances",
+           "query_chunk", "ranking_sq_distances"]
 
 #: ``"posterior"`` -- the exact posterior mean (clean training data);
 #: ``"neighbourhood"`` -- equal weights over the k nearest rows (contaminated data).
@@ -50,12 +51,24 @@ _MIN_NOISE = 1e-3
 # Largest query-by-reference block, in elements: bounds scoring memory (64 MiB in
 # float32) whatever the number of rows scored or stored.
 _BLOCK_ELEMENTS = 1 << 24
-# Queries per call of a search index: bounds the neighbour arrays' memory.
-_QUERY_CHUNK = 65_536
+# Largest number of (query, neighbour) pairs held at once: queries are searched
+# in chunks of this many pairs, so memory is bounded for any k (1001 neighbours
+# of 20k queries would otherwise take 320 MB of distances and indices).
+_PAIR_ELEMENTS = 1 << 20
+# Most neighbours a search index (k-d tree) is asked for. Beyond this a tree's
+# per-query heaps cost more than a blocked matrix product and a partial sort
+# (20k queries, 10k stored rows in 5-d, 1001 neighbours: 5.8 s by the tree,
+# about 2 s by matrix products and np.argpartition on one core).
+MAX_INDEX_NEIGHBOURS = 128
+
+
+def query_chunk(k_search: int) -> int:
+    """Queries searched at once for ``k_search`` neighbours each."""
+    return max(1, _PAIR_ELEMENTS // max(int(k_search), 1))
 
 
 def nearest_distances(queries, reference, k, *, query_mask=None, device="cpu",
-                      exclude_self=True, index=None):
+                      exclude_self=True, index=None, sort=True):
     """Euclidean distances from each query to its ``k`` nearest reference rows.
 
     Parameters
@@ -80,15 +93,26 @@ def nearest_distances(queries, reference, k, *, query_mask=None, device="cpu",
         ``(distances, indices)`` of each query's ``k`` nearest rows: exact
         distances sorted ascending, or ``None`` and the indices in any order (the
         detectors pass a ``skdiffad._neighbours.NeighbourIndex``). Used on the
-        CPU for queries with no missing values (a tree is much faster than
-        brute force there).
+        CPU for queries with no missing values and at most
+        :data:`MAX_INDEX_NEIGHBOURS` neighbours (a tree is much faster than
+        brute force there, and much slower for many neighbours).
+    sort : bool, default=True
+        Sort each row's distances. Order-free uses (a mean over the
+        neighbours) pass ``False``: sorting 1000 neighbours of every query
+        costs as much as finding them.
 
     Returns
     -------
     distances : ndarray of shape (n, k), float64
-        Sorted ascending; every distance is computed exactly in float64 from
-        the two rows (by the tree, or recomputed after a brute-force search), so
-        a row's result never depends on its batch.
+        Sorted ascending (in no particular order with ``sort=False``, unless a
+        tree answered); every distance is computed exactly in float64 from the
+        two rows (by the tree, or recomputed after a brute-force search), so a
+        row's result never depends on its batch.
+
+    Notes
+    -----
+    Memory grows with ``n * k``: search many queries for many neighbours in
+    chunks of :func:`query_chunk` queries (as the exact model does).
     """
     device = torch.device(device)
     n_ref, d = reference.shape
@@ -100,20 +124,14 @@ def nearest_distances(queries, reference, k, *, query_mask=None, device="cpu",
     if n == 0:
         return out
     full = query_mask is None or bool(query_mask.all())
-    if index is not None and full and device.type == "cpu":
-        found = []
-        for start in range(0, n, _QUERY_CHUNK):
-            stop = min(start + _QUERY_CHUNK, n)
-            exact, idx = index.kneighbors(queries[start:stop], k_search)
-            if exact is None:  # brute force: its distances are recomputed below
-                found.append(idx)
-                continue
+    if (index is not None and full and device.type == "cpu"
+            and k_search <= MAX_INDEX_NEIGHBOURS):
+        exact, candidates = index.kneighbors(queries, k_search)
+        if exact is not None:
             if extra:  # a query's own row is at distance exactly 0: first if present
                 exact = _drop_one(exact, exact[:, :1] == 0.0)
-            out[start:stop] = exact
-        if not found:
-            return out
-        candidates = np.vstack(found)
+            return exact
+        # brute force: its distances are recomputed below
     else:
         candidates = _brute_candidates(queries, reference, k_search, query_mask, device)
     ref64 = reference.astype(np.float64, copy=False)
@@ -130,20 +148,23 @@ def nearest_distances(queries, reference, k, *, query_mask=None, device="cpu",
             d2 = np.einsum("nkd,nkd->nk", diff * m, diff)
             d2 *= d / np.maximum(m.sum(axis=2), 1)
             same = ((diff == 0) | ~m).all(axis=2)
-        order = np.argsort(d2, axis=1, kind="stable")
-        d2 = np.take_along_axis(d2, order, axis=1)
+        if sort:
+            order = np.argsort(d2, axis=1, kind="stable")
+            d2 = np.take_along_axis(d2, order, axis=1)
+            same = np.take_along_axis(same, order, axis=1)
         if extra:
-            d2 = _drop_one(d2, np.take_along_axis(same, order, axis=1))
+            d2 = _drop_one(d2, same)
         out[start:stop] = np.sqrt(d2)
     return out
 
 
-def _drop_one(sorted_values, is_self):
-    """Drop one column per row: the first ``is_self`` one, else the last (farthest)."""
-    n, width = sorted_values.shape
-    drop_at = np.where(is_self.any(axis=1), is_self.argmax(axis=1), width - 1)
+def _drop_one(values, is_self):
+    """Drop one column per row: the first ``is_self`` one, else the largest (the
+    farthest neighbour, which the extra one searched for pushed in)."""
+    n, width = values.shape
+    drop_at = np.where(is_self.any(axis=1), is_self.argmax(axis=1), values.argmax(axis=1))
     keep = np.arange(width)[None] != drop_at[:, None]
-    return sorted_values[keep].reshape(n, width - 1)
+    return values[keep].reshape(n, width - 1)
 
 
 def ranking_sq_distances(queries, weight, ref_t, *, ref_sq=None, ref_sq_t=None):
@@ -181,7 +202,9 @@ def ranking_sq_distances(queries, weight, ref_t, *, ref_sq=None, ref_sq_t=None):
 
 
 def _brute_candidates(queries, reference, k_search, query_mask, device):
-    """Indices of the ``k_search`` nearest stored rows by blocked matrix products."""
+    """Indices of the ``k_search`` nearest stored rows by blocked matrix products
+    (in no particular order); a partial sort picks them (``topk``, or
+    ``np.argpartition`` for many neighbours on the CPU, where it is twice as fast)."""
     ref = torch.as_tensor(reference, dtype=torch.float32, device=device)
     squares = ref * ref
     ref_sq = squares.sum(dim=1)
@@ -199,8 +222,11 @@ def _brute_candidates(queries, reference, k_search, query_mask, device):
                 m = torch.as_tensor(query_mask[start:stop], device=device).float()
                 d2 = ranking_sq_distances(q, m, ref_t, ref_sq_t=ref_sq_t)
                 d2 /= m.sum(dim=1, keepdim=True).clamp(min=1.0)
-            idx = torch.topk(d2, k_search, dim=1, largest=False, sorted=False).indices
-            found[start:stop] = idx.cpu().numpy()
+            if device.type == "cpu" and MAX_INDEX_NEIGHBOURS < k_search < d2.shape[1]:
+                found[start:stop] = np.argpartition(d2.numpy(), k_search - 1, axis=1)[:, :k_search]
+            else:
+                idx = torch.topk(d2, k_search, dim=1, largest=False, sorted=False).indices
+                found[start:stop] = idx.cpu().numpy()
     return found
 
 

@@ -1,10 +1,17 @@
-"""The one training loop, and the two losses it is used with.
+"""The one training loop, and the losses it is used with.
 
 * :func:`denoising_loss` -- epsilon-prediction (DDPM's simple loss), masked on
   missing entries (MissDiff, Ouyang et al. 2023): the network trains on what was
   observed and is never asked to reproduce an imputed value.
+* :func:`imputation_loss` -- the same, on the entries hidden by a mask, with the
+  visible ones given as conditioning (ImDiffusion, DiffAD).
 * :func:`time_loss` -- diffusion-time estimation (DTE, Livernoche et al. 2024): a
   classifier over time bins learns how much noise a point carries.
+
+Every loss takes a batch ``x0`` of shape ``(n, C, *spatial)`` (a table row is
+``(n, d)``: ``d`` channels and no spatial axis) and returns one loss per sample.
+The loop is fed by a :class:`~skdiffad._core.samples.Samples` object, batch by
+batch: the training set never has to fit on the device.
 """
 
 from __future__ import annotations
@@ -21,9 +28,12 @@ __all__ = [
     "TrainingConfig",
     "train_network",
     "denoising_loss",
+    "imputation_loss",
     "time_loss",
     "network_input",
+    "imputation_input",
     "time_bins",
+    "training_masks",
 ]
 
 
@@ -36,13 +46,13 @@ class TrainingConfig:
     max_iter : int
         Maximum number of epochs.
     batch_size : int
-        Rows per gradient step.
+        Samples per gradient step.
     learning_rate, weight_decay : float
         AdamW settings.
     ema_decay : float or None
         Decay of the exponential moving average of the weights; ``None`` for none.
     early_stopping : bool
-        Hold out ``validation_fraction`` of the rows and stop after
+        Hold out ``validation_fraction`` of the samples and stop after
         ``n_iter_no_change`` epochs without a relative improvement of ``tol``;
         the best weights are restored.
     validation_fraction : float
@@ -71,19 +81,25 @@ class TrainingConfig:
 
 
 def network_input(x_t: torch.Tensor, mask: torch.Tensor | None, mask_input: bool) -> torch.Tensor:
-    """What the network sees: the noisy point, plus the mask when ``mask_input``.
+    """What the network sees: the noisy sample, plus the mask when ``mask_input``.
 
-    Unobserved entries are neutralised earlier, in the clean point (see
+    Unobserved entries are neutralised earlier, in the clean sample (see
     :func:`observed`): they enter the forward process as the training mean (0)
     and are noised like any value, so the network sees an in-distribution
     ``x_t`` whether or not it was trained with missing values. With
-    ``mask_input`` the observation mask is appended as extra columns, so a
-    network trained on incomplete data can tell an observed mean from a gap.
+    ``mask_input`` the observation mask is appended as extra channels (axis 1),
+    so a network trained on incomplete data can tell an observed mean from a gap.
     """
     if not mask_input:
         return x_t
     m = torch.ones_like(x_t) if mask is None else mask.to(x_t.dtype)
     return torch.cat([x_t, m], dim=1)
+
+
+def imputation_input(x_t, x0, visible, hidden):
+    """Network input of imputation: the noisy hidden entries, the clean visible
+    ones and the visibility, stacked on the channel axis (3 x C channels)."""
+    return torch.cat([x_t * hidden, x0 * visible, visible.to(x_t.dtype)], dim=1)
 
 
 def observed(x0: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -95,26 +111,72 @@ def observed(x0: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return x0 if mask is None else x0 * mask
 
 
-def _random_timesteps(n, n_timesteps, generator, device):
+def masked_mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """Per-sample mean of ``values`` over the entries ``weight`` keeps (all when
+    ``None``); a sample with nothing kept gives 0."""
+    dims = tuple(range(1, values.ndim))
+    if weight is None:
+        return values.mean(dim=dims)
+    w = weight.to(values.dtype)
+    return (values * w).sum(dim=dims) / w.sum(dim=dims).clamp(min=1)
+
+
+def random_timesteps(n, n_timesteps, generator, device):
+    """``n`` steps drawn uniformly from ``1..n_timesteps``."""
     return torch.randint(1, n_timesteps + 1, (n,), generator=generator, device=device)
 
 
 def denoising_loss(network, schedule, x0, mask, generator, *, mask_input=False):
-    """Per-row epsilon-prediction error, averaged over the observed entries.
+    """Per-sample epsilon-prediction error, averaged over the observed entries.
 
     ``t ~ U{1..T}``, ``x_t = a_t x0 + s_t eps``, loss ``|eps - eps_theta(x_t, t)|^2``
-    over observed entries divided by their count (rows with nothing observed give 0).
+    over observed entries divided by their count (a sample with nothing
+    observed gives 0).
     """
     x0 = observed(x0, mask)
-    t = _random_timesteps(x0.shape[0], schedule.n_timesteps, generator, x0.device)
+    t = random_timesteps(x0.shape[0], schedule.n_timesteps, generator, x0.device)
     noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
     x_t = schedule.add_noise(x0, noise, t)
     eps = network(network_input(x_t, mask, mask_input), t)
-    err = (eps.float() - noise) ** 2
-    if mask is None:
-        return err.mean(dim=1)
-    m = mask.to(err.dtype)
-    return (err * m).sum(dim=1) / m.sum(dim=1).clamp(min=1)
+    return masked_mean((eps.float() - noise) ** 2, mask)
+
+
+def training_masks(n, length, generator, device, ndim=3):
+    """Hidden entries of each training sample, shape ``(n, 1, ..., 1, length)``.
+
+    Masks hide stripes along the last axis (time, for a series) and are shared
+    by the channels. Half the samples get a grating mask (2 to 8 stripes,
+    either phase), half an i.i.d. mask hiding each position with probability
+    1/2 -- the two kinds the scorers use, so the network has seen the patterns
+    it is asked to fill.
+    """
+    pos = torch.arange(length, device=device)
+    n_stripes = torch.randint(2, 9, (n, 1), generator=generator, device=device)
+    phase = torch.randint(0, 2, (n, 1), generator=generator, device=device)
+    grating = ((pos[None] * n_stripes) // length + phase) % 2 == 1
+    random = torch.rand((n, length), generator=generator, device=device) < 0.5
+    use_grating = torch.rand((n, 1), generator=generator, device=device) < 0.5
+    hidden = torch.where(use_grating, grating, random)
+    return hidden.reshape((n,) + (1,) * (ndim - 2) + (length,))
+
+
+def imputation_loss(network, schedule, x0, mask, generator):
+    """Per-sample epsilon-prediction error on the observed *hidden* entries.
+
+    A random mask (:func:`training_masks`) hides part of each sample; the
+    network sees the noisy hidden entries and the clean visible ones
+    (:func:`imputation_input`) and is scored on the noise of the hidden ones.
+    """
+    x0 = observed(x0, mask)
+    t = random_timesteps(x0.shape[0], schedule.n_timesteps, generator, x0.device)
+    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    x_t = schedule.add_noise(x0, noise, t)
+    obs = torch.ones_like(x0) if mask is None else mask.to(x0.dtype)
+    hidden = training_masks(x0.shape[0], x0.shape[-1], generator, x0.device, x0.ndim)
+    hidden = hidden.to(x0.dtype)
+    visible = obs * (1 - hidden)
+    eps = network(imputation_input(x_t, x0, visible, hidden), t)
+    return masked_mean((eps.float() - noise) ** 2, obs * hidden)
 
 
 def time_bins(n_timesteps: int, n_bins: int) -> torch.Tensor:
@@ -123,7 +185,7 @@ def time_bins(n_timesteps: int, n_bins: int) -> torch.Tensor:
 
 
 def time_loss(network, schedule, x0, mask, generator, *, n_bins, t_max=None, mask_input=False):
-    """Per-row cross-entropy of the time bin that produced ``x_t`` (DTE's categorical loss).
+    """Per-sample cross-entropy of the time bin that produced ``x_t`` (DTE's categorical loss).
 
     The classifier sees the forward sample in data scale, ``x_t / a_t = x0 + (s_t/a_t) eps``
     (the variance-exploding form of any schedule). Under a variance-preserving
@@ -134,7 +196,7 @@ def time_loss(network, schedule, x0, mask, generator, *, n_bins, t_max=None, mas
     """
     x0 = observed(x0, mask)
     t_max = schedule.n_timesteps if t_max is None else t_max
-    t = _random_timesteps(x0.shape[0], t_max, generator, x0.device)
+    t = random_timesteps(x0.shape[0], t_max, generator, x0.device)
     noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
     a, s = schedule.coefficients(t, x0)
     x_t = x0 + (s / a) * noise
@@ -173,13 +235,12 @@ def _split(n, fraction, generator):
 
 
 @torch.no_grad()
-def _mean_loss(network, loss_fn, tensors, batch_size, seed, device, autocast):
+def _mean_loss(network, loss_fn, samples, index, batch_size, seed, device, autocast):
     network.eval()
     gen = torch.Generator(device=device).manual_seed(seed)
     total, count = 0.0, 0
-    n = tensors[0].shape[0]
-    for start in range(0, n, batch_size):
-        batch = [None if x is None else x[start : start + batch_size] for x in tensors]
+    for start in range(0, len(index), batch_size):
+        batch = samples.take(index[start : start + batch_size], device)
         with autocast():
             total += float(loss_fn(network, *batch, gen).double().sum())
         count += batch[0].shape[0]
@@ -187,7 +248,7 @@ def _mean_loss(network, loss_fn, tensors, batch_size, seed, device, autocast):
     return total / max(count, 1)
 
 
-def train_network(network, loss_fn, tensors, config: TrainingConfig, *, seed: int, device):
+def train_network(network, loss_fn, samples, config: TrainingConfig, *, seed: int, device):
     """Fit ``network`` by minimising ``loss_fn`` with AdamW over mini-batches.
 
     Parameters
@@ -195,9 +256,10 @@ def train_network(network, loss_fn, tensors, config: TrainingConfig, *, seed: in
     network : torch.nn.Module
         Already initialised and on ``device``.
     loss_fn : callable
-        ``loss_fn(network, *batch, generator) -> per-row losses``.
-    tensors : sequence of torch.Tensor or None
-        Row-aligned training tensors on ``device`` (``None`` entries pass through).
+        ``loss_fn(network, x, mask, generator) -> per-sample losses``.
+    samples : Samples
+        The training samples; each batch is fetched with ``samples.take(index,
+        device)``, so only one batch at a time is on the device.
     config : TrainingConfig
     seed : int
         Seeds the shuffling, the validation split and the training noise through
@@ -212,18 +274,13 @@ def train_network(network, loss_fn, tensors, config: TrainingConfig, *, seed: in
     """
     cpu_gen = torch.Generator().manual_seed(seed)
     dev_gen = torch.Generator(device=device).manual_seed(seed + 1)
-    n = tensors[0].shape[0]
+    n = len(samples)
     validate = config.early_stopping and config.validation_fraction > 0
     if validate:
         train_idx, val_idx = _split(n, config.validation_fraction, cpu_gen)
         validate = len(val_idx) > 0
     if not validate:
         train_idx = torch.arange(n)
-    train_idx = train_idx.to(device)
-    val_tensors = None
-    if validate:
-        val_idx = val_idx.to(device)
-        val_tensors = [None if x is None else x[val_idx] for x in tensors]
 
     optimiser = torch.optim.AdamW(
         network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
@@ -246,11 +303,11 @@ def train_network(network, loss_fn, tensors, config: TrainingConfig, *, seed: in
     started = time.perf_counter()
     network.train()
     for epoch in epochs:
-        perm = train_idx[torch.randperm(len(train_idx), generator=cpu_gen).to(device)]
+        perm = train_idx[torch.randperm(len(train_idx), generator=cpu_gen)]
         running, seen = 0.0, 0
         for start in range(0, len(perm), batch_size):
             idx = perm[start : start + batch_size]
-            batch = [None if x is None else x[idx] for x in tensors]
+            batch = samples.take(idx, device)
             with autocast():
                 loss = loss_fn(network, *batch, dev_gen).mean()
             if not torch.isfinite(loss):
@@ -274,7 +331,8 @@ def train_network(network, loss_fn, tensors, config: TrainingConfig, *, seed: in
         if validate:
             if ema is not None:
                 ema.swap(network)
-            val = _mean_loss(network, loss_fn, val_tensors, 4096, seed + 2, device, autocast)
+            val = _mean_loss(network, loss_fn, samples, val_idx, batch_size, seed + 2, device,
+                             autocast)
             if ema is not None:
                 ema.swap(network)
             if not math.isfinite(val):

@@ -1,4 +1,5 @@
-"""The timestep embedding and the MLP denoiser: shapes, values, seeding, rebuilding."""
+"""The timestep embedding, the MLP and 1-D conv denoisers: shapes, values, seeding,
+rebuilding, and the activation estimate scoring blocks are sized from."""
 
 import math
 import pickle
@@ -6,7 +7,14 @@ import pickle
 import pytest
 import torch
 
-from skdiffad._core import MLPDenoiser, build_network, timestep_embedding
+from skdiffad._core import (
+    ConvDenoiser1d,
+    MLPDenoiser,
+    build_network,
+    make_schedule,
+    timestep_embedding,
+)
+from skdiffad._core.networks import activation_bytes
 
 
 def seeded(seed):
@@ -14,7 +22,7 @@ def seeded(seed):
 
 
 def small_net(seed=0, **kwargs):
-    params = {"in_dim": 3, "out_dim": 3, "hidden_dims": (8, 12), "time_embed_dim": 6,
+    params = {"in_channels": 3, "out_channels": 3, "hidden_dims": (8, 12), "time_embed_dim": 6,
               "n_timesteps": 50}
     params.update(kwargs)
     return MLPDenoiser(**params).reset_parameters(seeded(seed))
@@ -76,7 +84,7 @@ def test_conditional_denoiser_output_shape_for_scalar_and_per_row_steps():
 
 
 def test_unconditional_network_has_no_time_input_and_its_own_width():
-    net = small_net(time_embed_dim=0, out_dim=7)
+    net = small_net(time_embed_dim=0, out_channels=7)
     assert net.time_mlp is None
     out = net(torch.randn(4, 3, generator=seeded(2)))
     assert out.shape == (4, 7)
@@ -128,7 +136,7 @@ def test_reset_parameters_restores_a_used_network():
 
 
 def test_linear_layers_start_in_the_default_uniform_range():
-    net = small_net(seed=14, in_dim=40)
+    net = small_net(seed=14, in_channels=40)
     bound = 1 / math.sqrt(40)
     w = net.input.weight.detach()
     assert float(w.abs().max()) <= bound
@@ -137,7 +145,7 @@ def test_linear_layers_start_in_the_default_uniform_range():
 
 def test_building_and_seeding_leave_the_global_rng_alone():
     state = torch.random.get_rng_state()
-    net = build_network({"name": "mlp", "in_dim": 4, "out_dim": 4, "hidden_dims": (8,),
+    net = build_network({"name": "mlp", "in_channels": 4, "out_channels": 4, "hidden_dims": (8,),
                          "time_embed_dim": 8, "n_timesteps": 20})
     net.reset_parameters(seeded(15))
     assert torch.equal(state, torch.random.get_rng_state())
@@ -164,8 +172,6 @@ def test_config_is_plain_data_and_build_does_not_mutate_it():
 
 # ------------------------------------------------------------ Gaussian skip
 def test_gaussian_skip_untrained_is_the_exact_gaussian_noise_predictor():
-    from skdiffad._core.schedules import make_schedule
-
     schedule = make_schedule("linear", 100)
     net = MLPDenoiser(3, 3, (8,), 16, n_timesteps=100, gaussian_skip=True)
     net.reset_parameters(torch.Generator().manual_seed(0)).set_gaussian_skip(schedule)
@@ -179,8 +185,6 @@ def test_gaussian_skip_untrained_is_the_exact_gaussian_noise_predictor():
 def test_gaussian_skip_extrapolates_linearly_far_from_the_data():
     # the MLP part is bounded (final LayerNorm); with the skip the output keeps
     # growing with the input, as the true noise predictor does
-    from skdiffad._core.schedules import make_schedule
-
     schedule = make_schedule("linear", 100)
     gen = torch.Generator().manual_seed(0)
     plain = MLPDenoiser(2, 2, (8,), 16, n_timesteps=100).reset_parameters(gen)
@@ -197,8 +201,6 @@ def test_gaussian_skip_extrapolates_linearly_far_from_the_data():
 
 
 def test_gaussian_skip_is_saved_with_the_weights_and_rebuilt():
-    from skdiffad._core.schedules import make_schedule
-
     schedule = make_schedule("cosine", 40)
     net = MLPDenoiser(4, 4, (8,), 16, n_timesteps=40, gaussian_skip=True)
     net.reset_parameters(torch.Generator().manual_seed(0)).set_gaussian_skip(schedule)
@@ -211,3 +213,70 @@ def test_gaussian_skip_is_saved_with_the_weights_and_rebuilt():
 def test_gaussian_skip_needs_time_conditioning():
     with pytest.raises(ValueError, match="timestep-conditioned"):
         MLPDenoiser(3, 3, (8,), 0, gaussian_skip=True)
+
+
+def test_config_names_the_channels():
+    net = small_net(seed=20, in_channels=6, out_channels=3)
+    assert net.config["in_channels"] == 6 and net.config["out_channels"] == 3
+    assert "in_dim" not in net.config and "out_dim" not in net.config
+    assert net(torch.zeros(2, 6), 1).shape == (2, 3)
+
+
+# ------------------------------------------------------------- 1-D conv U-Net
+def conv_net(in_channels, out_channels, seed=0, n_timesteps=50, randomise=True):
+    net = ConvDenoiser1d(in_channels, out_channels, widths=(8, 16), kernel_size=3,
+                         time_embed_dim=8, n_timesteps=n_timesteps, gaussian_skip=True)
+    net.reset_parameters(seeded(seed))
+    if randomise:  # reset_parameters zeroes the output layer; make it say something
+        with torch.no_grad():
+            weight = torch.randn(net.output.weight.shape, generator=seeded(seed))
+            net.output.weight.copy_(0.1 * weight)
+    return net
+
+
+def test_conv_denoiser_keeps_any_length_and_rebuilds_from_its_config():
+    net = conv_net(3, 2)
+    for length in (8, 13, 1):
+        x = torch.randn(5, 3, length, generator=seeded(1))
+        assert net(x, torch.tensor(7)).shape == (5, 2, length)
+    twin = build_network(net.config)
+    assert type(twin) is ConvDenoiser1d and twin.config == net.config
+    twin.load_state_dict(net.state_dict())
+    x = torch.randn(4, 3, 16, generator=seeded(2))
+    t = torch.tensor([1, 10, 20, 49])
+    torch.testing.assert_close(twin(x, t), net(x, t))
+
+
+def test_conv_denoiser_init_is_seeded_and_leaves_the_global_rng_alone():
+    state = torch.get_rng_state()
+    a, b, c = conv_net(2, 2, seed=3), conv_net(2, 2, seed=3), conv_net(2, 2, seed=4)
+    assert torch.equal(torch.get_rng_state(), state)
+    for (_, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(pa, pb)
+    assert not torch.equal(a.input.weight, c.input.weight)
+
+
+def test_conv_denoiser_gaussian_skip_adds_the_exact_linear_term():
+    schedule = make_schedule("linear", 50)
+    net = conv_net(1, 1, randomise=False).set_gaussian_skip(schedule)
+    x = torch.randn(3, 1, 8, generator=seeded(5))
+    a, s = float(schedule.alphas[20]), float(schedule.sigmas[20])
+    # with a zero output layer the network is exactly c_t x_t
+    torch.testing.assert_close(net(x, torch.tensor(20)), s / (a**2 + s**2) * x)
+
+
+def test_conv_denoiser_rejects_an_even_kernel():
+    with pytest.raises(ValueError, match="kernel_size odd"):
+        ConvDenoiser1d(1, 1, kernel_size=4)
+
+
+# ---------------------------------------------------------- activation bytes
+def test_activation_bytes_grow_with_the_widest_layer_and_the_spatial_size():
+    mlp = small_net(hidden_dims=(8, 40)).config
+    assert activation_bytes(mlp, (3,)) == 4 * 12 * 40  # a row has no spatial axis
+    wide_input = small_net(in_channels=100, hidden_dims=(8,)).config
+    assert activation_bytes(wide_input, (100,)) == 4 * 12 * 100
+    conv = conv_net(3, 2).config  # widths (8, 16)
+    assert activation_bytes(conv, (2, 10)) == 4 * 12 * 16 * 10
+    assert activation_bytes(conv, (2, 40)) == 4 * activation_bytes(conv, (2, 10))
+    assert activation_bytes(conv, (2, 6, 5)) == activation_bytes(conv, (2, 30))

@@ -8,7 +8,14 @@ import torch
 from scipy.special import digamma
 from skdiffad._neighbours import NeighbourIndex
 
-from skdiffad._core.nonparametric import exact_time_scores, nearest_distances
+from skdiffad._core import ArraySamples, ExactModel
+from skdiffad._core import nonparametric
+from skdiffad._core.nonparametric import (
+    MAX_INDEX_NEIGHBOURS,
+    exact_time_scores,
+    nearest_distances,
+    query_chunk,
+)
 
 
 def brute_distances(Q, R, k):
@@ -131,12 +138,73 @@ def test_unknown_estimator_is_named():
         exact_time_scores(np.ones((1, 2)), 2, "grid")
 
 
-@pytest.mark.parametrize("width", [1, 4])
-def test_chunked_index_queries_give_the_same_distances(rows, monkeypatch, width):
-    import skdiffad._core.nonparametric as nonparametric
-
+@pytest.mark.parametrize("width", [1, 4])  # 5 features: tree; 20: brute force
+def test_chunked_queries_give_the_same_scores(rows, monkeypatch, width):
+    # the exact model searches its queries in chunks of query_chunk(k) rows; a
+    # row's distances, and so its score, must not depend on the chunking
     R, Q = np.hstack([rows[0]] * width), np.hstack([rows[1]] * width)
-    index = NeighbourIndex(R)
-    whole = nearest_distances(Q, R, 5, index=index)
-    monkeypatch.setattr(nonparametric, "_QUERY_CHUNK", 16)
-    assert np.array_equal(nearest_distances(Q, R, 5, index=index), whole)
+    model = ExactModel("time", exclusion="self", n_neighbors=5, index=NeighbourIndex)
+    model.fit(ArraySamples(R), seed=0, device="cpu")
+    assert model._index is not None
+
+    def scores():
+        blocks = list(model.errors(ArraySamples(Q)))
+        return [(start, stop) for start, stop, _, _ in blocks], np.concatenate(
+            [b[2] for b in blocks])
+
+    whole_blocks, whole = scores()
+    assert whole_blocks == [(0, 70)]
+    monkeypatch.setattr(nonparametric, "_PAIR_ELEMENTS", 16 * 6)  # 16 queries of 5 + 1
+    chunks, chunked = scores()
+    assert chunks == [(0, 16), (16, 32), (32, 48), (48, 64), (64, 70)]
+    assert np.array_equal(chunked, whole)
+    expected = exact_time_scores(nearest_distances(Q, R, 5), Q.shape[1])
+    np.testing.assert_allclose(whole, expected, rtol=1e-12)
+
+
+def test_query_chunk_bounds_the_pairs_held_at_once(monkeypatch):
+    assert query_chunk(1) == nonparametric._PAIR_ELEMENTS
+    assert query_chunk(1000) == nonparametric._PAIR_ELEMENTS // 1000
+    assert query_chunk(0) == nonparametric._PAIR_ELEMENTS  # never a division by zero
+    monkeypatch.setattr(nonparametric, "_PAIR_ELEMENTS", 100)
+    assert query_chunk(7) == 14 and query_chunk(1000) == 1
+
+
+@pytest.mark.parametrize("use_index", [False, True])
+def test_unsorted_distances_are_the_same_set(rows, use_index):
+    R, Q = rows
+    index = NeighbourIndex(R) if use_index else None
+    sorted_ = nearest_distances(Q, R, 9, index=index)
+    unsorted = nearest_distances(Q, R, 9, index=index, sort=False)
+    np.testing.assert_array_equal(np.sort(unsorted, axis=1), sorted_)
+    assert np.all(np.diff(sorted_, axis=1) >= 0)
+
+
+class RecordingIndex(NeighbourIndex):
+    """A search index that records how many neighbours it was asked for."""
+
+    calls = []
+
+    def kneighbors(self, queries, n_neighbors):
+        self.calls.append(n_neighbors)
+        return super().kneighbors(queries, n_neighbors)
+
+
+def test_the_index_answers_up_to_max_index_neighbours_and_brute_force_above(monkeypatch):
+    rng = np.random.default_rng(3)
+    R = rng.normal(size=(400, 3)).astype(np.float32)
+    Q = np.vstack([rng.normal(size=(30, 3)).astype(np.float32), R[:5]])
+    index = RecordingIndex(R)
+    RecordingIndex.calls = []
+    k = MAX_INDEX_NEIGHBOURS - 1  # k + 1 with the query's own row: just within
+    low = nearest_distances(Q, R, k, index=index)
+    assert RecordingIndex.calls == [MAX_INDEX_NEIGHBOURS]
+    np.testing.assert_allclose(low, nearest_distances(Q, R, k), rtol=1e-12)
+    RecordingIndex.calls = []
+    high = nearest_distances(Q, R, 200, index=index)  # a partial sort, not the tree
+    assert RecordingIndex.calls == []
+    np.testing.assert_allclose(high[:30], brute_distances(Q[:30], R, 200), rtol=1e-12)
+    # a stored row's own copy is left out (once) on that path too
+    np.testing.assert_allclose(high[30:], brute_distances(Q[30:], R, 201)[:, 1:], rtol=1e-12)
+    unsorted = nearest_distances(Q, R, 200, index=index, sort=False)
+    np.testing.assert_array_equal(np.sort(unsorted, axis=1), high)

@@ -2,19 +2,30 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from skdiffad._core import (
+    ArraySamples,
+    ConvDenoiser1d,
     MLPDenoiser,
+    Samples,
     TrainingConfig,
     denoising_loss,
+    imputation_loss,
     make_schedule,
     time_loss,
     train_network,
 )
-from skdiffad._core.training import network_input
+from skdiffad._core.training import (
+    imputation_input,
+    masked_mean,
+    network_input,
+    random_timesteps,
+    training_masks,
+)
 
 HISTORY_KEYS = {"loss", "val_loss", "n_iter", "n_steps", "best_epoch", "stopped_early",
                 "fit_seconds"}
@@ -30,6 +41,35 @@ def tiny_net(seed=0, in_dim=2, out_dim=2, time_embed_dim=8, hidden_dims=(16,), n
     )
 
 
+class PairSamples(Samples):
+    """``(x, y)`` regression pairs served as samples: ``take`` returns ``(x, y)``,
+    which the loop hands to the loss as ``loss_fn(network, x, y, generator)``.
+    Records the size of every batch it is asked for."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+        self.event_shape = tuple(x.shape[1:])
+        self.positions = np.arange(len(x), dtype=np.int64)
+        self.requests = []
+
+    def take(self, index, device="cpu"):
+        index = torch.as_tensor(index)
+        self.requests.append(len(index))
+        return self.x[index].to(device), self.y[index].to(device)
+
+
+class RecordingSamples(ArraySamples):
+    """Rows that record the size of every batch they are asked for."""
+
+    def __init__(self, values, mask=None):
+        super().__init__(values, mask)
+        self.requests = []
+
+    def take(self, index, device="cpu"):
+        self.requests.append(len(index))
+        return super().take(index, device)
+
+
 def config(**kwargs):
     params = {"max_iter": 5, "batch_size": 16, "learning_rate": 1e-2, "early_stopping": False}
     params.update(kwargs)
@@ -43,12 +83,12 @@ def regression_loss(network, x, y, generator):
 def regression_data(n=64, seed=1):
     gen = seeded(seed)
     x = torch.randn(n, 3, generator=gen)
-    return [x, torch.tanh(x @ torch.randn(3, 3, generator=gen))]
+    return PairSamples(x, torch.tanh(x @ torch.randn(3, 3, generator=gen)))
 
 
-def fit(loss_fn, tensors, cfg, seed=0, **net_kwargs):
+def fit(loss_fn, samples, cfg, seed=0, **net_kwargs):
     net = tiny_net(**net_kwargs)
-    history = train_network(net, loss_fn, tensors, cfg, seed=seed, device="cpu")
+    history = train_network(net, loss_fn, samples, cfg, seed=seed, device="cpu")
     return net, history
 
 
@@ -79,11 +119,11 @@ def test_training_reduces_the_denoising_loss():
     gen = seeded(2)
     x = torch.randn(128, 2, generator=gen) * torch.tensor([1.0, 0.1]) + torch.tensor([2.0, -1.0])
 
-    def loss(network, x0, generator):
-        return denoising_loss(network, schedule, x0, None, generator)
+    def loss(network, x0, mask, generator):
+        return denoising_loss(network, schedule, x0, mask, generator)
 
-    net, history = fit(loss, [x], config(max_iter=25, batch_size=32, learning_rate=3e-3),
-                       hidden_dims=(32,))
+    net, history = fit(loss, ArraySamples(x.numpy()),
+                       config(max_iter=25, batch_size=32, learning_rate=3e-3), hidden_dims=(32,))
     assert set(history) == HISTORY_KEYS
     assert history["n_iter"] == 25 and history["n_steps"] == 100
     assert len(history["loss"]) == 25 and history["val_loss"] == []
@@ -289,3 +329,150 @@ def test_time_loss_of_an_uninformed_classifier_is_log_n_bins():
     loss = time_loss(net, schedule, torch.randn(12, 3, generator=seeded(11)), None, seeded(12),
                      n_bins=4)
     torch.testing.assert_close(loss, torch.full((12,), math.log(4)))
+
+
+def test_denoising_loss_of_windows_averages_over_channels_and_steps():
+    schedule = make_schedule("linear", 20)
+    net = Recorder(torch.zeros(4, 2, 6))
+    mask = torch.ones(4, 2, 6, dtype=torch.bool)
+    mask[1, 0] = False
+    mask[2] = False  # a window with nothing observed
+    loss = denoising_loss(net, schedule, torch.zeros(4, 2, 6), mask, seeded(13))
+    eps = net.x / schedule.sigmas[net.t].float()[:, None, None]
+    expected = ((eps**2) * mask).sum(dim=(1, 2)) / mask.sum(dim=(1, 2)).clamp(min=1)
+    assert loss.shape == (4,) and float(loss[2]) == 0.0
+    torch.testing.assert_close(loss, expected)
+
+
+def test_masked_mean_and_random_timesteps():
+    values = torch.arange(12, dtype=torch.float64).reshape(2, 2, 3)
+    torch.testing.assert_close(masked_mean(values, None), values.mean(dim=(1, 2)))
+    weight = torch.zeros(2, 2, 3, dtype=torch.bool)
+    weight[0, 1, 2] = True
+    weight[0, 0, 0] = True
+    torch.testing.assert_close(masked_mean(values, weight),
+                               torch.tensor([2.5, 0.0], dtype=torch.float64))  # (0 + 5) / 2
+    t = random_timesteps(5000, 7, seeded(14), "cpu")
+    assert t.shape == (5000,) and set(t.tolist()) == set(range(1, 8))
+    assert torch.equal(t, random_timesteps(5000, 7, seeded(14), "cpu"))
+
+
+# ------------------------------------------------------------------ imputation
+def test_training_masks_hide_about_half_and_mix_both_kinds():
+    hidden = training_masks(4000, 32, seeded(0), "cpu")
+    assert hidden.shape == (4000, 1, 32) and hidden.dtype == torch.bool
+    assert abs(float(hidden.float().mean()) - 0.5) < 0.02
+    runs = 1 + (hidden[:, 0, 1:] != hidden[:, 0, :-1]).sum(dim=1)
+    # gratings have at most 8 runs; i.i.d. masks over 32 steps have ~16.5 on average
+    assert 0.4 < float((runs <= 8).float().mean()) < 0.6
+    rows = training_masks(10, 5, seeded(0), "cpu", ndim=2)  # a table row: over features
+    assert rows.shape == (10, 5)
+    assert torch.equal(training_masks(10, 5, seeded(0), "cpu", ndim=2), rows)
+
+
+def test_imputation_input_stacks_noisy_hidden_clean_visible_and_the_visibility():
+    x_t = torch.full((1, 2, 4), 7.0)
+    x0 = torch.arange(8, dtype=torch.float32).reshape(1, 2, 4)
+    hidden = torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])
+    visible = torch.tensor([[[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 0.0]]])  # one step unobserved
+    out = imputation_input(x_t, x0, visible, hidden)
+    assert out.shape == (1, 6, 4)
+    assert torch.equal(out[:, :2], torch.tensor([[[7.0, 7.0, 0, 0], [7.0, 7.0, 0, 0]]]))
+    assert torch.equal(out[:, 2:4], torch.tensor([[[0, 0, 2.0, 3.0], [0, 0, 6.0, 0]]]))
+    assert torch.equal(out[:, 4:], visible)
+
+
+def conv_net(in_channels, out_channels, seed=0, n_timesteps=50):
+    net = ConvDenoiser1d(in_channels, out_channels, widths=(8, 16), kernel_size=3,
+                         time_embed_dim=8, n_timesteps=n_timesteps, gaussian_skip=True)
+    net.reset_parameters(seeded(seed))
+    with torch.no_grad():  # reset_parameters zeroes the output layer; make it say something
+        net.output.weight.copy_(0.1 * torch.randn(net.output.weight.shape, generator=seeded(seed)))
+    return net
+
+
+@pytest.mark.parametrize("paradigm", ["reconstruction", "imputation"])
+def test_window_losses_are_per_window_and_ignore_missing_entries(paradigm):
+    schedule = make_schedule("linear", 50)
+    net = conv_net(6 if paradigm == "imputation" else 4, 2)
+
+    def loss(x0, obs, gen):
+        if paradigm == "imputation":
+            return imputation_loss(net, schedule, x0, obs, gen)
+        return denoising_loss(net, schedule, x0, obs, gen, mask_input=True)
+
+    x0 = torch.randn(7, 2, 16, generator=seeded(0))
+    obs = torch.ones_like(x0, dtype=torch.bool)
+    obs[:, 1, :5] = False
+    base = loss(x0 * obs, obs, seeded(1))
+    assert base.shape == (7,) and torch.all(base > 0)
+    moved = torch.where(obs, x0, torch.full_like(x0, 1e3))
+    torch.testing.assert_close(loss(moved, obs, seeded(1)), base)
+    none = torch.zeros_like(obs)
+    assert torch.equal(loss(x0 * 0, none, seeded(1)), torch.zeros(7))
+
+
+def test_imputation_loss_scores_the_noise_of_the_hidden_observed_entries_only():
+    T, C, L = 30, 2, 16
+    schedule = make_schedule("cosine", T)
+    net = Recorder(torch.zeros(40, C, L))
+    x0 = torch.randn(40, C, L, generator=seeded(15))
+    obs = torch.ones_like(x0, dtype=torch.bool)
+    obs[:, 0, :3] = False
+    loss = imputation_loss(net, schedule, x0 * obs, obs, seeded(16))
+    noisy, clean, visible = net.x[:, :C], net.x[:, C : 2 * C], net.x[:, 2 * C :]
+    assert set(visible.unique().tolist()) <= {0.0, 1.0}
+    hidden = (noisy != 0).float()  # x_t is masked to the hidden entries
+    assert torch.all(visible * hidden == 0) and torch.all(visible <= obs.float())
+    # the clean block is x0 on the visible entries only: the hidden values are not shown
+    torch.testing.assert_close(clean, x0 * visible)
+    # every hidden entry is x_t = a_t x0 + s_t eps; with a zero prediction the loss is
+    # the mean of eps^2 over the hidden observed entries
+    a, s = schedule.coefficients(net.t, x0)
+    eps = (noisy - a * x0) / s
+    weight = hidden * obs
+    torch.testing.assert_close(loss, ((eps**2) * weight).sum(dim=(1, 2))
+                               / weight.sum(dim=(1, 2)), rtol=1e-4, atol=1e-6)
+
+
+# ------------------------------------------------------- fed by a Samples object
+def test_training_fetches_batches_of_at_most_batch_size_and_every_row_each_epoch():
+    samples = regression_data(n=70)
+    _, history = fit(regression_loss, samples, config(max_iter=3, batch_size=16),
+                     in_dim=3, out_dim=3, time_embed_dim=0)
+    assert max(samples.requests) <= 16
+    assert samples.requests == [16, 16, 16, 16, 6] * 3  # every row once an epoch
+    assert history["n_steps"] == 15
+
+
+def test_validation_fetches_batches_of_at_most_batch_size():
+    samples = regression_data(n=200)
+    fit(regression_loss, samples, config(max_iter=2, batch_size=16, early_stopping=True,
+                                         validation_fraction=0.25), in_dim=3, out_dim=3,
+        time_embed_dim=0)
+    assert max(samples.requests) <= 16
+
+
+def test_training_is_the_same_whatever_serves_the_samples():
+    # windows gathered on the fly and the same windows held as an array give the
+    # same batches, the same noise and so the same weights
+    from skdiffad._core import WindowSamples, window_starts
+
+    schedule = make_schedule("linear", 50)
+    series = np.random.default_rng(3).normal(size=(2, 120)).astype(np.float32)
+    windows = WindowSamples(series, np.ones_like(series, dtype=bool),
+                            window_starts(120, 16, 4), 16)
+    array = RecordingSamples(windows.take(torch.arange(len(windows)))[0].numpy())
+
+    def loss(network, x, mask, generator):
+        return denoising_loss(network, schedule, x, mask, generator)
+
+    cfg = config(max_iter=3, batch_size=8, early_stopping=True, validation_fraction=0.2)
+    nets = []
+    for samples in (windows, array, array):
+        net = conv_net(2, 2)
+        train_network(net, loss, samples, cfg, seed=5, device="cpu")
+        nets.append(net)
+    assert same_weights(nets[0], nets[1]) and same_weights(nets[1], nets[2])
+    assert not same_weights(nets[0], conv_net(2, 2))  # training did something
+    assert max(array.requests[:5]) <= 8

@@ -1,4 +1,4 @@
-"""Turn numpy arrays and mixed-type DataFrames into a float32 matrix plus a mask.
+"""Tables: numpy arrays and mixed-type DataFrames as rows of ``(d,)`` samples.
 
 Numeric columns are standardised with training statistics (mean and standard
 deviation of the observed values). Categorical columns (pandas ``category``,
@@ -17,12 +17,14 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import _check_feature_names, _check_n_features, validate_data
 
+from .._core.samples import ArraySamples
+from ._base import CLIP, Encoded
+
 __all__ = ["TabularEncoder"]
 
-# Standardised values beyond this many standard deviations are clipped: the order
-# of such points no longer matters (they are anomalies at any threshold) and it
-# keeps float32 arithmetic finite.
-_CLIP = 1e4
+
+def _encoded(Z, mask):
+    return Encoded(ArraySamples(Z, mask))
 
 
 def _is_categorical(series: pd.Series) -> bool:
@@ -40,30 +42,40 @@ class TabularEncoder:
 
     ``estimator`` is the detector whose ``n_features_in_`` / ``feature_names_in_``
     are set and checked (scikit-learn's validation helpers write them there).
+    Each row becomes one sample of shape ``(n_encoded_features,)``.
+
+    Attributes
+    ----------
+    mean_, scale_ : ndarray of shape (n_numeric,)
+        Standardisation of the numeric columns.
+    categories_ : dict
+        Categories of each categorical column, in code order.
     """
 
     def fit_transform(self, estimator, X):
+        """Fit on the training table and encode it (an :class:`Encoded`)."""
         if isinstance(X, pd.DataFrame):
-            return self._fit_frame(estimator, X)
+            return _encoded(*self._fit_frame(estimator, X))
         X = self._validate_array(estimator, X, reset=True)
         self.kind_ = "array"
         self.numeric_ = list(range(X.shape[1]))
         self.categories_ = {}
         self._fit_numeric(X, [str(j) for j in range(X.shape[1])])
-        return self._encode_numeric(X)
+        return _encoded(*self._encode_numeric(X))
 
     def transform(self, estimator, X):
+        """Encode a table of the fitted kind (an :class:`Encoded`)."""
         if self.kind_ == "frame":
             if not isinstance(X, pd.DataFrame):
                 X = self._array_to_frame(estimator, X)
-            return self._transform_frame(estimator, X)
+            return _encoded(*self._transform_frame(estimator, X))
         if isinstance(X, pd.DataFrame) and any(_is_categorical(X[c]) for c in X.columns):
             raise ValueError(
                 "X has categorical columns but the detector was fitted on a numeric "
                 "array; fit it on a DataFrame to use categorical columns"
             )
         X = self._validate_array(estimator, X, reset=False)
-        return self._encode_numeric(X)
+        return _encoded(*self._encode_numeric(X))
 
     # ------------------------------------------------------------- numeric path
     @staticmethod
@@ -98,7 +110,7 @@ class TabularEncoder:
     def _encode_numeric(self, X):
         Z = (X - self.mean_) / self.scale_
         mask = ~np.isnan(Z)
-        Z = np.clip(np.nan_to_num(Z, nan=0.0), -_CLIP, _CLIP).astype(np.float32)
+        Z = np.clip(np.nan_to_num(Z, nan=0.0), -CLIP, CLIP).astype(np.float32)
         return Z, (mask if not mask.all() else None)
 
     # --------------------------------------------------------------- frame path

@@ -1,0 +1,273 @@
+"""The exact model: the closed-form diffusion of stored training samples.
+
+A diffusion started from the empirical distribution of stored samples
+``x_1 .. x_N`` has the noised marginal ``1/N sum_i N(x; a_t x_i, s_t^2 I)``, a
+Gaussian mixture known in closed form: no network is trained. Everything it
+needs at scoring time is a nearest-sample search:
+
+* ``"time"`` -- diffusion-time estimation: the posterior mean of the noise level
+  at which the query looks like a diffused stored sample, from its distances to
+  the nearest stored samples (:func:`~skdiffad._core.nonparametric.exact_time_scores`);
+  one score per sample.
+* ``"reconstruction"`` -- as the noise vanishes, the exact denoiser
+  ``E[x0 | x_t]`` tends to the stored sample nearest to the query; every entry's
+  error is its squared distance to that sample.
+* ``"imputation"`` -- ``E[x0_hidden | x_visible]`` tends to the hidden part of
+  the stored sample nearest on the visible part; every hidden entry's error is
+  its squared distance to it, over masks that hide each entry once.
+
+When the training samples themselves are scored, a sample must not be restored
+from itself. One exclusion rule serves rows, windows and (later) image patches:
+
+* ``"none"`` -- every stored sample may be used;
+* ``"self"`` -- a stored sample identical to the query is left out, once
+  (value-based, so a training row and an equal new row score alike);
+* ``"two-fold"`` -- when the training samples are scored, a sample may only use
+  stored samples of the other half of its source that do not overlap it (its
+  position more than ``extent`` away). A sample with no such stored sample falls
+  back to any stored sample it does not overlap; one that overlaps every stored
+  sample raises :class:`ExclusionError`. New data uses every stored sample.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .devices import loadable_device
+from .nonparametric import (
+    ESTIMATORS,
+    MAX_INDEX_NEIGHBOURS,
+    exact_time_scores,
+    nearest_distances,
+    query_chunk,
+    ranking_sq_distances,
+)
+from .paradigms import accumulate
+from .samples import block_size
+
+__all__ = ["EXACT_PARADIGMS", "EXCLUSIONS", "ExactModel", "ExclusionError"]
+
+EXACT_PARADIGMS = ("time", "reconstruction", "imputation")
+EXCLUSIONS = ("none", "self", "two-fold")
+
+
+class ExclusionError(ValueError):
+    """A training sample overlaps every stored sample, so the two-fold rule leaves
+    it nothing to be restored from.
+
+    Attributes
+    ----------
+    position : int
+        Position of the first such sample in its source.
+    extent : int
+        Positions one sample covers.
+    n_positions : int
+        Positions in the source.
+    """
+
+    def __init__(self, position, extent, n_positions):
+        self.position, self.extent, self.n_positions = int(position), int(extent), int(n_positions)
+        super().__init__(
+            f"the training sample at position {self.position} overlaps every stored sample "
+            f"(each covers {self.extent} of {self.n_positions} positions), so none is left "
+            "to restore it from"
+        )
+
+
+class ExactModel:
+    """Stored training samples, a nearest-sample search and one exclusion rule.
+
+    Parameters
+    ----------
+    paradigm : {"time", "reconstruction", "imputation"}
+        How a query is scored from its nearest stored samples (module docstring).
+    max_samples : int, default=10000
+        Most training samples stored (a seeded random sample above that).
+    exclusion : {"none", "self", "two-fold"}, default="none"
+        Which stored samples a query may not use (module docstring).
+    n_neighbors : int, default=10
+        ``"time"``: stored samples each score looks at.
+    estimator : {"posterior", "neighbourhood"}, default="posterior"
+        ``"time"``: the exact posterior (clean training data), or equal weights
+        over the ``n_neighbors`` nearest (contaminated training data).
+    hidden : torch.Tensor of shape (M, *mask_shape), bool, optional
+        ``"imputation"``: the masks, in complementary pairs.
+    index : callable, optional
+        ``"time"``: ``index(rows)`` builds a search index over the stored rows
+        with a ``kneighbors(queries, k)`` method (see
+        :func:`~skdiffad._core.nonparametric.nearest_distances`); it is used for
+        CPU queries without gaps and at most ``MAX_INDEX_NEIGHBOURS``
+        neighbours, and rebuilt when the model is unpickled (never pickled
+        itself).
+
+    Attributes
+    ----------
+    stored_ : torch.Tensor of shape (N, *event_shape), float32
+        The stored samples (on the CPU).
+    positions_ : ndarray of shape (N,), int64
+        Their positions in the training source.
+    n_neighbors_ : int
+        Neighbours per ``"time"`` score, at most the stored samples available.
+    device_ : torch.device
+        Where searches run.
+    """
+
+    def __init__(self, paradigm, *, max_samples=10_000, exclusion="none", n_neighbors=10,
+                 estimator="posterior", hidden=None, index=None):
+        if paradigm not in EXACT_PARADIGMS:
+            raise ValueError(f"paradigm must be one of {EXACT_PARADIGMS}, got {paradigm!r}")
+        if exclusion not in EXCLUSIONS:
+            raise ValueError(f"exclusion must be one of {EXCLUSIONS}, got {exclusion!r}")
+        if estimator not in ESTIMATORS:
+            raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+        if paradigm == "imputation" and hidden is None:
+            raise ValueError("imputation needs its masks (hidden)")
+        self.paradigm = paradigm
+        self.max_samples = int(max_samples)
+        self.exclusion = exclusion
+        self.n_neighbors = int(n_neighbors)
+        self.estimator = estimator
+        self.hidden = None if hidden is None else torch.as_tensor(hidden, dtype=torch.bool)
+        self.index = index
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, samples, seed, device):
+        """Store (a seeded sample of at most ``max_samples``) training samples.
+
+        Returns ``None``: nothing is trained.
+        """
+        n = len(samples)
+        keep = np.arange(n)
+        if n > self.max_samples:
+            keep = np.sort(np.random.default_rng(seed).choice(n, self.max_samples, replace=False))
+        x, _ = samples.take(torch.as_tensor(keep), "cpu")  # missing entries are already 0
+        self.stored_ = x.contiguous()
+        self.positions_ = np.asarray(samples.positions)[keep]
+        others = len(keep) - 1 if self.exclusion == "self" and len(keep) > 1 else len(keep)
+        self.n_neighbors_ = max(1, min(self.n_neighbors, others))
+        self.to(device)
+        return None
+
+    def to(self, device):
+        """Move the search to ``device`` (the stored samples stay on the CPU too)."""
+        self.device_ = torch.device(device)
+        flat = self.stored_.reshape(len(self.stored_), -1)
+        if self.paradigm == "time":
+            self._rows = flat.numpy()
+            k_search = self.n_neighbors_ + (1 if self.exclusion == "self" else 0)
+            use_index = self.index is not None and k_search <= MAX_INDEX_NEIGHBOURS
+            self._index = self.index(self._rows) if use_index else None
+        else:
+            flat = flat.to(self.device_)
+            self._flat = flat
+            self._flat_t = flat.T.contiguous()
+            self._sq_t = (flat * flat).T.contiguous()
+            self._positions = torch.as_tensor(self.positions_, device=self.device_)
+        return self
+
+    def __getstate__(self):
+        # derived search structures (the index, transposed copies) are rebuilt on load
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "stored_" in state:
+            self.to(loadable_device(self.device_, "the exact model"))
+
+    # -------------------------------------------------------------- scoring
+    def errors(self, samples, training=False):
+        """Errors of ``samples`` in consecutive blocks.
+
+        Parameters
+        ----------
+        samples : Samples
+            Encoded like the training samples.
+        training : bool, default=False
+            Whether these are the training samples (the two-fold rule applies).
+
+        Yields
+        ------
+        start, stop : int
+            The samples of the block.
+        sums, counts : ndarray, float64
+            ``"time"``: ``sums`` of shape ``(stop - start,)``, one score per
+            sample, and ``counts`` ``None``. Restorations: both of shape
+            ``(stop - start, *event_shape)``, the squared error of each entry
+            and the number of restorations that scored it.
+        """
+        if self.paradigm == "time":
+            yield from self._time_errors(samples)
+            return
+        two_fold = training and self.exclusion == "two-fold"
+        bytes_per_sample = 4 * 3 * len(self.stored_) + 8 * 4 * samples.n_elements
+        for start, stop, x, obs in samples.blocks(block_size(bytes_per_sample, self.device_),
+                                                  self.device_):
+            with torch.inference_mode():
+                excluded = None
+                if two_fold:
+                    excluded = self._two_fold(samples, start, stop, len(x))
+                sums, counts = self._restore(x, obs, excluded)
+            n = stop - start
+            yield start, stop, sums[:n].cpu().numpy(), counts[:n].cpu().numpy()
+
+    def _time_errors(self, samples):
+        n = len(samples)
+        k_search = self.n_neighbors_ + (1 if self.exclusion == "self" else 0)
+        step = query_chunk(k_search)
+        d = self._rows.shape[1]
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            x, mask = samples.take(torch.arange(start, stop))
+            distances = nearest_distances(
+                x.reshape(stop - start, d).numpy(), self._rows, self.n_neighbors_,
+                query_mask=None if mask is None else mask.reshape(stop - start, d).numpy(),
+                device=self.device_, exclude_self=self.exclusion == "self", index=self._index,
+                sort=self.estimator == "posterior")
+            yield start, stop, exact_time_scores(distances, d, self.estimator), None
+
+    def _two_fold(self, samples, start, stop, n_rows):
+        """``(n_rows, N)`` mask of the stored samples each training sample may not use."""
+        positions = torch.as_tensor(samples.positions[start:stop], device=self.device_)
+        if n_rows > len(positions):  # padded rows repeat the block's first sample
+            positions = torch.cat([positions, positions[:1].expand(n_rows - len(positions))])
+        stored = self._positions[None]
+        middle = samples.n_positions // 2
+        overlap = (positions[:, None] - stored).abs() < samples.extent
+        excluded = ((positions[:, None] >= middle) == (stored >= middle)) | overlap
+        stranded = excluded.all(dim=1)
+        if bool(stranded.any()):
+            excluded[stranded] = overlap[stranded]  # fall back to any non-overlapping sample
+            still = excluded.all(dim=1)
+            if bool(still.any()):
+                first = int(positions[int(torch.nonzero(still)[0])])
+                raise ExclusionError(first, samples.extent, samples.n_positions)
+        return excluded
+
+    def _nearest(self, x, weight, excluded):
+        """Stored sample nearest to each query over the entries ``weight`` keeps."""
+        n = x.shape[0]
+        flat, w = x.reshape(n, -1), weight.reshape(n, -1)
+        d2 = ranking_sq_distances(flat, w, self._flat_t, ref_sq_t=self._sq_t)
+        if excluded is not None:
+            d2.masked_fill_(excluded, float("inf"))
+        if self.exclusion != "self" or d2.shape[1] < 2:
+            return self._flat[d2.argmin(dim=1)].reshape(x.shape)
+        # "self": the nearest stored sample, unless it equals the query on the kept
+        # entries (the query itself), then the next one -- a twin if there is one
+        two = torch.topk(d2, 2, dim=1, largest=False).indices
+        same = ((self._flat[two[:, 0]] - flat) * w == 0).all(dim=1)
+        return self._flat[torch.where(same, two[:, 1], two[:, 0])].reshape(x.shape)
+
+    def _restore(self, x, obs, excluded):
+        obs_f = torch.ones_like(x) if obs is None else obs.to(x.dtype)
+        sums = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
+        counts = torch.zeros_like(sums)
+        if self.paradigm == "reconstruction":
+            accumulate(sums, counts, self._nearest(x, obs_f, excluded), x, obs_f)
+            return sums, counts
+        for hidden in self.hidden.to(x.device):
+            hidden = hidden.to(x.dtype)
+            x_hat = self._nearest(x, obs_f * (1 - hidden), excluded)
+            accumulate(sums, counts, x_hat, x, obs_f * hidden)
+        return sums, counts

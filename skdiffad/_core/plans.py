@@ -1,0 +1,210 @@
+"""Scoring plans: everything random or discretised about scoring, fixed at fit time.
+
+A plan holds the grid of diffusion steps a paradigm reads, its quadrature
+weights, the noise every sample is diffused with and, for imputation, the
+masks. It is drawn once from a seeded generator, so every sample is noised with
+the same noise vectors: a sample's score never depends on the other samples of
+its batch, and repeated calls agree exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .training import time_bins
+
+__all__ = ["PARADIGMS", "ScoringPlan", "grating_masks", "make_plan"]
+
+#: The scoring paradigms of the survey that a plan can be drawn for.
+PARADIGMS = ("reconstruction", "imputation", "density", "score", "time")
+
+#: Fractions of ``T`` spanned by the starting steps ``t0`` of reconstruction, by
+#: default: where the schedule has blurred fine detail but kept the data's
+#: shape (AnoDDPM's ``t0 = 250/1000`` sits at the top). A detector passes its
+#: own range when its data wants another (see ``DiffusionTSDetector``).
+RECONSTRUCTION_RANGE = (0.02, 0.25)
+#: Fractions of ``T`` of the score-norm grid: the score is most informative at
+#: low-to-medium noise.
+SCORE_RANGE = (0.01, 0.5)
+
+
+@dataclass
+class ScoringPlan:
+    """The fixed grid, weights, noise and masks of one scoring paradigm.
+
+    Attributes
+    ----------
+    paradigm : str
+        One of :data:`PARADIGMS`.
+    timesteps : torch.LongTensor of shape (K,)
+        The grid of diffusion steps: reconstruction's ``t0``, the ELBO's strata
+        (step 1 first, for the decoder term), the score norm's steps, the time
+        bins' centres, or imputation's start ``(T,)``.
+    weights : torch.Tensor of shape (K,), float64
+        Quadrature weights of the grid (the expected-time weights for
+        ``"time"``).
+    noise : torch.Tensor of shape (K, R, *event_shape) or None
+        ``R`` noise draws per grid point, shared by every sample: an
+        antithetic pair (reconstruction, density), or one draw per mask
+        (imputation, ``K = 1``); ``None`` for the score norm and time.
+    hidden : torch.Tensor of shape (M, *mask_shape), bool, or None
+        Imputation masks (``True`` = hidden), in complementary pairs,
+        broadcastable to a sample.
+    n_inference_steps : int
+        DDIM steps of each denoising run.
+    """
+
+    paradigm: str
+    timesteps: torch.Tensor
+    weights: torch.Tensor
+    noise: torch.Tensor | None = None
+    hidden: torch.Tensor | None = None
+    n_inference_steps: int = 5
+
+    def to(self, device) -> "ScoringPlan":
+        """A copy whose tensors live on ``device``."""
+        def move(x):
+            return None if x is None else x.to(device)
+
+        return ScoringPlan(self.paradigm, move(self.timesteps), move(self.weights),
+                           move(self.noise), move(self.hidden), self.n_inference_steps)
+
+
+def _grid(lo, hi, k, n_timesteps):
+    ts = torch.linspace(lo * n_timesteps, hi * n_timesteps, k).round().long()
+    return torch.unique(ts.clamp(1, n_timesteps))
+
+
+def _elbo_strata(schedule, k):
+    """Strata of steps ``2..T`` equally spaced in log-SNR, one representative each.
+
+    The diffusion part of the negative ELBO is
+    ``sum_{t=2}^T 1/2 (SNR(t-1) - SNR(t)) |x - x0_hat(t)|^2
+    = sum_{t=2}^T w_t |eps - eps_hat(t)|^2`` with ``w_t = 1/2 (SNR(t-1)/SNR(t) - 1)``.
+    The noise-prediction error changes slowly with log-SNR (it is O(1) across the
+    whole range), so each stratum's summed ``w_t`` times the error at its
+    representative step is an accurate quadrature; the same telescoped weights on
+    the x0-error would be biased by the SNR ratio across a stratum.
+    """
+    T = schedule.n_timesteps
+    steps = torch.arange(1, T + 1)
+    snr = schedule.snr(steps)
+    log_snr = torch.log(snr)  # decreasing
+    w = torch.zeros(T + 1, dtype=torch.float64)
+    w[2:] = 0.5 * (snr[:-1] / snr[1:] - 1.0)
+    targets = torch.linspace(float(log_snr[1]), float(log_snr[-1]), k + 1)
+    # first step of each stratum: the first t >= 2 whose log-SNR falls below a target
+    starts = [2]
+    for target in targets[1:-1]:
+        start = int(torch.nonzero(log_snr <= target)[0]) + 1
+        if start > starts[-1]:
+            starts.append(start)
+    bounds = starts + [T + 1]
+    reps, weights = [], []
+    for first, stop in zip(bounds[:-1], bounds[1:]):
+        last = stop - 1
+        mid_target = 0.5 * (log_snr[first - 1] + log_snr[last - 1])
+        rep = first + int(torch.argmin(torch.abs(log_snr[first - 1 : last] - mid_target)))
+        reps.append(rep)
+        weights.append(float(w[first:stop].sum()))
+    return torch.tensor(reps), torch.tensor(weights, dtype=torch.float64)
+
+
+def antithetic_noise(k, event_shape, generator):
+    """Two noise draws per grid point, ``eps`` and ``-eps``, with ``|eps|^2 = n``
+    for ``n`` entries per sample; shape ``(k, 2, *event_shape)``.
+
+    The pair cancels every term of the error that is odd in the noise (the cross
+    term between the sample and the noise dominates the per-sample variance of
+    the ELBO), and fixing the norm removes the chi-square spread of ``|eps|^2``;
+    both keep the expectation of any quadratic form unchanged (``E[eps eps^T] = I``).
+    """
+    eps = torch.randn((k,) + tuple(event_shape), generator=generator)
+    flat = eps.reshape(k, -1)
+    n = flat.shape[1]
+    flat = flat * (n**0.5) / flat.norm(dim=1, keepdim=True).clamp(min=1e-12)
+    eps = flat.reshape(eps.shape)
+    return torch.stack([eps, -eps], dim=1)
+
+
+def grating_masks(length: int, n_stripes: int) -> torch.Tensor:
+    """Two complementary grating masks over ``length`` positions, shape ``(2, length)``.
+
+    The axis is cut into ``n_stripes`` stripes of (nearly) equal width; mask 0
+    hides the odd stripes and mask 1 the even ones (``True`` = hidden), so each
+    position is hidden by exactly one of the two.
+    """
+    stripe = (torch.arange(length) * n_stripes) // length
+    odd = stripe % 2 == 1
+    return torch.stack([odd, ~odd])
+
+
+def make_plan(paradigm, schedule, event_shape, generator, *, n_grid=8, n_inference_steps=5,
+              n_bins=None, t_max=None, t0_range=RECONSTRUCTION_RANGE, hidden=None):
+    """Draw the fixed grid, noise and masks of a scoring paradigm.
+
+    Parameters
+    ----------
+    paradigm : {"reconstruction", "imputation", "density", "score", "time"}
+        The paradigm the plan is for.
+    schedule : NoiseSchedule
+        The schedule the network was trained with.
+    event_shape : tuple of int
+        Shape of one sample, ``(C, *spatial)``.
+    generator : torch.Generator
+        CPU generator everything is drawn from.
+    n_grid : int, default=8
+        Grid points ``K`` of the multi-step paradigms (reconstruction, density,
+        score).
+    n_inference_steps : int, default=5
+        DDIM steps of each denoising run.
+    n_bins : int, optional
+        Time bins of the ``"time"`` classifier.
+    t_max : int, optional
+        Last step the ``"time"`` classifier was trained on (default ``T``); the
+        score is the expected step divided by ``t_max``.
+    t0_range : tuple of float, default=RECONSTRUCTION_RANGE
+        Reconstruction: fractions of ``T`` between which the ``K`` starting
+        steps lie.
+    hidden : torch.Tensor of shape (M, *mask_shape), bool, optional
+        Imputation: the masks, in complementary pairs (e.g.
+        :func:`grating_masks`, reshaped to broadcast against a sample).
+
+    Returns
+    -------
+    plan : ScoringPlan
+    """
+    T = schedule.n_timesteps
+    event_shape = tuple(int(s) for s in event_shape)
+    if paradigm == "time":
+        t_max = T if t_max is None else t_max
+        edges = time_bins(t_max, n_bins)
+        centres = 0.5 * (edges[1:] + edges[:-1])
+        return ScoringPlan(paradigm, centres, centres / t_max, None, None, n_inference_steps)
+    if paradigm == "imputation":
+        if hidden is None:
+            raise ValueError("imputation needs its masks (hidden)")
+        hidden = torch.as_tensor(hidden, dtype=torch.bool)
+        noise = torch.randn((1, len(hidden)) + event_shape, generator=generator)
+        return ScoringPlan(paradigm, torch.tensor([T]), torch.ones(1, dtype=torch.float64),
+                           noise, hidden, n_inference_steps)
+    if paradigm == "reconstruction":
+        ts = _grid(*t0_range, n_grid, T)
+        weights = torch.full((len(ts),), 1.0 / len(ts), dtype=torch.float64)
+    elif paradigm == "score":
+        ts = _grid(*SCORE_RANGE, n_grid, T)
+        weights = torch.full((len(ts),), 1.0 / len(ts), dtype=torch.float64)
+    elif paradigm == "density":
+        if T < 2:
+            raise ValueError("density scoring needs n_timesteps >= 2")
+        ts, weights = _elbo_strata(schedule, n_grid)
+        # grid point 0 is the decoder term at t = 1
+        ts = torch.cat([torch.tensor([1]), ts])
+        weights = torch.cat([torch.tensor([float("nan")], dtype=torch.float64), weights])
+    else:
+        raise ValueError(f"paradigm must be one of {PARADIGMS}, got {paradigm!r}")
+    # the score norm is read at the forward mean a_t x: it needs no noise
+    noise = None if paradigm == "score" else antithetic_noise(len(ts), event_shape, generator)
+    return ScoringPlan(paradigm, ts, weights, noise, None, n_inference_steps)

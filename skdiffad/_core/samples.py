@@ -1,0 +1,217 @@
+"""Data as samples fetched in batches: what every model trains on and scores.
+
+A detector's encoder turns its input into a :class:`Samples` object: ``N``
+samples of one event shape ``(C, *spatial)`` (a table row is ``(d,)``, a window
+of a series ``(C, L)``, an image ``(C, H, W)``), each with an optional
+observation mask of the same shape. Models never hold the whole data on the
+device: they ask for batches by index (:meth:`Samples.take`), so the same
+training loop and scorers serve an in-memory table, windows gathered on the
+fly from one series, and, later, images read from disk or Dask blocks.
+
+Every sample also has a *position* in its source (a row's index, a window's
+first step) and an *extent* (how many positions it covers: 1 for a row, ``L``
+for a window), which the exact model's two-fold exclusion rule reads.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+__all__ = [
+    "ArraySamples",
+    "Samples",
+    "WindowSamples",
+    "block_size",
+    "gather_windows",
+    "pad_block",
+    "window_starts",
+]
+
+# Rows of a scoring block are padded to a multiple of this. CPU BLAS kernels
+# pick their reduction order by the row count; below 8 rows (or for ragged
+# tails) a row's float32 result can differ in the last bits from the same row
+# inside a larger batch. With row counts a multiple of 32 every row goes through
+# the same kernel, so a sample's score is bit-for-bit the same whatever else is
+# in its batch.
+ROW_MULTIPLE = 32
+
+# Memory a scoring block may use, by device type: fixed (not read from the free
+# memory of the moment), so that the block size, and with it every score, is the
+# same from run to run.
+SCORING_MEMORY = {"cpu": 1 << 28, "cuda": 1 << 30}
+
+# Bounds on a scoring block, in samples.
+_MIN_BLOCK, _MAX_BLOCK = ROW_MULTIPLE, 1 << 14
+
+
+def block_size(bytes_per_sample: float, device) -> int:
+    """Samples per scoring block that fit the device's scoring memory.
+
+    A multiple of :data:`ROW_MULTIPLE` between 32 and 16384; it depends only on
+    the model and the device type, never on how many samples are scored.
+    """
+    budget = SCORING_MEMORY.get(torch.device(device).type, SCORING_MEMORY["cpu"])
+    rows = int(budget // max(float(bytes_per_sample), 1.0))
+    rows = rows // ROW_MULTIPLE * ROW_MULTIPLE
+    return int(min(max(rows, _MIN_BLOCK), _MAX_BLOCK))
+
+
+def pad_block(x: torch.Tensor | None, multiple: int = ROW_MULTIPLE):
+    """Pad a block of samples to a multiple of ``multiple`` rows with copies of its first.
+
+    Padding rows are scored and thrown away; they only keep the kernel shapes,
+    and so each real row's result, independent of the block (see
+    :data:`ROW_MULTIPLE`).
+    """
+    if x is None:
+        return None
+    extra = -x.shape[0] % multiple
+    if not extra:
+        return x
+    return torch.cat([x, x[:1].expand((extra,) + tuple(x.shape[1:]))])
+
+
+class Samples:
+    """``N`` samples of shape ``event_shape`` with optional observation masks.
+
+    Subclasses implement :meth:`take`; the attributes below describe the set.
+
+    Attributes
+    ----------
+    event_shape : tuple of int
+        Shape of one sample, ``(C, *spatial)``.
+    has_mask : bool
+        Whether any entry is unobserved (:meth:`take` then returns a mask).
+    positions : ndarray of shape (N,), int64
+        Where each sample lies in its source.
+    extent : int
+        Positions one sample covers (two samples overlap when their positions
+        are fewer than ``extent`` apart).
+    n_positions : int
+        Positions in the source (the two folds of the two-fold rule split them
+        in half).
+    """
+
+    event_shape: tuple = ()
+    has_mask: bool = False
+    extent: int = 1
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @property
+    def n_positions(self) -> int:
+        return len(self)
+
+    @property
+    def n_elements(self) -> int:
+        """Entries of one sample."""
+        return int(math.prod(self.event_shape))
+
+    def take(self, index, device="cpu"):  # pragma: no cover - abstract
+        """Samples ``index`` as ``(x, mask)`` on ``device``.
+
+        ``x`` is float32 of shape ``(len(index), *event_shape)`` with unobserved
+        entries at 0 (the standardised training mean); ``mask`` is the boolean
+        observation mask of the same shape, or ``None`` when ``has_mask`` is
+        false.
+        """
+        raise NotImplementedError
+
+    def blocks(self, block: int, device="cpu"):
+        """Consecutive blocks ``(start, stop, x, mask)``, each padded to a
+        multiple of :data:`ROW_MULTIPLE` rows (see :func:`pad_block`)."""
+        n = len(self)
+        for start in range(0, n, block):
+            stop = min(start + block, n)
+            x, mask = self.take(torch.arange(start, stop), device)
+            yield start, stop, pad_block(x), pad_block(mask)
+
+
+class ArraySamples(Samples):
+    """Samples held as one in-memory array (table rows, images).
+
+    Parameters
+    ----------
+    values : ndarray of shape (N, *event_shape), float32
+        Unobserved entries at 0.
+    mask : ndarray of shape (N, *event_shape), bool, or None
+        Observation mask; ``None`` when everything is observed.
+    """
+
+    def __init__(self, values, mask=None):
+        self.values = np.ascontiguousarray(values, dtype=np.float32)
+        self.mask = None if mask is None else np.ascontiguousarray(mask, dtype=bool)
+        self.event_shape = tuple(self.values.shape[1:])
+        self.has_mask = self.mask is not None
+        self.positions = np.arange(self.values.shape[0], dtype=np.int64)
+
+    def take(self, index, device="cpu"):
+        index = np.asarray(torch.as_tensor(index).cpu())
+        x = torch.from_numpy(self.values[index]).to(device)
+        mask = None if self.mask is None else torch.from_numpy(self.mask[index]).to(device)
+        return x, mask
+
+
+def window_starts(n: int, length: int, stride: int) -> np.ndarray:
+    """Start of each window of ``length`` steps, every ``stride`` steps, the last
+    one aligned to the series' end so that every step is covered."""
+    if n < length:
+        raise ValueError(f"a series of {n} steps is shorter than one window ({length})")
+    starts = np.arange(0, n - length + 1, stride, dtype=np.int64)
+    if starts[-1] != n - length:
+        starts = np.append(starts, n - length)
+    return starts
+
+
+def gather_windows(series: torch.Tensor, starts: torch.Tensor, length: int) -> torch.Tensor:
+    """Windows ``series[:, s:s+length]`` for each start, as ``(len(starts), C, length)``."""
+    idx = starts.reshape(-1, 1) + torch.arange(length, device=starts.device)
+    return series[:, idx].permute(1, 0, 2)
+
+
+class WindowSamples(Samples):
+    """Windows of one series, gathered on the fly (never materialised).
+
+    Parameters
+    ----------
+    series : ndarray or tensor of shape (C, n), float32
+        The standardised series, unobserved entries at 0.
+    observed : ndarray or tensor of shape (C, n), bool
+        Observation mask.
+    starts : ndarray of shape (N,), int
+        First step of each window (its position).
+    length : int
+        Steps per window (the extent).
+    """
+
+    def __init__(self, series, observed, starts, length):
+        self.series = torch.as_tensor(series, dtype=torch.float32)
+        self.observed = torch.as_tensor(observed, dtype=torch.bool)
+        self.positions = np.asarray(starts, dtype=np.int64)
+        self.extent = int(length)
+        self.event_shape = (self.series.shape[0], self.extent)
+        # take() always returns the windows' masks (the restorations read them);
+        # has_mask says whether any entry is missing (a network then sees them)
+        self.has_mask = not bool(self.observed.all())
+        self._on_device = {}
+
+    @property
+    def n_positions(self) -> int:
+        return self.series.shape[1] - self.extent + 1
+
+    def _tensors(self, device):
+        key = str(torch.device(device))
+        if key not in self._on_device:  # one copy of the series per device, not per batch
+            self._on_device[key] = (self.series.to(device), self.observed.to(device),
+                                    torch.as_tensor(self.positions, device=device))
+        return self._on_device[key]
+
+    def take(self, index, device="cpu"):
+        series, observed, positions = self._tensors(device)
+        starts = positions[torch.as_tensor(index, device=device)]
+        return (gather_windows(series, starts, self.extent),
+                gather_windows(observed, starts, self.extent))

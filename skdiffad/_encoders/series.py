@@ -1,0 +1,160 @@
+"""Series: one (multichannel) time series as windows of ``(C, window_size)`` samples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from sklearn.utils.validation import validate_data
+
+from .._core.samples import WindowSamples, window_starts
+from ._base import CLIP, Encoded
+
+__all__ = ["SCALINGS", "SeriesEncoder"]
+
+SCALINGS = ("robust", "standard", "minmax", "none")
+
+# 2 * the standard normal's 99th percentile: (q99 - q1) / this estimates sigma for normal data
+_Q1_Q99_SIGMAS = 4.6526957480816815
+
+
+def _vanishing(spread, centre):
+    """Channels whose spread is zero up to rounding, relative to their level."""
+    return ~(spread > 1e-12 * np.maximum(1.0, np.abs(centre)))
+
+
+def channel_scaling(X, observed, scaling):
+    """Centre and scale of each channel from the observed training values.
+
+    Returns ``(centre, scale, two_valued)``; a channel without spread gets
+    scale 1 (it is only centred). See ``DiffusionTSDetector``'s ``scaling``.
+    """
+    lo, hi = np.nanmin(X, axis=0), np.nanmax(X, axis=0)
+    two_valued = (hi > lo) & np.all((X == lo) | (X == hi) | ~observed, axis=0)
+    if scaling == "minmax":
+        centre, spread = (lo + hi) / 2, (hi - lo) / 2
+    elif scaling == "none":
+        centre, spread = np.zeros(X.shape[1]), np.ones(X.shape[1])
+    else:
+        if scaling == "robust":
+            q1, centre, q99 = np.nanpercentile(X, [1, 50, 99], axis=0)
+            spread = (q99 - q1) / _Q1_Q99_SIGMAS
+            flat = _vanishing(spread, centre)
+            if flat.any():  # percentiles coincide (mostly constant): fall back to the std
+                spread[flat] = np.nanstd(X[:, flat], axis=0)
+        else:
+            centre, spread = np.nanmean(X, axis=0), np.nanstd(X, axis=0)
+        # switches: states one unit apart, whatever their frequency
+        centre = np.where(two_valued, (lo + hi) / 2, centre)
+        spread = np.where(two_valued, hi - lo, spread)
+    return centre, np.where(_vanishing(spread, centre), 1.0, spread), two_valued
+
+
+class SeriesEncoder:
+    """Fitted channel scaling and windowing of :class:`~skdiffad.DiffusionTSDetector`.
+
+    Parameters
+    ----------
+    window_size : int
+        Steps per window.
+    stride : int or None
+        Steps between scored windows (``None``: ``window_size // 2``); training
+        uses every window.
+    scaling : {"robust", "standard", "minmax", "none"}
+        How channels are put on one scale (see the detector).
+
+    Attributes
+    ----------
+    center_, scale_ : ndarray of shape (n_channels,)
+        A value ``x`` becomes ``(x - center_) / scale_``.
+    two_valued_ : ndarray of shape (n_channels,), bool
+        Channels with exactly two distinct training values.
+    stride_ : int
+        Resolved scoring stride.
+    """
+
+    def __init__(self, window_size, stride, scaling):
+        self.window_size = int(window_size)
+        self.stride = stride
+        self.scaling = scaling
+
+    def fit_transform(self, estimator, X):
+        """Fit the scaling on the training series and encode it."""
+        X = self._validate(estimator, X, reset=True)
+        observed = ~np.isnan(X)
+        empty = np.flatnonzero(~observed.any(axis=0))
+        if len(empty):
+            raise ValueError(f"channel {_channel_name(estimator, empty[0])} has no observed value")
+        self.center_, self.scale_, self.two_valued_ = channel_scaling(X, observed, self.scaling)
+        self.stride_ = self.stride or max(1, self.window_size // 2)
+        series, obs = self._standardise(X)
+        every = np.arange(series.shape[1] - self.window_size + 1)
+        return Encoded(self._windows(series, obs),
+                       WindowSamples(series, obs, every, self.window_size))
+
+    def transform(self, estimator, X):
+        """Encode a series with the fitted channels."""
+        X = self._validate(estimator, X, reset=False)
+        if np.isnan(X).all():
+            raise ValueError("X has no observed value: every entry is NaN")
+        return Encoded(self._windows(*self._standardise(X)))
+
+    def _windows(self, series, obs):
+        starts = window_starts(series.shape[1], self.window_size, self.stride_)
+        return WindowSamples(series, obs, starts, self.window_size)
+
+    def _standardise(self, X):
+        observed = ~np.isnan(X)
+        Z = (X - self.center_) / self.scale_
+        Z = np.clip(np.where(observed, Z, 0.0), -CLIP, CLIP)
+        return (np.ascontiguousarray(Z.T, dtype=np.float32),
+                np.ascontiguousarray(observed.T))
+
+    def _validate(self, estimator, X, reset):
+        """``(n_timestamps, n_channels)`` float64 array from any accepted input."""
+        name = type(estimator).__name__
+        if isinstance(X, pd.Series):
+            X = X.to_frame()
+        if isinstance(X, pd.DataFrame):
+            bad = [c for c in X.columns if not (pd.api.types.is_numeric_dtype(X[c])
+                                                or pd.api.types.is_bool_dtype(X[c]))]
+            if bad:
+                raise TypeError(
+                    f"{name} needs numeric channels; column {bad[0]!r} has dtype "
+                    f"{X[bad[0]].dtype}"
+                )
+        elif sparse.issparse(X):
+            raise TypeError(f"{name} does not accept sparse input: pass a dense "
+                            "array (sparse data is not supported)")
+        elif not hasattr(X, "__array__") and not isinstance(X, (list, tuple)):
+            raise TypeError(f"X must be an array-like series, got {type(X).__name__}")
+        else:
+            X = np.asarray(X)
+            if X.ndim == 1:
+                fitted = getattr(estimator, "n_features_in_", None)
+                if not reset and fitted is not None and fitted != 1:
+                    raise ValueError(
+                        f"X is 1-D (one univariate series) but {name} was "
+                        f"fitted on {fitted} channels. Reshape your data to "
+                        f"(n_timestamps, {fitted})"
+                    )
+                X = X.reshape(-1, 1)
+            if X.ndim != 2:
+                raise ValueError(
+                    "X must be one series of shape (n_timestamps,) or (n_timestamps, "
+                    f"n_channels), got an array of shape {X.shape}"
+                )
+        X = validate_data(estimator, X, reset=reset, dtype=np.float64,
+                          ensure_all_finite="allow-nan", ensure_min_samples=1)
+        n = X.shape[0]
+        if n < self.window_size:
+            raise ValueError(
+                f"the series has {n} sample(s) (time steps), fewer than window_size="
+                f"{self.window_size}; pass a longer series or a smaller window_size"
+            )
+        return X
+
+
+def _channel_name(estimator, j):
+    names = getattr(estimator, "feature_names_in_", None)
+    return repr(names[j]) if names is not None else str(j)

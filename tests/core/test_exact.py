@@ -1,0 +1,305 @@
+"""The exact model: stored samples, nearest-sample restorations and the exclusion rules."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from skdiffad._neighbours import NeighbourIndex
+
+from skdiffad._core import (
+    ArraySamples,
+    ExactModel,
+    ExclusionError,
+    WindowSamples,
+    grating_masks,
+    window_starts,
+)
+from skdiffad._core import samples as samples_module
+from skdiffad._core.nonparametric import exact_time_scores, nearest_distances
+
+
+def rows(n=40, d=3, seed=0):
+    return np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+
+
+def windows(n=40, length=4, starts=None, channels=1, seed=0):
+    series = np.random.default_rng(seed).normal(size=(channels, n)).astype(np.float32)
+    if starts is None:
+        starts = window_starts(n, length, 1)
+    return WindowSamples(series, np.ones_like(series, dtype=bool), starts, length)
+
+
+def fitted(paradigm, samples, seed=0, **kwargs):
+    model = ExactModel(paradigm, **kwargs)
+    assert model.fit(samples, seed=seed, device="cpu") is None
+    return model
+
+
+def collect(model, samples, training=False):
+    """The blocks' bounds, and the errors concatenated (per entry, or per sample)."""
+    blocks = list(model.errors(samples, training=training))
+    bounds = [(start, stop) for start, stop, _, _ in blocks]
+    sums = np.concatenate([b[2] for b in blocks])
+    counts = None if blocks[0][3] is None else np.concatenate([b[3] for b in blocks])
+    return bounds, sums, counts
+
+
+def recorded_restorations(model, monkeypatch):
+    """Record the stored sample each query is restored from (by ``_nearest``)."""
+    seen = []
+    nearest = model._nearest
+
+    def spy(x, weight, excluded):
+        out = nearest(x, weight, excluded)
+        seen.append(out.clone())
+        return out
+
+    monkeypatch.setattr(model, "_nearest", spy)
+    return seen
+
+
+def stored_index(model, restored):
+    """Index of the stored sample equal to each restored query."""
+    flat = model.stored_.reshape(len(model.stored_), -1)
+    match = (restored.reshape(len(restored), 1, -1) == flat[None]).all(dim=2)
+    assert torch.all(match.sum(dim=1) == 1)  # the stored windows are all distinct
+    return match.int().argmax(dim=1).numpy()
+
+
+# ----------------------------------------------------------------- settings
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"paradigm": "density"}, "paradigm must be one of"),
+    ({"paradigm": "time", "exclusion": "leave-one-out"}, "exclusion must be one of"),
+    ({"paradigm": "time", "estimator": "grid"}, "estimator must be one of"),
+    ({"paradigm": "imputation"}, "needs its masks"),
+])
+def test_bad_settings_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ExactModel(**kwargs)
+
+
+# ------------------------------------------------------------------ storing
+def test_fit_stores_every_sample_in_order_when_there_are_few():
+    X = rows(n=30)
+    model = fitted("reconstruction", ArraySamples(X), max_samples=30)
+    np.testing.assert_array_equal(model.stored_.numpy(), X)
+    np.testing.assert_array_equal(model.positions_, np.arange(30))
+    assert model.device_ == torch.device("cpu")
+
+
+def test_fit_stores_a_seeded_sample_of_at_most_max_samples():
+    X = rows(n=50)
+    model = fitted("time", ArraySamples(X), max_samples=20, n_neighbors=30)
+    assert model.stored_.shape == (20, 3)
+    assert np.all(np.diff(model.positions_) > 0)  # a subset, in order
+    np.testing.assert_array_equal(model.stored_.numpy(), X[model.positions_])
+    assert model.n_neighbors_ == 20  # at most the stored samples ...
+    own = fitted("time", ArraySamples(X), max_samples=20, n_neighbors=30, exclusion="self")
+    assert own.n_neighbors_ == 19  # ... less the query's own when it is left out
+    again = fitted("time", ArraySamples(X), max_samples=20)
+    other = fitted("time", ArraySamples(X), seed=1, max_samples=20)
+    np.testing.assert_array_equal(again.positions_, model.positions_)
+    assert not np.array_equal(other.positions_, model.positions_)
+
+
+def test_stored_windows_keep_their_positions():
+    samples = windows(n=200, length=8, starts=window_starts(200, 8, 2))
+    model = fitted("reconstruction", samples, max_samples=25)
+    assert model.stored_.shape == (25, 1, 8)
+    x, _ = samples.take(torch.as_tensor(np.searchsorted(samples.positions, model.positions_)))
+    assert torch.equal(model.stored_, x)
+
+
+# ------------------------------------------------------------------- "self"
+def test_self_exclusion_leaves_a_training_row_out_once():
+    X = rows(n=40)
+    X = np.vstack([X, X[:1]])  # row 0 has an exact twin (row 40)
+    model = fitted("time", ArraySamples(X), exclusion="self", n_neighbors=5)
+    _, scores, counts = collect(model, ArraySamples(X))
+    assert counts is None and scores.shape == (41,)
+    for i in (3, 17):  # a row's score is its leave-one-out score
+        rest = fitted("time", ArraySamples(np.delete(X, i, axis=0)), n_neighbors=5)
+        _, alone, _ = collect(rest, ArraySamples(X[i : i + 1]))
+        np.testing.assert_allclose(scores[i], alone[0], rtol=1e-12)
+    # a duplicated row still finds its twin, at distance 0
+    twin = exact_time_scores(nearest_distances(X[:1], X[1:], 5, exclude_self=False), 3)
+    np.testing.assert_allclose(scores[[0, 40]], [twin[0]] * 2, rtol=1e-12)
+    assert scores[0] < scores[1:40].min()
+    # value-based: a new row equal to a training row scores like it
+    _, again, _ = collect(model, ArraySamples(X[3:4].copy()), training=False)
+    assert again[0] == scores[3]
+
+
+def test_no_exclusion_lets_a_training_row_find_itself():
+    X = rows(n=40)
+    none = fitted("time", ArraySamples(X), n_neighbors=5)
+    self_ = fitted("time", ArraySamples(X), exclusion="self", n_neighbors=5)
+    _, with_self, _ = collect(none, ArraySamples(X))
+    _, without, _ = collect(self_, ArraySamples(X))
+    assert np.all(with_self < without)
+
+
+def test_self_exclusion_applies_to_restorations_too():
+    X = rows(n=40)
+    model = fitted("reconstruction", ArraySamples(X), exclusion="self")
+    _, sums, _ = collect(model, ArraySamples(X), training=True)
+    assert np.all(sums.sum(axis=1) > 0)
+
+
+# --------------------------------------------------------------- restoring
+def test_reconstruction_error_is_the_squared_distance_to_the_nearest_stored_sample():
+    X, Q = rows(n=40), rows(n=9, seed=1)
+    model = fitted("reconstruction", ArraySamples(X))
+    bounds, sums, counts = collect(model, ArraySamples(Q))
+    assert bounds == [(0, 9)] and sums.shape == counts.shape == (9, 3)
+    nearest = X[((Q[:, None] - X[None]) ** 2).sum(axis=2).argmin(axis=1)]
+    np.testing.assert_allclose(sums, (Q - nearest) ** 2, rtol=1e-6)
+    assert np.all(counts == 1)
+
+
+def test_imputation_restores_the_hidden_entries_from_the_visible_ones():
+    X, Q = rows(n=40, d=4), rows(n=6, d=4, seed=2)
+    hidden = grating_masks(4, 2)  # hides features 2, 3 then 0, 1
+    model = fitted("imputation", ArraySamples(X), hidden=hidden)
+    _, sums, counts = collect(model, ArraySamples(Q))
+    assert np.all(counts == 1)  # each entry hidden once by the pair
+    expected = np.empty_like(Q)
+    for h in hidden.numpy():
+        nearest = X[((Q[:, None, ~h] - X[None][:, :, ~h]) ** 2).sum(axis=2).argmin(axis=1)]
+        expected[:, h] = (Q[:, h] - nearest[:, h]) ** 2
+    np.testing.assert_allclose(sums, expected, rtol=1e-6)
+    # the hidden values are never compared on: moving them does not move the choice
+    mask = np.ones_like(Q, dtype=bool)
+    mask[0, 1] = False
+    _, sums_gap, counts_gap = collect(model, ArraySamples(Q * mask, mask))
+    assert counts_gap[0, 1] == 0 and sums_gap[0, 1] == 0
+
+
+# ---------------------------------------------------------------- two-fold
+def test_two_fold_uses_the_other_half_and_never_an_overlapping_window(monkeypatch):
+    samples = windows(n=40, length=4)  # 37 windows, positions 0..36; halves at 18
+    model = fitted("reconstruction", samples, exclusion="two-fold")
+    seen = recorded_restorations(model, monkeypatch)
+    _, sums, _ = collect(model, samples, training=True)
+    used = stored_index(model, seen[0][:37])
+    pos = samples.positions
+    stored = model.positions_[used]
+    assert np.all(np.abs(stored - pos) >= 4)
+    assert np.all((stored >= 18) != (pos >= 18))
+    # and it is the nearest of those allowed
+    x = model.stored_.reshape(37, -1).numpy()
+    for i in range(37):
+        allowed = (np.abs(model.positions_ - pos[i]) >= 4) & (
+            (model.positions_ >= 18) != (pos[i] >= 18))
+        d2 = ((x[allowed] - x[i]) ** 2).sum(axis=1)
+        assert np.isclose(((x[used[i]] - x[i]) ** 2).sum(), d2.min(), rtol=1e-5)
+    np.testing.assert_allclose(sums.reshape(37, -1), (x[used] - x) ** 2, rtol=1e-6)
+
+
+def test_two_fold_is_not_applied_to_new_data():
+    samples = windows(n=40, length=4)
+    model = fitted("reconstruction", samples, exclusion="two-fold")
+    _, sums, counts = collect(model, samples, training=False)
+    assert np.all(sums == 0) and np.all(counts == 1)  # every window finds itself
+    _, trained, _ = collect(model, samples, training=True)
+    assert np.all(trained.sum(axis=(1, 2)) > 0)
+
+
+def test_two_fold_falls_back_to_any_non_overlapping_window(monkeypatch):
+    # 37 positions, halves at 18: the window at 17 overlaps the only one of the
+    # other half (19), so it may use its own half, never 19 itself
+    samples = windows(n=40, length=4, starts=np.array([0, 6, 12, 17, 19]))
+    model = fitted("imputation", samples, exclusion="two-fold",
+                   hidden=grating_masks(4, 2).reshape(2, 1, 4))
+    seen = recorded_restorations(model, monkeypatch)
+    collect(model, samples, training=True)
+    for restored in seen:  # one restoration per mask
+        stored = model.positions_[stored_index(model, restored[:5])]
+        assert stored[3] in (0, 6, 12)
+        assert stored[4] in (0, 6, 12)  # 19 may not use 17: it overlaps
+        assert np.all(stored[:3] == 19)  # the first half uses the other half
+
+
+def test_two_fold_raises_when_a_window_overlaps_every_stored_window():
+    samples = windows(n=127, length=64, starts=window_starts(127, 64, 16))
+    model = fitted("reconstruction", samples, exclusion="two-fold")
+    with pytest.raises(ExclusionError, match="overlaps every stored sample") as info:
+        list(model.errors(samples, training=True))
+    assert isinstance(info.value, ValueError)
+    assert (info.value.position, info.value.extent, info.value.n_positions) == (0, 64, 64)
+    assert len(list(model.errors(samples, training=False))) == 1  # new data is fine
+
+
+# ------------------------------------------------------------------ blocks
+def test_errors_come_in_consecutive_blocks_that_do_not_change_them(monkeypatch):
+    samples = windows(n=120, length=4)  # 117 windows
+    model = fitted("reconstruction", samples, exclusion="two-fold")
+    bounds, whole, counts = collect(model, samples, training=True)
+    assert bounds == [(0, 117)]
+    monkeypatch.setitem(samples_module.SCORING_MEMORY, "cpu", 1)  # the smallest blocks: 32
+    bounds, blocked, blocked_counts = collect(model, samples, training=True)
+    assert bounds == [(0, 32), (32, 64), (64, 96), (96, 117)]
+    assert np.array_equal(blocked, whole) and np.array_equal(blocked_counts, counts)
+
+
+# ---------------------------------------------------------------- pickling
+@pytest.mark.parametrize("paradigm", ["time", "reconstruction", "imputation"])
+def test_a_pickled_model_rebuilds_its_search_and_scores_the_same(paradigm):
+    X, Q = rows(n=60, d=4), rows(n=10, d=4, seed=3)
+    model = fitted(paradigm, ArraySamples(X), exclusion="self" if paradigm == "time" else "none",
+                   hidden=grating_masks(4, 2), index=NeighbourIndex, n_neighbors=4)
+    state = model.__getstate__()
+    assert not any(key.startswith("_") for key in state)
+    copy = pickle.loads(pickle.dumps(model))
+    for key in ("_index", "_rows") if paradigm == "time" else ("_flat", "_flat_t", "_sq_t",
+                                                                "_positions"):
+        assert hasattr(copy, key)
+    _, expected, expected_counts = collect(model, ArraySamples(Q))
+    _, got, got_counts = collect(copy, ArraySamples(Q))
+    assert np.array_equal(got, expected)
+    assert (got_counts is None) == (expected_counts is None)
+    if got_counts is not None:
+        assert np.array_equal(got_counts, expected_counts)
+
+
+def test_a_pickled_time_model_holds_the_stored_rows_not_the_tree():
+    X = rows(n=5000, d=12)
+    model = fitted("time", ArraySamples(X), index=NeighbourIndex, exclusion="self")
+    assert model._index is not None and model._index.tree_ is not None
+    assert "_index" not in model.__getstate__()
+    blob = pickle.dumps(model)
+    # the rows (240 kB) and their positions (40 kB); a k-d tree would add its own
+    # float64 copy of the rows and more
+    assert len(blob) < 1.2 * X.nbytes
+
+
+def test_a_model_saved_from_a_gpu_loads_on_the_cpu_with_a_warning(monkeypatch):
+    model = fitted("reconstruction", ArraySamples(rows()))
+    model.device_ = torch.device("cuda:0")  # as if fitted on a GPU
+    blob = pickle.dumps(model)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.warns(UserWarning, match="the exact model was fitted on cuda:0"):
+        copy = pickle.loads(blob)
+    assert copy.device_ == torch.device("cpu") and copy._flat.device.type == "cpu"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        list(copy.errors(ArraySamples(rows(n=3))))
+
+
+# -------------------------------------------------------------------- CUDA
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("paradigm", ["time", "reconstruction", "imputation"])
+def test_cuda_scores_match_the_cpu_and_repeat_exactly(paradigm):
+    X, Q = rows(n=300, d=6), rows(n=50, d=6, seed=4)
+    kwargs = {"hidden": grating_masks(6, 2), "n_neighbors": 5,
+              "exclusion": "self" if paradigm == "time" else "none"}
+    cpu = fitted(paradigm, ArraySamples(X), **kwargs)
+    gpu = ExactModel(paradigm, **kwargs)
+    gpu.fit(ArraySamples(X), seed=0, device="cuda")
+    _, expected, _ = collect(cpu, ArraySamples(Q))
+    _, first, _ = collect(gpu, ArraySamples(Q))
+    _, second, _ = collect(gpu, ArraySamples(Q))
+    np.testing.assert_allclose(first, expected, rtol=1e-4)
+    assert np.array_equal(first, second)
