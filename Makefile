@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test benchmark docs clean
+.PHONY: demo test benchmark docs gpu-check clean
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,14 @@ test: $(STAMP)  ## the test-suite (CPU, a few minutes)
 
 benchmark: $(STAMP)  ## the full ADBench benchmark on ../shared/data (long)
 	$(VENV)/bin/python -m benchmarks.tabular
+
+# On a machine with a GPU and a CUDA build of PyTorch (not the CPU build the
+# venv above pins): the CUDA tests, then the CPU-vs-CUDA table. GPU_PYTHON is
+# the interpreter that holds that PyTorch, pyod and scikit-learn.
+GPU_PYTHON ?= python3
+gpu-check:
+	PYTHONPATH=$(CURDIR) $(GPU_PYTHON) -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/core
+	PYTHONPATH=$(CURDIR) $(GPU_PYTHON) -m benchmarks.gpu_check
 
 docs: $(STAMP)
 	$(VENV)/bin/python -m sphinx -b html doc doc/_build/html
