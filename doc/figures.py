@@ -29,6 +29,7 @@ from sklearn.datasets import make_moons  # noqa: E402
 from skdiffad import DiffusionTSDetector, TabDiffusionDetector  # noqa: E402
 from skdiffad._core.nonparametric import nearest_distances  # noqa: E402
 from skdiffad._core.schedules import make_schedule  # noqa: E402
+from skdiffad.timeseries import _step_errors  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "_static"
 SEED = 0
@@ -135,7 +136,7 @@ def figure_forward(X):
 
 def ddim_reconstruct(det, X, t0, n_steps, seed=SEED):
     """Diffuse rows of ``X`` to step ``t0`` and denoise them back with DDIM (eta = 0)."""
-    sched, net = det.schedule_, det.network_
+    sched, net = det.model_.schedule_, det.network_
     x0 = torch.as_tensor(standardise(det, X))
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
     x_t0 = sched.add_noise(x0, noise, t0)
@@ -149,7 +150,7 @@ def ddim_reconstruct(det, X, t0, n_steps, seed=SEED):
 
 
 def figure_reconstruction(det, X, inliers, anomalies, xx, yy, scores):
-    t0 = int(0.1 * det.schedule_.n_timesteps)
+    t0 = int(0.1 * det.model_.schedule_.n_timesteps)
     points = np.vstack([inliers, anomalies])
     colours = ["C2"] * len(inliers) + ["C3"] * len(anomalies)
     noised, rebuilt = ddim_reconstruct(det, points, t0, det.n_inference_steps)
@@ -193,13 +194,13 @@ def figure_density(det, X, xx, yy, scores):
 
 def figure_score(det, X, xx, yy, scores):
     """The learned score field at a small noise level, and the score-norm map."""
-    t = int(0.05 * det.schedule_.n_timesteps)
+    t = int(0.05 * det.model_.schedule_.n_timesteps)
     gx, gy = np.meshgrid(np.linspace(*XLIM, 22), np.linspace(*YLIM, 16))
     P = np.column_stack([gx.ravel(), gy.ravel()])
     z = torch.as_tensor(standardise(det, P))
     with torch.inference_mode():
         eps = det.network_(z, torch.tensor(t)).numpy()
-    score = -eps / float(det.schedule_.sigmas[t])  # grad log p_t in model space
+    score = -eps / float(det.model_.schedule_.sigmas[t])  # grad log p_t in model space
     score = score / det.encoder_.scale_  # back to data units
     norm = np.linalg.norm(score, axis=1, keepdims=True)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.3), constrained_layout=True)
@@ -218,7 +219,7 @@ def figure_time(det, X, inliers, anomalies, xx, yy, scores):
     with torch.inference_mode():
         logits = det.network_(torch.as_tensor(standardise(det, points)))
     proba = torch.softmax(logits.double(), dim=1).numpy()
-    centres = det.scoring_plan_.weights.numpy()  # bin centres, as a fraction of the range
+    centres = det.model_.plan_.weights.numpy()  # bin centres, as a fraction of the range
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.3), constrained_layout=True)
     width = 0.4 / det.n_bins
     for k, (label, c) in enumerate((("normal row", "C2"), ("anomalous row", "C3"))):
@@ -238,7 +239,7 @@ def figure_nonparametric(det, X, inliers, anomalies, xx, yy, scores):
     """Posterior over the noise level for two rows under the exact diffusion, and the map."""
     points = np.array([inliers[1], anomalies[2]])
     Z = standardise(det, points)
-    r = nearest_distances(Z, det.reference_, det.n_neighbors_, index=det.index_)
+    r = nearest_distances(Z, det.model_.stored_.numpy(), det.model_.n_neighbors_)
     d = Z.shape[1]
     log_s = np.linspace(-6, 3, 901)
     # p(log sigma | x) ~ sum_i sigma^-d exp(-r_i^2 / 2 sigma^2), flat prior in log sigma
@@ -314,8 +315,10 @@ def figure_timeseries():
     for ax, (title, params) in zip(axes[1:], rows):
         tic = time.perf_counter()
         det = DiffusionTSDetector(random_state=SEED, device="cpu", **params).fit(train)
-        errors = DiffusionTSDetector._step_errors(*det._errors(*det._score_input(test)))
         scores = det.decision_function(test)
+        # the step errors before aggregation: the fitted model's folded errors
+        encoded = det._encode(test)
+        errors = _step_errors(*det._fold(det.model_.errors(encoded.samples), encoded))
         print(f"fitted and scored {title} in {time.perf_counter() - tic:.1f} s")
         ax.plot(steps, errors, lw=0.5, color="tab:gray", label="step error")
         ax.plot(steps, scores, lw=1.0, color="tab:blue", label='score (aggregation="window")')
