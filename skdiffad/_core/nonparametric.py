@@ -210,7 +210,9 @@ def _brute_candidates(queries, reference, k_search, query_mask, device):
     ref_sq = squares.sum(dim=1)
     ref_t = ref.T.contiguous()
     ref_sq_t = squares.T.contiguous() if query_mask is not None else None
-    chunk = max(1, _BLOCK_ELEMENTS // max(ref.shape[0], 1))
+    partial_sort = device.type == "cpu" and MAX_INDEX_NEIGHBOURS < k_search < ref.shape[0]
+    # np.argpartition returns an int64 index for every distance: smaller blocks there
+    chunk = max(1, (_BLOCK_ELEMENTS >> (2 if partial_sort else 0)) // max(ref.shape[0], 1))
     found = np.empty((queries.shape[0], k_search), dtype=np.int64)
     with torch.inference_mode():
         for start in range(0, queries.shape[0], chunk):
@@ -222,7 +224,7 @@ def _brute_candidates(queries, reference, k_search, query_mask, device):
                 m = torch.as_tensor(query_mask[start:stop], device=device).float()
                 d2 = ranking_sq_distances(q, m, ref_t, ref_sq_t=ref_sq_t)
                 d2 /= m.sum(dim=1, keepdim=True).clamp(min=1.0)
-            if device.type == "cpu" and MAX_INDEX_NEIGHBOURS < k_search < d2.shape[1]:
+            if partial_sort:
                 found[start:stop] = np.argpartition(d2.numpy(), k_search - 1, axis=1)[:, :k_search]
             else:
                 idx = torch.topk(d2, k_search, dim=1, largest=False, sorted=False).indices
