@@ -84,11 +84,11 @@ class BaseDiffusionDetector(BaseDetector):
     def _make_model(self, encoded):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    #: Gradient steps of ``max_iter="auto"`` when ``max_steps`` is None.
+    _default_steps = 1000
+
     def _check_params(self):
         """Checks that span several parameters (after ``_validate_params``)."""
-        if self.max_iter == "auto" and self.max_steps is None:
-            raise ValueError("max_steps=None (no step cap) needs an integer max_iter, "
-                             "got max_iter='auto'")
 
     def _fold(self, blocks, encoded):
         """Collect the model's error blocks, one entry per sample.
@@ -135,17 +135,18 @@ class BaseDiffusionDetector(BaseDetector):
         )
 
     def _training_config(self, n_samples):
-        max_iter = self.max_iter
+        max_iter, max_steps = self.max_iter, self.max_steps
         if max_iter == "auto":
             # a fixed budget of gradient steps, whatever the number of samples
+            max_steps = self._default_steps if max_steps is None else max_steps
             n_train = n_samples
             if self.early_stopping:
                 n_train -= int(n_samples * self.validation_fraction)
             steps_per_epoch = -(-max(n_train, 1) // min(self.batch_size, max(n_train, 1)))
-            max_iter = -(-self.max_steps // steps_per_epoch)
+            max_iter = -(-max_steps // steps_per_epoch)
         return TrainingConfig(
             max_iter=max_iter,
-            max_steps=self.max_steps,
+            max_steps=max_steps,
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
             weight_decay=self.weight_decay,

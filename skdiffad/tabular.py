@@ -96,14 +96,14 @@ class TabDiffusionDetector(BaseDiffusionDetector):
     n_inference_steps : int, default=5
         DDIM steps of each reconstruction.
     max_iter : int or "auto", default="auto"
-        Maximum number of training epochs. ``"auto"``: as many epochs as
-        ``max_steps`` gradient steps take, whatever the number of rows (a
-        200-row table gets as many updates as a 100k-row one, and fit time does
-        not grow with n).
-    max_steps : int or None, default=1000
-        Most gradient steps. With ``max_iter="auto"`` training runs exactly
-        this many; with an integer ``max_iter`` it stops at whichever limit
-        comes first. ``None``: no step cap (needs an integer ``max_iter``).
+        Maximum number of training epochs. ``"auto"``: a fixed budget of
+        gradient steps (``max_steps``, 1000 by default), whatever the number of
+        rows (a 200-row table gets as many updates as a 100k-row one, and fit
+        time does not grow with n).
+    max_steps : int or None, default=None
+        Gradient steps of training. With ``max_iter="auto"`` training runs
+        exactly this many (``None``: 1000); with an integer ``max_iter`` an int
+        caps the steps, whichever limit comes first (``None``: no cap).
     batch_size : int, default=256
         Mini-batch size for training (scoring uses blocks sized by memory).
     learning_rate : float, default=1e-3
@@ -231,7 +231,7 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         n_scoring_timesteps=8,
         n_inference_steps=5,
         max_iter="auto",
-        max_steps=1000,
+        max_steps=None,
         batch_size=256,
         learning_rate=1e-3,
         weight_decay=1e-4,

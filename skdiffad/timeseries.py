@@ -116,14 +116,13 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         Exact denoiser: most training windows stored (a seeded random sample
         of them when the series has more).
     max_iter : int or "auto", default="auto"
-        U-Net: training epochs (passes over every window), or ``"auto"``: as
-        many as ``max_steps`` gradient steps take, whatever the length of the
-        series.
-    max_steps : int or None, default=600
-        U-Net: most gradient steps. With ``max_iter="auto"`` training runs
-        exactly this many; with an integer ``max_iter`` it stops at whichever
-        limit comes first. ``None``: no step cap (needs an integer
-        ``max_iter``).
+        U-Net: training epochs (passes over every window), or ``"auto"``: a
+        fixed budget of gradient steps (``max_steps``, 600 by default),
+        whatever the length of the series.
+    max_steps : int or None, default=None
+        U-Net: gradient steps of training. With ``max_iter="auto"`` training
+        runs exactly this many (``None``: 600); with an integer ``max_iter`` an
+        int caps the steps, whichever limit comes first (``None``: no cap).
     batch_size : int, default=32
         U-Net: windows per gradient step.
     learning_rate : float, default=1e-3
@@ -264,7 +263,7 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         n_stripes=8,
         max_samples=10_000,
         max_iter="auto",
-        max_steps=600,
+        max_steps=None,
         batch_size=32,
         learning_rate=1e-3,
         weight_decay=1e-4,
@@ -313,6 +312,8 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         return {"window_size": 4, "widths": (8,), "kernel_size": 3, "max_iter": 2,
                 "n_timesteps": 50, "n_inference_steps": 2, "n_stripes": 2,
                 "random_state": 0, "device": "cpu"}
+
+    _default_steps = 600
 
     def _check_params(self):
         super()._check_params()

@@ -141,8 +141,10 @@ def test_max_steps_is_a_public_step_budget(cls, X):
     assert capped.history_["n_steps"] == 3 and capped.n_iter_ <= 3
     uncapped = cls(**{**base, "max_iter": 2, "max_steps": None}).fit(X)
     assert uncapped.n_iter_ == 2 and uncapped.history_["n_steps"] > 3
-    with pytest.raises(ValueError, match="max_steps=None"):
-        cls(**{**base, "max_iter": "auto", "max_steps": None}).fit(X)
+    default = cls(**{**base, "max_iter": "auto", "max_steps": None}).fit(X)
+    assert default.history_["n_steps"] == cls._default_steps  # 1000 for tables, 600 for series
+    with pytest.raises(ValueError, match="max_steps"):
+        cls(**{**base, "max_steps": 0}).fit(X)
 
 
 @pytest.mark.parametrize("cls, X", [(TabDiffusionDetector, table()),
