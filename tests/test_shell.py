@@ -45,25 +45,14 @@ def data_for(cls, seed=0):
 
 
 # -------------------------------------------------------------- fitted state
-@pytest.mark.parametrize("first", [0, 1, 2, 5], ids=lambda i: IDS[i])
-@pytest.mark.parametrize("second", [0, 1, 5], ids=lambda i: IDS[i])
-def test_a_refit_replaces_the_whole_fitted_state_tabular(first, second):
+REFITS = [(f, s) for f in (0, 1, 2, 5) for s in (0, 1, 5)]  # tables, exact <-> learned
+REFITS += [(6, 8), (8, 6), (7, 9), (9, 6)]  # series: exact <-> U-Net
+
+
+@pytest.mark.parametrize("first, second", REFITS, ids=lambda i: IDS[i])
+def test_a_refit_replaces_the_whole_fitted_state(first, second):
     """Refitting with other settings leaves nothing of the first fit behind: the
-    same attributes, model state and pickle as a fresh fit with those settings."""
-    (cls, p1), (_, p2) = CASES[first], CASES[second]
-    X = data_for(cls)
-    refit = cls(**p1).fit(X).set_params(**{**cls().get_params(), **p2}).fit(X)
-    fresh = cls(**p2).fit(X)
-    assert set(vars(refit)) == set(vars(fresh))
-    assert deep_state(refit.model_) == deep_state(fresh.model_)
-    assert len(pickle.dumps(refit)) == len(pickle.dumps(fresh))
-    for stale in ("reference_", "index_", "schedule_", "scoring_plan_", "mask_input_"):
-        assert not hasattr(refit, stale)
-
-
-@pytest.mark.parametrize("first, second", [(6, 8), (8, 6), (7, 9), (9, 6)],
-                         ids=lambda i: IDS[i])
-def test_a_refit_replaces_the_whole_fitted_state_series(first, second):
+    same attributes, model state, scores and pickle as a fresh fit with them."""
     (cls, p1), (_, p2) = CASES[first], CASES[second]
     X = data_for(cls)
     refit = cls(**p1).fit(X).set_params(**{**cls().get_params(), **p2}).fit(X)
@@ -71,6 +60,9 @@ def test_a_refit_replaces_the_whole_fitted_state_series(first, second):
     assert set(vars(refit)) == set(vars(fresh))
     assert deep_state(refit.model_) == deep_state(fresh.model_)
     np.testing.assert_array_equal(refit.decision_scores_, fresh.decision_scores_)
+    assert len(pickle.dumps(refit)) == len(pickle.dumps(fresh))
+    for stale in ("reference_", "index_", "schedule_", "scoring_plan_", "mask_input_"):
+        assert not hasattr(refit, stale)
 
 
 def test_a_failed_refit_keeps_the_previous_model():

@@ -22,7 +22,6 @@ import torch
 from skdiffad._core import (
     ELEMENTWISE,
     PARADIGMS,
-    ConvDenoiser1d,
     MLPDenoiser,
     NoiseSchedule,
     WindowSamples,
@@ -35,19 +34,9 @@ from skdiffad._core import (
 from skdiffad._core.paradigms import ddim_path, impute
 from skdiffad._core.samples import pad_block
 
+from .helpers import conv_net, plan_for, seeded
+
 TRUE_NLL_PER_DIM = 0.5 * math.log(2 * math.pi) + 0.5  # E[-log N(x; 0, 1)] = 1.4189
-
-
-def seeded(seed):
-    return torch.Generator().manual_seed(seed)
-
-
-def plan_for(paradigm, schedule, event_shape, seed=0, k=4, **kwargs):
-    kwargs.setdefault("n_bins", 5)
-    kwargs.setdefault("n_inference_steps", 3)
-    if paradigm == "imputation":
-        kwargs.setdefault("hidden", grating_masks(event_shape[-1], 2))
-    return make_plan(paradigm, schedule, event_shape, seeded(seed), n_grid=k, **kwargs)
 
 
 def random_net(paradigm, n_features, seed=0, n_timesteps=40, mask_input=False):
@@ -63,15 +52,6 @@ def random_net(paradigm, n_features, seed=0, n_timesteps=40, mask_input=False):
     with torch.no_grad():
         net.output.weight.normal_(0, 0.5, generator=seeded(seed + 1))
         net.output.bias.normal_(0, 0.5, generator=seeded(seed + 2))
-    return net.eval()
-
-
-def conv_net(in_channels, out_channels, seed=0, n_timesteps=50):
-    net = ConvDenoiser1d(in_channels, out_channels, widths=(8, 16), kernel_size=3,
-                         time_embed_dim=8, n_timesteps=n_timesteps, gaussian_skip=True)
-    net.reset_parameters(seeded(seed))
-    with torch.no_grad():  # reset_parameters zeroes the output layer; make it say something
-        net.output.weight.copy_(0.1 * torch.randn(net.output.weight.shape, generator=seeded(seed)))
     return net.eval()
 
 

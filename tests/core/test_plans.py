@@ -8,17 +8,7 @@ import torch
 from skdiffad._core import PARADIGMS, grating_masks, make_plan, make_schedule
 from skdiffad._core.plans import antithetic_noise
 
-
-def seeded(seed):
-    return torch.Generator().manual_seed(seed)
-
-
-def plan_for(paradigm, schedule, event_shape, seed=0, k=4, **kwargs):
-    kwargs.setdefault("n_bins", 5)
-    kwargs.setdefault("n_inference_steps", 3)
-    if paradigm == "imputation":
-        kwargs.setdefault("hidden", grating_masks(event_shape[-1], 2))
-    return make_plan(paradigm, schedule, event_shape, seeded(seed), n_grid=k, **kwargs)
+from .helpers import plan_for, seeded
 
 
 # ------------------------------------------------------------------- seeding

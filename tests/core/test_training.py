@@ -9,7 +9,6 @@ from torch import nn
 
 from skdiffad._core import (
     ArraySamples,
-    ConvDenoiser1d,
     MLPDenoiser,
     Samples,
     TrainingConfig,
@@ -26,6 +25,8 @@ from skdiffad._core.training import (
     random_timesteps,
     training_masks,
 )
+
+from .helpers import conv_net
 
 HISTORY_KEYS = {"loss", "val_loss", "n_iter", "n_steps", "best_epoch", "stopped_early",
                 "fit_seconds"}
@@ -380,15 +381,6 @@ def test_imputation_input_stacks_noisy_hidden_clean_visible_and_the_visibility()
     assert torch.equal(out[:, :2], torch.tensor([[[7.0, 7.0, 0, 0], [7.0, 7.0, 0, 0]]]))
     assert torch.equal(out[:, 2:4], torch.tensor([[[0, 0, 2.0, 3.0], [0, 0, 6.0, 0]]]))
     assert torch.equal(out[:, 4:], visible)
-
-
-def conv_net(in_channels, out_channels, seed=0, n_timesteps=50):
-    net = ConvDenoiser1d(in_channels, out_channels, widths=(8, 16), kernel_size=3,
-                         time_embed_dim=8, n_timesteps=n_timesteps, gaussian_skip=True)
-    net.reset_parameters(seeded(seed))
-    with torch.no_grad():  # reset_parameters zeroes the output layer; make it say something
-        net.output.weight.copy_(0.1 * torch.randn(net.output.weight.shape, generator=seeded(seed)))
-    return net
 
 
 @pytest.mark.parametrize("paradigm", ["reconstruction", "imputation"])
