@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from .devices import loadable_device
-from .networks import activation_bytes, build_network
+from .networks import activation_bytes, build_network, place
 from .paradigms import batch_errors
 from .plans import RECONSTRUCTION_RANGE, make_plan
 from .samples import block_size
@@ -141,7 +141,7 @@ class LearnedModel:
         network.reset_parameters(torch.Generator().manual_seed(seed))
         if network.config.get("gaussian_skip"):
             network.set_gaussian_skip(self.schedule_)
-        network = network.to(self.device_)
+        network = place(network, self.device_)
         history = train_network(network, self._loss(), samples, self.training, seed=seed,
                                 device=self.device_)
         self.networks_ = {"denoiser": network.eval()}
@@ -181,7 +181,7 @@ class LearnedModel:
         """Move the networks to ``device``."""
         self.device_ = torch.device(device)
         for name, module in getattr(self, "networks_", {}).items():
-            self.networks_[name] = module.to(self.device_)
+            self.networks_[name] = place(module, self.device_)
         return self
 
     def __getstate__(self):

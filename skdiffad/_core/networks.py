@@ -7,8 +7,8 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["timestep_embedding", "MLPDenoiser", "ConvDenoiser1d", "build_network", "NETWORKS",
-           "activation_bytes"]
+__all__ = ["timestep_embedding", "MLPDenoiser", "ConvDenoiser1d", "ConvDenoiser2d",
+           "build_network", "NETWORKS", "activation_bytes", "place"]
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -177,35 +177,159 @@ def _groups(width):
     return next(g for g in (8, 4, 2, 1) if width % g == 0)
 
 
-class _ConvBlock(nn.Module):
-    """``h + conv(silu(norm(conv(silu(norm(h))) + proj(temb))))`` over the time axis."""
+_CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 
-    def __init__(self, in_ch: int, out_ch: int, cond_dim: int, kernel_size: int):
+
+class _ConvBlock(nn.Module):
+    """``h + conv(silu(norm(conv(silu(norm(h))) + proj(temb))))`` over the spatial axes."""
+
+    def __init__(self, in_ch: int, out_ch: int, cond_dim: int, kernel_size: int, ndim: int = 1):
         super().__init__()
-        pad = kernel_size // 2
+        conv, pad = _CONV[ndim], kernel_size // 2
         self.norm1 = nn.GroupNorm(_groups(in_ch), in_ch)
-        self.conv1 = nn.Conv1d(in_ch, out_ch, kernel_size, padding=pad)
+        self.conv1 = conv(in_ch, out_ch, kernel_size, padding=pad)
         self.cond = nn.Linear(cond_dim, out_ch)
         self.norm2 = nn.GroupNorm(_groups(out_ch), out_ch)
-        self.conv2 = nn.Conv1d(out_ch, out_ch, kernel_size, padding=pad)
-        self.skip = nn.Conv1d(in_ch, out_ch, 1, bias=False) if in_ch != out_ch else None
+        self.conv2 = conv(out_ch, out_ch, kernel_size, padding=pad)
+        self.skip = conv(in_ch, out_ch, 1, bias=False) if in_ch != out_ch else None
 
     def forward(self, h, cond):
         z = self.conv1(nn.functional.silu(self.norm1(h)))
-        z = z + self.cond(cond)[:, :, None]
+        z = z + self.cond(cond).reshape(cond.shape[0], -1, *([1] * (h.ndim - 2)))
         z = self.conv2(nn.functional.silu(self.norm2(z)))
         return (h if self.skip is None else self.skip(h)) + z
 
 
-class ConvDenoiser1d(nn.Module):
-    """1-D convolutional U-Net over windows of shape ``(n, channels, length)``.
+class _Attention(nn.Module):
+    """Single-head self-attention over the positions of a feature map, residual."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = nn.GroupNorm(_groups(channels), channels)
+        self.qkv = nn.Conv1d(channels, 3 * channels, 1)
+        self.proj = nn.Conv1d(channels, channels, 1)
+
+    def forward(self, h, cond=None):
+        n, c = h.shape[:2]
+        flat = h.reshape(n, c, -1)
+        q, k, v = self.qkv(self.norm(flat)).chunk(3, dim=1)
+        attn = torch.softmax(q.transpose(1, 2) @ k / math.sqrt(c), dim=-1)  # (n, P, P)
+        return h + self.proj(v @ attn.transpose(1, 2)).reshape(h.shape)
+
+
+class _ConvUNet(nn.Module):
+    """Convolutional U-Net over ``(n, channels, *spatial)`` with ``ndim`` spatial axes.
 
     Each level holds one residual block (GroupNorm, SiLU, convolution, plus a
     projection of the timestep embedding); levels are joined by stride-2
     convolutions on the way down and nearest-neighbour upsampling on the way up,
     with the down-path features concatenated back (Ronneberger et al. 2015, as
-    used by DDPM). A window whose length is not a multiple of ``2**(levels-1)`` is
-    padded by repeating its edges and cropped back, so any length works.
+    used by DDPM). An input whose spatial sizes are not multiples of
+    ``2**(levels-1)`` is padded by repeating its edges and cropped back, so any
+    size works.
+    """
+
+    _ndim = 1
+    _name = ""
+
+    def __init__(self, in_channels, out_channels, widths=(32, 64), kernel_size=5,
+                 time_embed_dim=64, n_timesteps=1000, gaussian_skip=False, attention=False):
+        super().__init__()
+        widths = tuple(int(w) for w in widths)
+        if not widths or kernel_size % 2 == 0:
+            raise ValueError("widths must be non-empty and kernel_size odd")
+        self.config = {
+            "name": self._name, "in_channels": int(in_channels),
+            "out_channels": int(out_channels), "widths": widths,
+            "kernel_size": int(kernel_size), "time_embed_dim": int(time_embed_dim),
+            "n_timesteps": int(n_timesteps), "gaussian_skip": bool(gaussian_skip),
+        }
+        if attention:
+            self.config["attention"] = True
+        conv, ndim = _CONV[self._ndim], self._ndim
+        with torch.random.fork_rng(devices=[]):
+            cond = widths[0] * 2
+            self.time_mlp = nn.Sequential(nn.Linear(time_embed_dim, cond), nn.SiLU(),
+                                          nn.Linear(cond, cond))
+            self.input = conv(in_channels, widths[0], kernel_size, padding=kernel_size // 2)
+            self.down = nn.ModuleList()
+            self.pool = nn.ModuleList()
+            prev = widths[0]
+            for i, w in enumerate(widths):
+                self.down.append(_ConvBlock(prev, w, cond, kernel_size, ndim))
+                if i < len(widths) - 1:
+                    self.pool.append(conv(w, w, 4, stride=2, padding=1))
+                prev = w
+            self.mid = _ConvBlock(prev, prev, cond, kernel_size, ndim)
+            self.up = nn.ModuleList()
+            for w in reversed(widths[:-1]):
+                self.up.append(_ConvBlock(prev + w, w, cond, kernel_size, ndim))
+                prev = w
+            self.out_norm = nn.GroupNorm(_groups(prev), prev)
+            self.output = conv(prev, out_channels, kernel_size, padding=kernel_size // 2)
+            self.attention = _Attention(widths[-1]) if attention else None
+        if gaussian_skip:
+            self.register_buffer("skip_coef", torch.zeros(int(n_timesteps) + 1))
+
+    set_gaussian_skip = MLPDenoiser.set_gaussian_skip
+
+    def reset_parameters(self, generator: torch.Generator):
+        """Initialise every weight from ``generator``; the output layer (and the
+        attention's projection) start at zero, so an untrained network predicts
+        zero noise and attention starts as the identity."""
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+                _uniform_init_(module, generator)
+            elif isinstance(module, nn.GroupNorm):
+                module.reset_parameters()
+        nn.init.zeros_(self.output.weight)
+        nn.init.zeros_(self.output.bias)
+        if self.attention is not None:
+            nn.init.zeros_(self.attention.proj.weight)
+            nn.init.zeros_(self.attention.proj.bias)
+        return self
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Map ``x`` of shape ``(n, in_channels, *spatial)`` and steps ``t`` (a
+        scalar or ``(n,)``) to ``(n, out_channels, *spatial)``."""
+        sizes = x.shape[2:]
+        multiple = 2 ** (len(self.config["widths"]) - 1)
+        pads = [-s % multiple for s in sizes]
+        h_in = x
+        if any(pads):  # F.pad takes the last axis first: (0, pad_last, 0, pad_before_last, ...)
+            h_in = nn.functional.pad(x, [v for p in reversed(pads) for v in (0, p)],
+                                     mode="replicate")
+        if h_in.is_cuda and h_in.ndim == 4:  # cuDNN's fast 2-D kernels want NHWC
+            h_in = h_in.contiguous(memory_format=torch.channels_last)
+        t = torch.as_tensor(t, device=x.device).expand(x.shape[0])
+        scaled = t.float() * (1000.0 / self.config["n_timesteps"])
+        cond = self.time_mlp(timestep_embedding(scaled, self.config["time_embed_dim"]))
+        h = self.input(h_in)
+        skips = []
+        for i, block in enumerate(self.down):
+            h = block(h, cond)
+            if i < len(self.pool):
+                skips.append(h)
+                h = self.pool[i](h)
+        h = self.mid(h, cond)
+        if self.attention is not None:
+            h = self.attention(h)
+        for block in self.up:
+            skip = skips.pop()
+            h = nn.functional.interpolate(h, size=skip.shape[2:], mode="nearest")
+            h = block(torch.cat([h, skip], dim=1), cond)
+        out = self.output(nn.functional.silu(self.out_norm(h)))
+        out = out[(...,) + tuple(slice(0, s) for s in sizes)]
+        if self.config["gaussian_skip"]:
+            coef = self.skip_coef[t].reshape(-1, *([1] * (x.ndim - 1))).to(out.dtype)
+            out = out + coef * x[:, : self.config["out_channels"]]
+        return out
+
+
+class ConvDenoiser1d(_ConvUNet):
+    """1-D convolutional U-Net over windows of shape ``(n, channels, length)``.
+
+    See :class:`_ConvUNet` for the architecture.
 
     Parameters
     ----------
@@ -226,86 +350,36 @@ class ConvDenoiser1d(nn.Module):
         Add ``c_t x_t`` (the first ``out_channels`` input channels) to the
         output, as :class:`MLPDenoiser` does, so the noise estimate grows with
         the distance from the training data instead of saturating.
+    attention : bool
+        Self-attention after the lowest level.
     """
 
-    def __init__(self, in_channels, out_channels, widths=(32, 64), kernel_size=5,
-                 time_embed_dim=64, n_timesteps=1000, gaussian_skip=False):
-        super().__init__()
-        widths = tuple(int(w) for w in widths)
-        if not widths or kernel_size % 2 == 0:
-            raise ValueError("widths must be non-empty and kernel_size odd")
-        self.config = {
-            "name": "conv1d", "in_channels": int(in_channels), "out_channels": int(out_channels),
-            "widths": widths, "kernel_size": int(kernel_size),
-            "time_embed_dim": int(time_embed_dim), "n_timesteps": int(n_timesteps),
-            "gaussian_skip": bool(gaussian_skip),
-        }
-        with torch.random.fork_rng(devices=[]):
-            cond = widths[0] * 2
-            self.time_mlp = nn.Sequential(nn.Linear(time_embed_dim, cond), nn.SiLU(),
-                                          nn.Linear(cond, cond))
-            self.input = nn.Conv1d(in_channels, widths[0], kernel_size, padding=kernel_size // 2)
-            self.down = nn.ModuleList()
-            self.pool = nn.ModuleList()
-            prev = widths[0]
-            for i, w in enumerate(widths):
-                self.down.append(_ConvBlock(prev, w, cond, kernel_size))
-                if i < len(widths) - 1:
-                    self.pool.append(nn.Conv1d(w, w, 4, stride=2, padding=1))
-                prev = w
-            self.mid = _ConvBlock(prev, prev, cond, kernel_size)
-            self.up = nn.ModuleList()
-            for w in reversed(widths[:-1]):
-                self.up.append(_ConvBlock(prev + w, w, cond, kernel_size))
-                prev = w
-            self.out_norm = nn.GroupNorm(_groups(prev), prev)
-            self.output = nn.Conv1d(prev, out_channels, kernel_size, padding=kernel_size // 2)
-        if gaussian_skip:
-            self.register_buffer("skip_coef", torch.zeros(int(n_timesteps) + 1))
-
-    set_gaussian_skip = MLPDenoiser.set_gaussian_skip
-
-    def reset_parameters(self, generator: torch.Generator) -> "ConvDenoiser1d":
-        """Initialise every weight from ``generator``; the output layer starts at zero."""
-        for module in self.modules():
-            if isinstance(module, (nn.Linear, nn.Conv1d)):
-                _uniform_init_(module, generator)
-            elif isinstance(module, nn.GroupNorm):
-                module.reset_parameters()
-        nn.init.zeros_(self.output.weight)
-        nn.init.zeros_(self.output.bias)
-        return self
-
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """Map ``x`` of shape ``(n, in_channels, L)`` and steps ``t`` (a scalar or
-        ``(n,)``) to ``(n, out_channels, L)``."""
-        length = x.shape[-1]
-        multiple = 2 ** (len(self.config["widths"]) - 1)
-        pad = -length % multiple
-        h_in = nn.functional.pad(x, (0, pad), mode="replicate") if pad else x
-        t = torch.as_tensor(t, device=x.device).expand(x.shape[0])
-        scaled = t.float() * (1000.0 / self.config["n_timesteps"])
-        cond = self.time_mlp(timestep_embedding(scaled, self.config["time_embed_dim"]))
-        h = self.input(h_in)
-        skips = []
-        for i, block in enumerate(self.down):
-            h = block(h, cond)
-            if i < len(self.pool):
-                skips.append(h)
-                h = self.pool[i](h)
-        h = self.mid(h, cond)
-        for block in self.up:
-            skip = skips.pop()
-            h = nn.functional.interpolate(h, size=skip.shape[-1], mode="nearest")
-            h = block(torch.cat([h, skip], dim=1), cond)
-        out = self.output(nn.functional.silu(self.out_norm(h)))[..., :length]
-        if self.config["gaussian_skip"]:
-            coef = self.skip_coef[t].reshape(-1, 1, 1).to(out.dtype)
-            out = out + coef * x[:, : self.config["out_channels"]]
-        return out
+    _ndim, _name = 1, "conv1d"
 
 
-NETWORKS = {"mlp": MLPDenoiser, "conv1d": ConvDenoiser1d}
+class ConvDenoiser2d(_ConvUNet):
+    """2-D convolutional U-Net over images of shape ``(n, channels, height, width)``.
+
+    The same architecture as :class:`ConvDenoiser1d` with 2-D convolutions, and
+    optional self-attention at the lowest resolution; images of any height and
+    width (padded to a multiple of ``2**(levels-1)`` by repeating their edges and
+    cropped back). Parameters as :class:`ConvDenoiser1d`, with ``kernel_size``
+    the side of the square kernels.
+    """
+
+    _ndim, _name = 2, "conv2d"
+
+
+NETWORKS = {"mlp": MLPDenoiser, "conv1d": ConvDenoiser1d, "conv2d": ConvDenoiser2d}
+
+
+def place(network: nn.Module, device) -> nn.Module:
+    """Move ``network`` to ``device``; 2-D networks go channels-last on CUDA."""
+    device = torch.device(device)
+    network = network.to(device)
+    if device.type == "cuda" and isinstance(network, ConvDenoiser2d):
+        network = network.to(memory_format=torch.channels_last)
+    return network
 
 
 def build_network(config: dict) -> nn.Module:

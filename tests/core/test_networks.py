@@ -14,7 +14,7 @@ from skdiffad._core import (
     make_schedule,
     timestep_embedding,
 )
-from skdiffad._core.networks import activation_bytes
+from skdiffad._core.networks import ConvDenoiser2d, activation_bytes
 
 
 def seeded(seed):
@@ -268,6 +268,76 @@ def test_conv_denoiser_gaussian_skip_adds_the_exact_linear_term():
 def test_conv_denoiser_rejects_an_even_kernel():
     with pytest.raises(ValueError, match="kernel_size odd"):
         ConvDenoiser1d(1, 1, kernel_size=4)
+
+
+# ---------------------------------------------------------------- 2-D U-Net
+def image_net(in_channels=2, out_channels=2, seed=0, attention=False, randomise=True):
+    net = ConvDenoiser2d(in_channels, out_channels, widths=(8, 16, 16), kernel_size=3,
+                         time_embed_dim=8, n_timesteps=50, gaussian_skip=True,
+                         attention=attention)
+    net.reset_parameters(seeded(seed))
+    if randomise:
+        with torch.no_grad():
+            weight = torch.randn(net.output.weight.shape, generator=seeded(seed))
+            net.output.weight.copy_(0.1 * weight)
+    return net
+
+
+@pytest.mark.parametrize("size", [(8, 8), (27, 41), (1, 5), (16, 9)])
+def test_image_denoiser_keeps_any_height_and_width(size):
+    net = image_net()
+    x = torch.randn((3, 2) + size, generator=seeded(1))
+    out = net(x, torch.tensor(7))
+    assert out.shape == (3, 2) + size and torch.all(torch.isfinite(out))
+
+
+def test_image_denoiser_rebuilds_from_its_config_and_pickles():
+    net = image_net(attention=True)
+    twin = build_network(net.config)
+    assert type(twin) is ConvDenoiser2d and twin.config == net.config
+    twin.load_state_dict(net.state_dict())
+    x = torch.randn(4, 2, 12, 20, generator=seeded(2))
+    t = torch.tensor([1, 10, 20, 49])
+    torch.testing.assert_close(twin(x, t), net(x, t))
+    again = pickle.loads(pickle.dumps(net))
+    torch.testing.assert_close(again(x, t), net(x, t))
+
+
+def test_image_denoiser_attention_starts_as_the_identity():
+    """Attention's weights are drawn after every other layer's and its output
+    projection starts at zero: at initialisation the network is exactly the one
+    without attention."""
+    plain, attended = image_net(), image_net(attention=True)
+    x = torch.randn(2, 2, 16, 16, generator=seeded(3))
+    torch.testing.assert_close(attended(x, torch.tensor(5)), plain(x, torch.tensor(5)),
+                               rtol=0, atol=0)
+    with torch.no_grad():
+        attended.attention.proj.weight.normal_(generator=seeded(4))
+    assert not torch.allclose(attended(x, torch.tensor(5)), plain(x, torch.tensor(5)))
+
+
+def test_image_denoiser_gaussian_skip_adds_the_exact_linear_term_and_init_is_seeded():
+    schedule = make_schedule("linear", 50)
+    state = torch.get_rng_state()
+    net = image_net(1, 1, randomise=False).set_gaussian_skip(schedule)
+    assert torch.equal(torch.get_rng_state(), state)
+    x = torch.randn(3, 1, 10, 6, generator=seeded(5))
+    a, s = float(schedule.alphas[20]), float(schedule.sigmas[20])
+    torch.testing.assert_close(net(x, torch.tensor(20)), s / (a**2 + s**2) * x)
+    assert not torch.equal(image_net(seed=1).input.weight, image_net(seed=2).input.weight)
+
+
+def test_a_pixel_change_acts_mostly_on_its_neighbourhood():
+    """A change at one pixel reaches pixels several convolutions away (the down
+    path widens the receptive field); far away it acts only through GroupNorm's
+    statistics over the whole map, so much more weakly."""
+    net = image_net().eval()
+    x = torch.randn(1, 2, 40, 40, generator=seeded(6))
+    moved = x.clone()
+    moved[0, :, 20, 20] += 5.0
+    diff = (net(moved, torch.tensor(9)) - net(x, torch.tensor(9))).abs().sum(dim=1)[0]
+    assert diff[20, 26] > 0 and diff[14, 20] > 0
+    assert diff[18:23, 18:23].mean() > 10 * max(diff[0, 0], diff[39, 39])
 
 
 # ---------------------------------------------------------- activation bytes
