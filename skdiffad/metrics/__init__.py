@@ -14,14 +14,24 @@ points whose score is ``>= t``.
 * Point adjustment, :func:`point_adjusted_f1` and :func:`best_point_adjusted_f1`,
   kept only so that numbers can be compared with papers that report it: it
   inflates scores (Kim et al., AAAI 2022).
+* Pixel-level, for anomaly maps of images (localisation), over the pixels of
+  all images pooled: :func:`pixel_auroc`, :func:`pixel_aupr`, the per-region
+  overlap :func:`aupro` (Bergmann et al., IJCV 2021), and the overlap of the
+  flagged pixels with the defects, :func:`dice` and :func:`iou` at a threshold
+  and :func:`best_dice` and :func:`best_iou` over all thresholds. They take
+  masks and maps of shape ``(n_images, height, width)``, or lists of 2-D
+  arrays for images of different sizes.
 
 :func:`anomaly_ranges` turns a 0/1 vector into its ``[start, stop)`` runs of 1s.
 Every function raises a ``ValueError`` naming the argument at fault for input
 that is not 1-D, of unequal lengths, not 0/1 labels, or not finite scores, and
-for labels with which the metric is undefined (no anomaly, or no normal point).
+for labels with which the metric is undefined (no anomaly, or no normal point);
+the pixel metrics name ``masks`` or ``maps``, and the image at fault.
 """
 
+from ._pixel import best_dice, best_iou, dice, iou, pixel_aupr, pixel_auroc
 from ._point_f1 import best_f1, best_point_adjusted_f1, point_adjusted_f1
+from ._pro import aupro
 from ._range import best_range_f1, range_f1, range_precision_recall
 from ._range import BIASES, CARDINALITIES  # noqa: F401  (the option values; not in __all__)
 from ._ranking import aupr, auroc
@@ -31,10 +41,17 @@ from ._vus import vus_pr, vus_roc
 __all__ = [
     "anomaly_ranges",
     "aupr",
+    "aupro",
     "auroc",
+    "best_dice",
     "best_f1",
+    "best_iou",
     "best_point_adjusted_f1",
     "best_range_f1",
+    "dice",
+    "iou",
+    "pixel_aupr",
+    "pixel_auroc",
     "point_adjusted_f1",
     "range_f1",
     "range_precision_recall",
