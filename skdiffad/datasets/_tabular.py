@@ -100,33 +100,50 @@ def load_adbench(name: str, data_dir=None):
     return X, y
 
 
-def semi_supervised_split(X, y, random_state, train_fraction=0.5):
+def semi_supervised_split(X, y, random_state, train_fraction=0.5, max_train=None,
+                          return_indices=False):
     """Split labelled data by the one-class (semi-supervised) protocol.
 
-    Training gets a random ``train_fraction`` of the normal rows; the test set
-    gets the other normal rows and every anomaly. This is the protocol of the data
-    README and of ADBench. Standardising with training-row statistics is left to
-    the caller (the benchmark does it), so the split itself never looks at values.
+    Training gets a random ``train_fraction`` of the normal samples, at most
+    ``max_train`` of them; the test set gets every other sample: the remaining
+    normal ones and every anomaly. This is the protocol of the data README and of
+    ADBench. Standardising with training-row statistics is left to the caller (the
+    benchmark does it), so the split itself never looks at values.
+
+    Any data split along its first axis works: a 2-D table, a DataFrame, a stack of
+    images of shape (n_samples, height, width), or a list of images of different
+    sizes (such as :func:`load_magnetic_tile` returns). Pass
+    ``return_indices=True`` to split other per-sample data the same way (masks,
+    classes, file paths).
 
     Parameters
     ----------
-    X : array-like or DataFrame of shape (n_samples, n_features)
-        The features.
+    X : array-like, DataFrame or list of length n_samples
+        The samples, along the first axis.
     y : array-like of shape (n_samples,)
         Labels, 1 = anomaly, 0 = normal.
     random_state : int, numpy Generator, RandomState or None
-        Seeds which normal rows go to training.
+        Seeds which normal samples go to training.
     train_fraction : float in (0, 1), default=0.5
-        Share of the normal rows used for training.
+        Share of the normal samples used for training.
+    max_train : int or None, default=None
+        The most training samples; the normal samples this leaves out of
+        training go to the test set. ``None`` sets no cap.
+    return_indices : bool, default=False
+        Also return the positions of the training and of the test samples.
 
     Returns
     -------
-    X_train : ndarray or DataFrame
-        Normal rows only.
-    X_test : ndarray or DataFrame
-        The remaining normal rows and all anomalies, in their original order.
+    X_train : ndarray, DataFrame or list
+        Normal samples only, in their original order: a DataFrame for a
+        DataFrame, a list for a list or tuple, else an ndarray.
+    X_test : ndarray, DataFrame or list
+        The remaining normal samples and all anomalies, in their original order.
     y_test : ndarray of shape (n_test,), int
         Labels of ``X_test``.
+    train_indices, test_indices : ndarray of int
+        With ``return_indices``: the sorted positions in ``X`` of ``X_train`` and
+        of ``X_test``.
 
     Examples
     --------
@@ -135,9 +152,16 @@ def semi_supervised_split(X, y, random_state, train_fraction=0.5):
     >>> X_train, X_test, y_test = semi_supervised_split(X, y, random_state=0)
     >>> X_train.shape, X_test.shape, int(y_test.sum())
     ((90, 8), (110, 8), 20)
+    >>> *_, train, test = semi_supervised_split(X, y, random_state=0, max_train=50,
+    ...                                         return_indices=True)
+    >>> len(train), len(test)
+    (50, 150)
     """
     if not 0 < train_fraction < 1:
         raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction!r}")
+    if max_train is not None and (not isinstance(max_train, (int, np.integer))
+                                  or isinstance(max_train, bool) or max_train < 1):
+        raise ValueError(f"max_train must be None or a positive int, got {max_train!r}")
     y = np.asarray(y).astype(int).ravel()
     if len(y) != len(X):
         raise ValueError(f"X and y have different lengths: {len(X)} and {len(y)}")
@@ -146,10 +170,17 @@ def semi_supervised_split(X, y, random_state, train_fraction=0.5):
     if len(normal) < 2:
         raise ValueError("semi_supervised_split needs at least two normal rows (y == 0)")
     n_train = min(max(int(round(train_fraction * len(normal))), 1), len(normal) - 1)
+    if max_train is not None:
+        n_train = min(n_train, max_train)
     train = np.sort(rng.permutation(normal)[:n_train])
     test = np.setdiff1d(np.arange(len(y)), train)
-    return _take(X, train), _take(X, test), y[test]
+    split = (_take(X, train), _take(X, test), y[test])
+    return split + (train, test) if return_indices else split
 
 
 def _take(X, rows):
-    return X.iloc[rows] if isinstance(X, (pd.DataFrame, pd.Series)) else np.asarray(X)[rows]
+    if isinstance(X, (pd.DataFrame, pd.Series)):
+        return X.iloc[rows]
+    if isinstance(X, (list, tuple)):
+        return [X[i] for i in rows]
+    return np.asarray(X)[rows]
