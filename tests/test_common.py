@@ -10,7 +10,7 @@ exchangeable samples) and whose 1-D input is a univariate series.
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skdiffad import DiffusionTSDetector, TabDiffusionDetector
+from skdiffad import DiffusionImageDetector, DiffusionTSDetector, TabDiffusionDetector
 
 ESTIMATORS = [
     TabDiffusionDetector(**{**TabDiffusionDetector._unit_test_params(), "scoring": scoring})
@@ -19,6 +19,9 @@ ESTIMATORS = [
     DiffusionTSDetector(**{**DiffusionTSDetector._unit_test_params(), "scoring": scoring,
                            "denoiser": denoiser})
     for denoiser in ("exact", "unet") for scoring in ("imputation", "reconstruction")
+] + [
+    DiffusionImageDetector(**{**DiffusionImageDetector._unit_test_params(), **params})
+    for params in ({}, {"denoiser": "unet"}, {"denoiser": "unet", "scoring": "density"})
 ]
 
 _PYOD_LABELS = (

@@ -11,12 +11,14 @@ import pytest
 import torch
 from sklearn.base import clone
 
-from skdiffad import DiffusionTSDetector, TabDiffusionDetector
+from skdiffad import DiffusionImageDetector, DiffusionTSDetector, TabDiffusionDetector
 
 from .state import deep_state
 
 TAB_FAST = {"hidden_dims": (8,), "max_iter": 2, "n_timesteps": 50, "n_scoring_timesteps": 2,
             "n_inference_steps": 2, "device": "cpu", "random_state": 0}
+IMG_FAST = {"patch_size": 4, "widths": (4, 8), "max_steps": 5, "n_timesteps": 50,
+            "n_inference_steps": 2, "n_scoring_timesteps": 1, "device": "cpu", "random_state": 0}
 TS_FAST = {"window_size": 8, "widths": (8,), "kernel_size": 3, "max_steps": 5, "n_timesteps": 50,
            "n_inference_steps": 2, "n_stripes": 2, "device": "cpu", "random_state": 0}
 
@@ -24,9 +26,14 @@ TABULAR = [{"scoring": s} for s in ("nonparametric", "time", "reconstruction", "
 TABULAR += [{"scoring": "nonparametric", "novelty": False}]
 SERIES = [{"denoiser": d, "scoring": s} for d in ("exact", "unet")
           for s in ("reconstruction", "imputation")]
+IMAGES = [{"denoiser": "exact", "scoring": "reconstruction"},
+          {"denoiser": "unet", "scoring": "reconstruction"},
+          {"denoiser": "unet", "scoring": "density"}]
 CASES = ([(TabDiffusionDetector, {**TAB_FAST, **p}) for p in TABULAR]
-         + [(DiffusionTSDetector, {**TS_FAST, **p}) for p in SERIES])
-IDS = [f"{cls.__name__[:3]}-{p.get('denoiser', '')}{p['scoring']}-{p.get('novelty', '')}"
+         + [(DiffusionTSDetector, {**TS_FAST, **p}) for p in SERIES]
+         + [(DiffusionImageDetector, {**IMG_FAST, **p}) for p in IMAGES])
+_SHORT = {TabDiffusionDetector: "tab", DiffusionTSDetector: "ts", DiffusionImageDetector: "img"}
+IDS = [f"{_SHORT[cls]}-{p.get('denoiser', '')}{p['scoring']}-{p.get('novelty', '')}"
        for cls, p in CASES]
 
 
@@ -40,13 +47,19 @@ def series(n=400, seed=0):
     return np.sin(2 * np.pi * t / 25 + np.array([[0.0, 1.0]])) + 0.05 * rng.normal(size=(n, 2))
 
 
+def images(n=24, seed=0):
+    return np.random.default_rng(seed).random((n, 9, 11))
+
+
 def data_for(cls, seed=0):
-    return table(seed=seed) if cls is TabDiffusionDetector else series(seed=seed)
+    return {TabDiffusionDetector: table, DiffusionTSDetector: series,
+            DiffusionImageDetector: images}[cls](seed=seed)
 
 
 # -------------------------------------------------------------- fitted state
 REFITS = [(f, s) for f in (0, 1, 2, 5) for s in (0, 1, 5)]  # tables, exact <-> learned
 REFITS += [(6, 8), (8, 6), (7, 9), (9, 6)]  # series: exact <-> U-Net
+REFITS += [(10, 11), (11, 10), (12, 10)]  # images: exact <-> U-Net
 
 
 @pytest.mark.parametrize("first, second", REFITS, ids=lambda i: IDS[i])
@@ -86,6 +99,9 @@ def test_scoring_changes_no_state_at_all(cls, params):
     det.predict_proba(new)
     if cls is DiffusionTSDetector:
         det.channel_scores(new)
+    if cls is DiffusionImageDetector:
+        det.anomaly_map(new)
+        det.predict_mask(new)
     assert deep_state(det) == before
     np.testing.assert_array_equal(det.decision_function(new), first)
 
@@ -157,7 +173,7 @@ def test_parameters_of_one_detector_are_not_checked_on_the_other():
     ts_params = DiffusionTSDetector().get_params()
     assert not {"novelty", "n_neighbors", "n_bins", "hidden_dims"} & set(ts_params)
     assert not {"window_size", "denoiser", "stride"} & set(TabDiffusionDetector().get_params())
-    for cls in (TabDiffusionDetector, DiffusionTSDetector):
+    for cls in (TabDiffusionDetector, DiffusionTSDetector, DiffusionImageDetector):
         assert set(cls._parameter_constraints) == set(cls().get_params())
 
 

@@ -215,3 +215,64 @@ class WindowSamples(Samples):
         starts = positions[torch.as_tensor(index, device=device)]
         return (gather_windows(series, starts, self.extent),
                 gather_windows(observed, starts, self.extent))
+
+
+def patch_corners(size, patch, stride):
+    """First pixel of each patch along one axis, the last aligned to the edge."""
+    return window_starts(size, patch, stride)
+
+
+class PatchSamples(Samples):
+    """Square patches of a stack of images, cut on the fly (never materialised).
+
+    Sample ``k`` is the ``patch x patch`` patch of image ``image_[k]`` whose
+    top-left pixel is ``(top_[k], left_[k])``. Its position is its image's
+    index and its extent 1, so patches of the same image overlap each other
+    (the two-fold rule never restores a patch from its own image) and the two
+    folds are the two halves of the images.
+
+    Parameters
+    ----------
+    images : ndarray or tensor of shape (N, C, H, W), float32
+    patch : int
+        Side of a patch (at most the image's height and width).
+    stride : int
+        Pixels between patches; the last row and column of patches end at the
+        image's edge, so every pixel is covered.
+    observed : ndarray or tensor of shape (N, C, H, W), bool, optional
+    """
+
+    def __init__(self, images, patch, stride, observed=None):
+        self.images = torch.as_tensor(images, dtype=torch.float32)
+        self.observed = None if observed is None else torch.as_tensor(observed, dtype=torch.bool)
+        n, c, h, w = self.images.shape
+        self.patch = int(patch)
+        tops, lefts = patch_corners(h, patch, stride), patch_corners(w, patch, stride)
+        grid_t, grid_l = np.meshgrid(tops, lefts, indexing="ij")
+        per_image = grid_t.size
+        self.image_ = np.repeat(np.arange(n, dtype=np.int64), per_image)
+        self.top_ = np.tile(grid_t.ravel(), n).astype(np.int64)
+        self.left_ = np.tile(grid_l.ravel(), n).astype(np.int64)
+        self.positions = self.image_
+        self.extent = 1
+        self.event_shape = (c, self.patch, self.patch)
+        self.has_mask = self.observed is not None and not bool(self.observed.all())
+        self._n_images = n
+
+    @property
+    def n_positions(self) -> int:
+        return self._n_images
+
+    def take(self, index, device="cpu"):
+        index = np.asarray(torch.as_tensor(index).cpu())
+        p = self.patch
+        rows = (self.top_[index, None] + np.arange(p))[:, :, None]          # (b, p, 1)
+        cols = (self.left_[index, None] + np.arange(p))[:, None, :]         # (b, 1, p)
+        img = torch.as_tensor(self.image_[index])[:, None, None]
+        rows, cols = torch.as_tensor(rows), torch.as_tensor(cols)
+        x = self.images.permute(0, 2, 3, 1)[img, rows, cols].permute(0, 3, 1, 2)
+        mask = None
+        if self.observed is not None:
+            mask = self.observed.permute(0, 2, 3, 1)[img, rows, cols].permute(0, 3, 1, 2)
+            mask = mask.contiguous().to(device)
+        return x.contiguous().to(device), mask

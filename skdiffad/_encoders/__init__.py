@@ -8,7 +8,8 @@ and DataFrames; the models in ``skdiffad._core`` see only the samples.
 """
 
 from ._base import CLIP, Encoded
+from .images import ImageEncoder
 from .series import SeriesEncoder
 from .tabular import TabularEncoder
 
-__all__ = ["CLIP", "Encoded", "SeriesEncoder", "TabularEncoder"]
+__all__ = ["CLIP", "Encoded", "ImageEncoder", "SeriesEncoder", "TabularEncoder"]

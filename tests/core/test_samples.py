@@ -169,3 +169,24 @@ def test_block_size_depends_only_on_bytes_per_sample_and_the_device_type():
     assert block_size(0, "cpu") == 16384
     sizes = [block_size(b, "cpu") for b in (1e4, 2e4, 4e4, 8e4)]
     assert sizes == sorted(sizes, reverse=True)
+
+
+# -------------------------------------------------------------------- patches
+@pytest.mark.parametrize("size, patch, stride", [((10, 7), 4, 3), ((8, 8), 8, 4), ((5, 9), 2, 2)])
+def test_patches_are_the_image_slices_and_cover_every_pixel(size, patch, stride):
+    from skdiffad._core.samples import PatchSamples
+
+    h, w = size
+    images = torch.arange(3 * 2 * h * w, dtype=torch.float32).reshape(3, 2, h, w)
+    samples = PatchSamples(images, patch, stride)
+    x, mask = samples.take(torch.arange(len(samples)))
+    assert mask is None and x.shape == (len(samples), 2, patch, patch)
+    covered = torch.zeros(3, h, w)
+    for k in range(len(samples)):
+        i, top, left = samples.image_[k], samples.top_[k], samples.left_[k]
+        assert torch.equal(x[k], images[i, :, top:top + patch, left:left + patch])
+        covered[i, top:top + patch, left:left + patch] += 1
+    assert covered.min() >= 1
+    # a patch's position is its image: patches of one image "overlap" (extent 1)
+    np.testing.assert_array_equal(samples.positions, samples.image_)
+    assert samples.n_positions == 3 and samples.extent == 1

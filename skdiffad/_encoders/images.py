@@ -1,0 +1,241 @@
+"""Images: arrays, flat rows, files or PIL images as ``(C, H, W)`` samples."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import sparse
+from sklearn.utils.validation import validate_data
+
+from .._core.samples import ArraySamples, PatchSamples
+from ._base import CLIP, Encoded
+
+__all__ = ["CHANNEL_AXES", "ImageEncoder"]
+
+CHANNEL_AXES = ("auto", "first", "last")
+_CHANNELS = (1, 3, 4)
+
+
+def _is_image_list(X):
+    return isinstance(X, (list, tuple)) and len(X) > 0 and not isinstance(X[0], (int, float))
+
+
+class ImageEncoder:
+    """Fitted layout, size and per-channel scaling of :class:`~skdiffad.DiffusionImageDetector`.
+
+    Accepted inputs, and how the layout is decided:
+
+    * a 3-D array ``(n, H, W)``: grayscale images;
+    * a 4-D array: channels on axis 1 ``(n, C, H, W)`` or axis 3
+      ``(n, H, W, C)``, with ``C`` in 1, 3 or 4. ``channel_axis="auto"`` takes the
+      one axis of size 1, 3 or 4; when both are (``(n, 3, 8, 3)``) it raises and
+      asks for ``channel_axis="first"`` or ``"last"``;
+    * a 2-D array ``(n, H*W*C)``: flat images (scikit-learn pipelines and PyOD
+      loops hand detectors 2-D ``X``), read row-major as ``(H, W, C)`` with
+      ``image_shape=(H, W[, C])``. ``image_shape="auto"`` reads ``k*k`` values
+      as a ``k x k`` grayscale image (MNIST's 784), ``3*k*k`` as ``k x k`` RGB,
+      and anything else as a one-row grayscale image ``(1, n_features)``;
+    * a list of file paths or PIL images, of any sizes: read with Pillow
+      (grayscale stays grayscale, anything else becomes RGB) and resized to
+      ``image_size``, which they then need unless they share one size.
+
+    ``image_size=(H, W)`` resizes every input to that working size (bilinear,
+    antialiased); maps are brought back to each input's own size.
+
+    Attributes
+    ----------
+    n_channels_ : int
+    size_ : tuple of int
+        Working height and width.
+    input_size_ : tuple of int or None
+        Height and width of the training arrays (arrays scored later must
+        match it); None when fitted on a list.
+    mean_, scale_ : ndarray of shape (n_channels_,)
+        Per-channel standardisation from the training pixels.
+    mode_ : {"L", "RGB"} or None
+        Pillow mode images read from files are converted to.
+    """
+
+    def __init__(self, image_shape="auto", image_size=None, channel_axis="auto", patch=None,
+                 stride=None):
+        self.image_shape = image_shape
+        self.image_size = image_size
+        self.channel_axis = channel_axis
+        self.patch = patch
+        self.stride = stride
+
+    # ------------------------------------------------------------------ API
+    def fit_transform(self, estimator, X):
+        """Fit the layout and scaling on the training images and encode them."""
+        images, sizes, flat = self._read(estimator, X, fitting=True)
+        self.n_channels_ = images.shape[1]
+        self.size_ = tuple(int(s) for s in images.shape[2:])
+        self.input_size_ = None if _is_image_list(X) else sizes[0]
+        if self.input_size_ is None:  # fitted on files: arrays must come at the working size
+            self.flat_features_ = int(np.prod(images.shape[1:]))
+        pixels = images.transpose(1, 0, 2, 3).reshape(self.n_channels_, -1)
+        self.mean_ = pixels.mean(axis=1)
+        std = pixels.std(axis=1)
+        self.scale_ = np.where(std > 1e-12 * np.maximum(1.0, np.abs(self.mean_)), std, 1.0)
+        if self.input_size_ is None:  # a list of files: no fixed number of features
+            vars(estimator).pop("n_features_in_", None)
+        elif not flat:  # flat rows: validate_data has set it
+            estimator.n_features_in_ = self.flat_features_
+        return self._encode(images, sizes)
+
+    def transform(self, estimator, X):
+        """Encode images of the fitted kind."""
+        images, sizes, _ = self._read(estimator, X, fitting=False)
+        return self._encode(images, sizes)
+
+    # ------------------------------------------------------------- encoding
+    def _encode(self, images, sizes):
+        Z = (images - self.mean_[None, :, None, None]) / self.scale_[None, :, None, None]
+        Z = np.clip(Z, -CLIP, CLIP).astype(np.float32)
+        if self.patch:
+            samples = PatchSamples(Z, min(self.patch, *Z.shape[2:]), self.stride)
+        else:
+            samples = ArraySamples(Z)
+        encoded = Encoded(samples)
+        encoded.sizes = sizes  # each input's own (height, width): maps come back at it
+        return encoded
+
+    # -------------------------------------------------------------- reading
+    def _read(self, estimator, X, fitting):
+        """``(images (n, C, H, W) float64 at the working size, input sizes, flat)``."""
+        name = type(estimator).__name__
+        flat = False
+        if _is_image_list(X):
+            images, sizes = self._read_list(X, fitting)
+        else:
+            if isinstance(X, (list, tuple)) and len(X) == 0:
+                raise ValueError(f"{name} got an empty list of images")
+            if sparse.issparse(X):
+                raise TypeError(f"{name} does not accept sparse input: pass a dense array")
+            ndim = X.ndim if isinstance(X, np.ndarray) else np.asarray(X).ndim
+            flat = ndim <= 2
+            if flat:  # flat rows: scikit-learn's checks and messages
+                X = validate_data(estimator, X, reset=fitting, dtype=np.float64,
+                                  ensure_min_samples=2 if fitting else 1)
+            else:
+                X = np.asarray(X)
+                if np.iscomplexobj(X):
+                    raise ValueError("Complex data not supported")
+                if X.dtype == object:
+                    X = X.astype(np.float64)
+            images = self._layout(X, name, fitting)
+            sizes = [tuple(images.shape[2:])] * len(images)
+            if not fitting and self.image_size is None and tuple(images.shape[2:]) != self.size_:
+                raise ValueError(
+                    f"X has images of size {tuple(images.shape[2:])} but {name} was fitted on "
+                    f"{self.size_}; resize them, or fit with image_size=(H, W)")
+            images = self._resize(images)
+        if len(images) == 0:
+            raise ValueError(f"{name} got no images (n = 0)")
+        if fitting and len(images) < 2:
+            raise ValueError(f"Found {len(images)} sample(s) (n_samples = {len(images)}) while a "
+                             f"minimum of 2 is required: {name} needs at least 2 training images")
+        if not np.all(np.isfinite(images)):
+            bad = int(np.argmax(~np.isfinite(images).reshape(len(images), -1).all(axis=1)))
+            raise ValueError(f"image {bad} holds NaN or infinite values")
+        if not fitting and images.shape[1] != self.n_channels_:
+            raise ValueError(f"X has {images.shape[1]} channel(s) but {name} was fitted on "
+                             f"{self.n_channels_}")
+        return images, sizes, flat
+
+    def _flat_shape(self, n_features):
+        """``(H, W, C)`` of a flat row of ``n_features`` values."""
+        if self.image_shape != "auto":
+            shape = tuple(int(s) for s in self.image_shape)
+            return shape + (1,) if len(shape) == 2 else shape
+        for channels in (1, 3):
+            side = int(round((n_features / channels) ** 0.5))
+            if side * side * channels == n_features:
+                return side, side, channels
+        return 1, n_features, 1
+
+    def _layout(self, X, name, fitting):
+        if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+            raise TypeError(f"{name} needs numeric images, got an array of dtype {X.dtype}")
+        if X.ndim >= 2 and len(X) == 0:
+            raise ValueError(f"{name} got no images: X has shape {X.shape}")
+        if fitting:
+            self.flat_features_ = int(np.prod(X.shape[1:])) if X.ndim >= 2 else 0
+        elif X.ndim == 2 and X.shape[1] != self.flat_features_:
+            raise ValueError(f"X has {X.shape[1]} features, but {name} is expecting "
+                             f"{self.flat_features_} features as input (flat images of shape "
+                             f"{self._flat_shape(self.flat_features_)})")
+        if X.ndim == 2:
+            shape = self._flat_shape(X.shape[1])
+            if len(shape) != 3 or int(np.prod(shape)) != X.shape[1]:
+                raise ValueError(f"image_shape={self.image_shape} holds {int(np.prod(shape))} "
+                                 f"values but each row of X has {X.shape[1]}")
+            X = X.reshape((len(X),) + shape).transpose(0, 3, 1, 2)
+        elif X.ndim == 3:
+            X = X[:, None]
+        elif X.ndim == 4:
+            axis = self.channel_axis
+            if axis == "auto":
+                first, last = X.shape[1] in _CHANNELS, X.shape[3] in _CHANNELS
+                if first and last:
+                    raise ValueError(
+                        f"X of shape {X.shape} could hold channels on axis 1 or 3; pass "
+                        "channel_axis='first' (n, C, H, W) or 'last' (n, H, W, C)")
+                if not (first or last):
+                    raise ValueError(f"X of shape {X.shape} has no channel axis of size 1, 3 "
+                                     "or 4 on axis 1 or 3")
+                axis = "first" if first else "last"
+            if axis == "last":
+                X = X.transpose(0, 3, 1, 2)
+        else:
+            raise ValueError(f"X must be images (n, H, W), (n, H, W, C), (n, C, H, W), flat "
+                             f"(n, H*W*C) or a list of image files; got shape {X.shape}")
+        return X.astype(np.float64)
+
+    def _read_list(self, X, fitting):
+        from PIL import Image, UnidentifiedImageError
+
+        pictures = []
+        for i, item in enumerate(X):
+            if isinstance(item, (str, os.PathLike)):
+                try:
+                    with Image.open(Path(item)) as img:
+                        img.load()
+                        pictures.append(img.copy())
+                except (OSError, UnidentifiedImageError) as exc:
+                    raise ValueError(f"image {i} ({item}) cannot be read: {exc}") from exc
+            elif isinstance(item, Image.Image):
+                pictures.append(item)
+            else:
+                raise TypeError(f"image {i} is a {type(item).__name__}; a list must hold file "
+                                "paths or PIL images")
+        if fitting:
+            gray = all(p.mode in ("L", "I", "I;16", "F", "1") for p in pictures)
+            self.mode_ = "L" if gray else "RGB"
+        sizes = [(p.height, p.width) for p in pictures]
+        target = self.image_size
+        if target is None:
+            target = self.size_ if not fitting else sizes[0]
+            if any(s != tuple(target) for s in sizes):
+                raise ValueError(f"the images have different sizes ({sorted(set(sizes))[:3]}...)"
+                                 "; pass image_size=(H, W) to resize them")
+        target = tuple(int(s) for s in target)
+        arrays = []
+        for p in pictures:
+            p = p.convert(self.mode_)
+            if (p.height, p.width) != target:
+                p = p.resize((target[1], target[0]), Image.BILINEAR)
+            a = np.asarray(p, dtype=np.float64)
+            arrays.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
+        return np.stack(arrays), sizes
+
+    def _resize(self, images):
+        if self.image_size is None or tuple(images.shape[2:]) == tuple(self.image_size):
+            return images
+        x = torch.as_tensor(images)
+        x = torch.nn.functional.interpolate(x, size=tuple(int(s) for s in self.image_size),
+                                            mode="bilinear", antialias=True, align_corners=False)
+        return x.numpy()

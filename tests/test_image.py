@@ -1,0 +1,169 @@
+"""DiffusionImageDetector: inputs and layouts, maps and masks, errors."""
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.metrics import roc_auc_score
+
+from skdiffad import DiffusionImageDetector
+
+FAST = {"random_state": 0, "device": "cpu"}
+UNET = {**FAST, "denoiser": "unet", "widths": (8, 16), "max_steps": 150, "n_timesteps": 100,
+        "n_inference_steps": 2, "n_scoring_timesteps": 2}
+
+
+def textures(n, h=13, w=21, channels=0, seed=0):
+    """Smooth random textures (n, h, w[, channels]) in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    shape = (n, h, w) + ((channels,) if channels else ())
+    base = 0.5 + 0.2 * np.sin(xx / 2.0 + rng.uniform(0, 6, size=(n, 1, 1)))
+    if channels:
+        base = base[..., None]
+    return np.clip(base + 0.03 * rng.normal(size=shape), 0, 1)
+
+
+def with_defects(images, seed=1):
+    """Images with a bright 3x3 square at a random place; returns them and the masks."""
+    rng = np.random.default_rng(seed)
+    out, masks = images.copy(), np.zeros(images.shape[:3], dtype=bool)
+    for i in range(len(out)):
+        r, c = rng.integers(2, images.shape[1] - 5), rng.integers(2, images.shape[2] - 5)
+        out[i, r:r + 3, c:c + 3] = 1.0
+        masks[i, r:r + 3, c:c + 3] = True
+    return out, masks
+
+
+# ------------------------------------------------------------------ quality
+# floors a few points under what these tiny settings reach (exact 1.0 and 1.0;
+# a 150-step U-Net about 0.9 and 0.7)
+@pytest.mark.parametrize("params, floor, located", [(FAST, 0.95, 0.8), (UNET, 0.8, 0.5)],
+                         ids=["exact", "unet"])
+def test_planted_defects_are_found_and_located(params, floor, located):
+    train = textures(60)
+    bad, masks = with_defects(textures(10, seed=2))
+    good = textures(10, seed=3)
+    det = DiffusionImageDetector(**params).fit(train)
+    scores = det.decision_function(np.concatenate([good, bad]))
+    assert roc_auc_score(np.r_[np.zeros(10), np.ones(10)], scores) > floor
+    maps = det.anomaly_map(bad)
+    assert maps.shape == bad.shape  # 13 x 21: non-square, not a multiple of 8
+    peaks = [np.unravel_index(np.argmax(m), m.shape) for m in maps]
+    assert np.mean([mask[peak] for mask, peak in zip(masks, peaks)]) >= located
+    np.testing.assert_allclose(scores[10:], maps.reshape(10, -1).max(axis=1), rtol=1e-12)
+
+
+def test_predicted_masks_agree_with_predicted_labels():
+    det = DiffusionImageDetector(**FAST).fit(textures(60))
+    X = np.concatenate([textures(8, seed=3), with_defects(textures(8, seed=2))[0]])
+    masks, labels = det.predict_mask(X), det.predict(X)
+    assert masks.shape == X.shape and masks.dtype == bool
+    np.testing.assert_array_equal(masks.reshape(len(X), -1).any(axis=1), labels == 1)
+
+
+def test_exact_training_scores_come_from_the_other_half_of_the_images():
+    train = textures(40)
+    det = DiffusionImageDetector(**FAST).fit(train)
+    # scored as new images, every training patch finds itself: nothing is abnormal
+    assert det.decision_function(train).max() < 1e-12
+    new = det.decision_function(textures(40, seed=5))
+    assert 0.3 < np.median(det.decision_scores_) / np.median(new) < 3
+
+
+# ------------------------------------------------------------------ layouts
+def test_every_array_layout_scores_the_same():
+    gray = textures(30)
+    det = DiffusionImageDetector(**FAST).fit(gray)
+    expected = det.decision_function(gray[:5])
+    for X in (gray[:, None], gray[..., None], gray.reshape(30, -1)):
+        layout = DiffusionImageDetector(**FAST, image_shape=(13, 21)).fit(
+            X if X.ndim != 2 else X)
+        np.testing.assert_allclose(layout.decision_function(X[:5]), expected, rtol=1e-10)
+    rgb = textures(30, channels=3)
+    a = DiffusionImageDetector(**FAST).fit(rgb).decision_function(rgb[:5])
+    b = DiffusionImageDetector(**FAST).fit(rgb.transpose(0, 3, 1, 2)).decision_function(
+        rgb[:5].transpose(0, 3, 1, 2))
+    np.testing.assert_allclose(a, b, rtol=1e-10)
+
+
+def test_flat_rows_are_read_as_square_images_by_default():
+    X = textures(20, h=8, w=8)
+    det = DiffusionImageDetector(**FAST).fit(X.reshape(20, 64))
+    assert det.encoder_.size_ == (8, 8) and det.n_features_in_ == 64
+    np.testing.assert_allclose(det.decision_function(X[:3].reshape(3, 64)),
+                               DiffusionImageDetector(**FAST).fit(X).decision_function(X[:3]))
+    with pytest.raises(ValueError, match="X has 63 features, but DiffusionImageDetector is "
+                                         "expecting 64 features"):
+        det.decision_function(X[:3].reshape(3, 64)[:, :63])
+    rgb = textures(20, h=4, w=4, channels=3).reshape(20, 48)
+    assert DiffusionImageDetector(**FAST).fit(rgb).encoder_.n_channels_ == 3
+
+
+def test_an_ambiguous_channel_axis_is_named_and_can_be_given():
+    X = np.random.default_rng(0).random((10, 3, 6, 3))
+    with pytest.raises(ValueError, match="channel_axis='first'"):
+        DiffusionImageDetector(**FAST).fit(X)
+    first = DiffusionImageDetector(**FAST, channel_axis="first").fit(X)
+    last = DiffusionImageDetector(**FAST, channel_axis="last").fit(X)
+    assert first.encoder_.size_ == (6, 3) and last.encoder_.size_ == (3, 6)
+
+
+def test_lists_of_files_and_pil_images_of_any_size(tmp_path):
+    rng = np.random.default_rng(0)
+    sizes = [(20, 30), (24, 18), (20, 30), (31, 25)] * 3
+    paths, pictures = [], []
+    for i, (h, w) in enumerate(sizes):
+        img = Image.fromarray((rng.random((h, w)) * 255).astype(np.uint8), mode="L")
+        img.save(tmp_path / f"{i}.png")
+        paths.append(str(tmp_path / f"{i}.png"))
+        pictures.append(img)
+    det = DiffusionImageDetector(**FAST, image_size=(16, 16)).fit(paths)
+    assert det.encoder_.n_channels_ == 1 and not hasattr(det, "n_features_in_")
+    np.testing.assert_allclose(det.decision_function(pictures), det.decision_function(paths))
+    maps = det.anomaly_map(paths[:4])
+    assert isinstance(maps, list) and [m.shape for m in maps] == sizes[:4]
+    with pytest.raises(ValueError, match="different sizes.*image_size"):
+        DiffusionImageDetector(**FAST).fit(paths)
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match=r"image 1 \(.*broken.png\) cannot be read"):
+        det.decision_function([paths[0], str(tmp_path / "broken.png")])
+    with pytest.raises(ValueError, match="empty list"):
+        det.decision_function([])
+
+
+# ------------------------------------------------------------------- errors
+def test_bad_images_after_fit_are_named():
+    det = DiffusionImageDetector(**FAST).fit(textures(20))
+    with pytest.raises(ValueError, match=r"size \(13, 20\) but DiffusionImageDetector was "
+                                         r"fitted on \(13, 21\)"):
+        det.decision_function(textures(2, w=20))
+    with pytest.raises(ValueError, match="3 channel"):
+        det.decision_function(textures(2, channels=3))
+    bad = textures(3)
+    bad[1, 2, 2] = np.nan
+    with pytest.raises(ValueError, match="image 1 holds NaN"):
+        det.decision_function(bad)
+    bad[1, 2, 2] = np.inf
+    with pytest.raises(ValueError, match="image 1 holds NaN or infinite"):
+        det.decision_function(bad)
+    with pytest.raises(ValueError, match="got shape"):
+        det.decision_function(np.zeros((2, 3, 4, 5, 6)))
+
+
+def test_fit_needs_two_images_and_valid_settings():
+    with pytest.raises(ValueError, match="at least 2 training images"):
+        DiffusionImageDetector(**FAST).fit(textures(1))
+    with pytest.raises(ValueError, match="needs denoiser='unet'"):
+        DiffusionImageDetector(**FAST, scoring="density").fit(textures(5))
+    with pytest.raises(ValueError, match="image_size must be a tuple"):
+        DiffusionImageDetector(**FAST, image_size=(0, 4)).fit(textures(5))
+    with pytest.raises(ValueError, match="kernel_size must be odd"):
+        DiffusionImageDetector(**{**UNET, "kernel_size": 4}).fit(textures(5))
+
+
+def test_unet_density_gives_per_pixel_maps():
+    det = DiffusionImageDetector(**{**UNET, "scoring": "density"}).fit(textures(30))
+    bad, masks = with_defects(textures(6, seed=2))
+    maps = det.anomaly_map(bad)
+    assert maps.shape == bad.shape and np.all(np.isfinite(maps))
+    assert maps[masks].mean() > maps[~masks].mean() + 0.1  # nats per pixel
