@@ -319,6 +319,62 @@ def _read_runs(csv_path):
     return runs
 
 
+def start_runs_csv(csv_path, resume, columns):
+    """Get a benchmark's per-run CSV ready: the earlier rows when resuming, else a fresh start.
+
+    Makes the CSV's folder; without ``resume`` (or with an empty file) an existing
+    CSV is deleted.
+
+    Returns
+    -------
+    csv_path : Path or None
+        ``csv_path`` as a ``Path`` (None stays None: nothing is written).
+    previous : pandas.DataFrame
+        The rows already there when resuming, else an empty frame with ``columns``.
+    """
+    if csv_path is None:
+        return None, pd.DataFrame(columns=columns)
+    csv_path = Path(csv_path)
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    if resume and csv_path.exists() and csv_path.stat().st_size > 0:
+        return csv_path, _read_runs(csv_path)
+    csv_path.unlink(missing_ok=True)
+    return csv_path, pd.DataFrame(columns=columns)
+
+
+def results_csv(out, name, resume):
+    """``<out>/<name>``, with ``out`` made; without ``resume`` an earlier file goes to ``.bak``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path = out / name
+    if csv_path.exists() and not resume:
+        backup = csv_path.with_suffix(".csv.bak")
+        csv_path.replace(backup)
+        print(f"previous results moved to {backup} (use --resume to continue them)",
+              flush=True)
+    return csv_path
+
+
+def merge_run_files(directories, name, keys, out):
+    """Join the per-run CSV ``name`` of several output directories (shards) into ``<out>/<name>``.
+
+    Raises ``SystemExit`` when a directory has no such file or a run (the same
+    ``keys`` values) appears in more than one. Returns the joined runs.
+    """
+    paths = [Path(d) / name for d in directories]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise SystemExit(f"no results to merge at {missing}")
+    runs = pd.concat([_read_runs(p) for p in paths], ignore_index=True)
+    duplicated = runs.duplicated(list(keys))
+    if duplicated.any():
+        raise SystemExit(f"{int(duplicated.sum())} runs appear in more than one directory")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs.to_csv(out / name, index=False)
+    return runs
+
+
 def _append_row(csv_path, row):
     new_file = not csv_path.exists() or csv_path.stat().st_size == 0
     with open(csv_path, "a", newline="") as handle:
@@ -381,14 +437,7 @@ def run_benchmark(datasets, detectors=None, protocols=PROTOCOLS, seeds=(0, 1, 2)
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
 
-    previous = pd.DataFrame(columns=RUN_COLUMNS)
-    if csv_path is not None:
-        csv_path = Path(csv_path)
-        csv_path.parent.mkdir(parents=True, exist_ok=True)
-        if resume and csv_path.exists() and csv_path.stat().st_size > 0:
-            previous = _read_runs(csv_path)
-        elif csv_path.exists():
-            csv_path.unlink()
+    csv_path, previous = start_runs_csv(csv_path, resume, RUN_COLUMNS)
     done = set(zip(previous["dataset"], previous["protocol"],
                    previous["seed"].astype(int), previous["detector"]))
 
@@ -696,16 +745,40 @@ def add_run_arguments(parser, data="tabular/adbench/", torch_baseline="PyOD's Au
                         help="output directory (default: benchmarks/results)")
 
 
-def _parse_args(argv):
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.tabular",
-        description="ADBench tabular benchmark: diffusion detectors vs PyOD baselines.")
-    add_run_arguments(parser)
-    parser.add_argument("--datasets", default=None,
-                        help="comma list of dataset names or substrings (default: all)")
+def command_line(module, argv=None):
+    """The command that ran ``python -m <module>`` with ``argv`` (None: this process's)."""
+    return (f"python -m {module} " + " ".join(sys.argv[1:] if argv is None else argv)).strip()
+
+
+def benchmark_parser(prog, description, registry, csv_name, data="tabular/adbench/",
+                     torch_baseline="PyOD's AutoEncoder"):
+    """An argument parser holding the options every benchmark script shares.
+
+    Those of :func:`add_run_arguments` (``data`` and ``torch_baseline`` go there),
+    ``--detectors`` (names of ``registry``), and ``--resume`` and ``--summarise``
+    for the script's per-run CSV ``csv_name``.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    add_run_arguments(parser, data=data, torch_baseline=torch_baseline)
     parser.add_argument("--detectors", default=None,
                         help="comma list of detector names, case-insensitive "
-                             f"(default: all of {', '.join(DETECTORS)})")
+                             f"(default: all of {', '.join(registry)})")
+    parser.add_argument("--resume", action="store_true",
+                        help=f"keep <out>/{csv_name} and skip the runs it holds")
+    parser.add_argument("--summarise", nargs="+", metavar="DIR", default=None,
+                        help=f"run nothing: merge the {csv_name} of these output "
+                             "directories (e.g. shards run in parallel) and write the "
+                             "summary and figure to --out")
+    return parser
+
+
+def _parse_args(argv):
+    parser = benchmark_parser(
+        "python -m benchmarks.tabular",
+        "ADBench tabular benchmark: diffusion detectors vs PyOD baselines.",
+        DETECTORS, "tabular_runs.csv")
+    parser.add_argument("--datasets", default=None,
+                        help="comma list of dataset names or substrings (default: all)")
     parser.add_argument("--protocols", default="semi,unsup",
                         help="semi, unsup or both (default: %(default)s)")
     parser.add_argument("--seeds", default=None,
@@ -715,14 +788,8 @@ def _parse_args(argv):
     parser.add_argument("--max-test", type=int, default=50_000,
                         help="cap on scored rows, stratified random subsample "
                              "(default: %(default)s)")
-    parser.add_argument("--resume", action="store_true",
-                        help="keep <out>/tabular_runs.csv and skip the runs it holds")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: only datasets with < 2000 rows, seed 0")
-    parser.add_argument("--summarise", nargs="+", metavar="DIR", default=None,
-                        help="run nothing: merge the tabular_runs.csv of these output "
-                             "directories (e.g. shards run in parallel) and write the "
-                             "summary and figure to --out")
     return parser.parse_args(argv)
 
 
@@ -733,18 +800,9 @@ def summarise_directories(directories, out, command):
     its own ``--out``), then be summarised as a single table.
     """
 
-    paths = [Path(d) / "tabular_runs.csv" for d in directories]
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        raise SystemExit(f"no results to merge at {missing}")
-    frames = [_read_runs(p) for p in paths]
-    runs = pd.concat(frames, ignore_index=True)
-    duplicated = runs.duplicated(["dataset", "protocol", "seed", "detector"])
-    if duplicated.any():
-        raise SystemExit(f"{int(duplicated.sum())} runs appear in more than one directory")
+    runs = merge_run_files(directories, "tabular_runs.csv",
+                           ["dataset", "protocol", "seed", "detector"], out)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    runs.to_csv(out / "tabular_runs.csv", index=False)
     notes = environment_notes(command, 1, "see the shards' commands") + [
         "Merged from: " + ", ".join(str(d) for d in directories),
     ]
@@ -770,9 +828,8 @@ def main(argv=None):
     """Command-line entry point; see ``python -m benchmarks.tabular --help``."""
     args = _parse_args(argv)
     if args.summarise:
-        command = "python -m benchmarks.tabular " + " ".join(sys.argv[1:] if argv is None
-                                                             else argv)
-        return summarise_directories(args.summarise, args.out, command.strip())
+        return summarise_directories(args.summarise, args.out,
+                                     command_line("benchmarks.tabular", argv))
     set_threads(args.threads)
     data_dir = resolve_data_dir(args.data_dir)
     names = list_adbench(data_dir)
@@ -799,13 +856,7 @@ def main(argv=None):
         raise SystemExit("no dataset selected")
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    csv_path = out / "tabular_runs.csv"
-    if csv_path.exists() and not args.resume:
-        backup = csv_path.with_suffix(".csv.bak")
-        csv_path.replace(backup)
-        print(f"previous results moved to {backup} (use --resume to continue them)",
-              flush=True)
+    csv_path = results_csv(out, "tabular_runs.csv", args.resume)
     print(f"{len(datasets)} datasets x {len(protocols)} protocols x {len(seeds)} seeds x "
           f"{len(detectors)} detectors; results -> {csv_path}", flush=True)
 
@@ -814,9 +865,8 @@ def main(argv=None):
                          max_test=args.max_test, device=args.device, csv_path=csv_path,
                          resume=args.resume)
     elapsed = time.perf_counter() - start
-    command = "python -m benchmarks.tabular " + " ".join(sys.argv[1:] if argv is None
-                                                         else argv)
-    notes = environment_notes(command.strip(), args.threads, args.device) + [
+    notes = environment_notes(command_line("benchmarks.tabular", argv), args.threads,
+                              args.device) + [
         f"Data: {data_dir / 'tabular' / 'adbench'}; caps: {args.max_train} fitted rows, "
         f"{args.max_test} scored rows (see the module docstring for the protocol).",
         f"Wall time of this invocation: {elapsed:.0f} s ({elapsed / 60:.1f} min).",
