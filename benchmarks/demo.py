@@ -42,7 +42,6 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.tabular import (
-    RESULTS_DIR,
     add_run_arguments,
     environment_notes,
     resolve_data_dir,

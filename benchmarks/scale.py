@@ -27,7 +27,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 from benchmarks.tabular import (DETECTORS, add_run_arguments, environment_notes, prepare,
                                 resolve_data_dir, select_detectors, set_threads)

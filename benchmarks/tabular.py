@@ -375,13 +375,17 @@ def merge_run_files(directories, name, keys, out):
     return runs
 
 
-def _append_row(csv_path, row):
+def append_row(csv_path, row, columns=RUN_COLUMNS):
+    """Add one run to a benchmark's per-run CSV at once (nothing when ``csv_path`` is None),
+    so an interrupted run can be resumed."""
+    if csv_path is None:
+        return
     new_file = not csv_path.exists() or csv_path.stat().st_size == 0
     with open(csv_path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=RUN_COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=columns)
         if new_file:
             writer.writeheader()
-        writer.writerow({k: row[k] for k in RUN_COLUMNS})
+        writer.writerow({k: row[k] for k in columns})
 
 
 def run_benchmark(datasets, detectors=None, protocols=PROTOCOLS, seeds=(0, 1, 2), *,
@@ -471,7 +475,7 @@ def run_benchmark(datasets, detectors=None, protocols=PROTOCOLS, seeds=(0, 1, 2)
                            "test_subsampled": run["test_subsampled"]}
                     rows.append(row)
                     if csv_path is not None:
-                        _append_row(csv_path, row)
+                        append_row(csv_path, row)
                     if verbose:
                         _print_progress(count, total, row)
         del X, y

@@ -98,7 +98,6 @@ its score time to ``TSOD-IForest``'s in the same run (``speed.csv``, ``speed.md`
 from __future__ import annotations
 
 import argparse
-import csv
 import functools
 import sys
 import time
@@ -122,6 +121,7 @@ from benchmarks.tabular import (
     _error_text,
     _markdown_table,
     add_run_arguments,
+    append_row,
     environment_notes,
     resolve_data_dir,
     set_threads,
@@ -410,15 +410,6 @@ def _read_runs(csv_path):
     return runs
 
 
-def _append_row(csv_path, row):
-    new_file = not csv_path.exists() or csv_path.stat().st_size == 0
-    with open(csv_path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=RUN_COLUMNS)
-        if new_file:
-            writer.writeheader()
-        writer.writerow({k: row[k] for k in RUN_COLUMNS})
-
-
 def _scores_path(scores_dir, collection):
     return Path(scores_dir) / f"{collection}.npz"
 
@@ -538,7 +529,7 @@ def run_benchmark(series, detectors=None, seeds=(0,), *, device="auto", csv_path
             row.pop("scores")
             rows.append(row)
             if csv_path is not None:
-                _append_row(csv_path, row)
+                append_row(csv_path, row, RUN_COLUMNS)
             if verbose:
                 _print_progress(count, total, row)
         del loaded

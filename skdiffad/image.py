@@ -9,7 +9,7 @@ import torch
 from scipy.ndimage import gaussian_filter
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._core.samples import PatchSamples
+from ._core.samples import fold
 from ._encoders.images import CHANNEL_AXES, ImageEncoder
 from .base import BaseDiffusionDetector, _positive_ints
 
@@ -231,14 +231,15 @@ class DiffusionImageDetector(BaseDiffusionDetector):
         if self.denoiser == "exact" and self.scoring != "reconstruction":
             raise ValueError(f"scoring={self.scoring!r} needs denoiser='unet'; the exact "
                              "denoiser scores by reconstruction")
-        for name in ("image_size", "image_shape"):
+        for name, lengths, form in (("image_size", (2,), "(H, W)"),
+                                    ("image_shape", (2, 3), "(H, W[, C])")):
             value = getattr(self, name)
             if value is None or isinstance(value, str):
                 continue
-            if len(value) not in ((2,) if name == "image_size" else (2, 3)) or not all(
+            if len(value) not in lengths or not all(
                     isinstance(v, numbers.Integral) and v >= 1 for v in value):
-                raise ValueError(f"{name} must be a tuple of positive integers (H, W"
-                                 f"{'' if name == 'image_size' else '[, C]'}), got {value!r}")
+                raise ValueError(f"{name} must be a tuple of positive integers {form}, "
+                                 f"got {value!r}")
 
     # ------------------------------------------------ encoder, model, reduction
     def _make_encoder(self):
@@ -261,28 +262,14 @@ class DiffusionImageDetector(BaseDiffusionDetector):
                 f"images ({exc.n_positions} given)")
 
     def _fold(self, blocks, encoded):
-        """Pixel errors of every image, ``(n, H, W)`` at the working size."""
-        samples = encoded.samples
-        if not isinstance(samples, PatchSamples):
-            sums, counts = super()._fold(blocks, encoded)
-        else:  # sum patch errors onto the pixels they cover, in a fixed order
-            n, c, h, w = samples.images.shape
-            p = samples.patch
-            sums = torch.zeros((n * h * w, c), dtype=torch.float64)
-            counts = torch.zeros_like(sums)
-            dy, dx = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
-            for start, stop, total, count in blocks:
-                img = samples.image_[start:stop, None, None]
-                pixel = (img * h + samples.top_[start:stop, None, None] + dy) * w \
-                    + samples.left_[start:stop, None, None] + dx
-                idx = torch.as_tensor(pixel.reshape(-1))
-                for acc, block in ((sums, total), (counts, count)):
-                    acc.index_add_(0, idx, torch.from_numpy(block).permute(0, 2, 3, 1).reshape(-1, c))
-            sums = sums.reshape(n, h, w, c).permute(0, 3, 1, 2).numpy()
-            counts = counts.reshape(n, h, w, c).permute(0, 3, 1, 2).numpy()
+        """Pixel errors of every image, ``(n, H, W)`` at the working size: patch
+        (or pixel) errors summed onto the pixels they cover
+        (:func:`~skdiffad._core.samples.fold`), averaged over the channels."""
+        n = len(encoded.sizes)
+        sums, counts = fold(encoded.samples, blocks)
         with np.errstate(invalid="ignore", divide="ignore"):
             per_pixel = np.where(counts > 0, sums / counts, 0.0)
-        return per_pixel.mean(axis=1)
+        return per_pixel.reshape((n,) + encoded.working_size + (-1,)).mean(axis=-1)
 
     def _smooth(self, errors):
         if self.smoothing <= 0:

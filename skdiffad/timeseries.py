@@ -5,11 +5,11 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-import torch
 from scipy.ndimage import maximum_filter1d
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._core.plans import grating_masks
+from ._core.samples import fold
 from ._encoders import SeriesEncoder
 from ._encoders.series import SCALINGS
 from .base import BaseDiffusionDetector, _positive_ints
@@ -353,18 +353,9 @@ class DiffusionTSDetector(BaseDiffusionDetector):
 
     def _fold(self, blocks, encoded):
         """Window errors summed onto the steps they cover: ``(sums, counts)`` of
-        shape ``(C, n)``, in float64 on the CPU (in a fixed order, so the result
-        is the same on every device)."""
-        samples = encoded.samples
-        C, n = samples.series.shape
-        sums = torch.zeros((C, n), dtype=torch.float64)
-        counts = torch.zeros_like(sums)
-        offsets = torch.arange(samples.extent)
-        for start, stop, total, count in blocks:
-            idx = (torch.as_tensor(samples.positions[start:stop])[:, None] + offsets).reshape(-1)
-            sums.index_add_(1, idx, torch.from_numpy(total).permute(1, 0, 2).reshape(C, -1))
-            counts.index_add_(1, idx, torch.from_numpy(count).permute(1, 0, 2).reshape(C, -1))
-        return sums.numpy(), counts.numpy()
+        shape ``(C, n)`` (:func:`~skdiffad._core.samples.fold`)."""
+        sums, counts = fold(encoded.samples, blocks)
+        return sums.T, counts.T
 
     def _reduce(self, folded, encoded):
         """Scores of the steps; see ``aggregation``."""

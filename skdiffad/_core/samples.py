@@ -24,7 +24,9 @@ __all__ = [
     "ArraySamples",
     "Samples",
     "WindowSamples",
+    "PatchSamples",
     "block_size",
+    "fold",
     "gather_windows",
     "pad_block",
     "window_starts",
@@ -121,6 +123,16 @@ class Samples:
         """
         raise NotImplementedError
 
+    @property
+    def n_cells(self) -> int:  # pragma: no cover - abstract
+        """Entries per channel of the source (rows x features, steps, pixels)."""
+        raise NotImplementedError
+
+    def cells(self, start, stop):  # pragma: no cover - abstract
+        """Where the entries of samples ``start..stop`` lie in the source, per
+        channel: flat indices of shape ``(stop - start, *spatial)`` (see :func:`fold`)."""
+        raise NotImplementedError
+
     def blocks(self, block: int, device="cpu"):
         """Consecutive blocks ``(start, stop, x, mask)``, each padded to a
         multiple of :data:`ROW_MULTIPLE` rows (see :func:`pad_block`)."""
@@ -148,6 +160,15 @@ class ArraySamples(Samples):
         self.event_shape = tuple(self.values.shape[1:])
         self.has_mask = self.mask is not None
         self.positions = np.arange(self.values.shape[0], dtype=np.int64)
+
+    @property
+    def n_cells(self) -> int:
+        return int(np.prod(self.values.shape[2:], dtype=np.int64)) * len(self.values)
+
+    def cells(self, start, stop):
+        spatial = self.values.shape[2:]
+        size = int(np.prod(spatial, dtype=np.int64))
+        return np.arange(start * size, stop * size).reshape((stop - start,) + spatial)
 
     def take(self, index, device="cpu"):
         index = np.asarray(torch.as_tensor(index).cpu())
@@ -203,6 +224,13 @@ class WindowSamples(Samples):
     def n_positions(self) -> int:
         return self.series.shape[1] - self.extent + 1
 
+    @property
+    def n_cells(self) -> int:
+        return self.series.shape[1]
+
+    def cells(self, start, stop):
+        return self.positions[start:stop, None] + np.arange(self.extent)
+
     def _tensors(self, device):
         key = str(torch.device(device))
         if key not in self._on_device:  # one copy of the series per device, not per batch
@@ -215,11 +243,6 @@ class WindowSamples(Samples):
         starts = positions[torch.as_tensor(index, device=device)]
         return (gather_windows(series, starts, self.extent),
                 gather_windows(observed, starts, self.extent))
-
-
-def patch_corners(size, patch, stride):
-    """First pixel of each patch along one axis, the last aligned to the edge."""
-    return window_starts(size, patch, stride)
 
 
 class PatchSamples(Samples):
@@ -247,7 +270,7 @@ class PatchSamples(Samples):
         self.observed = None if observed is None else torch.as_tensor(observed, dtype=torch.bool)
         n, c, h, w = self.images.shape
         self.patch = int(patch)
-        tops, lefts = patch_corners(h, patch, stride), patch_corners(w, patch, stride)
+        tops, lefts = window_starts(h, patch, stride), window_starts(w, patch, stride)
         grid_t, grid_l = np.meshgrid(tops, lefts, indexing="ij")
         per_image = grid_t.size
         self.image_ = np.repeat(np.arange(n, dtype=np.int64), per_image)
@@ -263,6 +286,17 @@ class PatchSamples(Samples):
     def n_positions(self) -> int:
         return self._n_images
 
+    @property
+    def n_cells(self) -> int:
+        n, _, h, w = self.images.shape
+        return n * h * w
+
+    def cells(self, start, stop):
+        h, w = self.images.shape[2:]
+        dy, dx = np.meshgrid(np.arange(self.patch), np.arange(self.patch), indexing="ij")
+        rows = self.image_[start:stop, None, None] * h + self.top_[start:stop, None, None] + dy
+        return rows * w + self.left_[start:stop, None, None] + dx
+
     def take(self, index, device="cpu"):
         index = np.asarray(torch.as_tensor(index).cpu())
         p = self.patch
@@ -276,3 +310,32 @@ class PatchSamples(Samples):
             mask = self.observed.permute(0, 2, 3, 1)[img, rows, cols].permute(0, 3, 1, 2)
             mask = mask.contiguous().to(device)
         return x.contiguous().to(device), mask
+
+
+def fold(samples, blocks):
+    """Sum the error blocks of ``samples`` onto the entries of their source.
+
+    Overlapping samples (windows of one series, patches of one image) add up
+    where they overlap. The sums run on the CPU in float64, in the order of the
+    blocks, so the result is the same on every device.
+
+    Parameters
+    ----------
+    samples : Samples
+    blocks : iterable of ``(start, stop, sums, counts)``
+        Per-entry errors of samples ``start..stop``, each of shape
+        ``(stop - start, C, *spatial)`` (a model's ``errors``).
+
+    Returns
+    -------
+    sums, counts : ndarray of shape (samples.n_cells, C), float64
+        Per source entry (row-major, channels last) and channel.
+    """
+    c = samples.event_shape[0]
+    sums = torch.zeros((samples.n_cells, c), dtype=torch.float64)
+    counts = torch.zeros_like(sums)
+    for start, stop, total, count in blocks:
+        idx = torch.as_tensor(samples.cells(start, stop).reshape(-1))
+        for acc, block in ((sums, total), (counts, count)):
+            acc.index_add_(0, idx, torch.from_numpy(block).movedim(1, -1).reshape(-1, c))
+    return sums.numpy(), counts.numpy()

@@ -26,10 +26,16 @@ class Encoded:
     training : Samples or None
         The units a model learns from, when they differ from ``samples`` (every
         window of the training series); ``None``: the same.
+    working_size : tuple of int or None
+        Images: the height and width the model sees.
+    sizes : list of tuple of int or None
+        Images: each input's own height and width (maps come back at it).
     """
 
     samples: Samples
     training: Samples | None = None
+    working_size: tuple | None = None
+    sizes: list | None = None
 
     def __post_init__(self):
         if self.training is None:

@@ -99,9 +99,7 @@ class ImageEncoder:
             samples = PatchSamples(Z, min(self.patch, *Z.shape[2:]), self.stride)
         else:
             samples = ArraySamples(Z)
-        encoded = Encoded(samples)
-        encoded.sizes = sizes  # each input's own (height, width): maps come back at it
-        return encoded
+        return Encoded(samples, working_size=tuple(Z.shape[2:]), sizes=sizes)
 
     # -------------------------------------------------------------- reading
     def _read(self, estimator, X, fitting):
