@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 __all__ = ["timestep_embedding", "MLPDenoiser", "ConvDenoiser1d", "ConvDenoiser2d",
-           "build_network", "NETWORKS", "activation_bytes", "place"]
+           "SegmentationHead2d", "build_network", "NETWORKS", "activation_bytes", "place"]
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -181,21 +181,25 @@ _CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 
 
 class _ConvBlock(nn.Module):
-    """``h + conv(silu(norm(conv(silu(norm(h))) + proj(temb))))`` over the spatial axes."""
+    """``h + conv(silu(norm(conv(silu(norm(h))) + proj(temb))))`` over the spatial axes.
+
+    ``cond_dim=0`` builds an unconditional block (no ``proj(temb)`` term).
+    """
 
     def __init__(self, in_ch: int, out_ch: int, cond_dim: int, kernel_size: int, ndim: int = 1):
         super().__init__()
         conv, pad = _CONV[ndim], kernel_size // 2
         self.norm1 = nn.GroupNorm(_groups(in_ch), in_ch)
         self.conv1 = conv(in_ch, out_ch, kernel_size, padding=pad)
-        self.cond = nn.Linear(cond_dim, out_ch)
+        self.cond = nn.Linear(cond_dim, out_ch) if cond_dim else None
         self.norm2 = nn.GroupNorm(_groups(out_ch), out_ch)
         self.conv2 = conv(out_ch, out_ch, kernel_size, padding=pad)
         self.skip = conv(in_ch, out_ch, 1, bias=False) if in_ch != out_ch else None
 
     def forward(self, h, cond):
         z = self.conv1(nn.functional.silu(self.norm1(h)))
-        z = z + self.cond(cond).reshape(cond.shape[0], -1, *([1] * (h.ndim - 2)))
+        if self.cond is not None:
+            z = z + self.cond(cond).reshape(cond.shape[0], -1, *([1] * (h.ndim - 2)))
         z = self.conv2(nn.functional.silu(self.norm2(z)))
         return (h if self.skip is None else self.skip(h)) + z
 
@@ -226,7 +230,8 @@ class _ConvUNet(nn.Module):
     with the down-path features concatenated back (Ronneberger et al. 2015, as
     used by DDPM). An input whose spatial sizes are not multiples of
     ``2**(levels-1)`` is padded by repeating its edges and cropped back, so any
-    size works.
+    size works. ``time_embed_dim=0`` builds an unconditional U-Net: no time MLP,
+    no embedding projections, and ``forward`` takes no ``t``.
     """
 
     _ndim = 1
@@ -246,11 +251,16 @@ class _ConvUNet(nn.Module):
         }
         if attention:
             self.config["attention"] = True
+        if gaussian_skip and not time_embed_dim:
+            raise ValueError("gaussian_skip needs a timestep-conditioned network")
         conv, ndim = _CONV[self._ndim], self._ndim
         with torch.random.fork_rng(devices=[]):
-            cond = widths[0] * 2
-            self.time_mlp = nn.Sequential(nn.Linear(time_embed_dim, cond), nn.SiLU(),
-                                          nn.Linear(cond, cond))
+            if time_embed_dim:
+                cond = widths[0] * 2
+                self.time_mlp = nn.Sequential(nn.Linear(time_embed_dim, cond), nn.SiLU(),
+                                              nn.Linear(cond, cond))
+            else:
+                cond, self.time_mlp = 0, None
             self.input = conv(in_channels, widths[0], kernel_size, padding=kernel_size // 2)
             self.down = nn.ModuleList()
             self.pool = nn.ModuleList()
@@ -289,9 +299,10 @@ class _ConvUNet(nn.Module):
             nn.init.zeros_(self.attention.proj.bias)
         return self
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
         """Map ``x`` of shape ``(n, in_channels, *spatial)`` and steps ``t`` (a
-        scalar or ``(n,)``) to ``(n, out_channels, *spatial)``."""
+        scalar or ``(n,)``; ``None`` for an unconditional network) to
+        ``(n, out_channels, *spatial)``."""
         sizes = x.shape[2:]
         multiple = 2 ** (len(self.config["widths"]) - 1)
         pads = [-s % multiple for s in sizes]
@@ -301,9 +312,13 @@ class _ConvUNet(nn.Module):
                                      mode="replicate")
         if h_in.is_cuda and h_in.ndim == 4:  # cuDNN's fast 2-D kernels want NHWC
             h_in = h_in.contiguous(memory_format=torch.channels_last)
-        t = torch.as_tensor(t, device=x.device).expand(x.shape[0])
-        scaled = t.float() * (1000.0 / self.config["n_timesteps"])
-        cond = self.time_mlp(timestep_embedding(scaled, self.config["time_embed_dim"]))
+        cond = None
+        if self.time_mlp is not None:
+            if t is None:
+                raise ValueError("this network is timestep-conditioned: pass t")
+            t = torch.as_tensor(t, device=x.device).expand(x.shape[0])
+            scaled = t.float() * (1000.0 / self.config["n_timesteps"])
+            cond = self.time_mlp(timestep_embedding(scaled, self.config["time_embed_dim"]))
         h = self.input(h_in)
         skips = []
         for i, block in enumerate(self.down):
@@ -320,7 +335,7 @@ class _ConvUNet(nn.Module):
             h = block(torch.cat([h, skip], dim=1), cond)
         out = self.output(nn.functional.silu(self.out_norm(h)))
         out = out[(...,) + tuple(slice(0, s) for s in sizes)]
-        if self.config["gaussian_skip"]:
+        if self.config.get("gaussian_skip"):
             coef = self.skip_coef[t].reshape(-1, *([1] * (x.ndim - 1))).to(out.dtype)
             out = out + coef * x[:, : self.config["out_channels"]]
         return out
@@ -370,14 +385,72 @@ class ConvDenoiser2d(_ConvUNet):
     _ndim, _name = 2, "conv2d"
 
 
-NETWORKS = {"mlp": MLPDenoiser, "conv1d": ConvDenoiser1d, "conv2d": ConvDenoiser2d}
+class SegmentationHead2d(_ConvUNet):
+    """Discriminative head: per-pixel anomaly logits from an image and its restoration.
+
+    The segmentation network of DRAEM (Zavrtanik et al. 2021) as used by
+    DiffusionAD (Zhang et al. 2023): it sees an image concatenated with its
+    reconstruction on the channel axis and learns, from good images with
+    synthetic defects pasted in, where the two disagree in a way that matters.
+    It is the 2-D U-Net of :class:`ConvDenoiser2d` without time conditioning
+    (see :class:`_ConvUNet`); images of any height and width.
+
+    Parameters
+    ----------
+    in_channels : int
+        Input channels: ``2 * C`` for ``C``-channel images (the image, then its
+        reconstruction).
+    out_channels : int, default=1
+        Logit maps; one, the log-odds that a pixel is anomalous.
+    widths : tuple of int, default=(16, 32)
+        Feature channels of each level; the depth is ``len(widths)``.
+    kernel_size : int, default=3
+        Odd side of the square kernels.
+    attention : bool, default=False
+        Self-attention after the lowest level.
+
+    Notes
+    -----
+    :meth:`reset_parameters` zeroes the output layer, so an untrained head
+    gives logit 0 (probability 1/2) everywhere.
+
+    References
+    ----------
+    Zavrtanik, Kristan and Skocaj, "DRAEM -- a discriminatively trained
+    reconstruction embedding for surface anomaly detection", ICCV 2021.
+    Zhang, Wang, Wu and Jiang, "DiffusionAD: norm-guided one-step denoising
+    diffusion for anomaly detection", arXiv:2303.08730, 2023.
+
+    Examples
+    --------
+    >>> import torch
+    >>> head = SegmentationHead2d(2, widths=(4, 8))
+    >>> head = head.reset_parameters(torch.Generator().manual_seed(0))
+    >>> head(torch.zeros(3, 2, 28, 28)).shape
+    torch.Size([3, 1, 28, 28])
+    """
+
+    _ndim, _name = 2, "seghead2d"
+
+    def __init__(self, in_channels, out_channels=1, widths=(16, 32), kernel_size=3,
+                 attention=False):
+        super().__init__(in_channels, out_channels, widths, kernel_size, time_embed_dim=0,
+                         attention=attention)
+        self.config = {key: self.config[key] for key in
+                       ("name", "in_channels", "out_channels", "widths", "kernel_size")}
+        if attention:
+            self.config["attention"] = True
+
+
+NETWORKS = {"mlp": MLPDenoiser, "conv1d": ConvDenoiser1d, "conv2d": ConvDenoiser2d,
+            "seghead2d": SegmentationHead2d}
 
 
 def place(network: nn.Module, device) -> nn.Module:
     """Move ``network`` to ``device``; 2-D networks go channels-last on CUDA."""
     device = torch.device(device)
     network = network.to(device)
-    if device.type == "cuda" and isinstance(network, ConvDenoiser2d):
+    if device.type == "cuda" and isinstance(network, _ConvUNet) and network._ndim == 2:
         network = network.to(memory_format=torch.channels_last)
     return network
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .noise import NOISE_KINDS, noise_like
 from .training import time_bins
 
 __all__ = ["PARADIGMS", "ScoringPlan", "grating_masks", "make_plan"]
@@ -112,7 +113,7 @@ def _elbo_strata(schedule, k):
     return torch.tensor(reps), torch.tensor(weights, dtype=torch.float64)
 
 
-def antithetic_noise(k, event_shape, generator):
+def antithetic_noise(k, event_shape, generator, kind="gaussian"):
     """Two noise draws per grid point, ``eps`` and ``-eps``, with ``|eps|^2 = n``
     for ``n`` entries per sample; shape ``(k, 2, *event_shape)``.
 
@@ -120,8 +121,18 @@ def antithetic_noise(k, event_shape, generator):
     term between the sample and the noise dominates the per-sample variance of
     the ELBO), and fixing the norm removes the chi-square spread of ``|eps|^2``;
     both keep the expectation of any quadratic form unchanged (``E[eps eps^T] = I``).
+    With ``kind="simplex"`` the draws are simplex noise fields (AnoDDPM), which
+    need an image ``event_shape = (C, H, W)``; simplex noise is symmetric, so
+    ``-eps`` is as likely as ``eps`` and the pair stays antithetic.
     """
-    eps = torch.randn((k,) + tuple(event_shape), generator=generator)
+    event_shape = tuple(event_shape)
+    if kind == "simplex" and len(event_shape) != 3:
+        raise ValueError(f"simplex noise needs images: event_shape must be (C, H, W), "
+                         f"got {event_shape}")
+    if kind == "gaussian":
+        eps = torch.randn((k,) + event_shape, generator=generator)
+    else:
+        eps = noise_like(kind, (k,) + event_shape, generator)
     flat = eps.reshape(k, -1)
     n = flat.shape[1]
     flat = flat * (n**0.5) / flat.norm(dim=1, keepdim=True).clamp(min=1e-12)
@@ -142,7 +153,8 @@ def grating_masks(length: int, n_stripes: int) -> torch.Tensor:
 
 
 def make_plan(paradigm, schedule, event_shape, generator, *, n_grid=8, n_inference_steps=5,
-              n_bins=None, t_max=None, t0_range=RECONSTRUCTION_RANGE, hidden=None):
+              n_bins=None, t_max=None, t0_range=RECONSTRUCTION_RANGE, hidden=None,
+              noise_kind="gaussian"):
     """Draw the fixed grid, noise and masks of a scoring paradigm.
 
     Parameters
@@ -171,6 +183,11 @@ def make_plan(paradigm, schedule, event_shape, generator, *, n_grid=8, n_inferen
     hidden : torch.Tensor of shape (M, *mask_shape), bool, optional
         Imputation: the masks, in complementary pairs (e.g.
         :func:`grating_masks`, reshaped to broadcast against a sample).
+    noise_kind : {"gaussian", "simplex"}, default="gaussian"
+        Reconstruction: the kind of the antithetic noise (see
+        :func:`antithetic_noise`); ``"simplex"`` needs ``event_shape = (C, H, W)``
+        and matches a network trained with simplex noise (AnoDDPM). The other
+        paradigms always use Gaussian noise: their maths assumes it.
 
     Returns
     -------
@@ -178,6 +195,8 @@ def make_plan(paradigm, schedule, event_shape, generator, *, n_grid=8, n_inferen
     """
     T = schedule.n_timesteps
     event_shape = tuple(int(s) for s in event_shape)
+    if noise_kind not in NOISE_KINDS:
+        raise ValueError(f"noise_kind must be one of {NOISE_KINDS}, got {noise_kind!r}")
     if paradigm == "time":
         t_max = T if t_max is None else t_max
         edges = time_bins(t_max, n_bins)
@@ -206,5 +225,7 @@ def make_plan(paradigm, schedule, event_shape, generator, *, n_grid=8, n_inferen
     else:
         raise ValueError(f"paradigm must be one of {PARADIGMS}, got {paradigm!r}")
     # the score norm is read at the forward mean a_t x: it needs no noise
-    noise = None if paradigm == "score" else antithetic_noise(len(ts), event_shape, generator)
+    kind = noise_kind if paradigm == "reconstruction" else "gaussian"
+    noise = (None if paradigm == "score"
+             else antithetic_noise(len(ts), event_shape, generator, kind))
     return ScoringPlan(paradigm, ts, weights, noise, None, n_inference_steps)

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .noise import noise_like
+
 __all__ = [
     "TrainingConfig",
     "train_network",
@@ -126,16 +128,19 @@ def random_timesteps(n, n_timesteps, generator, device):
     return torch.randint(1, n_timesteps + 1, (n,), generator=generator, device=device)
 
 
-def denoising_loss(network, schedule, x0, mask, generator, *, mask_input=False):
+def denoising_loss(network, schedule, x0, mask, generator, *, mask_input=False,
+                   noise_kind="gaussian"):
     """Per-sample epsilon-prediction error, averaged over the observed entries.
 
     ``t ~ U{1..T}``, ``x_t = a_t x0 + s_t eps``, loss ``|eps - eps_theta(x_t, t)|^2``
     over observed entries divided by their count (a sample with nothing
-    observed gives 0).
+    observed gives 0). ``eps`` is i.i.d. Gaussian, or with
+    ``noise_kind="simplex"`` standardised multi-scale simplex noise (AnoDDPM,
+    images only; see :func:`~skdiffad._core.noise.noise_like`).
     """
     x0 = observed(x0, mask)
     t = random_timesteps(x0.shape[0], schedule.n_timesteps, generator, x0.device)
-    noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    noise = noise_like(noise_kind, x0.shape, generator, device=x0.device, dtype=x0.dtype)
     x_t = schedule.add_noise(x0, noise, t)
     eps = network(network_input(x_t, mask, mask_input), t)
     return masked_mean((eps.float() - noise) ** 2, mask)

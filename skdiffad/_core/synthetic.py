@@ -1,0 +1,146 @@
+"""Synthetic anomalies for training a discriminative head (DRAEM, DiffusionAD).
+
+A reconstruction network trained on normal images alone gives a reconstruction
+error that is only a proxy for "abnormal". DRAEM (Zavrtanik et al. 2021) and
+DiffusionAD (Zhang et al. 2023) also train a segmentation head on images with
+planted defects whose masks are known: a blob-shaped region
+(:func:`~skdiffad._core.noise.noise_mask`) of a normal image is blended with a
+foreign texture, and the head learns to find it. :func:`synthetic_anomalies`
+plants such defects in a batch.
+
+References
+----------
+Zavrtanik, Kristan, Skocaj. "DRAEM -- A discriminatively trained reconstruction
+embedding for surface anomaly detection." ICCV, 2021.
+
+Zhang, Wang, Chen, Yang, Fang. "DiffusionAD: Norm-guided one-step denoising
+diffusion for anomaly detection." arXiv:2303.08730, 2023.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .noise import noise_mask, simplex_noise
+
+__all__ = ["synthetic_anomalies"]
+
+
+def _check_range(name, value, low=0.0, high=1.0):
+    lo, hi = (float(v) for v in value)
+    if not low <= lo <= hi <= high:
+        raise ValueError(f"{name} must be (low, high) with {low} <= low <= high <= {high}, "
+                         f"got {value}")
+    return lo, hi
+
+
+def _textures(pool, n, generator, work):
+    """``n`` textures from ``pool`` (m, C, H, W): a random image of it, flipped
+    at random along each axis and rolled by a random shift (periodically).
+
+    When the pool is the batch itself (``m == n``), sample ``i`` takes another
+    sample's image whenever there is one.
+    """
+    m, _, height, width = pool.shape
+    if m == n and n > 1:
+        # a shift in 1..n-1 never maps a sample onto itself
+        which = (torch.arange(n, device=work)
+                 + torch.randint(1, n, (n,), generator=generator, device=work)) % n
+    else:
+        which = torch.randint(0, m, (n,), generator=generator, device=work)
+    flip = torch.rand((2, n, 1), generator=generator, device=work) < 0.5
+    shift_rows = torch.randint(0, height, (n, 1), generator=generator, device=work)
+    shift_cols = torch.randint(0, width, (n, 1), generator=generator, device=work)
+    rows = torch.arange(height, device=work)
+    cols = torch.arange(width, device=work)
+    rows = (torch.where(flip[0], height - 1 - rows, rows) + shift_rows) % height
+    cols = (torch.where(flip[1], width - 1 - cols, cols) + shift_cols) % width
+    device = pool.device
+    which, rows, cols = which.to(device), rows.to(device), cols.to(device)
+    # advanced indices around a slice put their (n, H, W) axes first
+    picked = pool[which[:, None, None], :, rows[:, :, None], cols[:, None, :]]
+    return picked.permute(0, 3, 1, 2)
+
+
+def synthetic_anomalies(x, generator, *, source=None, probability=0.5, opacity=(0.15, 1.0)):
+    """Plant blob-shaped foreign patches in a random share of a batch of images.
+
+    For each sample chosen (with probability ``probability``) a region mask
+    ``M`` is drawn (:func:`~skdiffad._core.noise.noise_mask`, 2 % to 30 % of the
+    image) and the region is blended with a fill ``F``:
+
+    ``x_aug = (1 - beta M) x + beta M F``,  ``beta ~ U(opacity)``.
+
+    The fill is, with probability 1/2, a texture -- another image of the batch
+    (or of ``source``), flipped and rolled at random so its content is out of
+    place -- and otherwise a noise texture, simplex or Gaussian with
+    probability 1/4 each, rescaled to the batch's per-channel mean and spread,
+    so the defect is neither brighter nor darker than the data on average.
+    Samples not chosen are returned unchanged with an empty mask.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (n, C, H, W)
+        A batch of (standardised) images.
+    generator : torch.Generator
+        Every random choice is drawn from it, on its device; the global RNG is
+        not touched.
+    source : torch.Tensor of shape (m, C, H, W), optional
+        Images the textures are taken from; default the batch itself.
+    probability : float, default=0.5
+        Chance that a sample gets a defect.
+    opacity : tuple of float, default=(0.15, 1.0)
+        Range of the blending weight ``beta``.
+
+    Returns
+    -------
+    x_aug : torch.Tensor like ``x``
+        Equal to ``x`` outside the masks.
+    mask : torch.Tensor of shape (n, 1, H, W), ``x.dtype``
+        1 where a defect was planted, 0 elsewhere.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.zeros(4, 1, 16, 16)
+    >>> x_aug, mask = synthetic_anomalies(x, torch.Generator().manual_seed(0), probability=1.0)
+    >>> bool((mask.flatten(1).sum(1) > 0).all())
+    True
+    """
+    if x.ndim != 4 or min(x.shape) < 1:
+        raise ValueError(f"x must be a batch of images (n, C, H, W), got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
+    if not 0.0 <= float(probability) <= 1.0:
+        raise ValueError(f"probability must lie in [0, 1], got {probability}")
+    lo, hi = _check_range("opacity", opacity)
+    if source is None:
+        pool = x
+    else:
+        if source.ndim != 4 or tuple(source.shape[1:]) != tuple(x.shape[1:]) or len(source) < 1:
+            raise ValueError(f"source must have shape (m, {', '.join(map(str, x.shape[1:]))}), "
+                             f"got {tuple(source.shape)}")
+        pool = source.to(device=x.device, dtype=x.dtype)
+    n = x.shape[0]
+    work = generator.device
+
+    def to_x(t):
+        return t.to(device=x.device, dtype=x.dtype)
+
+    chosen = torch.rand((n, 1, 1, 1), generator=generator, device=work) < float(probability)
+    region = noise_mask(x.shape, generator) & chosen
+    beta = lo + (hi - lo) * torch.rand((n, 1, 1, 1), generator=generator, device=work)
+    pick = torch.rand((n, 1, 1, 1), generator=generator, device=work)
+    texture = _textures(pool, n, generator, work)
+    smooth = simplex_noise(x.shape, generator)
+    white = torch.randn(x.shape, generator=generator, device=work)
+    noise = to_x(torch.where(pick < 0.75, smooth, white))
+    centre = x.mean(dim=(0, 2, 3), keepdim=True)
+    spread = x.std(dim=(0, 2, 3), keepdim=True, unbiased=False)
+    spread = torch.where(spread > 0, spread, torch.ones_like(spread))
+    use_texture = (pick < 0.5).to(x.device)
+    fill = torch.where(use_texture, texture.to(x.dtype), centre + spread * noise)
+    beta = to_x(beta)
+    region = region.to(x.device)
+    blended = x + beta * (fill - x)
+    return torch.where(region, blended, x), region.to(x.dtype)
