@@ -50,9 +50,13 @@ class BaseDiffusionDetector(BaseDetector):
       ``skdiffad._encoders``);
     * ``_make_model(encoded)`` -- an unfitted model, usually through
       :meth:`_exact_model` or :meth:`_learned_model`;
-    * optionally ``_fold(blocks, encoded)`` and ``_reduce(folded, encoded)`` --
-      how the model's error blocks become one score per output unit (default:
-      one score per sample, the mean error of its scored entries).
+    * optionally ``_fold(blocks, encoded)`` and ``_reduce(folded, encoded,
+      reduction)`` -- how the model's error blocks become one score per output
+      unit (default: one score per sample, the mean error of its scored
+      entries);
+    * optionally ``_fit_reduction(folded, encoded)`` -- what the reduction
+      learns from the training samples' own folded errors (``reduction_``,
+      e.g. the image detector's per-pixel error statistics; default none).
     """
 
     _parameter_constraints: dict = {
@@ -107,7 +111,12 @@ class BaseDiffusionDetector(BaseDetector):
                 counts[start:stop] = block_counts
         return sums, counts
 
-    def _reduce(self, folded, encoded):
+    def _fit_reduction(self, folded, encoded):
+        """State the reduction learns from the training samples' folded errors
+        (stored as ``reduction_`` and handed to :meth:`_reduce`); none here."""
+        return None
+
+    def _reduce(self, folded, encoded, reduction=None):
         """One score per sample: its per-sample score, or the mean error of its
         scored entries (an entry's error is ``sums / counts``)."""
         sums, counts = folded
@@ -183,9 +192,12 @@ class BaseDiffusionDetector(BaseDetector):
         device = resolve_device(self.device)
         model = self._make_model(encoded)
         history = model.fit(encoded.training, seed=seed, device=device)
-        decision_scores = self._score(model, encoded, training=True)
+        folded = self._errors(model, encoded, training=True)
+        reduction = self._fit_reduction(folded, encoded)
+        decision_scores = self._score(folded, encoded, reduction)
         # the whole fitted state is replaced at once, so nothing of a previous fit survives
         self.encoder_, self.model_, self.device_ = encoder, model, device
+        self.reduction_ = reduction
         self._record_training(history)
         self.decision_scores_ = decision_scores
         # PyOD's predict_proba reads _classes; its _set_n_classes(y) would warn
@@ -208,13 +220,16 @@ class BaseDiffusionDetector(BaseDetector):
         """Message for a training set too small for the exact model's exclusion rule."""
         return f"the training data is too small to score itself: {exc}"
 
-    def _score(self, model, encoded, training=False):
-        """Encoded samples -> model errors -> one score per output unit."""
+    def _errors(self, model, encoded, training=False):
+        """Encoded samples -> the model's errors, folded onto the output units."""
         try:
-            folded = self._fold(model.errors(encoded.samples, training=training), encoded)
+            return self._fold(model.errors(encoded.samples, training=training), encoded)
         except ExclusionError as exc:
             raise ValueError(self._explain_exclusion(exc)) from exc
-        scores = self._reduce(folded, encoded)
+
+    def _score(self, folded, encoded, reduction):
+        """Folded errors -> one finite score per output unit."""
+        scores = self._reduce(folded, encoded, reduction)
         if not np.all(np.isfinite(scores)):
             bad = int(np.sum(~np.isfinite(scores)))
             raise FloatingPointError(
@@ -241,7 +256,7 @@ class BaseDiffusionDetector(BaseDetector):
             Anomaly scores in the units of the detector's scoring.
         """
         encoded = self._encode(X)
-        return self._score(self.model_, encoded)
+        return self._score(self._errors(self.model_, encoded), encoded, self.reduction_)
 
     def score_samples(self, X):
         """Opposite of :meth:`decision_function` (scikit-learn's sign: higher = more

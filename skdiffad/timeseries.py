@@ -357,7 +357,7 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         sums, counts = fold(encoded.samples, blocks)
         return sums.T, counts.T
 
-    def _reduce(self, folded, encoded):
+    def _reduce(self, folded, encoded, reduction=None):
         """Scores of the steps; see ``aggregation``."""
         errors = _step_errors(*folded)
         if self.aggregation == "window":

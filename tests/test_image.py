@@ -63,11 +63,61 @@ def test_predicted_masks_agree_with_predicted_labels():
 
 def test_exact_training_scores_come_from_the_other_half_of_the_images():
     train = textures(40)
-    det = DiffusionImageDetector(**FAST).fit(train)
+    det = DiffusionImageDetector(**FAST, pixel_normalisation=False).fit(train)
     # scored as new images, every training patch finds itself: nothing is abnormal
     assert det.decision_function(train).max() < 1e-12
     new = det.decision_function(textures(40, seed=5))
     assert 0.3 < np.median(det.decision_scores_) / np.median(new) < 3
+
+
+def noisy_edge(images, seed=4):
+    """Images whose three left columns are fresh noise in every image."""
+    out = images.copy()
+    out[:, :, :3] = np.random.default_rng(seed).uniform(0, 1, size=out[:, :, :3].shape)
+    return out
+
+
+def test_pixel_normalisation_discounts_pixels_that_are_hard_in_every_image():
+    # like the photographed edges of a tile: always badly restored, never a defect
+    train = noisy_edge(textures(60))
+    bad, masks = with_defects(noisy_edge(textures(10, seed=2), seed=5))
+    located = {}
+    for normalise in (False, True):
+        det = DiffusionImageDetector(**FAST, pixel_normalisation=normalise).fit(train)
+        maps = det.anomaly_map(bad)
+        peaks = [np.unravel_index(np.argmax(m), m.shape) for m in maps]
+        located[normalise] = np.mean([mask[peak] for mask, peak in zip(masks, peaks)])
+        if normalise:
+            assert set(det.reduction_) == {"mean", "scale"}
+            assert det.reduction_["mean"].shape == (13, 21)
+            # the training maps' errors are the origin of the scale: an edge pixel
+            # counts in units of its own spread, far larger than the texture's
+            assert det.reduction_["scale"][:, :3].mean() > 3 * det.reduction_["scale"][:, 8:].mean()
+        else:
+            assert det.reduction_ is None
+    assert located[False] <= 0.3 and located[True] >= 0.8
+
+
+def test_identical_training_images_still_give_finite_scores_and_maps():
+    train = np.full((6, 9, 9), 0.5)
+    det = DiffusionImageDetector(**FAST).fit(train)
+    test = train[:2].copy()
+    test[1, 3:6, 3:6] = 0.9
+    scores = det.decision_function(test)
+    assert np.all(np.isfinite(scores)) and scores[1] > scores[0]
+    assert np.all(np.isfinite(det.anomaly_map(test)))
+
+
+@pytest.mark.parametrize("size, patch_size, expected", [
+    ((28, 28), "auto", 14), ((13, 21), "auto", 6), ((80, 40), "auto", 16), ((3, 5), "auto", 1),
+    ((13, 21), 20, 13), ((13, 21), 4, 4)])
+def test_patch_size_auto_is_half_the_shorter_side_up_to_16(size, patch_size, expected):
+    train = np.random.default_rng(0).uniform(size=(4,) + size)
+    det = DiffusionImageDetector(**FAST, patch_size=patch_size).fit(train)
+    assert det.patch_size_ == expected
+    assert det.encoder_.stride_ == max(1, expected // 2)
+    assert DiffusionImageDetector(**FAST, denoiser="unet", max_steps=2).fit(
+        train).patch_size_ is None
 
 
 # ------------------------------------------------------------------ layouts

@@ -16,6 +16,11 @@ from ._base import CLIP, Encoded
 __all__ = ["CHANNEL_AXES", "ImageEncoder"]
 
 CHANNEL_AXES = ("auto", "first", "last")
+
+#: Largest side of the patches ``patch="auto"`` picks: half the working
+#: image's shorter side, up to this (the cost of the nearest-patch search grows
+#: with the square of the side).
+AUTO_PATCH_CAP = 16
 _CHANNELS = (1, 3, 4)
 
 
@@ -55,6 +60,10 @@ class ImageEncoder:
         match it); None when fitted on a list.
     mean_, scale_ : ndarray of shape (n_channels_,)
         Per-channel standardisation from the training pixels.
+    patch_, stride_ : int or None
+        Side of the patches and the pixels between them (``None`` without
+        patches); ``patch="auto"`` takes half the working size's shorter
+        side, at most :data:`AUTO_PATCH_CAP`, and ``stride=None`` half the patch.
     mode_ : {"L", "RGB"} or None
         Pillow mode images read from files are converted to.
     """
@@ -73,6 +82,7 @@ class ImageEncoder:
         images, sizes, flat = self._read(estimator, X, fitting=True)
         self.n_channels_ = images.shape[1]
         self.size_ = tuple(int(s) for s in images.shape[2:])
+        self.patch_, self.stride_ = self._patch_geometry()
         self.input_size_ = None if _is_image_list(X) else sizes[0]
         if self.input_size_ is None:  # fitted on files: arrays must come at the working size
             self.flat_features_ = int(np.prod(images.shape[1:]))
@@ -91,12 +101,24 @@ class ImageEncoder:
         images, sizes, _ = self._read(estimator, X, fitting=False)
         return self._encode(images, sizes)
 
+    def _patch_geometry(self):
+        """Side of the patches and the pixels between them, at the working size."""
+        if not self.patch:
+            return None, None
+        short = min(self.size_)
+        if self.patch == "auto":
+            patch = max(1, min(AUTO_PATCH_CAP, short // 2))
+        else:
+            patch = min(int(self.patch), short)
+        stride = max(1, patch // 2) if self.stride is None else int(self.stride)
+        return patch, stride
+
     # ------------------------------------------------------------- encoding
     def _encode(self, images, sizes):
         Z = (images - self.mean_[None, :, None, None]) / self.scale_[None, :, None, None]
         Z = np.clip(Z, -CLIP, CLIP).astype(np.float32)
-        if self.patch:
-            samples = PatchSamples(Z, min(self.patch, *Z.shape[2:]), self.stride)
+        if self.patch_:
+            samples = PatchSamples(Z, self.patch_, self.stride_)
         else:
             samples = ArraySamples(Z)
         return Encoded(samples, working_size=tuple(Z.shape[2:]), sizes=sizes)
