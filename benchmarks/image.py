@@ -44,8 +44,11 @@ Detectors (:data:`DETECTORS`, chosen with ``--detectors``; each factory gets
 ``decision_function`` on ``(n, H, W)`` arrays, and ``anomaly_map`` when it localises):
 
 - ``Diffusion-default`` is ``DiffusionImageDetector(random_state=seed,
-  device=device)`` as a user gets it (exact patch denoiser, 8x8 patches,
-  reconstruction); ``Diffusion-exact-p14`` has ``patch_size=14``;
+  device=device)`` as a user gets it (exact patch denoiser, patches of half
+  the shorter side up to 16, maps normalised per pixel by the training maps,
+  reconstruction); ``Diffusion-exact-p8`` has ``patch_size=8`` and
+  ``Diffusion-exact-p8-raw`` also ``pixel_normalisation=False`` (the first,
+  provisional default);
   ``Diffusion-unet`` trains the 2-D U-Net (``denoiser="unet"``) and
   ``Diffusion-unet-density`` scores it with ``scoring="density"``. The class is
   imported when a run starts, so a broken detector is a failed run, not a crash.
@@ -541,7 +544,8 @@ def _seeded(cls):
 #: Settings not given here are the library defaults. Adding a detector is one line.
 DETECTORS = {
     "Diffusion-default": _diffusion(),
-    "Diffusion-exact-p14": _diffusion(patch_size=14),
+    "Diffusion-exact-p8": _diffusion(patch_size=8),
+    "Diffusion-exact-p8-raw": _diffusion(patch_size=8, pixel_normalisation=False),
     "Diffusion-unet": _diffusion(denoiser="unet"),
     "Diffusion-unet-density": _diffusion(denoiser="unet", scoring="density"),
     "ConvAE": _seeded(ConvAutoencoder),
