@@ -8,6 +8,9 @@ the detectors are the public API; what is here may change between releases.
 * :mod:`.networks` -- denoisers over ``(N, C, *spatial)``;
 * :mod:`.training` -- the one training loop and its losses;
 * :mod:`.plans`, :mod:`.paradigms` -- the scoring paradigms of a trained network;
+* :mod:`.noise`, :mod:`.synthetic`, :mod:`.features`, :mod:`.discriminative` -- the
+  image paradigms' pieces: simplex noise, pasted defects, feature distances and the
+  segmentation head;
 * :mod:`.nonparametric` -- the exact diffusion's posterior and nearest-sample search;
 * :mod:`.exact`, :mod:`.learned` -- the two models a detector fits;
 * :mod:`.devices` -- ``device="auto"`` and loading a model fitted elsewhere.
@@ -15,10 +18,10 @@ the detectors are the public API; what is here may change between releases.
 
 from .devices import loadable_device, resolve_device
 from .exact import ExactModel, ExclusionError
-from .learned import LearnedModel
+from .learned import LEARNED_PARADIGMS, LearnedModel
 from .networks import ConvDenoiser1d, MLPDenoiser, build_network, timestep_embedding
 from .nonparametric import exact_time_scores, nearest_distances
-from .paradigms import ELEMENTWISE, batch_errors, negative_elbo_terms
+from .paradigms import ELEMENTWISE, batch_errors, feature_errors, negative_elbo_terms
 from .plans import PARADIGMS, ScoringPlan, grating_masks, make_plan
 from .samples import ArraySamples, Samples, WindowSamples, gather_windows, window_starts
 from .schedules import BETA_SCHEDULES, NoiseSchedule, make_schedule
@@ -32,9 +35,11 @@ from .training import (
 
 __all__ = [
     "ArraySamples", "BETA_SCHEDULES", "ConvDenoiser1d", "ELEMENTWISE", "ExactModel",
-    "ExclusionError", "LearnedModel", "MLPDenoiser", "NoiseSchedule", "PARADIGMS", "Samples",
-    "ScoringPlan", "TrainingConfig", "WindowSamples", "batch_errors", "build_network",
-    "denoising_loss", "exact_time_scores", "gather_windows", "grating_masks", "imputation_loss",
-    "loadable_device", "make_plan", "make_schedule", "nearest_distances", "negative_elbo_terms",
-    "resolve_device", "time_loss", "timestep_embedding", "train_network", "window_starts",
+    "ExclusionError", "LEARNED_PARADIGMS", "LearnedModel", "MLPDenoiser", "NoiseSchedule",
+    "PARADIGMS", "Samples", "ScoringPlan", "TrainingConfig", "WindowSamples",
+    "batch_errors", "build_network", "denoising_loss", "exact_time_scores",
+    "feature_errors", "gather_windows", "grating_masks", "imputation_loss",
+    "loadable_device", "make_plan", "make_schedule", "nearest_distances",
+    "negative_elbo_terms", "resolve_device", "time_loss", "timestep_embedding",
+    "train_network", "window_starts",
 ]

@@ -1,20 +1,54 @@
-"""The learned model: a denoiser (or time classifier) trained by the one loop."""
+"""The learned model: a denoiser (or time classifier) trained by the one loop.
+
+Besides the survey's paradigms of one network, two image paradigms build on a
+reconstruction-trained denoiser: ``"feature"`` compares every restoration with
+its image in the feature maps of an encoder (DDAD), and ``"discriminative"``
+trains a segmentation head on images with pasted synthetic defects and reads
+its per-pixel probability (DRAEM, DiffusionAD).
+"""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import math
+import numbers
+
 import torch
+from torch import nn
 
 from .devices import loadable_device
+from .discriminative import segmentation_loss, segmentation_map
+from .features import DenoiserFeatures, ModuleFeatures
 from .networks import activation_bytes, build_network, place
-from .paradigms import batch_errors
+from .noise import NOISE_KINDS
+from .paradigms import batch_errors, feature_errors
 from .plans import RECONSTRUCTION_RANGE, make_plan
 from .samples import block_size
 from .schedules import make_schedule
-from .training import TrainingConfig, denoising_loss, imputation_loss, time_loss, train_network
+from .training import (
+    TrainingConfig,
+    denoising_loss,
+    imputation_loss,
+    time_loss,
+    train_network,
+)
 
-__all__ = ["LEARNED_PARADIGMS", "LearnedModel"]
+__all__ = ["IMAGE_PARADIGMS", "LEARNED_PARADIGMS", "LearnedModel"]
 
-LEARNED_PARADIGMS = ("reconstruction", "imputation", "density", "score", "time")
+LEARNED_PARADIGMS = ("reconstruction", "imputation", "density", "score", "time", "feature",
+                     "discriminative")
+
+#: Paradigms that need image samples, of event shape ``(C, H, W)``.
+IMAGE_PARADIGMS = ("feature", "discriminative")
+
+# Paradigms scored over a reconstruction plan, whose denoiser may be trained and
+# scored with simplex noise.
+_RECONSTRUCTING = ("reconstruction", "feature", "discriminative")
+
+# Paradigms whose reconstructions can be conditioned on the sample (DDAD): the
+# discriminative head reads plain reconstructions, in training and in scoring.
+_GUIDED = ("reconstruction", "feature")
 
 # Largest noise-to-signal ratio s_t/a_t that diffusion-time estimation covers, in
 # units of the standardised data (DTE's own schedule stops near 1.9): noise
@@ -31,10 +65,27 @@ class LearnedModel:
 
     Parameters
     ----------
-    paradigm : {"reconstruction", "imputation", "density", "score", "time"}
+    paradigm : {"reconstruction", "imputation", "density", "score", "time", \
+"feature", "discriminative"}
         How samples are scored (see :mod:`~skdiffad._core.paradigms`); ``"time"``
         trains a classifier over time bins, every other paradigm a noise
-        predictor.
+        predictor. Two paradigms are for images (samples ``(C, H, W)``) only,
+        and both train the denoiser as ``"reconstruction"`` does:
+
+        * ``"feature"`` -- DDAD's feature distance: each image is reconstructed
+          over the reconstruction plan's grid of ``t0`` and antithetic noise,
+          and every restoration is compared with the image by
+          :func:`~skdiffad._core.features.feature_distance_map`; the maps are
+          averaged with the plan's weights and shared by the channels.
+        * ``"discriminative"`` -- DRAEM/DiffusionAD: a segmentation head
+          (:class:`~skdiffad._core.networks.SegmentationHead2d`) is trained,
+          after the denoiser and by the same loop, to find synthetic defects
+          pasted into the training images from the image and its
+          reconstruction at the plan's middle ``t0``
+          (:func:`~skdiffad._core.discriminative.segmentation_loss`); an
+          image's errors are the head's per-pixel probability
+          (:func:`~skdiffad._core.discriminative.segmentation_map`, averaged
+          over the antithetic noise pair of that ``t0``), shared by the channels.
     network : dict
         The network family and its own settings, e.g. ``{"name": "mlp",
         "hidden_dims": (128, 128)}`` or ``{"name": "conv1d", "widths": (32, 64),
@@ -55,13 +106,47 @@ class LearnedModel:
         ``"reconstruction"``: fractions of ``T`` spanned by the starting steps.
     hidden : torch.Tensor, optional
         ``"imputation"``: the scoring masks, in complementary pairs.
+    noise_kind : {"gaussian", "simplex"}, default="gaussian"
+        Noise of the denoiser's training and of the reconstruction plan.
+        ``"simplex"`` (AnoDDPM's multi-scale simplex noise, see
+        :mod:`~skdiffad._core.noise`) needs images and a paradigm that
+        reconstructs (``"reconstruction"``, ``"feature"``,
+        ``"discriminative"``); the others' maths assumes Gaussian noise.
+    guidance : float, default=0.0
+        DDAD's conditioning weight of every reconstruction
+        (:func:`~skdiffad._core.paradigms.reconstruct_conditioned`), for
+        ``"reconstruction"`` and ``"feature"``; 0 is the plain reconstruction,
+        bit for bit.
+    feature_extractor : torch.nn.Module, optional
+        ``"feature"``: the encoder the distance is measured in. ``None`` reads
+        the trained denoiser's own down path
+        (:class:`~skdiffad._core.features.DenoiserFeatures`, a ``"conv2d"``
+        network only). A user module maps a batch ``(n, C, H, W)`` to a tensor
+        or a list, tuple or dict of feature maps; it is wrapped in
+        :class:`~skdiffad._core.features.ModuleFeatures` (unless it is one),
+        copied, put in eval mode and never trained. Ignored by the other
+        paradigms.
+    head : dict, optional
+        ``"discriminative"``: settings of the segmentation head, e.g.
+        ``{"widths": (16, 32), "kernel_size": 3}`` (the
+        :class:`~skdiffad._core.networks.SegmentationHead2d` defaults when
+        ``None``); its input channels (``2 C``: the image and its
+        reconstruction) and single output are filled in.
+    head_steps : int, optional
+        ``"discriminative"``: gradient steps of the head's training; ``None``
+        gives it the denoiser's budget (``training.max_steps``). The head is
+        trained with a copy of ``training`` whose ``max_steps`` is this.
 
     Attributes
     ----------
     networks_ : dict of str to torch.nn.Module
-        The trained modules by role (``"denoiser"`` today; the image paradigms
-        add a feature extractor and a segmentation head). Each is pickled as
-        its config and CPU weights.
+        The trained modules by role: ``"denoiser"``, and ``"head"`` for
+        ``"discriminative"``. Each is pickled as its config and CPU weights.
+    feature_module_ : ModuleFeatures or None
+        ``"feature"`` with a user ``feature_extractor``: a copy of it on
+        ``device_``, in eval mode; ``None`` otherwise. Having no config, it is
+        pickled by torch's own pickling of modules (its weights saved on the
+        CPU), so its class must be importable where the model is loaded.
     schedule_ : NoiseSchedule
     plan_ : ScoringPlan
         The fixed grid, noise and masks of scoring.
@@ -72,9 +157,29 @@ class LearnedModel:
 
     def __init__(self, paradigm, network, *, beta_schedule="linear", n_timesteps=1000,
                  training=None, n_grid=8, n_inference_steps=5, n_bins=7,
-                 t0_range=RECONSTRUCTION_RANGE, hidden=None):
+                 t0_range=RECONSTRUCTION_RANGE, hidden=None, noise_kind="gaussian",
+                 guidance=0.0, feature_extractor=None, head=None, head_steps=None):
         if paradigm not in LEARNED_PARADIGMS:
             raise ValueError(f"paradigm must be one of {LEARNED_PARADIGMS}, got {paradigm!r}")
+        if noise_kind not in NOISE_KINDS:
+            raise ValueError(f"noise_kind must be one of {NOISE_KINDS}, got {noise_kind!r}")
+        if noise_kind != "gaussian" and paradigm not in _RECONSTRUCTING:
+            raise ValueError(f"noise_kind={noise_kind!r} is for the paradigms that "
+                             f"reconstruct, {_RECONSTRUCTING}; {paradigm!r} assumes Gaussian "
+                             "noise")
+        guidance = float(guidance)
+        if not (guidance >= 0.0 and math.isfinite(guidance)):
+            raise ValueError(f"guidance must be a finite number >= 0, got {guidance!r}")
+        if guidance and paradigm not in _GUIDED:
+            raise ValueError(f"guidance conditions the reconstructions of {_GUIDED}; "
+                             f"paradigm {paradigm!r} takes none (got guidance={guidance})")
+        if feature_extractor is not None and not isinstance(feature_extractor, nn.Module):
+            raise TypeError("feature_extractor must be a torch.nn.Module or None, got "
+                            f"{type(feature_extractor).__name__}")
+        if head_steps is not None and (isinstance(head_steps, bool)
+                                       or not isinstance(head_steps, numbers.Integral)
+                                       or head_steps < 1):
+            raise ValueError(f"head_steps must be a positive integer or None, got {head_steps!r}")
         self.paradigm = paradigm
         self.network = dict(network)
         self.beta_schedule = beta_schedule
@@ -85,6 +190,11 @@ class LearnedModel:
         self.n_bins = int(n_bins)
         self.t0_range = tuple(t0_range)
         self.hidden = hidden
+        self.noise_kind = noise_kind
+        self.guidance = guidance
+        self.feature_extractor = feature_extractor
+        self.head = None if head is None else dict(head)
+        self.head_steps = None if head_steps is None else int(head_steps)
 
     # ------------------------------------------------------------------ fit
     def _network_config(self, event_shape):
@@ -120,23 +230,76 @@ class LearnedModel:
             def loss(network, x, mask, generator):
                 return imputation_loss(network, schedule, x, mask, generator)
         else:
+            noise_kind = self.noise_kind
+
             def loss(network, x, mask, generator):
                 return denoising_loss(network, schedule, x, mask, generator,
-                                      mask_input=mask_input)
+                                      mask_input=mask_input, noise_kind=noise_kind)
         return loss
+
+    def _check_samples(self, event_shape):
+        """Refuse the settings that need images when the samples are not."""
+        image = len(event_shape) == 3
+        if self.paradigm in IMAGE_PARADIGMS and not image:
+            raise ValueError(f"paradigm {self.paradigm!r} needs images: samples of shape "
+                             f"(C, H, W), got samples of shape {event_shape}")
+        if self.noise_kind == "simplex" and not image:
+            raise ValueError("noise_kind='simplex' needs images: samples of shape (C, H, W), "
+                             f"got samples of shape {event_shape}")
+        if (self.paradigm == "feature" and self.feature_extractor is None
+                and self.network.get("name") != "conv2d"):
+            raise ValueError("paradigm 'feature' without a feature_extractor reads the "
+                             "denoiser's encoder, which needs the 'conv2d' network (got "
+                             f"{self.network.get('name')!r})")
+
+    def _head_grid_point(self):
+        """Index of the plan's middle ``t0``, the one the segmentation head learns and scores at."""
+        return len(self.plan_.timesteps) // 2
+
+    def _fit_head(self, samples, seed):
+        """Train the segmentation head on the frozen denoiser's reconstructions."""
+        channels = int(self.event_shape_[0])
+        config = {"name": "seghead2d", **(self.head or {}),
+                  "in_channels": 2 * channels, "out_channels": 1}
+        head = build_network(config)
+        head.reset_parameters(torch.Generator().manual_seed(seed + 4))
+        head = place(head, self.device_)
+        denoiser = self.networks_["denoiser"]
+        schedule = self.schedule_.to(self.device_)
+        t0 = int(self.plan_.timesteps[self._head_grid_point()])
+        n_steps, noise_kind, mask_input = (self.n_inference_steps, self.noise_kind,
+                                           self.mask_input_)
+
+        def loss(network, x, mask, generator):
+            return segmentation_loss(network, denoiser, schedule, x, mask, generator, t0=t0,
+                                     n_steps=n_steps, noise_kind=noise_kind,
+                                     mask_input=mask_input)
+
+        max_steps = self.training.max_steps if self.head_steps is None else self.head_steps
+        config = dataclasses.replace(self.training, max_steps=max_steps)
+        history = train_network(head, loss, samples, config, seed=seed + 5, device=self.device_)
+        self.networks_["head"] = head.eval()
+        return history
 
     def fit(self, samples, seed, device):
         """Train the network on ``samples`` and draw the scoring plan.
 
+        ``"discriminative"`` then trains the segmentation head on the same
+        samples, with the denoiser frozen.
+
         Returns
         -------
         history : dict
-            :func:`~skdiffad._core.training.train_network`'s record.
+            :func:`~skdiffad._core.training.train_network`'s record of the
+            denoiser; for ``"discriminative"`` the head's record under
+            ``"head"``.
         """
+        event_shape = tuple(samples.event_shape)
+        self._check_samples(event_shape)
         self.device_ = torch.device(device)
         self.schedule_ = make_schedule(self.beta_schedule, self.n_timesteps)
         self.mask_input_ = bool(samples.has_mask)
-        self.event_shape_ = tuple(samples.event_shape)
+        self.event_shape_ = event_shape
         network = build_network(self._network_config(self.event_shape_))
         network.reset_parameters(torch.Generator().manual_seed(seed))
         if network.config.get("gaussian_skip"):
@@ -145,13 +308,24 @@ class LearnedModel:
         history = train_network(network, self._loss(), samples, self.training, seed=seed,
                                 device=self.device_)
         self.networks_ = {"denoiser": network.eval()}
+        self.feature_module_ = None
+        if self.paradigm == "feature" and self.feature_extractor is not None:
+            extractor = self.feature_extractor
+            if not isinstance(extractor, ModuleFeatures):
+                extractor = ModuleFeatures(extractor)
+            # a copy: moving it to the device or to eval mode leaves the user's alone
+            self.feature_module_ = copy.deepcopy(extractor).to(self.device_).eval()
+        plan_paradigm = "reconstruction" if self.paradigm in _RECONSTRUCTING else self.paradigm
         self.plan_ = make_plan(
-            self.paradigm, self.schedule_, self.event_shape_,
+            plan_paradigm, self.schedule_, self.event_shape_,
             torch.Generator().manual_seed(seed + 3), n_grid=self.n_grid,
             n_inference_steps=self.n_inference_steps, n_bins=self.n_bins,
             t_max=self._time_max_step() if self.paradigm == "time" else None,
-            t0_range=self.t0_range, hidden=self.hidden,
+            t0_range=self.t0_range, hidden=self.hidden, noise_kind=self.noise_kind,
+            guidance=self.guidance,
         )
+        if self.paradigm == "discriminative":
+            history = dict(history, head=self._fit_head(samples, seed))
         return history
 
     # -------------------------------------------------------------- scoring
@@ -162,26 +336,54 @@ class LearnedModel:
         Yields ``(start, stop, sums, counts)`` as
         :meth:`~skdiffad._core.exact.ExactModel.errors` does: per-entry
         ``sums``/``counts`` for the element-wise paradigms, one score per
-        sample (``counts`` ``None``) for ``"score"`` and ``"time"``.
+        sample (``counts`` ``None``) for ``"score"`` and ``"time"``. The image
+        paradigms give a map per image, repeated over its channels: ``"feature"``
+        the weighted feature distance (``counts`` the summed plan weights, 1),
+        ``"discriminative"`` the head's probability (``counts`` 1); unobserved
+        entries have ``counts`` 0.
         """
         network = self.networks_["denoiser"]
         schedule = self.schedule_.to(self.device_)
         plan = self.plan_.to(self.device_)
-        block = block_size(activation_bytes(network.config, self.event_shape_), self.device_)
+        per_sample = max(activation_bytes(module.config, self.event_shape_)
+                         for module in self.networks_.values())
+        block = block_size(per_sample, self.device_)
+        if self.paradigm == "feature":
+            extractor = self.feature_module_
+            if extractor is None:
+                extractor = DenoiserFeatures(network)
         for start, stop, x, mask in samples.blocks(block, self.device_):
             with torch.inference_mode():
-                sums, counts = batch_errors(network, schedule, plan, x, mask,
-                                            mask_input=self.mask_input_)
+                if self.paradigm == "feature":
+                    sums, counts = feature_errors(extractor, network, schedule, plan, x, mask,
+                                                  mask_input=self.mask_input_)
+                elif self.paradigm == "discriminative":
+                    sums, counts = self._segmentation_errors(schedule, plan, x, mask)
+                else:
+                    sums, counts = batch_errors(network, schedule, plan, x, mask,
+                                                mask_input=self.mask_input_)
             n = stop - start
             yield (start, stop, sums[:n].cpu().numpy(),
                    None if counts is None else counts[:n].cpu().numpy())
 
+    def _segmentation_errors(self, schedule, plan, x, mask):
+        """The head's probability map of a batch, repeated over the channels."""
+        k = self._head_grid_point()
+        probs = segmentation_map(self.networks_["head"], self.networks_["denoiser"], schedule,
+                                 x, plan.noise[k], int(plan.timesteps[k]),
+                                 plan.n_inference_steps, mask, mask_input=self.mask_input_)
+        counts = (torch.ones(x.shape, dtype=torch.float64, device=x.device) if mask is None
+                  else mask.to(torch.float64))
+        return probs * counts, counts
+
     # ---------------------------------------------------------- persistence
     def to(self, device):
-        """Move the networks to ``device``."""
+        """Move the networks (and a user feature extractor) to ``device``."""
         self.device_ = torch.device(device)
         for name, module in getattr(self, "networks_", {}).items():
             self.networks_[name] = place(module, self.device_)
+        if getattr(self, "feature_module_", None) is not None:
+            self.feature_module_ = self.feature_module_.to(self.device_)
         return self
 
     def __getstate__(self):
@@ -196,6 +398,10 @@ class LearnedModel:
                 }
                 for name, module in networks.items()
             }
+        extractor = state.get("feature_module_")
+        if extractor is not None and any(
+                t.device.type != "cpu" for t in (*extractor.parameters(), *extractor.buffers())):
+            state["feature_module_"] = copy.deepcopy(extractor).to("cpu")
         return state
 
     def __setstate__(self, state):

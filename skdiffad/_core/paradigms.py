@@ -20,7 +20,10 @@ The reconstruction also has a *conditioned* form, :func:`reconstruct_conditioned
 (DDAD, Mousakhan et al. 2023): every DDIM step's noise estimate is nudged so the
 clean estimate moves toward the input itself, which keeps the restoration close
 to the sample's nominal patterns while the denoiser still removes what it cannot
-explain; ``guidance=0`` is the plain reconstruction.
+explain; ``guidance=0`` is the plain reconstruction. A plan's ``guidance`` turns
+it on for the reconstruction paradigm. :func:`feature_errors` compares each
+restoration with its sample in the feature maps of an encoder instead of pixel
+by pixel (DDAD's feature distance), over the same grid and noise.
 
 The first three are *element-wise*: they return per-entry ``(sums, counts)``
 (summed weighted errors and the weight of the restorations that scored each
@@ -34,16 +37,19 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .features import feature_distance_map
 from .training import imputation_input, masked_mean, network_input, observed
 
 __all__ = [
     "ELEMENTWISE",
     "batch_errors",
     "ddim_path",
+    "feature_errors",
     "impute",
     "negative_elbo_terms",
     "reconstruct",
     "reconstruct_conditioned",
+    "restorations",
 ]
 
 #: Paradigms whose errors are per entry (the others give one value per sample).
@@ -116,6 +122,71 @@ def reconstruct_conditioned(network, schedule, x0, mask, noise, t0, n_steps, mas
     return x
 
 
+def restorations(network, schedule, plan, x, mask=None, *, mask_input=False):
+    """The reconstructions of a batch over a reconstruction plan, with their weights.
+
+    Yields ``(x_hat, weight)`` for every grid point ``t0`` and noise draw of the
+    plan, in order; the weights (the grid point's weight over the number of
+    draws) add up to 1. Each run is conditioned on ``x`` with the plan's
+    ``guidance`` (:func:`reconstruct_conditioned`) when it is positive, and is
+    the plain :func:`reconstruct` otherwise.
+    """
+    n_draws = plan.noise.shape[1]
+    guidance = float(plan.guidance)
+    for k, t0 in enumerate(plan.timesteps.tolist()):
+        for noise in plan.noise[k]:
+            if guidance:
+                x_hat = reconstruct_conditioned(network, schedule, x, mask, noise, t0,
+                                                plan.n_inference_steps, mask_input,
+                                                guidance=guidance)
+            else:
+                x_hat = reconstruct(network, schedule, x, mask, noise, t0,
+                                    plan.n_inference_steps, mask_input)
+            yield x_hat, float(plan.weights[k]) / n_draws
+
+
+def feature_errors(extractor, network, schedule, plan, x, mask=None, *, mask_input=False):
+    """Feature-distance errors of one batch over a reconstruction plan (DDAD), float64.
+
+    Every restoration of :func:`restorations` is compared with its sample by
+    :func:`~skdiffad._core.features.feature_distance_map` (per pixel, one minus
+    the cosine of the two feature vectors, averaged over the extractor's
+    levels), and the maps are averaged with the plan's weights. The map is
+    shared by a pixel's channels.
+
+    Parameters
+    ----------
+    extractor : callable
+        Maps a batch to a list of feature maps (a
+        :class:`~skdiffad._core.features.DenoiserFeatures` or
+        :class:`~skdiffad._core.features.ModuleFeatures`).
+    network, schedule : torch.nn.Module, NoiseSchedule
+        The denoiser and its schedule.
+    plan : ScoringPlan
+        A ``"reconstruction"`` plan (its grid, noise and guidance).
+    x : torch.Tensor of shape (n, C, *spatial)
+    mask : torch.Tensor of the shape of ``x``, bool, optional
+        Observation mask; unobserved entries enter as 0 and are not scored.
+    mask_input : bool, default=False
+        Whether the denoiser takes the mask as extra channels.
+
+    Returns
+    -------
+    sums, counts : torch.Tensor of the shape of ``x``, float64
+        ``sums / counts`` is the weighted mean distance map on every observed
+        entry (``counts`` is the summed weight there, 0 elsewhere).
+    """
+    x = observed(x, mask)
+    obs = (torch.ones_like(x) if mask is None else mask.to(x.dtype)).double()
+    sums = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
+    counts = torch.zeros_like(sums)
+    for x_hat, weight in restorations(network, schedule, plan, x, mask, mask_input=mask_input):
+        distance = feature_distance_map(extractor, x, x_hat.to(x.dtype), size=x.shape[2:])
+        sums += distance * obs * weight
+        counts += obs * weight
+    return sums, counts
+
+
 def impute(network, schedule, x0, visible, hidden, noise, t_start, n_steps):
     """Generate the ``hidden`` entries of ``x0`` by DDIM from ``noise`` at
     ``t_start``, given its ``visible`` entries; the hidden values are never read."""
@@ -182,6 +253,9 @@ def negative_elbo_terms(network, schedule, plan, x, mask=None, *, mask_input=Fal
 def batch_errors(network, schedule, plan, x, mask=None, *, mask_input=False):
     """Errors of one batch under the plan's paradigm (float64).
 
+    A reconstruction plan with a positive ``guidance`` conditions every run on
+    the sample (DDAD, see :func:`restorations`).
+
     Returns
     -------
     sums, counts : torch.Tensor
@@ -215,12 +289,9 @@ def batch_errors(network, schedule, plan, x, mask=None, *, mask_input=False):
     counts = torch.zeros_like(sums)
     obs = torch.ones_like(x) if mask is None else mask.to(x.dtype)
     if paradigm == "reconstruction":
-        n_draws = plan.noise.shape[1]
-        for k, t0 in enumerate(plan.timesteps.tolist()):
-            for noise in plan.noise[k]:
-                x_hat = reconstruct(network, schedule, x, mask, noise, t0,
-                                    plan.n_inference_steps, mask_input)
-                accumulate(sums, counts, x_hat, x, obs, float(plan.weights[k]) / n_draws)
+        for x_hat, weight in restorations(network, schedule, plan, x, mask,
+                                          mask_input=mask_input):
+            accumulate(sums, counts, x_hat, x, obs, weight)
         return sums, counts
     if paradigm == "imputation":
         t_start = int(plan.timesteps[0])

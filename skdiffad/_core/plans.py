@@ -55,6 +55,10 @@ class ScoringPlan:
         broadcastable to a sample.
     n_inference_steps : int
         DDIM steps of each denoising run.
+    guidance : float
+        Reconstruction: DDAD's conditioning weight of every DDIM step (see
+        :func:`~skdiffad._core.paradigms.reconstruct_conditioned`); 0 is the
+        plain reconstruction.
     """
 
     paradigm: str
@@ -63,6 +67,7 @@ class ScoringPlan:
     noise: torch.Tensor | None = None
     hidden: torch.Tensor | None = None
     n_inference_steps: int = 5
+    guidance: float = 0.0
 
     def to(self, device) -> "ScoringPlan":
         """A copy whose tensors live on ``device``."""
@@ -70,7 +75,8 @@ class ScoringPlan:
             return None if x is None else x.to(device)
 
         return ScoringPlan(self.paradigm, move(self.timesteps), move(self.weights),
-                           move(self.noise), move(self.hidden), self.n_inference_steps)
+                           move(self.noise), move(self.hidden), self.n_inference_steps,
+                           self.guidance)
 
 
 def _grid(lo, hi, k, n_timesteps):
@@ -154,7 +160,7 @@ def grating_masks(length: int, n_stripes: int) -> torch.Tensor:
 
 def make_plan(paradigm, schedule, event_shape, generator, *, n_grid=8, n_inference_steps=5,
               n_bins=None, t_max=None, t0_range=RECONSTRUCTION_RANGE, hidden=None,
-              noise_kind="gaussian"):
+              noise_kind="gaussian", guidance=0.0):
     """Draw the fixed grid, noise and masks of a scoring paradigm.
 
     Parameters
@@ -188,6 +194,10 @@ def make_plan(paradigm, schedule, event_shape, generator, *, n_grid=8, n_inferen
         :func:`antithetic_noise`); ``"simplex"`` needs ``event_shape = (C, H, W)``
         and matches a network trained with simplex noise (AnoDDPM). The other
         paradigms always use Gaussian noise: their maths assumes it.
+    guidance : float, default=0.0
+        Reconstruction: DDAD's conditioning weight of every DDIM step
+        (:func:`~skdiffad._core.paradigms.reconstruct_conditioned`); 0 is the
+        plain reconstruction. The other paradigms take no guidance.
 
     Returns
     -------
@@ -197,6 +207,12 @@ def make_plan(paradigm, schedule, event_shape, generator, *, n_grid=8, n_inferen
     event_shape = tuple(int(s) for s in event_shape)
     if noise_kind not in NOISE_KINDS:
         raise ValueError(f"noise_kind must be one of {NOISE_KINDS}, got {noise_kind!r}")
+    guidance = float(guidance)
+    if not guidance >= 0.0 or guidance == float("inf"):
+        raise ValueError(f"guidance must be a finite number >= 0, got {guidance!r}")
+    if guidance and paradigm != "reconstruction":
+        raise ValueError(f"guidance conditions the reconstruction; paradigm {paradigm!r} "
+                         f"takes none (got guidance={guidance})")
     if paradigm == "time":
         t_max = T if t_max is None else t_max
         edges = time_bins(t_max, n_bins)
@@ -228,4 +244,4 @@ def make_plan(paradigm, schedule, event_shape, generator, *, n_grid=8, n_inferen
     kind = noise_kind if paradigm == "reconstruction" else "gaussian"
     noise = (None if paradigm == "score"
              else antithetic_noise(len(ts), event_shape, generator, kind))
-    return ScoringPlan(paradigm, ts, weights, noise, None, n_inference_steps)
+    return ScoringPlan(paradigm, ts, weights, noise, None, n_inference_steps, guidance)
