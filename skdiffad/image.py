@@ -15,7 +15,7 @@ from .base import BaseDiffusionDetector, _positive_ints
 
 __all__ = ["DiffusionImageDetector"]
 
-IMAGE_SCORINGS = ("reconstruction", "density")
+IMAGE_SCORINGS = ("reconstruction", "density", "feature", "discriminative")
 
 
 class DiffusionImageDetector(BaseDiffusionDetector):
@@ -45,11 +45,41 @@ class DiffusionImageDetector(BaseDiffusionDetector):
         - ``"unet"``: a 2-D convolutional U-Net trained as a DDPM noise
           predictor on the training images (:mod:`skdiffad` trains it with the
           same loop as every other network).
-    scoring : {"reconstruction", "density"}, default="reconstruction"
-        ``"reconstruction"`` (AnoDDPM): the squared restoration error of every
-        pixel; with the U-Net the image is diffused to ``n_scoring_timesteps``
-        levels ``t0`` and denoised back with DDIM. ``"density"`` (U-Net only):
-        the per-pixel terms of the negative ELBO.
+    scoring : {"reconstruction", "density", "feature", "discriminative"}, \
+default="reconstruction"
+        How a pixel's error is measured (every paradigm but the first needs
+        ``denoiser="unet"``):
+
+        - ``"reconstruction"`` (AnoDDPM): the squared restoration error of
+          every pixel; with the U-Net the image is diffused to
+          ``n_scoring_timesteps`` levels ``t0`` (with ``noise``) and denoised
+          back with ``n_inference_steps`` DDIM steps, guided toward the input
+          when ``guidance > 0`` (DDAD).
+        - ``"density"``: the per-pixel terms of the negative ELBO.
+        - ``"feature"`` (DDAD's feature comparison): ``1 - cosine`` between
+          the features of the image and of its restoration, from the U-Net's
+          own encoder or from ``feature_extractor``, averaged over its levels.
+        - ``"discriminative"`` (DiffusionAD, DRAEM): after the U-Net, a small
+          segmentation network (``head_widths``) is trained on training images
+          with pasted synthetic defects and their restorations; its defect
+          probability is the map.
+    noise : {"gaussian", "simplex"}, default="gaussian"
+        U-Net: the noise it is trained with and diffuses images with before
+        restoring them (not for ``"density"``). ``"simplex"`` is AnoDDPM's
+        multi-scale simplex noise: smooth fields that also wash out large
+        defects, which Gaussian noise of the same level leaves recognisable.
+    guidance : float, default=0.0
+        U-Net, ``"reconstruction"`` and ``"feature"``: DDAD's conditioning,
+        the weight of the pull of every DDIM step toward the input image
+        diffused to the same level (0: none; 1: the strongest the schedule
+        keeps stable), so that normal detail survives the restoration.
+    feature_extractor : torch.nn.Module or None, default=None
+        ``"feature"``: the network whose feature maps are compared (``None``:
+        the trained U-Net's encoder). Any module mapping ``(n, C, H, W)`` to a
+        tensor or a list/dict of feature maps, e.g. a pretrained backbone whose
+        weights you hold; nothing is downloaded. It is copied, not trained.
+    head_widths : tuple of int, default=(16, 32)
+        ``"discriminative"``: feature channels of the segmentation head's levels.
     patch_size : int or "auto", default="auto"
         Exact denoiser: side of the patches (capped at the image's size);
         ``"auto"``: half the working image's shorter side, at most 16 (14 on
@@ -167,6 +197,10 @@ class DiffusionImageDetector(BaseDiffusionDetector):
         "widths": [tuple, list],
         "kernel_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "attention": ["boolean"],
+        "noise": [StrOptions({"gaussian", "simplex"})],
+        "guidance": [Interval(numbers.Real, 0, None, closed="left")],
+        "feature_extractor": [None, torch.nn.Module],
+        "head_widths": [tuple, list],
     }
 
     def __init__(
@@ -183,6 +217,10 @@ class DiffusionImageDetector(BaseDiffusionDetector):
         widths=(32, 64),
         kernel_size=3,
         attention=False,
+        noise="gaussian",
+        guidance=0.0,
+        feature_extractor=None,
+        head_widths=(16, 32),
         n_timesteps=1000,
         beta_schedule="linear",
         n_scoring_timesteps=2,
@@ -215,6 +253,10 @@ class DiffusionImageDetector(BaseDiffusionDetector):
         self.widths = widths
         self.kernel_size = kernel_size
         self.attention = attention
+        self.noise = noise
+        self.guidance = guidance
+        self.feature_extractor = feature_extractor
+        self.head_widths = head_widths
         self.n_timesteps = n_timesteps
         self.beta_schedule = beta_schedule
         self.n_scoring_timesteps = n_scoring_timesteps
@@ -246,11 +288,26 @@ class DiffusionImageDetector(BaseDiffusionDetector):
     def _check_params(self):
         super()._check_params()
         _positive_ints(self.widths, "widths")
+        _positive_ints(self.head_widths, "head_widths")
         if self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd, got {self.kernel_size}")
-        if self.denoiser == "exact" and self.scoring != "reconstruction":
-            raise ValueError(f"scoring={self.scoring!r} needs denoiser='unet'; the exact "
-                             "denoiser scores by reconstruction")
+        if self.denoiser == "exact":
+            for name, value, plain in (("scoring", self.scoring, "reconstruction"),
+                                       ("noise", self.noise, "gaussian"),
+                                       ("guidance", self.guidance, 0)):
+                if value != plain:
+                    raise ValueError(f"{name}={value!r} needs denoiser='unet'; the exact "
+                                     "denoiser restores each patch by the nearest stored ones")
+        if self.noise != "gaussian" and self.scoring == "density":
+            raise ValueError(f"noise={self.noise!r} is for the scorings that restore images; "
+                             "the density (ELBO) is defined for Gaussian noise")
+        if self.guidance and self.scoring not in ("reconstruction", "feature"):
+            raise ValueError(f"guidance={self.guidance} conditions restorations compared with "
+                             "the input (scoring='reconstruction' or 'feature'), not "
+                             f"scoring={self.scoring!r}")
+        if self.feature_extractor is not None and self.scoring != "feature":
+            raise ValueError("feature_extractor is used by scoring='feature' only, got "
+                             f"scoring={self.scoring!r}")
         for name, lengths, form in (("image_size", (2,), "(H, W)"),
                                     ("image_shape", (2, 3), "(H, W[, C])")):
             value = getattr(self, name)
@@ -274,7 +331,10 @@ class DiffusionImageDetector(BaseDiffusionDetector):
                    "kernel_size": int(self.kernel_size)}
         if self.attention:
             network["attention"] = True
-        return self._learned_model(self.scoring, network, encoded)
+        return self._learned_model(
+            self.scoring, network, encoded, noise_kind=self.noise, guidance=float(self.guidance),
+            feature_extractor=self.feature_extractor,
+            head={"widths": tuple(int(w) for w in self.head_widths), "kernel_size": 3})
 
     def _explain_exclusion(self, exc):
         return ("every stored training patch comes from the scored patch's own image, so "

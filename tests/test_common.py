@@ -21,7 +21,9 @@ ESTIMATORS = [
     for denoiser in ("exact", "unet") for scoring in ("imputation", "reconstruction")
 ] + [
     DiffusionImageDetector(**{**DiffusionImageDetector._unit_test_params(), **params})
-    for params in ({}, {"denoiser": "unet"}, {"denoiser": "unet", "scoring": "density"})
+    for params in ({}, {"denoiser": "unet"}, {"denoiser": "unet", "scoring": "density"},
+                   {"denoiser": "unet", "scoring": "feature", "noise": "simplex", "guidance": 0.5},
+                   {"denoiser": "unet", "scoring": "discriminative", "head_widths": (4,)})
 ]
 
 _PYOD_LABELS = (

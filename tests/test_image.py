@@ -1,7 +1,10 @@
 """DiffusionImageDetector: inputs and layouts, maps and masks, errors."""
 
+import re
+
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
@@ -217,3 +220,80 @@ def test_unet_density_gives_per_pixel_maps():
     maps = det.anomaly_map(bad)
     assert maps.shape == bad.shape and np.all(np.isfinite(maps))
     assert maps[masks].mean() > maps[~masks].mean() + 0.1  # nats per pixel
+
+
+# ------------------------------------------------------- learned paradigms
+class _TinyBackbone(torch.nn.Module):
+    """A user feature extractor: two feature maps in a dict."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Conv2d(1, 4, 3, padding=1)
+        self.b = torch.nn.Conv2d(4, 4, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        h = torch.relu(self.a(x))
+        return {"fine": h, "coarse": torch.relu(self.b(h))}
+
+
+@pytest.mark.parametrize("params", [
+    {"scoring": "reconstruction", "noise": "simplex"},
+    {"scoring": "reconstruction", "guidance": 0.5},
+    {"scoring": "feature"},
+    {"scoring": "feature", "guidance": 0.5, "noise": "simplex"},
+    {"scoring": "discriminative", "head_widths": (8,)},
+], ids=["simplex", "ddad", "feature", "feature-ddad-simplex", "discriminative"])
+def test_every_learned_paradigm_gives_maps_at_the_input_size(params):
+    settings = {**UNET, "max_steps": 40, **params}
+    det = DiffusionImageDetector(**settings).fit(textures(30))
+    bad, _ = with_defects(textures(4, seed=2))
+    maps = det.anomaly_map(bad)
+    assert maps.shape == bad.shape and np.all(np.isfinite(maps))
+    np.testing.assert_allclose(det.decision_function(bad), maps.reshape(4, -1).max(axis=1),
+                               rtol=1e-12)
+    if params["scoring"] == "discriminative":
+        assert set(det.model_.networks_) == {"denoiser", "head"}
+        assert "head" in det.history_
+    again = DiffusionImageDetector(**settings).fit(textures(30))
+    np.testing.assert_array_equal(again.anomaly_map(bad), maps)  # seeded on the CPU
+
+
+def test_guidance_keeps_normal_detail_in_the_restoration():
+    train = textures(30)
+    errors = {}
+    for guidance in (0.0, 0.8):
+        det = DiffusionImageDetector(**{**UNET, "max_steps": 40}, guidance=guidance,
+                                     pixel_normalisation=False, smoothing=0).fit(train)
+        errors[guidance] = det.anomaly_map(textures(6, seed=3)).mean()
+    assert errors[0.8] < 0.7 * errors[0.0]
+
+
+def test_a_user_feature_extractor_is_copied_and_used():
+    backbone = _TinyBackbone()
+    before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    det = DiffusionImageDetector(**{**UNET, "max_steps": 20}, scoring="feature",
+                                 feature_extractor=backbone).fit(textures(20))
+    maps = det.anomaly_map(textures(3, seed=3))
+    assert maps.shape == (3, 13, 21) and np.all(maps >= -1e9)
+    assert det.model_.feature_module_ is not backbone
+    for k, v in backbone.state_dict().items():
+        torch.testing.assert_close(v, before[k])
+    own = DiffusionImageDetector(**{**UNET, "max_steps": 20}, scoring="feature").fit(textures(20))
+    assert not np.allclose(own.anomaly_map(textures(3, seed=3)), maps)
+
+
+@pytest.mark.parametrize("params, named", [
+    ({"scoring": "feature"}, "scoring='feature' needs denoiser='unet'"),
+    ({"noise": "simplex"}, "noise='simplex' needs denoiser='unet'"),
+    ({"guidance": 0.5}, "guidance=0.5 needs denoiser='unet'"),
+    ({"denoiser": "unet", "scoring": "density", "noise": "simplex"}, "Gaussian noise"),
+    ({"denoiser": "unet", "scoring": "discriminative", "guidance": 0.5}, "guidance=0.5"),
+    ({"denoiser": "unet", "feature_extractor": torch.nn.Identity()}, "feature_extractor"),
+    ({"denoiser": "unet", "scoring": "feature", "feature_extractor": "resnet"},
+     "feature_extractor"),
+    ({"denoiser": "unet", "head_widths": ()}, "head_widths"),
+    ({"denoiser": "unet", "guidance": -1.0}, "guidance"),
+])
+def test_paradigm_settings_that_do_not_go_together_are_named(params, named):
+    with pytest.raises((ValueError, TypeError), match=re.escape(named)):
+        DiffusionImageDetector(**FAST, **params).fit(textures(8))

@@ -28,7 +28,9 @@ SERIES = [{"denoiser": d, "scoring": s} for d in ("exact", "unet")
           for s in ("reconstruction", "imputation")]
 IMAGES = [{"denoiser": "exact", "scoring": "reconstruction"},
           {"denoiser": "unet", "scoring": "reconstruction"},
-          {"denoiser": "unet", "scoring": "density"}]
+          {"denoiser": "unet", "scoring": "density"},
+          {"denoiser": "unet", "scoring": "feature"},
+          {"denoiser": "unet", "scoring": "discriminative", "head_widths": (4,)}]
 CASES = ([(TabDiffusionDetector, {**TAB_FAST, **p}) for p in TABULAR]
          + [(DiffusionTSDetector, {**TS_FAST, **p}) for p in SERIES]
          + [(DiffusionImageDetector, {**IMG_FAST, **p}) for p in IMAGES])
