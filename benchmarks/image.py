@@ -49,8 +49,15 @@ Detectors (:data:`DETECTORS`, chosen with ``--detectors``; each factory gets
   reconstruction); ``Diffusion-exact-p8`` has ``patch_size=8`` and
   ``Diffusion-exact-p8-raw`` also ``pixel_normalisation=False`` (the first,
   provisional default);
-  ``Diffusion-unet`` trains the 2-D U-Net (``denoiser="unet"``) and
-  ``Diffusion-unet-density`` scores it with ``scoring="density"``. The class is
+  ``Diffusion-unet`` trains the 2-D U-Net (``denoiser="unet"``, reconstruction
+  with 5 DDIM steps) and its variants score it otherwise:
+  ``Diffusion-unet-full`` restores with every step of the schedule from each
+  ``t0`` (``n_inference_steps=1000``, the "1000-step" reconstruction),
+  ``-simplex`` trains and restores with simplex noise (AnoDDPM),
+  ``-ddad`` restores with ``guidance=0.5`` (DDAD), ``-feature`` compares in
+  the U-Net's encoder features (with ``guidance=0.5``, as DDAD does),
+  ``-discriminative`` trains the segmentation head on synthetic defects
+  (DiffusionAD) and ``-density`` reads the ELBO's per-pixel terms. The class is
   imported when a run starts, so a broken detector is a failed run, not a crash.
 - PyOD on raw flattened pixels (``H * W`` features), the factories of
   :data:`benchmarks.tabular.DETECTORS` as they are: ``KNN``, ``IForest``,
@@ -547,6 +554,11 @@ DETECTORS = {
     "Diffusion-exact-p8": _diffusion(patch_size=8),
     "Diffusion-exact-p8-raw": _diffusion(patch_size=8, pixel_normalisation=False),
     "Diffusion-unet": _diffusion(denoiser="unet"),
+    "Diffusion-unet-full": _diffusion(denoiser="unet", n_inference_steps=1000),
+    "Diffusion-unet-simplex": _diffusion(denoiser="unet", noise="simplex"),
+    "Diffusion-unet-ddad": _diffusion(denoiser="unet", guidance=0.5),
+    "Diffusion-unet-feature": _diffusion(denoiser="unet", scoring="feature", guidance=0.5),
+    "Diffusion-unet-discriminative": _diffusion(denoiser="unet", scoring="discriminative"),
     "Diffusion-unet-density": _diffusion(denoiser="unet", scoring="density"),
     "ConvAE": _seeded(ConvAutoencoder),
     "PatchNN": _seeded(PatchNearestNeighbours),
