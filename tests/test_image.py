@@ -184,6 +184,18 @@ def test_lists_of_files_and_pil_images_of_any_size(tmp_path):
         det.decision_function([])
 
 
+@pytest.mark.parametrize("channels, mode", [(0, "L"), (3, "RGB")])
+def test_files_score_like_arrays_after_a_fit_on_arrays(tmp_path, channels, mode):
+    train = (textures(20, channels=channels) * 255).round()
+    test = train[:3]
+    det = DiffusionImageDetector(**FAST).fit(train)
+    pictures = [Image.fromarray(t.astype(np.uint8), mode=mode) for t in test]
+    np.testing.assert_allclose(det.decision_function(pictures), det.decision_function(test),
+                               rtol=1e-6)
+    pictures[0].convert("RGB" if mode == "L" else "L").save(tmp_path / "other.png")
+    det.decision_function([str(tmp_path / "other.png")])  # converted to the fitted mode
+
+
 # ------------------------------------------------------------------- errors
 def test_bad_images_after_fit_are_named():
     det = DiffusionImageDetector(**FAST).fit(textures(20))

@@ -84,6 +84,8 @@ class ImageEncoder:
         self.size_ = tuple(int(s) for s in images.shape[2:])
         self.patch_, self.stride_ = self._patch_geometry()
         self.input_size_ = None if _is_image_list(X) else sizes[0]
+        if self.input_size_ is not None:  # fitted on arrays: files scored later read alike
+            self.mode_ = {1: "L", 3: "RGB", 4: "RGBA"}[self.n_channels_]
         if self.input_size_ is None:  # fitted on files: arrays must come at the working size
             self.flat_features_ = int(np.prod(images.shape[1:]))
         pixels = images.transpose(1, 0, 2, 3).reshape(self.n_channels_, -1)
