@@ -18,23 +18,48 @@ When the ADBench files are found (under ``--data-dir``, else ``$SKDIFFAD_DATA``,
 else the ``shared/data`` folder next to the checkout, found from this file's
 location: :func:`benchmarks.tabular.resolve_data_dir`), four small ADBench sets are
 added (:data:`DEMO_ADBENCH`); without them the demo runs on the rest.
-The whole demo takes about four minutes on one CPU core.
+The tabular part takes about four minutes on one CPU core.
+
+Every tabular detector is run under the semi-supervised (one-class) protocol of
+:mod:`benchmarks.tabular`, seed 0: train on half of the normal rows, test on the
+rest plus every anomaly. Each ``Diffusion-<scoring>`` row is
+``TabDiffusionDetector(scoring=...)`` with every other setting at its default; the
+row of the default ``scoring`` is the detector exactly as a user gets it. The table
+and the runs go to ``benchmarks/results/demo_*``.
 
 A second, shorter part runs :class:`~skdiffad.DiffusionTSDetector` against PyOD's
 windowed time-series detectors on three generated machines (1, 3 and 8 sensors,
 :func:`synthetic_series`), with the protocol of :mod:`benchmarks.timeseries`;
 its table goes to ``benchmarks/results/demo_timeseries_*``.
 
-Every detector is run under the semi-supervised (one-class) protocol of
-:mod:`benchmarks.tabular`, seed 0: train on half of the normal rows, test on the
-rest plus every anomaly. Each ``Diffusion-<scoring>`` row is
-``TabDiffusionDetector(scoring=...)`` with every other setting at its default; the
-row of the default ``scoring`` is the detector exactly as a user gets it. The table and the runs go to ``benchmarks/results/demo_*``.
+A third part, about 20 seconds on one core, runs :class:`~skdiffad.DiffusionImageDetector`
+on images with the harness of :mod:`benchmarks.image` (its protocol, metrics and
+tables; :func:`digit_units` builds its units from :func:`sklearn.datasets.load_digits`,
+8x8 digits, grey levels 0-16):
+
+- ``digits_0``, ``digits_1``: one digit is normal and a random 10% of the set are
+  other digits;
+- ``digits_defects``: every digit is normal and a random 10% of the images carry one
+  planted defect (:func:`plant_defect`: a 2x2 blob or a 3-pixel scratch, white on
+  background, black on strokes) with its pixel mask, so pixel AUROC, AUPRO and Dice
+  are measured too.
+
+Training images are a random half of the normal ones; the test images are the rest
+plus every anomaly (seed 0, no caps). Detectors: ``Diffusion-default``
+(``DiffusionImageDetector()`` as a user gets it), PyOD's ``KNN``, ``IForest`` and
+``LOF`` on the 64 pixels, and the localisation baselines of :mod:`benchmarks.image`:
+``ConvAE`` as it is, although at 8x8 it has no stride-2 level (its levels halve only
+sides above 8), so no spatial bottleneck and weak numbers here; ``PatchNN-p4`` is
+``PatchNN`` with 4x4 patches every 2 pixels, since its default 8x8 patch is the whole
+digit (one patch per image, a flat map). Its table goes to
+``benchmarks/results/demo_image_*``. ``--parts`` runs a subset of the three parts,
+e.g. ``--parts image``.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from pathlib import Path
@@ -42,7 +67,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.tabular import (
+    _error_text,
+    _markdown_table,
     add_run_arguments,
+    dataset_table,
     environment_notes,
     resolve_data_dir,
     run_benchmark,
@@ -70,6 +98,14 @@ DEMO_ADBENCH = ["4_breastw", "6_cardio", "14_glass", "47_yeast"]
 ANOMALY_SHARE = 0.10
 TS_DEMO_DETECTORS = ["Diffusion-default", "Diffusion-imputation", "TSOD-IForest", "TSOD-KNN",
                      "TSOD-LOF", "SpectralResidual"]
+#: Image part: these entries of :data:`benchmarks.image.DETECTORS`, plus ``PatchNN-p4``.
+IMAGE_DEMO_DETECTORS = ["Diffusion-default", "KNN", "IForest", "LOF", "ConvAE"]
+IMAGE_DEMO_DIGITS = (0, 1)
+DIGIT_MAX = 16.0  # load_digits' grey levels run 0-16
+#: Planted defects: a 2x2 blob or a 3-pixel scratch (across, down or diagonal).
+DEFECT_SHAPES = (np.ones((2, 2), bool), np.ones((1, 3), bool), np.ones((3, 1), bool),
+                 np.eye(3, dtype=bool))
+PARTS = ("tabular", "timeseries", "image")
 
 
 def _one_class(X, target, normal_class, rng, share=ANOMALY_SHARE):
@@ -154,21 +190,161 @@ def timeseries_demo(out, device, command, threads):
     return runs
 
 
+def plant_defect(image, rng, high=DIGIT_MAX):
+    """A copy of ``image`` with one defect at a random place, and the defect's mask.
+
+    The defect is one of :data:`DEFECT_SHAPES`; its pixels go to the end of the
+    grey range ``[0, high]`` farther from the region's mean (white on background,
+    black on a stroke). The mask holds the pixels that changed by at least a
+    quarter of the range; it is never empty, since some pixel of the region lies
+    on the far side of the middle.
+    """
+    shape = DEFECT_SHAPES[rng.integers(len(DEFECT_SHAPES))]
+    top = rng.integers(image.shape[0] - shape.shape[0] + 1)
+    left = rng.integers(image.shape[1] - shape.shape[1] + 1)
+    region = np.zeros(image.shape, bool)
+    region[top:top + shape.shape[0], left:left + shape.shape[1]] = shape
+    defective = image.copy()
+    defective[region] = high if image[region].mean() < high / 2 else 0.0
+    return defective, np.abs(defective - image) >= high / 4
+
+
+def digit_defects(images, random_state=0, share=ANOMALY_SHARE):
+    """Every image normal except a random ``share`` of them, each given one planted defect.
+
+    Returns a dict as :func:`benchmarks.image.image_sets`' loaders do: ``X``
+    (grey levels scaled to 0-255), ``y`` (1 = defective) and ``masks``.
+    """
+    rng = np.random.default_rng(random_state)
+    X = np.array(images, dtype=np.float64)
+    y, masks = np.zeros(len(X), int), np.zeros(X.shape, bool)
+    for i in rng.choice(len(X), size=round(share * len(X)), replace=False):
+        X[i], masks[i] = plant_defect(X[i], rng)
+        y[i] = 1
+    return {"X": X * (255 / DIGIT_MAX), "y": y, "masks": masks}
+
+
+def digit_units(random_state=0, digits=IMAGE_DEMO_DIGITS):
+    """The image part's units, in :func:`benchmarks.image.run_benchmark`'s form.
+
+    ``(collection, set, seed)`` -> zero-argument loader of a dict with ``X``
+    (``(n, 8, 8)``, grey levels 0-255, as the benchmark's loaders give), ``y``
+    and, for the defects, ``masks``. From :func:`sklearn.datasets.load_digits`:
+
+    - ``sklearn_digits`` / ``digits_<k>``: the digit ``k`` is normal and a random
+      10% of the set are images of other digits (built like the tabular part's
+      ``sklearn_digits_0``);
+    - ``sklearn_digits_defects`` / ``digits_defects``: every digit is normal and a
+      random 10% of the images carry one :func:`plant_defect`, with its mask.
+    """
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    images = data.images * (255 / DIGIT_MAX)
+    units = {}
+    for digit in digits:
+        X, y = _one_class(images, data.target, digit, np.random.default_rng([random_state, digit]))
+        units[("sklearn_digits", f"digits_{digit}", random_state)] = functools.partial(
+            dict, X=X, y=y)
+    defects = digit_defects(data.images, random_state)
+    units[("sklearn_digits_defects", "digits_defects", random_state)] = functools.partial(
+        dict, **defects)
+    return units
+
+
+def image_detectors(names=None):
+    """:data:`IMAGE_DEMO_DETECTORS` and ``PatchNN-p4`` (name -> factory), or those of ``names``.
+
+    ``PatchNN-p4`` is :class:`benchmarks.image.PatchNearestNeighbours` with 4x4
+    patches every 2 pixels: its default 8x8 patch is a whole digit, which leaves
+    one patch per image and a flat map.
+    """
+    from benchmarks import image
+
+    def patch_nn_p4(seed, image_shape, device):
+        return image.PatchNearestNeighbours(patch_size=4, patch_stride=2, random_state=seed,
+                                            device=device)
+
+    registry = {**image.select_detectors(IMAGE_DEMO_DETECTORS), "PatchNN-p4": patch_nn_p4}
+    return select_detectors(names, registry=registry)
+
+
+def image_summary(runs, title="skdiffad demo: images", notes=()):
+    """Markdown summary of the image part's runs.
+
+    Per collection: :func:`benchmarks.image.summary_tables`' table, the AUROC per
+    set where the collection has several, then the failed runs.
+    """
+    from benchmarks import image
+
+    runs = runs.copy()
+    runs["error"] = _error_text(runs["error"])
+    lines = [f"# {title}", ""] + [f"- {note}" for note in notes] + [""]
+    for collection, table in image.summary_tables(runs).items():
+        part = runs[runs["collection"] == collection]
+        first = part.iloc[0]
+        lines += [f"## {collection}", "",
+                  (f"{part['dataset'].nunique()} set(s), {len(part)} runs, images "
+                   f"{first['height']}x{first['width']}; e.g. {first['dataset']}: "
+                   f"{first['n_train']} training images, {first['n_test']} test images "
+                   f"({first['n_test_anomalies']} anomalies)."), "",
+                  _markdown_table(table, "detector"), ""]
+        if part["dataset"].nunique() > 1:
+            lines += ["AUROC per set:", "",
+                      _markdown_table(dataset_table(part, list(table.index)), "set"), ""]
+        for (detector, error), group in part[part["error"] != ""].groupby(["detector", "error"]):
+            names = ", ".join(sorted(group["dataset"]))
+            lines += [f"- failed: {detector} on {names}: {error}", ""]
+    return "\n".join(lines).rstrip()
+
+
+def image_demo(out, device, command, threads, detectors=None):
+    """Image part: DiffusionImageDetector against PyOD and localisation baselines on digits."""
+    from benchmarks import image
+
+    start = time.perf_counter()
+    runs = image.run_benchmark(digit_units(), image_detectors(detectors), max_train=0,
+                               max_test=0, device=device,
+                               csv_path=out / "demo_image_runs.csv")
+    notes = environment_notes(command, threads, device, deep_baselines=False) + [
+        ("Data: sklearn.datasets.load_digits (8x8, grey levels 0-16 scaled to [0, 1]). "
+         "sklearn_digits: one digit normal, a random 10% of the set other digits. "
+         "sklearn_digits_defects: every digit normal, a random 10% of the images with one "
+         "planted 2x2 blob or 3-pixel scratch (white on background, black on strokes); "
+         "the mask is the pixels it changed by at least 4 grey levels of 16."),
+        ("Protocol of benchmarks.image, seed 0: train on a random half of the normal "
+         "images, test on the other half plus every anomaly; no caps. Pixel metrics "
+         f"(pooled test pixels, AUPRO up to FPR {image.PRO_MAX_FPR}) on the defects only."),
+        ("Diffusion-default is DiffusionImageDetector() as a user gets it. KNN, IForest, "
+         "LOF: PyOD defaults on the 64 pixels. ConvAE: benchmarks.image's "
+         f"({image.CONV_AE_STEPS} Adam steps; at 8x8 it has no stride-2 level, so no "
+         "spatial bottleneck). PatchNN-p4: benchmarks.image's PatchNN with 4x4 patches "
+         "every 2 pixels (its default 8x8 patch is the whole image). Map detectors score "
+         "an image by its map's maximum."),
+        f"Wall time of the image part: {time.perf_counter() - start:.0f} s.",
+    ]
+    text = image_summary(runs, notes=notes)
+    (out / "demo_image_summary.md").write_text(text + "\n")
+    print("\n" + text, flush=True)
+    return runs
+
+
 def _parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.demo",
-        description="Diffusion detectors vs fast PyOD baselines on small tables, no download.")
+        description="Diffusion detectors vs fast PyOD baselines on small tables, generated "
+                    "series and 8x8 digit images, no download.")
     add_run_arguments(parser)  # the ADBench sets under --data-dir are used when present
     parser.add_argument("--no-adbench", action="store_true",
                         help="use only the datasets built from scikit-learn's data")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help="comma list of the parts to run (default: %(default)s)")
     return parser.parse_args(argv)
 
 
-def main(argv=None):
-    """Build the datasets, run the detectors, print and write the tables."""
+def tabular_demo(out, args, command):
+    """Tabular part: TabDiffusionDetector's scorings against PyOD baselines on small tables."""
     start = time.perf_counter()
-    args = _parse_args(argv)
-    set_threads(args.threads)
     datasets = sklearn_datasets()
     data_dir = resolve_data_dir(args.data_dir)
     if not args.no_adbench:
@@ -178,15 +354,10 @@ def main(argv=None):
     detectors = select_detectors(DEMO_DETECTORS)
     print(f"{len(datasets)} datasets x {len(detectors)} detectors, semi-supervised "
           "protocol, seed 0", flush=True)
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     runs = run_benchmark(datasets, detectors, protocols=["semi"], seeds=[0],
                          device=args.device, csv_path=out / "demo_runs.csv")
     elapsed = time.perf_counter() - start
-    command = "python -m benchmarks.demo " + " ".join(sys.argv[1:] if argv is None else argv)
-    notes = environment_notes(command.strip(), args.threads, args.device,
-                              deep_baselines=False) + [
+    notes = environment_notes(command, args.threads, args.device, deep_baselines=False) + [
         f"Diffusion-{TabDiffusionDetector().scoring} is TabDiffusionDetector() with its "
         "default settings; the other Diffusion rows change only `scoring`. Baselines "
         "use PyOD defaults.",
@@ -196,11 +367,39 @@ def main(argv=None):
                      notes=notes)
     (out / "demo_summary.md").write_text(text + "\n")
     print("\n" + text, flush=True)
-    print(f"\nwrote {out / 'demo_runs.csv'} and {out / 'demo_summary.md'} "
-          f"in {elapsed:.0f} s", flush=True)
-    timeseries_demo(out, args.device, command.strip(), args.threads)
-    print(f"wrote {out / 'demo_timeseries_runs.csv'} and {out / 'demo_timeseries_summary.md'}; "
-          f"demo done in {time.perf_counter() - start:.0f} s", flush=True)
+    return runs
+
+
+def main(argv=None):
+    """Build the datasets, run the detectors, print and write the tables.
+
+    Returns
+    -------
+    runs : dict
+        Part name -> its runs (a pandas.DataFrame), for the parts that ran.
+    """
+    start = time.perf_counter()
+    args = _parse_args(argv)
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        raise SystemExit(f"unknown part(s) {unknown}; choose from {list(PARTS)}")
+    set_threads(args.threads)
+    command = ("python -m benchmarks.demo " + " ".join(
+        sys.argv[1:] if argv is None else argv)).strip()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runners = {"tabular": lambda: tabular_demo(out, args, command),
+               "timeseries": lambda: timeseries_demo(out, args.device, command, args.threads),
+               "image": lambda: image_demo(out, args.device, command, args.threads)}
+    runs = {}
+    for part in (p for p in PARTS if p in parts):
+        begun = time.perf_counter()
+        runs[part] = runners[part]()
+        prefix = out / ("demo" if part == "tabular" else f"demo_{part}")
+        print(f"\nwrote {prefix}_runs.csv and {prefix}_summary.md in "
+              f"{time.perf_counter() - begun:.0f} s", flush=True)
+    print(f"demo done in {time.perf_counter() - start:.0f} s", flush=True)
     return runs
 
 
