@@ -27,9 +27,13 @@ class DiffusionImageDetector(BaseDiffusionDetector):
     the image's anomaly map (:meth:`anomaly_map`), and the image's score is the
     map's maximum. Works as a PyOD detector and a scikit-learn estimator.
 
-    .. note:: Work in progress (issue #11): the scoring paradigms of the survey's
-       image section beyond these two, and the choice of the default by the
-       image benchmark, are still to come. The defaults below are provisional.
+    The default is the exact diffusion of stored training patches: nothing
+    is trained, and it was the best diffusion configuration of the image
+    benchmark (``benchmarks/RESULTS_image.md``: chosen on mnist0, mnist1,
+    fashion0, fashion1 and the magnetic tiles' seed 0, reported on every
+    set). The trained U-Net and its paradigms (``denoiser="unet"``) are there
+    for images a patch memory does not cover and for GPUs; see the user
+    guide for what each costs.
 
     Parameters
     ----------
