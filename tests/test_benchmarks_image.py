@@ -90,8 +90,10 @@ def _main(data, out, *extra):
 
 # ------------------------------------------------------------------ registry
 def test_registry_builds_every_detector():
-    assert list(bi.DETECTORS)[:4] == ["Diffusion-default", "Diffusion-exact-p14",
-                                      "Diffusion-unet", "Diffusion-unet-density"]
+    assert [n for n in bi.DETECTORS if n.startswith("Diffusion")] == [
+        "Diffusion-default", "Diffusion-exact-p8", "Diffusion-exact-p8-raw", "Diffusion-unet",
+        "Diffusion-unet-full", "Diffusion-unet-simplex", "Diffusion-unet-ddad",
+        "Diffusion-unet-feature", "Diffusion-unet-discriminative", "Diffusion-unet-density"]
     assert {"ConvAE", "PatchNN", "KNN", "IForest", "PCA", "LOF", "AutoEncoder",
             "DeepSVDD"} <= set(bi.DETECTORS)
     built = {name: make(3, (28, 28), "cpu") for name, make in bi.DETECTORS.items()}
@@ -99,8 +101,15 @@ def test_registry_builds_every_detector():
     expected = {**DiffusionImageDetector().get_params(), "random_state": 3, "device": "cpu"}
     assert default.get_params() == expected  # as a user gets it
     assert bi.SMOOTHING == default.smoothing  # the baselines' maps are smoothed alike
-    assert built["Diffusion-exact-p14"].patch_size == 14
-    assert built["Diffusion-unet-density"].get_params()["scoring"] == "density"
+    assert built["Diffusion-exact-p8"].patch_size == 8
+    assert not built["Diffusion-exact-p8-raw"].pixel_normalisation
+    params = {name: built[f"Diffusion-unet-{name}"].get_params() for name in (
+        "full", "simplex", "ddad", "feature", "discriminative", "density")}
+    assert params["full"]["n_inference_steps"] == 1000
+    assert params["simplex"]["noise"] == "simplex" and params["ddad"]["guidance"] > 0
+    assert {name: p["scoring"] for name, p in params.items()} == {
+        "full": "reconstruction", "simplex": "reconstruction", "ddad": "reconstruction",
+        "feature": "feature", "discriminative": "discriminative", "density": "density"}
     for name in ("KNN", "IForest", "PCA", "LOF", "AutoEncoder", "DeepSVDD"):
         assert isinstance(built[name], bi.Flattened) and not hasattr(built[name], "anomaly_map")
     assert built["DeepSVDD"].detector.n_features == 28 * 28
