@@ -1,43 +1,78 @@
 """GPU check: every detector's CUDA path against its CPU path, in one short run.
 
-For each configuration (both detectors, exact and learned models) the script
-fits on generated data (nothing is downloaded) on the CPU and on CUDA and
-reports, side by side: AUROC on each device, the largest relative difference
-between the CPU and CUDA scores, fit and score seconds on each device and their
-ratio, whether CUDA scoring is bit-for-bit repeatable, whether a CUDA-fitted
-detector pickles with CPU tensors and scores identically after loading, and
-bfloat16 against float32 training (``mixed_precision``). PyOD's KNN and IForest
-(CPU) are timed in the same process as the baselines. The table is printed as
-Markdown and, with ``--out``, written there.
+For each configuration (the tabular, time-series and image detectors, exact
+and learned models) the script fits on generated data (nothing is downloaded)
+on the CPU and on CUDA and reports, side by side: AUROC on each device, the
+largest relative difference between the CPU and CUDA scores, fit and score
+seconds on each device, how many test rows, time steps or images each device
+scores per second, whether CUDA scoring is bit-for-bit repeatable, whether a
+CUDA-fitted detector pickles with CPU tensors and scores identically after
+loading, and bfloat16 against float32 training (``mixed_precision``). PyOD's
+KNN and IForest (CPU) are timed in the same process as the baselines. The
+images are smooth random textures, the anomalies among them carry a bright
+square (64x64, 300 training images; 32x32 and 100 with ``--quick``); the image
+U-Nets are cut to small budgets (``IMAGE_UNET``) because the CPU fits them too.
+
+Real images at 256x256 (CUDA only, no CPU comparison): when the data root
+(``--data-dir``, else ``$SKDIFFAD_DATA``) holds ``images/mnist`` and/or
+``images/magnetic_tile``, the default detector and the default U-Net
+(``max_steps=1000``) are fitted and timed on mnist0 (2000 training images, a
+stratified 1000 of the rest to score, at 28x28) and on the magnetic tiles
+resized to 256x256 (476 defect-free training images; the other 476 and all
+392 defective ones scored), with image AUROC and, for the tiles, pixel AUROC
+of the anomaly maps (which costs one more scoring pass). Without the data the
+section is skipped with a note. Its budget (an estimate: it has not run on a
+GPU yet): the U-Net (widths (32, 64), batch 32) costs 12.6 GFLOP per 256x256
+image and forward pass, so its 1000 training steps are about 1.2 PFLOP
+(bfloat16) and scoring the tiles (476 training images in ``fit``, 868 test
+images twice: scores, then maps) at most 20 passes an image (2 levels, an
+antithetic pair, 5 DDIM steps), about 0.56 PFLOP (float32/TF32); at 5% of an
+H200's dense peak that is under a minute, and a few minutes if the small
+convolutions are that much slower still. The U-Net's ``max_steps`` and the
+stratified 1000-image MNIST test set are what bound it; the exact model,
+MNIST at 28x28 and loading the tiles add well under a minute. ``--quick`` cuts
+the U-Net to 200 steps and the test sets to 300 MNIST and 200 tile images.
+The tables are printed as Markdown and, with ``--out``, written there.
 
 Usage (on a machine with a CUDA build of PyTorch)::
 
     python -m benchmarks.gpu_check               # the table
     python -m benchmarks.gpu_check --quick       # smaller data, a smoke run
+    python -m benchmarks.gpu_check --data-dir ../shared/data   # also MNIST and tiles at 256x256
     make gpu-check                               # tests/test_cuda.py, then this
 
 Exits with status 1 when a check fails (scores too far from the CPU's, CUDA
-scoring not repeatable, a pickle that does not round-trip), 2 without CUDA.
+scoring not repeatable, a pickle that does not round-trip, a real-image run that
+raised), 2 without CUDA.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
 import pickle
 import sys
 import time
 
+from pathlib import Path
+
 import numpy as np
 import torch
+from scipy.ndimage import gaussian_filter
 from sklearn.metrics import roc_auc_score
 
-from skdiffad import DiffusionTSDetector, TabDiffusionDetector
+from skdiffad import DiffusionImageDetector, DiffusionTSDetector, TabDiffusionDetector
 from skdiffad.datasets import make_tabular_anomalies, make_timeseries_anomalies
 
 # Relative CPU-CUDA score difference accepted (float32 rounding through TF32-free
 # kernels; learned models trained in bfloat16 differ more, see the table).
 EXACT_TOLERANCE = 1e-4
+
+# The CPU fits every configuration too: the image U-Nets get small networks,
+# few steps and a cheap scoring plan (a 64x64 fit is then seconds on the CPU).
+IMAGE_UNET = {"denoiser": "unet", "widths": (16, 32), "max_steps": 100, "batch_size": 16,
+              "n_scoring_timesteps": 2, "n_inference_steps": 2}
 
 CONFIGS = [
     ("tab-nonparametric", TabDiffusionDetector, {}),
@@ -48,7 +83,40 @@ CONFIGS = [
     ("ts-exact-imputation", DiffusionTSDetector, {"scoring": "imputation"}),
     ("ts-unet-reconstruction", DiffusionTSDetector, {"denoiser": "unet"}),
     ("ts-unet-imputation", DiffusionTSDetector, {"denoiser": "unet", "scoring": "imputation"}),
+    ("img-exact", DiffusionImageDetector, {}),
+    ("img-unet-reconstruction", DiffusionImageDetector, IMAGE_UNET),
+    ("img-unet-feature", DiffusionImageDetector, {**IMAGE_UNET, "scoring": "feature"}),
+    ("img-unet-discriminative", DiffusionImageDetector,
+     {**IMAGE_UNET, "scoring": "discriminative"}),
 ]
+
+# The real-image section: sets, sizes and the U-Net's budget.
+TILE_SIZE = (256, 256)
+MNIST_SET, MNIST_TRAIN, MNIST_TEST = "mnist0", 2000, 1000
+REAL_UNET = {"denoiser": "unet", "max_steps": 1000}
+QUICK_REAL = {"max_steps": 200, "mnist_test": 300, "tile_test": 200}
+DATA_ENV_VAR = "SKDIFFAD_DATA"
+
+
+def _textures(n_normal, n_anomalous, side, seed):
+    """Smooth random grey textures ``(n, side, side)`` in [0, 1]; each anomaly
+    holds a bright square (an eighth of the side) of its own brightness.
+
+    Returns the images, their labels (1 = anomaly) and the defect masks.
+    """
+    rng = np.random.default_rng(seed)
+    n = n_normal + n_anomalous
+    texture = gaussian_filter(rng.normal(size=(n, side, side)), sigma=(0, side / 16, side / 16))
+    X = 0.5 + 0.1 * texture / texture.std()
+    y = np.zeros(n, dtype=int)
+    y[rng.permutation(n)[:n_anomalous]] = 1
+    masks = np.zeros(X.shape, dtype=bool)
+    square = max(side // 8, 2)
+    for i in np.flatnonzero(y):
+        r, c = rng.integers(0, side - square, size=2)
+        X[i, r:r + square, c:c + square] += rng.uniform(0.3, 0.6)
+        masks[i, r:r + square, c:c + square] = True
+    return np.clip(X, 0.0, 1.0).astype(np.float32), y, masks
 
 
 def _data(quick):
@@ -63,7 +131,11 @@ def _data(quick):
     T, t = make_timeseries_anomalies(n_timestamps=steps, n_channels=8, n_anomalies=12,
                                      random_state=1)
     ts = (S[:steps], T, t)
-    return tab, ts
+    side, n_train, n_normal, n_anomalous = (32, 100, 40, 20) if quick else (64, 300, 150, 50)
+    train, _, _ = _textures(n_train, 0, side, seed=0)
+    test, labels, _ = _textures(n_normal, n_anomalous, side, seed=1)
+    return {TabDiffusionDetector: tab, DiffusionTSDetector: ts,
+            DiffusionImageDetector: (train, test, labels)}
 
 
 def _timed(fn):
@@ -97,7 +169,9 @@ def _check_config(name, cls, params, data):
         config=name, auroc_cpu=roc_auc_score(y, cpu_scores),
         auroc_cuda=roc_auc_score(y, gpu_scores),
         max_rel_diff=rel, fit_cpu_s=cpu_fit, fit_cuda_s=gpu_fit, score_cpu_s=cpu_score,
-        score_cuda_s=gpu_score, repeatable=bool(np.array_equal(again, gpu_scores)),
+        score_cuda_s=gpu_score, scored_per_s_cpu=len(test) / cpu_score,
+        scored_per_s_cuda=len(test) / gpu_score,
+        repeatable=bool(np.array_equal(again, gpu_scores)),
         pickle_ok=bool(np.array_equal(restored.decision_function(test), gpu_scores)
                        and restored.device_.type == "cuda" and saved_on_cpu),
     )
@@ -134,10 +208,87 @@ def _baselines(data):
     return rows
 
 
-def _markdown(rows):
-    cols = ["config", "auroc_cpu", "auroc_cuda", "auroc_cuda_fp32", "max_rel_diff", "fit_cpu_s",
-            "fit_cuda_s", "fit_cuda_fp32_s", "score_cpu_s", "score_cuda_s", "repeatable",
-            "pickle_ok", "ok"]
+def _real_image_sets(data_dir, quick):
+    """Name -> (training images, test images, test labels, test masks or None)
+    of the real sets found under ``data_dir``, as float32 in [0, 1]; a note for
+    each set that is absent."""
+    from benchmarks.image import prepare
+    from skdiffad.datasets import list_images, load_magnetic_tile, load_one_class_images
+
+    found, notes = {}, []
+    names = list_images(None, data_dir)
+    if MNIST_SET in names:
+        X, y = load_one_class_images(MNIST_SET, data_dir)
+        n_test = QUICK_REAL["mnist_test"] if quick else MNIST_TEST
+        run = prepare({"X": X, "y": y}, 0, MNIST_SET, max_train=MNIST_TRAIN, max_test=n_test)
+        found[MNIST_SET] = (run["X_train"], run["X_test"], run["y_test"], None)
+    else:
+        notes.append(f"{MNIST_SET} not found under {data_dir}/images/mnist")
+    if "magnetic_tile" in names:
+        tiles = load_magnetic_tile(data_dir, size=TILE_SIZE)
+        # a random half of the defect-free tiles (476) trains; the test set is the rest
+        run = prepare(tiles, 0, "magnetic_tile", max_train=None,
+                      max_test=QUICK_REAL["tile_test"] if quick else None)
+        found["magnetic_tile"] = (run["X_train"], run["X_test"], run["y_test"],
+                                  run["masks_test"])
+    else:
+        notes.append(f"magnetic_tile not found under {data_dir}/images/magnetic_tile")
+    return found, notes
+
+
+def _time_real_set(name, detector_name, params, sets):
+    """Fit and scoring seconds on CUDA, images/s, image AUROC, and pixel AUROC with masks."""
+    from skdiffad.metrics import pixel_auroc
+
+    train, test, y, masks = sets[name]
+    row = {"set": name, "detector": detector_name, "size": "x".join(map(str, train.shape[1:])),
+           "n_train": len(train), "n_test": len(test)}
+    try:
+        det = DiffusionImageDetector(random_state=0, device="cuda", **params)
+        _, row["fit_cuda_s"] = _timed(lambda: det.fit(train))
+        scores, row["score_cuda_s"] = _timed(lambda: det.decision_function(test))
+        row["images_per_s"] = len(test) / row["score_cuda_s"]
+        row["auroc"] = roc_auc_score(y, scores)
+        if masks is not None:
+            maps, row["map_cuda_s"] = _timed(lambda: det.anomaly_map(test))
+            row["pixel_auroc"] = pixel_auroc(masks, maps)
+        row["ok"] = True
+    except Exception as exc:  # report and go on, like the configurations
+        row["ok"] = f"error: {type(exc).__name__}: {exc}"
+    return row
+
+
+def _real_images(data_dir, quick):
+    """The real-image timing rows, or none with a printed note when the data is absent."""
+    if data_dir is None:
+        print(f"\nreal images at {TILE_SIZE[0]}x{TILE_SIZE[1]}: skipped, no data root "
+              f"(pass --data-dir or set {DATA_ENV_VAR})")
+        return []
+    data_dir = Path(data_dir).expanduser()
+    try:
+        sets, notes = _real_image_sets(data_dir, quick)
+    except Exception as exc:
+        print(f"\nreal images: could not be loaded from {data_dir}")
+        return [{"set": "loading", "ok": f"error: {type(exc).__name__}: {exc}"}]
+    for note in notes:
+        print(f"\nreal images: {note}: skipped")
+    unet = {**REAL_UNET, "max_steps": QUICK_REAL["max_steps"]} if quick else REAL_UNET
+    rows = []
+    for name in sets:
+        for detector_name, params in (("default", {}), (f"unet-{unet['max_steps']}-steps", unet)):
+            rows.append(_time_real_set(name, detector_name, params, sets))
+            print(_markdown(rows[-1:], REAL_COLUMNS).splitlines()[-1], flush=True)
+    return rows
+
+
+CHECK_COLUMNS = ["config", "auroc_cpu", "auroc_cuda", "auroc_cuda_fp32", "max_rel_diff",
+                 "fit_cpu_s", "fit_cuda_s", "fit_cuda_fp32_s", "score_cpu_s", "score_cuda_s",
+                 "scored_per_s_cpu", "scored_per_s_cuda", "repeatable", "pickle_ok", "ok"]
+REAL_COLUMNS = ["set", "detector", "size", "n_train", "n_test", "fit_cuda_s", "score_cuda_s",
+                "images_per_s", "map_cuda_s", "auroc", "pixel_auroc", "ok"]
+
+
+def _markdown(rows, cols=CHECK_COLUMNS):
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in rows:
         cells = []
@@ -151,29 +302,36 @@ def _markdown(rows):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small data: a smoke run")
-    parser.add_argument("--out", default=None, help="also write the Markdown table here")
+    parser.add_argument("--out", default=None, help="also write the Markdown tables here")
+    parser.add_argument("--data-dir", default=None,
+                        help="data root holding images/mnist and/or images/magnetic_tile for "
+                             f"the 256x256 timings (default: ${DATA_ENV_VAR} when set; "
+                             "without either the section is skipped)")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         print("no CUDA device visible: nothing to check", file=sys.stderr)
         return 2
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name(0)}, "
           f"{torch.cuda.device_count()} device(s)")
-    tab, ts = _data(args.quick)
+    data_by_class = _data(args.quick)
     rows = []
     for name, cls, params in CONFIGS:
-        data = tab if cls is TabDiffusionDetector else ts
         try:
-            rows.append(_check_config(name, cls, params, data))
+            rows.append(_check_config(name, cls, params, data_by_class[cls]))
         except Exception as exc:  # report and go on: one table for the whole run
             rows.append({"config": name, "ok": f"error: {type(exc).__name__}: {exc}"})
         print(_markdown(rows[-1:]).splitlines()[-1], flush=True)
-    rows += _baselines(tab)
+    rows += _baselines(data_by_class[TabDiffusionDetector])
     table = _markdown(rows)
     print("\n" + table)
+    real = _real_images(args.data_dir or os.environ.get(DATA_ENV_VAR), args.quick)
+    if real:
+        table += "\n\n" + _markdown(real, REAL_COLUMNS)
+        print("\n" + _markdown(real, REAL_COLUMNS))
     if args.out:
         with io.open(args.out, "w") as fh:
             fh.write(table + "\n")
-    return 0 if all(r.get("ok", True) is True for r in rows) else 1
+    return 0 if all(r.get("ok", True) is True for r in rows + real) else 1
 
 
 if __name__ == "__main__":

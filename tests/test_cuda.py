@@ -1,4 +1,4 @@
-"""The CUDA paths of both detectors (skipped without a GPU; ``make gpu-check``).
+"""The CUDA paths of every detector (skipped without a GPU; ``make gpu-check``).
 
 CI has no GPU: these run where one is lent, together with
 ``benchmarks/gpu_check.py``'s table.
@@ -9,8 +9,9 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from scipy.ndimage import gaussian_filter
 
-from skdiffad import DiffusionTSDetector, TabDiffusionDetector
+from skdiffad import DiffusionImageDetector, DiffusionTSDetector, TabDiffusionDetector
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -18,15 +19,61 @@ TAB = {"hidden_dims": (16,), "max_steps": 50, "n_timesteps": 100, "n_scoring_tim
        "n_inference_steps": 2, "random_state": 0}
 TS = {"window_size": 16, "widths": (8, 16), "kernel_size": 3, "max_steps": 50,
       "n_timesteps": 100, "n_inference_steps": 2, "n_stripes": 2, "random_state": 0}
-CASES = ([(TabDiffusionDetector, {**TAB, "scoring": s})
+# Two starting levels: with one, a 50-step U-Net's restorations differ so much
+# between training-noise streams (CPU and CUDA draw different ones) that
+# simplex scores correlate at about 0.5 (a CPU run with a shifted stream).
+UNET = {"denoiser": "unet", "widths": (8, 16), "max_steps": 50, "n_timesteps": 100,
+        "n_inference_steps": 2, "n_scoring_timesteps": 2, "random_state": 0}
+IMAGE_SHAPE = (24, 20)
+
+
+def fixed_features():
+    """A small conv encoder with seeded weights: the same feature space on both devices."""
+    generator = torch.Generator().manual_seed(0)
+    encoder = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(),
+                                  torch.nn.Conv2d(8, 8, 3, padding=1, stride=2))
+    with torch.no_grad():
+        for weight in encoder.parameters():
+            weight.copy_(0.3 * torch.randn(weight.shape, generator=generator))
+    return encoder
+
+
+# (detector, parameters, channels of the images; 1 for the other detectors)
+CASES = ([(TabDiffusionDetector, {**TAB, "scoring": s}, 1)
           for s in ("nonparametric", "time", "reconstruction", "density", "score")]
-         + [(TabDiffusionDetector, {**TAB, "novelty": False})]
-         + [(DiffusionTSDetector, {**TS, "denoiser": d, "scoring": s})
-            for d in ("exact", "unet") for s in ("reconstruction", "imputation")])
+         + [(TabDiffusionDetector, {**TAB, "novelty": False}, 1)]
+         + [(DiffusionTSDetector, {**TS, "denoiser": d, "scoring": s}, 1)
+            for d in ("exact", "unet") for s in ("reconstruction", "imputation")]
+         + [(DiffusionImageDetector, {"random_state": 0}, 1),
+            (DiffusionImageDetector, UNET, 1),
+            (DiffusionImageDetector, UNET, 3),
+            (DiffusionImageDetector, {**UNET, "noise": "simplex"}, 1),
+            (DiffusionImageDetector, {**UNET, "guidance": 0.5}, 1),
+            # the U-Net's own encoder is trained too: CPU and CUDA would compare
+            # in different feature spaces (the own-encoder test is further down)
+            (DiffusionImageDetector, {**UNET, "scoring": "feature",
+                                      "feature_extractor": fixed_features()}, 1),
+            (DiffusionImageDetector, {**UNET, "scoring": "discriminative", "head_widths": (8,)}, 1),
+            (DiffusionImageDetector, {**UNET, "scoring": "density"}, 1)])
 
 
-def data(cls, seed=0, gaps=False):
+def case_id(case):
+    cls, params, channels = case
+    settings = [f"{k}={v}" for k, v in params.items()
+                if k in ("scoring", "denoiser", "novelty", "noise", "guidance")]
+    if cls is DiffusionImageDetector and "denoiser" not in params:
+        settings.append("default")
+    if params.get("feature_extractor") is not None:
+        settings.append("extractor")
+    return "-".join([cls.__name__, *settings] + ([f"{channels}ch"] if channels > 1 else []))
+
+
+def data(cls, seed=0, gaps=False, channels=1):
     rng = np.random.default_rng(seed)
+    if cls is DiffusionImageDetector:
+        if gaps:
+            raise ValueError("images have no gaps: the image detector rejects NaN")
+        return images(rng, defects=seed != 0, channels=channels)
     if cls is TabDiffusionDetector:
         X = rng.normal(size=(600, 6))
     else:
@@ -37,10 +84,44 @@ def data(cls, seed=0, gaps=False):
     return X
 
 
+def images(rng, defects, channels=1, n=60):
+    """Smooth random textures, ``(n, 24, 20)`` or ``(n, 24, 20, channels)``.
+
+    With ``defects`` (the images scored), every second image holds a bright
+    7x7 square of its own brightness: a signal strong enough that networks
+    trained on different devices rank the images alike.
+    """
+    noise = rng.normal(size=(n, *IMAGE_SHAPE, channels))
+    texture = gaussian_filter(noise, sigma=(0, 1.5, 1.5, 0))
+    X = 0.5 + 0.1 * texture / texture.std()
+    if defects:
+        for i in range(0, n, 2):
+            r, c = rng.integers(0, IMAGE_SHAPE[0] - 7), rng.integers(0, IMAGE_SHAPE[1] - 7)
+            X[i, r:r + 7, c:c + 7] += rng.uniform(0.3, 1.0)
+    return X[..., 0] if channels == 1 else X
+
+
+def tensors(state):
+    """Every tensor in a pickled state, through nested dicts, lists, tuples and modules."""
+    if isinstance(state, torch.Tensor):
+        yield state
+    elif isinstance(state, torch.nn.Module):
+        yield from state.state_dict().values()
+    elif isinstance(state, dict):
+        for value in state.values():
+            yield from tensors(value)
+    elif isinstance(state, (list, tuple)):
+        for value in state:
+            yield from tensors(value)
+
+
 @pytest.mark.parametrize("gaps", [False, True])
-@pytest.mark.parametrize("cls, params", CASES)
-def test_cuda_scores_match_the_cpu_and_repeat_exactly(cls, params, gaps):
-    X, new = data(cls, gaps=gaps), data(cls, seed=1, gaps=gaps)
+@pytest.mark.parametrize("cls, params, channels", CASES, ids=[case_id(c) for c in CASES])
+def test_cuda_scores_match_the_cpu_and_repeat_exactly(cls, params, channels, gaps):
+    if gaps and cls is DiffusionImageDetector:
+        pytest.skip("images have no missing pixels: DiffusionImageDetector rejects NaN input")
+    X = data(cls, gaps=gaps, channels=channels)
+    new = data(cls, seed=1, gaps=gaps, channels=channels)
     gpu = cls(**params, device="cuda", mixed_precision=False).fit(X)
     cpu = cls(**params, device="cpu").fit(X)
     assert gpu.device_.type == "cuda"
@@ -52,18 +133,48 @@ def test_cuda_scores_match_the_cpu_and_repeat_exactly(cls, params, gaps):
         assert np.corrcoef(scores, cpu.decision_function(new))[0, 1] > 0.9
 
 
-@pytest.mark.parametrize("cls, params", CASES)
-def test_cuda_fit_pickles_with_cpu_tensors_and_comes_back_to_the_gpu(cls, params):
-    det = cls(**params, device="cuda").fit(data(cls))
+@pytest.mark.parametrize("cls, params, channels", CASES, ids=[case_id(c) for c in CASES])
+def test_cuda_fit_pickles_with_cpu_tensors_and_comes_back_to_the_gpu(cls, params, channels):
+    det = cls(**params, device="cuda").fit(data(cls, channels=channels))
     state = det.model_.__getstate__()
     blob = pickle.dumps(det)
     restored = pickle.loads(blob)
     assert restored.device_ == det.device_ == restored.model_.device_
-    new = data(cls, seed=1)
+    new = data(cls, seed=1, channels=channels)
     np.testing.assert_array_equal(restored.decision_function(new), det.decision_function(new))
-    for value in state.values():
-        if isinstance(value, torch.Tensor):
-            assert value.device.type == "cpu"
+    saved = list(tensors(state))
+    assert det.network_ is None or saved  # a network's weights are in the state
+    for value in saved:
+        assert value.device.type == "cpu"
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_cuda_anomaly_maps_of_the_exact_model_match_the_cpu(channels):
+    X = data(DiffusionImageDetector, channels=channels)
+    new = data(DiffusionImageDetector, seed=1, channels=channels)
+    gpu = DiffusionImageDetector(random_state=0, device="cuda").fit(X)
+    cpu = DiffusionImageDetector(random_state=0, device="cpu").fit(X)
+    maps = gpu.anomaly_map(new)
+    assert maps.shape == (len(new), *IMAGE_SHAPE)
+    np.testing.assert_allclose(maps, cpu.anomaly_map(new), rtol=1e-4,
+                               atol=1e-4 * np.abs(maps).max())
+    masks = gpu.predict_mask(new)
+    assert masks.shape == maps.shape and masks.dtype == bool
+    # the image score is its map's maximum: an image is flagged when its mask is not empty
+    np.testing.assert_array_equal(masks.reshape(len(new), -1).any(axis=1), gpu.predict(new) == 1)
+
+
+def test_cuda_feature_scoring_reads_the_unets_own_encoder():
+    # No CPU comparison: the encoder is trained with the U-Net, on a different
+    # noise stream per device, so the two measure in different feature spaces.
+    X, new = data(DiffusionImageDetector), data(DiffusionImageDetector, seed=1)
+    det = DiffusionImageDetector(**UNET, scoring="feature", device="cuda").fit(X)
+    scores = det.decision_function(new)
+    assert np.all(np.isfinite(scores))
+    np.testing.assert_array_equal(det.decision_function(new), scores)
+    restored = pickle.loads(pickle.dumps(det))
+    assert restored.device_.type == "cuda"
+    np.testing.assert_array_equal(restored.decision_function(new), scores)
 
 
 def test_cuda_index_beyond_the_visible_devices_is_named():
@@ -78,3 +189,19 @@ def test_bf16_training_is_the_default_and_can_be_turned_off():
     fp32 = TabDiffusionDetector(**params, mixed_precision=False).fit(X).decision_scores_
     assert not np.array_equal(bf16, fp32)
     assert np.corrcoef(bf16, fp32)[0, 1] > 0.9
+
+
+def test_image_unet_trains_channels_last_in_bf16_by_default():
+    X, new = data(DiffusionImageDetector), data(DiffusionImageDetector, seed=1)
+    params = {**UNET, "device": "cuda"}
+    bf16 = DiffusionImageDetector(**params).fit(X)
+    fp32 = DiffusionImageDetector(**params, mixed_precision=False).fit(X)
+    kernels = [p for p in bf16.network_.parameters() if p.ndim == 4]
+    assert kernels and all(p.is_cuda and p.is_contiguous(memory_format=torch.channels_last)
+                           for p in kernels)
+    assert all(p.dtype == torch.float32 for p in bf16.network_.parameters())  # autocast only
+    assert np.all(np.isfinite(bf16.loss_curve_))
+    scores16, scores32 = bf16.decision_function(new), fp32.decision_function(new)
+    assert np.all(np.isfinite(scores16))
+    assert not np.array_equal(scores16, scores32)
+    assert np.corrcoef(scores16, scores32)[0, 1] > 0.9
