@@ -28,6 +28,18 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
     return emb
 
 
+def _time_condition(network, t, x):
+    """Steps ``t`` broadcast over the batch of ``x``, and their embedding through
+    ``network.time_mlp``; ``(t, None)`` for a network without time conditioning."""
+    if network.time_mlp is None:
+        return t, None
+    if t is None:
+        raise ValueError("this network is timestep-conditioned: pass t")
+    t = torch.as_tensor(t, device=x.device).expand(x.shape[0])
+    scaled = t.float() * (1000.0 / network.config["n_timesteps"])
+    return t, network.time_mlp(timestep_embedding(scaled, network.config["time_embed_dim"]))
+
+
 def _uniform_init_(module, generator):
     """PyTorch's default uniform(+-1/sqrt(fan_in)) drawn from ``generator``."""
     fan_in = module.weight[0].numel()
@@ -157,13 +169,7 @@ class MLPDenoiser(nn.Module):
         """Map ``x`` of shape ``(n, in_channels)`` (and steps ``t``, a scalar or
         ``(n,)``, for a conditioned network) to ``(n, out_channels)``."""
         h = self.input(x)
-        cond = None
-        if self.time_mlp is not None:
-            if t is None:
-                raise ValueError("this network is timestep-conditioned: pass t")
-            t = torch.as_tensor(t, device=x.device).expand(x.shape[0])
-            scaled = t.float() * (1000.0 / self.config["n_timesteps"])
-            cond = self.time_mlp(timestep_embedding(scaled, self.config["time_embed_dim"]))
+        t, cond = _time_condition(self, t, x)
         for block in self.blocks:
             h = block(h, cond)
         out = self.output(nn.functional.silu(self.out_norm(h)))
@@ -312,13 +318,7 @@ class _ConvUNet(nn.Module):
                                      mode="replicate")
         if h_in.is_cuda and h_in.ndim == 4:  # cuDNN's fast 2-D kernels want NHWC
             h_in = h_in.contiguous(memory_format=torch.channels_last)
-        cond = None
-        if self.time_mlp is not None:
-            if t is None:
-                raise ValueError("this network is timestep-conditioned: pass t")
-            t = torch.as_tensor(t, device=x.device).expand(x.shape[0])
-            scaled = t.float() * (1000.0 / self.config["n_timesteps"])
-            cond = self.time_mlp(timestep_embedding(scaled, self.config["time_embed_dim"]))
+        t, cond = _time_condition(self, t, x)
         h = self.input(h_in)
         skips = []
         for i, block in enumerate(self.down):
