@@ -5,6 +5,7 @@ new modality that plugs into the shell gets the same guarantees.
 """
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -186,3 +187,32 @@ def test_tags_are_honest():
         assert not tags.non_deterministic  # every CPU result is reproducible
     if torch.cuda.is_available():  # training on CUDA is not bit-reproducible
         assert TabDiffusionDetector(device="cuda").__sklearn_tags__().non_deterministic
+
+
+# ------------------------------------------------------ values near float64's limit
+def _unit_scale_cases(rng):
+    """(class, params, training data, new data with a few extreme samples)."""
+    wave = lambda n: np.sin(np.arange(n) / 5.0)[:, None] + 0.1 * rng.normal(size=(n, 2))
+    series = wave(300)
+    series[100:104] += 2.0
+    new = [rng.normal(size=(60, 4)), series, rng.normal(0.5, 0.1, size=(12, 9, 9))]
+    new[0][:3] *= 5
+    new[2][:3, 3:6, 3:6] += 0.5
+    return [(TabDiffusionDetector, TAB_FAST, rng.normal(size=(120, 4)), new[0]),
+            (DiffusionTSDetector, TS_FAST, wave(300), new[1]),
+            (DiffusionImageDetector, IMG_FAST, rng.normal(0.5, 0.1, size=(16, 9, 9)), new[2])]
+
+
+@pytest.mark.parametrize("size", [1e150, 1e300, 1e307])
+def test_values_near_the_float64_limit_score_as_the_same_data_at_unit_scale(size):
+    # N(0, 1) rows x 1e300 once fitted silently with an infinite scale, and every
+    # row got the same score; each detector must rank them as the unscaled data
+    for cls, params, X, new in _unit_scale_cases(np.random.default_rng(0)):
+        reference = cls(**params).fit(X).decision_function(new)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            det = cls(**params).fit(X * size)
+            scores = det.decision_function(new * size)
+        assert np.all(np.isfinite(det.decision_scores_)), cls.__name__
+        assert np.all(np.isfinite(scores)) and np.unique(scores).size > 4, cls.__name__
+        assert np.corrcoef(scores, reference)[0, 1] > 0.999, cls.__name__

@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy import sparse
-from sklearn.utils.validation import validate_data
 
 from .._core.samples import ArraySamples, PatchSamples
-from ._base import CLIP, Encoded
+from ._base import CLIP, Encoded, column_moments, standardise, validated
 
 __all__ = ["CHANNEL_AXES", "ImageEncoder"]
 
@@ -89,8 +88,10 @@ class ImageEncoder:
         if self.input_size_ is None:  # fitted on files: arrays must come at the working size
             self.flat_features_ = int(np.prod(images.shape[1:]))
         pixels = images.transpose(1, 0, 2, 3).reshape(self.n_channels_, -1)
-        self.mean_ = pixels.mean(axis=1)
-        std = pixels.std(axis=1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.mean_, std = pixels.mean(axis=1), pixels.std(axis=1)
+        if not (np.all(np.isfinite(self.mean_)) and np.all(np.isfinite(std))):
+            self.mean_, std = column_moments(pixels.T)  # values near the float64 limit
         self.scale_ = np.where(std > 1e-12 * np.maximum(1.0, np.abs(self.mean_)), std, 1.0)
         if self.input_size_ is None:  # a list of files: no fixed number of features
             vars(estimator).pop("n_features_in_", None)
@@ -117,7 +118,7 @@ class ImageEncoder:
 
     # ------------------------------------------------------------- encoding
     def _encode(self, images, sizes):
-        Z = (images - self.mean_[None, :, None, None]) / self.scale_[None, :, None, None]
+        Z = standardise(images, self.mean_[None, :, None, None], self.scale_[None, :, None, None])
         Z = np.clip(Z, -CLIP, CLIP).astype(np.float32)
         if self.patch_:
             samples = PatchSamples(Z, self.patch_, self.stride_)
@@ -140,7 +141,7 @@ class ImageEncoder:
             ndim = X.ndim if isinstance(X, np.ndarray) else np.asarray(X).ndim
             flat = ndim <= 2
             if flat:  # flat rows: scikit-learn's checks and messages
-                X = validate_data(estimator, X, reset=fitting, dtype=np.float64,
+                X = validated(estimator, X, reset=fitting, dtype=np.float64,
                                   ensure_min_samples=2 if fitting else 1)
             else:
                 X = np.asarray(X)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from sklearn.utils.validation import validate_data
 
 from .._core.samples import WindowSamples, window_starts
-from ._base import CLIP, Encoded
+from ._base import CLIP, Encoded, column_moments, standardise, validated
 
 __all__ = ["SCALINGS", "SeriesEncoder"]
 
@@ -31,21 +30,22 @@ def channel_scaling(X, observed, scaling):
     """
     lo, hi = np.nanmin(X, axis=0), np.nanmax(X, axis=0)
     two_valued = (hi > lo) & np.all((X == lo) | (X == hi) | ~observed, axis=0)
+    # halves first: the same numbers, without overflow near the float64 limit
     if scaling == "minmax":
-        centre, spread = (lo + hi) / 2, (hi - lo) / 2
+        centre, spread = lo / 2 + hi / 2, hi / 2 - lo / 2
     elif scaling == "none":
         centre, spread = np.zeros(X.shape[1]), np.ones(X.shape[1])
     else:
         if scaling == "robust":
             q1, centre, q99 = np.nanpercentile(X, [1, 50, 99], axis=0)
-            spread = (q99 - q1) / _Q1_Q99_SIGMAS
+            spread = (q99 / 2 - q1 / 2) / (_Q1_Q99_SIGMAS / 2)
             flat = _vanishing(spread, centre)
             if flat.any():  # percentiles coincide (mostly constant): fall back to the std
-                spread[flat] = np.nanstd(X[:, flat], axis=0)
+                spread[flat] = column_moments(X[:, flat])[1]
         else:
-            centre, spread = np.nanmean(X, axis=0), np.nanstd(X, axis=0)
+            centre, spread = column_moments(X)
         # switches: states one unit apart, whatever their frequency
-        centre = np.where(two_valued, (lo + hi) / 2, centre)
+        centre = np.where(two_valued, lo / 2 + hi / 2, centre)
         spread = np.where(two_valued, hi - lo, spread)
     return centre, np.where(_vanishing(spread, centre), 1.0, spread), two_valued
 
@@ -105,7 +105,7 @@ class SeriesEncoder:
 
     def _standardise(self, X):
         observed = ~np.isnan(X)
-        Z = (X - self.center_) / self.scale_
+        Z = standardise(X, self.center_, self.scale_)
         Z = np.clip(np.where(observed, Z, 0.0), -CLIP, CLIP)
         return (np.ascontiguousarray(Z.T, dtype=np.float32),
                 np.ascontiguousarray(observed.T))
@@ -144,8 +144,8 @@ class SeriesEncoder:
                     "X must be one series of shape (n_timestamps,) or (n_timestamps, "
                     f"n_channels), got an array of shape {X.shape}"
                 )
-        X = validate_data(estimator, X, reset=reset, dtype=np.float64,
-                          ensure_all_finite="allow-nan", ensure_min_samples=1)
+        X = validated(estimator, X, reset=reset, dtype=np.float64,
+                      ensure_all_finite="allow-nan", ensure_min_samples=1)
         n = X.shape[0]
         if n < self.window_size:
             raise ValueError(

@@ -15,10 +15,10 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn.utils.validation import _check_feature_names, _check_n_features, validate_data
+from sklearn.utils.validation import _check_feature_names, _check_n_features
 
 from .._core.samples import ArraySamples
-from ._base import CLIP, Encoded
+from ._base import CLIP, Encoded, column_moments, standardise, validated
 
 __all__ = ["TabularEncoder"]
 
@@ -81,7 +81,7 @@ class TabularEncoder:
     @staticmethod
     def _validate_array(estimator, X, reset):
         try:
-            return validate_data(
+            return validated(
                 estimator, X, reset=reset, dtype=np.float64, ensure_all_finite="allow-nan",
                 ensure_min_samples=2 if reset else 1,
             )
@@ -101,14 +101,11 @@ class TabularEncoder:
             raise ValueError(
                 f"column {names[empty[0]]!r} has no observed value in the training data"
             )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            self.mean_ = np.nanmean(X, axis=0)
-            scale = np.nanstd(X, axis=0)
+        self.mean_, scale = column_moments(X)
         self.scale_ = np.where(scale > 1e-12 * np.maximum(1.0, np.abs(self.mean_)), scale, 1.0)
 
     def _encode_numeric(self, X):
-        Z = (X - self.mean_) / self.scale_
+        Z = standardise(X, self.mean_, self.scale_)
         mask = ~np.isnan(Z)
         Z = np.clip(np.nan_to_num(Z, nan=0.0), -CLIP, CLIP).astype(np.float32)
         return Z, (mask if not mask.all() else None)
