@@ -67,10 +67,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.tabular import (
-    _error_text,
-    _markdown_table,
     add_run_arguments,
-    dataset_table,
     environment_notes,
     resolve_data_dir,
     run_benchmark,
@@ -269,35 +266,6 @@ def image_detectors(names=None):
     return select_detectors(names, registry=registry)
 
 
-def image_summary(runs, title="skdiffad demo: images", notes=()):
-    """Markdown summary of the image part's runs.
-
-    Per collection: :func:`benchmarks.image.summary_tables`' table, the AUROC per
-    set where the collection has several, then the failed runs.
-    """
-    from benchmarks import image
-
-    runs = runs.copy()
-    runs["error"] = _error_text(runs["error"])
-    lines = [f"# {title}", ""] + [f"- {note}" for note in notes] + [""]
-    for collection, table in image.summary_tables(runs).items():
-        part = runs[runs["collection"] == collection]
-        first = part.iloc[0]
-        lines += [f"## {collection}", "",
-                  (f"{part['dataset'].nunique()} set(s), {len(part)} runs, images "
-                   f"{first['height']}x{first['width']}; e.g. {first['dataset']}: "
-                   f"{first['n_train']} training images, {first['n_test']} test images "
-                   f"({first['n_test_anomalies']} anomalies)."), "",
-                  _markdown_table(table, "detector"), ""]
-        if part["dataset"].nunique() > 1:
-            lines += ["AUROC per set:", "",
-                      _markdown_table(dataset_table(part, list(table.index)), "set"), ""]
-        for (detector, error), group in part[part["error"] != ""].groupby(["detector", "error"]):
-            names = ", ".join(sorted(group["dataset"]))
-            lines += [f"- failed: {detector} on {names}: {error}", ""]
-    return "\n".join(lines).rstrip()
-
-
 def image_demo(out, device, command, threads, detectors=None):
     """Image part: DiffusionImageDetector against PyOD and localisation baselines on digits."""
     from benchmarks import image
@@ -323,7 +291,7 @@ def image_demo(out, device, command, threads, detectors=None):
          "an image by its map's maximum."),
         f"Wall time of the image part: {time.perf_counter() - start:.0f} s.",
     ]
-    text = image_summary(runs, notes=notes)
+    text = image.summarise(runs, title="skdiffad demo: images", notes=notes)
     (out / "demo_image_summary.md").write_text(text + "\n")
     print("\n" + text, flush=True)
     return runs

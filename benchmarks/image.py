@@ -920,15 +920,16 @@ def summarise(runs, title="Image anomaly detection benchmark", notes=()):
     """Markdown summary of :func:`run_benchmark`'s results: one section per collection.
 
     Each section has the per-detector table (:func:`collection_table`) and, for
-    the one-class collections, the per-class AUROC table (mean over seeds; best in
-    bold; † where a cap subsampled the set), then the failed runs.
+    MNIST, Fashion-MNIST and any other collection of several sets (the demo's),
+    the per-set AUROC table (mean over seeds; best
+    in bold; † where a cap subsampled the set), then the failed runs.
     """
     runs = runs.copy()
     runs["error"] = _error_text(runs["error"])
     lines = [f"# {title}", ""] + [f"- {note}" for note in notes]
     lines += ["- Metrics are averaged over seeds per set, then over sets; mean rank: "
               "1 = best AUROC on a set. Pixel metrics pool the pixels of all test images "
-              "(magnetic tile only); n/a: the detector gives no map.", ""]
+              "(sets with masks only); n/a: the detector gives no map.", ""]
     for collection, table in summary_tables(runs).items():
         part = runs[runs["collection"] == collection]
         seeds = sorted(int(s) for s in part["seed"].unique())
@@ -940,7 +941,8 @@ def summarise(runs, title="Image anomaly detection benchmark", notes=()):
                   f"{first['seed']}: {first['n_train']} training images, "
                   f"{first['n_test']} test images ({first['n_test_anomalies']} anomalies).",
                   "", _markdown_table(table, "detector"), ""]
-        if collection != TILE:
+        if collection in IMAGE_COLLECTIONS[:2] or (collection not in IMAGE_COLLECTIONS
+                                                   and part["dataset"].nunique() > 1):
             lines += [f"### {_TITLES.get(collection, collection)}: AUROC per class "
                       "(mean over seeds)", "",
                       _markdown_table(dataset_table(part, list(table.index)), "set"), ""]

@@ -20,7 +20,6 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from .networks import timestep_embedding
 
 __all__ = ["DenoiserFeatures", "ModuleFeatures", "feature_distance_map"]
 
@@ -33,10 +32,9 @@ class DenoiserFeatures(nn.Module):
     Runs the network's input convolution, its down blocks (with the strided
     convolutions between them) and its middle block at timestep ``t``, and
     returns the output of every down block and of the middle block (followed
-    by its attention, when the network has one). The input is padded by
-    repeating its edges exactly as the network's own forward pass does, and
-    each map is cropped back to the part that covers the input. The network
-    is read, never modified.
+    by its attention, when the network has one): the network's own
+    :meth:`~skdiffad._core.networks._ConvUNet.encode`, each map cropped back
+    to the part that covers the input. The network is read, never modified.
 
     Parameters
     ----------
@@ -78,25 +76,8 @@ class DenoiserFeatures(nn.Module):
             raise ValueError(f"the network takes {config['in_channels']} channels, "
                              f"got an input with {x.shape[1]}")
         sizes = x.shape[2:]
-        multiple = 2 ** (len(config["widths"]) - 1)
-        pads = [-s % multiple for s in sizes]
-        if any(pads):  # as the network's forward: replicate the far edges
-            x = nn.functional.pad(x, [v for p in reversed(pads) for v in (0, p)],
-                                  mode="replicate")
-        t = torch.full((x.shape[0],), self.t, device=x.device)
-        scaled = t.float() * (1000.0 / config["n_timesteps"])
-        cond = net.time_mlp(timestep_embedding(scaled, config["time_embed_dim"]))
-        h = net.input(x)
-        maps = []
-        for i, block in enumerate(net.down):
-            h = block(h, cond)
-            maps.append(h)
-            if i < len(net.pool):
-                h = net.pool[i](h)
-        h = net.mid(h, cond)
-        if net.attention is not None:
-            h = net.attention(h)
-        maps.append(h)
+        levels, middle, _, _ = net.encode(x, self.t)
+        maps = [*levels, middle]
         return [_crop(m, sizes, 2 ** min(i, len(net.pool))) for i, m in enumerate(maps)]
 
 
@@ -171,7 +152,7 @@ def _per_channel(values, name):
 
 
 def feature_distance_map(extractor, x: torch.Tensor, x_hat: torch.Tensor, *,
-                         size=None) -> torch.Tensor:
+                         size=None, features=None) -> torch.Tensor:
     """DDAD's feature distance between samples and their restorations.
 
     For each feature level, ``1 - cos(f(x), f(x_hat))`` between the two
@@ -191,6 +172,9 @@ def feature_distance_map(extractor, x: torch.Tensor, x_hat: torch.Tensor, *,
         The samples and their restorations.
     size : tuple of int, optional
         Spatial size of the map; the samples' own by default.
+    features : list of torch.Tensor, optional
+        ``extractor(x)``, when the caller already has it (one sample compared
+        with several restorations needs its own features once).
 
     Returns
     -------
@@ -210,7 +194,8 @@ def feature_distance_map(extractor, x: torch.Tensor, x_hat: torch.Tensor, *,
         raise ValueError(f"size must give {x.ndim - 2} spatial sizes (1 to 3), got {size}")
     # Two passes rather than one on the concatenated pair: a module with
     # batch statistics would otherwise mix each sample with its restoration.
-    feats, feats_hat = extractor(x), extractor(x_hat)
+    feats = extractor(x) if features is None else features
+    feats_hat = extractor(x_hat)
     if len(feats) == 0 or len(feats) != len(feats_hat):
         raise ValueError("the extractor returned no feature maps or different numbers of them")
     total = torch.zeros((x.shape[0], 1) + size, dtype=torch.float64, device=x.device)

@@ -305,36 +305,50 @@ class _ConvUNet(nn.Module):
             nn.init.zeros_(self.attention.proj.bias)
         return self
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
-        """Map ``x`` of shape ``(n, in_channels, *spatial)`` and steps ``t`` (a
-        scalar or ``(n,)``; ``None`` for an unconditional network) to
-        ``(n, out_channels, *spatial)``."""
-        sizes = x.shape[2:]
+    def encode(self, x: torch.Tensor, t: torch.Tensor | None = None):
+        """The down path: ``(levels, middle, t, cond)``.
+
+        ``levels`` are the outputs of every down block (finest first, at the
+        padded size: an input whose sizes are not multiples of
+        ``2**(levels-1)`` is padded by repeating its far edges), ``middle`` the
+        middle block's output (after the attention, if any), ``t`` the steps
+        broadcast over the batch and ``cond`` their embedding (``None`` without
+        time conditioning). :meth:`forward` decodes from them;
+        :class:`~skdiffad._core.features.DenoiserFeatures` reads them as features.
+        """
         multiple = 2 ** (len(self.config["widths"]) - 1)
-        pads = [-s % multiple for s in sizes]
-        h_in = x
+        pads = [-s % multiple for s in x.shape[2:]]
+        h = x
         if any(pads):  # F.pad takes the last axis first: (0, pad_last, 0, pad_before_last, ...)
-            h_in = nn.functional.pad(x, [v for p in reversed(pads) for v in (0, p)],
-                                     mode="replicate")
-        if h_in.is_cuda and h_in.ndim == 4:  # cuDNN's fast 2-D kernels want NHWC
-            h_in = h_in.contiguous(memory_format=torch.channels_last)
+            h = nn.functional.pad(x, [v for p in reversed(pads) for v in (0, p)],
+                                  mode="replicate")
+        if h.is_cuda and h.ndim == 4:  # cuDNN's fast 2-D kernels want NHWC
+            h = h.contiguous(memory_format=torch.channels_last)
         t, cond = _time_condition(self, t, x)
-        h = self.input(h_in)
-        skips = []
+        h = self.input(h)
+        levels = []
         for i, block in enumerate(self.down):
             h = block(h, cond)
+            levels.append(h)
             if i < len(self.pool):
-                skips.append(h)
                 h = self.pool[i](h)
         h = self.mid(h, cond)
         if self.attention is not None:
             h = self.attention(h)
+        return levels, h, t, cond
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
+        """Map ``x`` of shape ``(n, in_channels, *spatial)`` and steps ``t`` (a
+        scalar or ``(n,)``; ``None`` for an unconditional network) to
+        ``(n, out_channels, *spatial)``."""
+        levels, h, t, cond = self.encode(x, t)
+        skips = levels[:-1]
         for block in self.up:
             skip = skips.pop()
             h = nn.functional.interpolate(h, size=skip.shape[2:], mode="nearest")
             h = block(torch.cat([h, skip], dim=1), cond)
         out = self.output(nn.functional.silu(self.out_norm(h)))
-        out = out[(...,) + tuple(slice(0, s) for s in sizes)]
+        out = out[(...,) + tuple(slice(0, s) for s in x.shape[2:])]
         if self.config.get("gaussian_skip"):
             coef = self.skip_coef[t].reshape(-1, *([1] * (x.ndim - 1))).to(out.dtype)
             out = out + coef * x[:, : self.config["out_channels"]]

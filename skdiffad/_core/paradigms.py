@@ -180,8 +180,10 @@ def feature_errors(extractor, network, schedule, plan, x, mask=None, *, mask_inp
     obs = (torch.ones_like(x) if mask is None else mask.to(x.dtype)).double()
     sums = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
     counts = torch.zeros_like(sums)
+    features = extractor(x)  # the sample's own features, once for all its restorations
     for x_hat, weight in restorations(network, schedule, plan, x, mask, mask_input=mask_input):
-        distance = feature_distance_map(extractor, x, x_hat.to(x.dtype), size=x.shape[2:])
+        distance = feature_distance_map(extractor, x, x_hat.to(x.dtype), size=x.shape[2:],
+                                        features=features)
         sums += distance * obs * weight
         counts += obs * weight
     return sums, counts
