@@ -12,9 +12,10 @@ Run from the repository root::
     python -m benchmarks.timeseries --shard 2/2 --out S2 &
     wait; python -m benchmarks.timeseries --summarise S1 S2 --out benchmarks/results
 
+    python -m benchmarks.timeseries --split evaluation       # only the evaluation split
     python -m benchmarks.timeseries --speed                  # the 100k x 25 speed target
 
-Data: ``<data-dir>/timeseries/{NAB,SKAB,SMAP_MSL}`` (see the data README; without
+Data: ``<data-dir>/timeseries/{NAB,SKAB,SMAP_MSL,SMD,UCR_KDD21,MGAB}`` (see the data README; without
 ``--data-dir``, :func:`benchmarks.tabular.resolve_data_dir` picks ``$SKDIFFAD_DATA``
 or the ``shared/data`` folder next to the checkout), read at run time with
 :func:`skdiffad.datasets.load_timeseries`. Protocols, one split per series:
@@ -31,6 +32,25 @@ or the ``shared/data`` folder next to the checkout), read at run time with
   feature. ``anomaly-free/`` is not used.
 - SMAP_MSL (81 channels of NASA telemanom: SMAP 25 dimensions, MSL 55): the
   files' own ``train`` / ``test`` / ``test_label``, as given.
+- SMD (11 server machines, 38 metrics, about 23.7k steps per part): the files'
+  own ``train`` (unlabelled, taken as normal) / ``test`` / ``test_label``.
+- UCR_KDD21 (101 univariate series of the UCR/KDD-Cup-2021 archive, one
+  anomaly each): the files' own ``train`` (anomaly-free) / ``test`` /
+  ``test_label``. The archive's own measure is reported too: ``top_hit``, whether
+  the highest test score lies in the anomaly or within 100 steps of it; its mean
+  is the share of series solved.
+- MGAB (10 Mackey-Glass series of 100k steps, 10 anomalies each): the 257
+  warm-up steps dropped, steps up to 25 000 train (anomaly-free), the rest
+  (75 000) scored; a step is anomalous inside the 401-step window around an
+  anomaly. MGAB's own window precision/recall counts one detection per window;
+  the best range-F1 over thresholds (below) is the closest of our metrics.
+
+The collections are split (:data:`TUNING_SPLIT`) into a **tuning** split, on
+which every default and rule of the detector is chosen (NAB, SKAB, SMAP_MSL and
+SMD's machine group 1: ``machine-1-*``), and an **evaluation** split that is only
+ever reported (SMD's groups 2 and 3, UCR_KDD21, MGAB). The summary shows SMD's
+two parts as separate tables and starts with a collections x detectors table of
+mean VUS-PR headed by split. ``--split`` runs one split only.
 
 No scaling is applied: every detector sees the raw values (PyOD's windowed
 detectors standardise internally where they do so by default).
@@ -74,7 +94,9 @@ by design raises :class:`NotApplicable`, recorded as ``not applicable: ...`` in
 the ``error`` column and counted apart from failures.
 
 Metrics (:mod:`skdiffad.metrics`, per series): VUS-PR and VUS-ROC (buffer up to
-100 steps), AUPR, AUROC and the best range-F1 over thresholds. Each finished run
+100 steps: ``window=100``, TSB-AD's ``slidingWindow=100``), AUPR, AUROC, the
+best range-F1 over thresholds, and ``top_hit`` (above; meaningful for
+collections with one anomaly per series, UCR_KDD21). Each finished run
 is appended at once to ``<out>/timeseries_runs.csv`` (columns :data:`RUN_COLUMNS`),
 so ``--resume`` skips the (collection, series, seed, detector) rows already there
 (failed runs included: delete their rows to retry them). A detector that raises,
@@ -138,7 +160,10 @@ REFERENCE_DETECTOR = "TSOD-IForest"
 SPEED_ANOMALIES = 10
 NOT_APPLICABLE = "not applicable"
 VUS_WINDOW = 100
-METRICS = ("vus_pr", "vus_roc", "aupr", "auroc", "range_f1")
+#: Steps either side of an anomaly in which the top score still counts for the
+#: UCR archive's own measure (:func:`skdiffad.metrics.top_score_hit`).
+TOP_HIT_TOLERANCE = 100
+METRICS = ("vus_pr", "vus_roc", "aupr", "auroc", "range_f1", "top_hit")
 
 # PyOD's deep baselines, cut down so the whole benchmark runs on a 2-core CPU
 # (see the module docstring): LSTMAD 50 -> 10 epochs; AnomalyTransformer 10 -> 2
@@ -149,11 +174,19 @@ ANOMALY_TRANSFORMER_PARAMS = {"epochs": 2, "d_model": 64, "step": 10}
 #: Series drawn in the figure when they are among those run; otherwise the
 #: collection's first series is.
 EXAMPLE_SERIES = {"NAB": "realKnownCause/nyc_taxi", "SKAB": "valve1/0",
-                  "SMAP_MSL": "SMAP_P-1"}
+                  "SMAP_MSL": "SMAP_P-1", "SMD": "machine-2-3",
+                  "UCR_KDD21": "044_UCR_Anomaly_DISTORTEDPowerDemand1_9000_18485_18821",
+                  "MGAB": "1"}
+
+TUNING, EVALUATION = "tuning", "evaluation"
+#: Series on which defaults and rules may be chosen; everything else is the
+#: evaluation split, only ever reported. SMD is split by machine group: group 1
+#: (5 machines) tunes, groups 2 and 3 (6 machines) evaluate.
+TUNING_SPLIT = {"NAB": "*", "SKAB": "*", "SMAP_MSL": "*", "SMD": "machine-1-"}
 
 RUN_COLUMNS = [
     "collection", "series", "seed", "detector", "n_train", "n_test", "n_channels",
-    "vus_pr", "vus_roc", "aupr", "auroc", "range_f1", "fit_s", "score_s", "error",
+    "vus_pr", "vus_roc", "aupr", "auroc", "range_f1", "top_hit", "fit_s", "score_s", "error",
 ]
 SPEED_COLUMNS = ["detector", "n_train", "n_test", "n_channels", "fit_s", "score_s",
                  "rows_per_s", "score_ratio_to_" + REFERENCE_DETECTOR, "error"]
@@ -315,6 +348,21 @@ def take_shard(units, shard):
     return list(units)[index - 1::count]
 
 
+def split_of(collection, series):
+    """``"tuning"`` or ``"evaluation"``: the split a series belongs to (:data:`TUNING_SPLIT`)."""
+    rule = TUNING_SPLIT.get(collection)
+    if rule is None:
+        return EVALUATION
+    return TUNING if rule == "*" or series.startswith(rule) else EVALUATION
+
+
+def group_label(collection, series):
+    """The summary's table a series is counted in: its collection, SMD by split."""
+    if collection in TUNING_SPLIT and TUNING_SPLIT[collection] != "*":
+        return f"{collection} ({split_of(collection, series)})"
+    return collection
+
+
 # ---------------------------------------------------------------- running
 def score_metrics(y, scores):
     """The benchmark's metrics of one scored series (see :data:`METRICS`)."""
@@ -326,6 +374,7 @@ def score_metrics(y, scores):
         "aupr": float(metrics.aupr(y, scores)),
         "auroc": float(metrics.auroc(y, scores)),
         "range_f1": float(metrics.best_range_f1(y, scores)[0]),
+        "top_hit": float(metrics.top_score_hit(y, scores, tolerance=TOP_HIT_TOLERANCE)),
     }
 
 
@@ -559,7 +608,8 @@ def _print_progress(count, total, row):
 
 # ---------------------------------------------------------------- summary
 _TABLE_COLUMNS = {"vus_pr": "mean VUS-PR", "aupr": "mean AUPR", "auroc": "mean AUROC",
-                  "vus_roc": "mean VUS-ROC", "range_f1": "mean range-F1"}
+                  "vus_roc": "mean VUS-ROC", "range_f1": "mean range-F1",
+                  "top_hit": "top-score hit rate"}
 
 
 def collection_table(runs):
@@ -607,12 +657,54 @@ def collection_table(runs):
                              na_position="last")
 
 
+def _groups(runs):
+    """Each run's :func:`group_label`, as a Series aligned with ``runs``."""
+    return pd.Series([group_label(c, s) for c, s in zip(runs["collection"], runs["series"])],
+                     index=runs.index, dtype=object)
+
+
+def _group_order(groups):
+    """Groups in :data:`TIMESERIES_COLLECTIONS` order, a tuning part before its evaluation part."""
+    present = list(dict.fromkeys(groups))
+    rank = {c: i for i, c in enumerate(TIMESERIES_COLLECTIONS)}
+    return sorted(present, key=lambda g: (rank.get(g.split(" (")[0], len(rank)),
+                                          EVALUATION in g, g))
+
+
 def summary_tables(runs):
-    """One :func:`collection_table` per collection, in :data:`TIMESERIES_COLLECTIONS` order."""
-    present = list(dict.fromkeys(runs["collection"]))
-    order = [c for c in TIMESERIES_COLLECTIONS if c in present] + [
-        c for c in present if c not in TIMESERIES_COLLECTIONS]
-    return {c: collection_table(runs[runs["collection"] == c]) for c in order}
+    """One :func:`collection_table` per collection (SMD per split), in a fixed order."""
+    groups = _groups(runs)
+    return {g: collection_table(runs[groups == g]) for g in _group_order(groups)}
+
+
+def split_overview(tables, metric="mean VUS-PR"):
+    """Detectors x collections of one metric, each column headed with its split.
+
+    Parameters
+    ----------
+    tables : dict
+        :func:`summary_tables`' output.
+    metric : str, default="mean VUS-PR"
+        A column of the tables.
+
+    Returns
+    -------
+    overview : pandas.DataFrame
+        Indexed by detector, columns ``"<split>: <collection>"``, tuning first,
+        rows sorted by the mean over the evaluation columns.
+    """
+    columns = {}
+    for group, table in tables.items():
+        collection = group.split(" (")[0]
+        split = (EVALUATION if EVALUATION in group else TUNING if TUNING in group
+                 else split_of(collection, ""))
+        columns[f"{split}: {group.split(' (')[0]}"] = table[metric]
+    overview = pd.DataFrame(columns)
+    ordered = sorted(overview.columns, key=lambda c: not c.startswith(TUNING))
+    overview = overview[ordered]
+    evaluation = [c for c in ordered if c.startswith(EVALUATION)]
+    key = overview[evaluation].mean(axis=1) if evaluation else overview.mean(axis=1)
+    return overview.loc[key.sort_values(ascending=False).index]
 
 
 def summary_frame(tables):
@@ -649,8 +741,18 @@ def summarise(runs, title="Time-series anomaly detection benchmark", notes=()):
               "best over thresholds. Metrics are averaged over seeds per series, then "
               "over the series a detector scored without error (the ok column), so "
               "detectors with n/a or failed series are averaged over fewer series.", ""]
-    for collection, table in summary_tables(runs).items():
-        part = runs[runs["collection"] == collection]
+    tables = summary_tables(runs)
+    groups = _groups(runs)
+    if len(tables) > 1:
+        lines += ["## Mean VUS-PR by collection and split", "",
+                  "Defaults and rules are chosen on the tuning split only "
+                  f"({', '.join(f'{c}: {r}' for c, r in TUNING_SPLIT.items())}; "
+                  "`*` = all series, otherwise the series whose names start so); the "
+                  "evaluation split is only reported. Rows sorted by the mean over the "
+                  "evaluation columns.", "",
+                  _markdown_table(split_overview(tables), "detector"), ""]
+    for collection, table in tables.items():
+        part = runs[groups == collection]
         seeds = sorted(int(s) for s in part["seed"].unique())
         channels = sorted(int(c) for c in part["n_channels"].unique())
         lines += [f"## {collection}", "",
@@ -712,9 +814,11 @@ def plot_examples(runs, score_dirs, path, data_dir=None, top=3):
     files = _example_files(score_dirs)
     tables = summary_tables(runs)
     panels = []
-    for collection, table in tables.items():
+    for group, table in tables.items():
+        collection = group.split(" (")[0]
         stored = files.get(collection)
-        if not stored or not stored["scores"]:
+        if (not stored or not stored["scores"]
+                or group_label(collection, stored["series"]) != group):
             continue
         try:
             series = collection_series(collection, data_dir)[stored["series"]]()
@@ -869,8 +973,8 @@ def speed_markdown(speed, notes=(), target_s=60.0, seed=0):
 def _parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.timeseries",
-        description="NAB / SKAB / SMAP-MSL benchmark: diffusion detectors vs PyOD "
-                    "time-series baselines.")
+        description="NAB / SKAB / SMAP-MSL / SMD / UCR-KDD21 / MGAB benchmark: diffusion "
+                    "detectors vs PyOD time-series baselines.")
     add_run_arguments(parser, data="timeseries/", torch_baseline="AnomalyTransformer")
     parser.add_argument("--collections", default=",".join(TIMESERIES_COLLECTIONS),
                         help="comma list of collections (default: %(default)s)")
@@ -880,6 +984,9 @@ def _parse_args(argv):
                         help="comma list of detector names, case-insensitive "
                              f"(default: all of {', '.join(DETECTORS)})")
     parser.add_argument("--seeds", default="0", help="comma list of seeds (default: 0)")
+    parser.add_argument("--split", choices=(TUNING, EVALUATION), default=None,
+                        help="only the series of this split (default: both; see "
+                             "TUNING_SPLIT)")
     parser.add_argument("--max-series", type=int, default=None, metavar="N",
                         help="at most N series per collection, spread evenly over its "
                              "sorted list (default: all)")
@@ -974,7 +1081,9 @@ def main(argv=None):
         if not loaders:
             print(f"warning: no {collection} series under {data_dir / 'timeseries'}",
                   file=sys.stderr, flush=True)
-        names = pick_evenly(_choose(list(loaders), args.series), args.max_series)
+        names = [n for n in _choose(list(loaders), args.series)
+                 if args.split is None or split_of(collection, n) == args.split]
+        names = pick_evenly(names, args.max_series)
         if names:
             preferred = EXAMPLE_SERIES.get(collection)
             examples[collection] = preferred if preferred in names else names[0]

@@ -43,7 +43,7 @@ def _stand_in_metrics(y, scores):
     """Cheap, deterministic numbers with the real metrics' names."""
     return {"vus_pr": average_precision_score(y, scores), "vus_roc": roc_auc_score(y, scores),
             "aupr": average_precision_score(y, scores), "auroc": roc_auc_score(y, scores),
-            "range_f1": 0.5}
+            "range_f1": 0.5, "top_hit": float(np.argmax(scores) in np.flatnonzero(y))}
 
 
 class _Broken:
@@ -224,3 +224,35 @@ def test_real_collection_series(shared_data):
     assert len(loaders) == 34
     series = loaders["valve1/0"]()
     assert series["X_train"].shape == (400, 8) and series["collection"] == "SKAB"
+
+
+def test_tuning_and_evaluation_splits():
+    assert bt.split_of("NAB", "realKnownCause/nyc_taxi") == bt.TUNING
+    assert bt.split_of("SMAP_MSL", "MSL_C-1") == bt.TUNING
+    assert bt.split_of("SMD", "machine-1-8") == bt.TUNING
+    assert bt.split_of("SMD", "machine-2-3") == bt.split_of("SMD", "machine-3-10") == bt.EVALUATION
+    assert bt.split_of("UCR_KDD21", "001_x") == bt.split_of("MGAB", "1") == bt.EVALUATION
+    assert bt.group_label("SMD", "machine-1-2") == "SMD (tuning)"
+    assert bt.group_label("SMD", "machine-3-2") == "SMD (evaluation)"
+    assert bt.group_label("NAB", "x/y") == "NAB"
+
+
+def test_summary_splits_smd_and_heads_the_overview_by_split():
+    rows = []
+    for collection, series, value in [("SMD", "machine-1-2", 0.9), ("SMD", "machine-2-3", 0.2),
+                                      ("MGAB", "1", 0.4), ("NAB", "a/b", 0.7)]:
+        for detector, shift in (("A", 0.0), ("B", 0.1)):
+            rows.append({"collection": collection, "series": series, "seed": 0,
+                         "detector": detector, "n_train": 1, "n_test": 1, "n_channels": 1,
+                         **{m: value + shift for m in bt.METRICS}, "fit_s": 0.0,
+                         "score_s": 0.0, "error": ""})
+    tables = bt.summary_tables(pd.DataFrame(rows))
+    assert list(tables) == ["NAB", "SMD (tuning)", "SMD (evaluation)", "MGAB"]
+    assert tables["SMD (evaluation)"].loc["A", "mean VUS-PR"] == pytest.approx(0.2)
+    overview = bt.split_overview(tables)
+    assert list(overview.columns) == ["tuning: NAB", "tuning: SMD", "evaluation: SMD",
+                                      "evaluation: MGAB"]
+    assert list(overview.index) == ["B", "A"]  # by the mean over the evaluation columns
+    assert overview.loc["A", "evaluation: MGAB"] == pytest.approx(0.4)
+    text = bt.summarise(pd.DataFrame(rows))
+    assert "## Mean VUS-PR by collection and split" in text and "## SMD (evaluation)" in text

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from skdiffad.datasets import (
+    TIMESERIES_COLLECTIONS,
     default_data_dir,
     get_data_home,
     list_adbench,
@@ -402,6 +403,26 @@ def _fake_timeseries_root(root):
                  test=np.zeros((20, 3)), test_label=np.r_[np.zeros(15), np.full(5, labelled)]
                  .astype(np.int8))
 
+    smd = root / "timeseries" / "SMD"
+    smd.mkdir(parents=True)
+    for name in ("machine-1-10", "machine-1-2"):
+        np.savez(smd / f"{name}.npz", train=np.ones((40, 38), dtype=np.float32),
+                 test=np.zeros((30, 38), dtype=np.float32),
+                 test_label=(np.arange(30) >= 25).astype(np.uint8))
+
+    ucr = root / "timeseries" / "UCR_KDD21"
+    ucr.mkdir(parents=True)  # 1-D arrays, as in the archive
+    np.savez(ucr / "002_UCR_Anomaly_toy_50_61_63.npz", train=np.arange(50, dtype=np.float32),
+             test=np.arange(50, 80, dtype=np.float32),
+             test_label=np.isin(np.arange(30), [10, 11, 12]).astype(np.uint8))
+
+    mgab = root / "timeseries" / "MGAB"
+    mgab.mkdir(parents=True)
+    n = 30_000
+    np.savez(mgab / "1.npz", value=np.arange(n, dtype=np.float32),
+             is_anomaly=((np.arange(n) >= 29_000) & (np.arange(n) < 29_401)).astype(np.uint8),
+             is_ignored=(np.arange(n) < 257).astype(np.uint8))
+
 
 def test_timeseries_loaders_on_a_fake_directory(tmp_path):
     _fake_timeseries_root(tmp_path)
@@ -430,14 +451,32 @@ def test_timeseries_loaders_on_a_fake_directory(tmp_path):
     assert series["X_train"].shape == (30, 3) and series["X_train"].dtype == np.float64
     assert series["y_test"].sum() == 5 and series["timestamps_test"] is None
 
+    assert list_timeseries("SMD", tmp_path) == ["machine-1-2", "machine-1-10"]
+    series = load_timeseries("SMD", "machine-1-2.npz", data_dir=tmp_path)
+    assert series["X_train"].shape == (40, 38) and series["X_test"].dtype == np.float64
+    assert series["y_test"].sum() == 5 and series["y_train"].sum() == 0
+
+    series = load_timeseries("UCR_KDD21", "002_UCR_Anomaly_toy_50_61_63", data_dir=tmp_path)
+    assert series["X_train"].shape == (50, 1) and series["X_test"].shape == (30, 1)
+    assert np.flatnonzero(series["y_test"]).tolist() == [10, 11, 12]
+
+    assert list_timeseries("MGAB", tmp_path) == ["1"]
+    series = load_timeseries("MGAB", "1", data_dir=tmp_path)
+    # warm-up dropped; steps 257..24999 train, 25000.. scored
+    np.testing.assert_array_equal(series["X_train"][[0, -1], 0], [257.0, 24_999.0])
+    np.testing.assert_array_equal(series["X_test"][[0, -1], 0], [25_000.0, 29_999.0])
+    assert len(series["y_test"]) == 5_000
+    assert np.flatnonzero(series["y_test"])[[0, -1]].tolist() == [4_000, 4_400]
+    assert series["timestamps_test"] is None
+
 
 def test_timeseries_loaders_on_a_missing_directory(tmp_path):
-    for collection in ("NAB", "SKAB", "SMAP_MSL"):
+    for collection in TIMESERIES_COLLECTIONS:
         assert list_timeseries(collection, tmp_path) == []
     with pytest.raises(FileNotFoundError, match="SKDIFFAD_DATA"):
         load_timeseries("SMAP_MSL", "SMAP_A-1", data_dir=tmp_path)
     with pytest.raises(ValueError, match="collection"):
-        list_timeseries("UCR", tmp_path)
+        list_timeseries("UCR", tmp_path)  # the collection is "UCR_KDD21"
     with pytest.raises(ValueError, match="collection"):
         load_timeseries("nab", "x", data_dir=tmp_path)
 
@@ -450,7 +489,8 @@ def timeseries_dir(shared_data):
 
 
 @pytest.mark.parametrize("collection, n_series, n_channels",
-                         [("NAB", 52, {1}), ("SKAB", 34, {8}), ("SMAP_MSL", 81, {25, 55})])
+                         [("NAB", 52, {1}), ("SKAB", 34, {8}), ("SMAP_MSL", 81, {25, 55}),
+                          ("SMD", 11, {38}), ("UCR_KDD21", 101, {1}), ("MGAB", 10, {1})])
 def test_real_timeseries_collections(timeseries_dir, collection, n_series, n_channels):
     names = list_timeseries(collection, timeseries_dir)
     assert len(names) == n_series and len(set(names)) == n_series

@@ -24,6 +24,7 @@ from skdiffad.metrics import (
     point_adjusted_f1,
     range_f1,
     range_precision_recall,
+    top_score_hit,
     vus_pr,
     vus_roc,
 )
@@ -487,8 +488,49 @@ def test_point_adjustment_docstrings_warn_of_inflation(function):
     assert "Warnings" in doc and "inflates" in doc and "Kim et al. (AAAI 2022)" in doc
 
 
+# ------------------------------------------------------------------ top_score_hit
+def test_top_score_hit_counts_the_tolerance_on_both_sides():
+    y = np.zeros(1000, dtype=int)
+    y[500:510] = 1  # the zone with tolerance 100 is 400..609
+    for position, expected in ((399, 0.0), (400, 1.0), (505, 1.0), (609, 1.0), (610, 0.0)):
+        scores = np.zeros(1000)
+        scores[position] = 1.0
+        assert top_score_hit(y, scores) == expected, position
+        assert top_score_hit(y, scores, tolerance=0) == float(500 <= position < 510)
+
+
+def test_top_score_hit_with_several_anomalies_and_at_the_edges():
+    y = np.zeros(300, dtype=int)
+    y[:3] = y[-2:] = 1
+    scores = np.zeros(300)
+    scores[-1] = 5.0
+    assert top_score_hit(y, scores, tolerance=0) == 1.0
+    scores[150] = 6.0
+    assert top_score_hit(y, scores, tolerance=10) == 0.0
+    assert top_score_hit(y, scores, tolerance=148) == 1.0  # 150 - 148 = 2 < 3
+
+
+def test_top_score_hit_gives_ties_no_benefit_of_the_doubt():
+    y = np.zeros(1000, dtype=int)
+    y[500:510] = 1
+    assert top_score_hit(y, np.ones(1000)) == 0.0  # a constant score solves nothing
+    scores = np.zeros(1000)
+    scores[[505, 900]] = 1.0
+    assert top_score_hit(y, scores) == 0.0
+    scores[900] = 0.5
+    assert top_score_hit(y, scores) == 1.0
+    assert top_score_hit(y, np.ones(1000), tolerance=500) == 1.0  # the zone is everything
+
+
+@pytest.mark.parametrize("tolerance", [-1, 1.5, True, "100"])
+def test_top_score_hit_rejects_a_bad_tolerance(tolerance):
+    with pytest.raises(ValueError, match="tolerance must be an integer >= 0"):
+        top_score_hit([0, 1, 0], [0.0, 1.0, 0.0], tolerance=tolerance)
+
+
 # ------------------------------------------------------------------ input validation
-SCORE_METRICS = [auroc, aupr, best_f1, vus_roc, vus_pr, best_range_f1, best_point_adjusted_f1]
+SCORE_METRICS = [auroc, aupr, best_f1, vus_roc, vus_pr, best_range_f1, best_point_adjusted_f1,
+                 top_score_hit]
 PREDICTION_METRICS = [range_precision_recall, range_f1, point_adjusted_f1]
 ALL_METRICS = SCORE_METRICS + PREDICTION_METRICS
 

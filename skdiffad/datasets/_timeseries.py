@@ -1,4 +1,4 @@
-"""Loaders of the labelled time-series collections: NAB, SKAB and SMAP/MSL.
+"""Loaders of the labelled time-series collections: NAB, SKAB, SMAP/MSL, SMD, UCR/KDD21, MGAB.
 
 The files lie under ``<data root>/timeseries/<collection>`` as the project's data
 README describes; the data root is the loaders' ``data_dir``, or
@@ -19,11 +19,16 @@ import pandas as pd
 from ._home import _data_root, _missing_data
 
 #: The time-series collections of the data README, as :func:`list_timeseries` names them.
-TIMESERIES_COLLECTIONS = ("NAB", "SKAB", "SMAP_MSL")
+TIMESERIES_COLLECTIONS = ("NAB", "SKAB", "SMAP_MSL", "SMD", "UCR_KDD21", "MGAB")
+#: Collections stored as one ``.npz`` per series with ``train``/``test``/``test_label``.
+_SPLIT_NPZ = ("SMAP_MSL", "SMD", "UCR_KDD21")
 #: Share of a NAB series used for training: NAB's probationary period.
 NAB_TRAIN_FRACTION = 0.15
 #: Leading rows of a SKAB run used for training, as SKAB's own leaderboard does.
 SKAB_TRAIN_ROWS = 400
+#: MGAB: steps before this one are for training (every series is anomaly-free
+#: for its first 29k steps), the rest are scored.
+MGAB_TRAIN_END = 25_000
 _TIMESERIES_SUBDIR = Path("timeseries")
 _SKAB_NON_FEATURES = ("datetime", "anomaly", "changepoint")
 
@@ -41,7 +46,7 @@ def _natural_key(name):
 
 
 def _series_path(folder, collection, name) -> Path:
-    if collection == "SMAP_MSL":
+    if collection in _SPLIT_NPZ or collection == "MGAB":
         return folder / f"{name}.npz"
     return folder / "data" / f"{name}.csv"
 
@@ -67,6 +72,16 @@ def _read_skab(folder, name):
     return features.to_numpy(dtype=np.float64), y, timestamps, SKAB_TRAIN_ROWS
 
 
+def _read_mgab(folder, name):
+    """MGAB: the warm-up steps are dropped, then split at :data:`MGAB_TRAIN_END`."""
+    with np.load(_series_path(folder, "MGAB", name), allow_pickle=False) as archive:
+        value = np.asarray(archive["value"], dtype=np.float64).reshape(-1, 1)
+        y = np.asarray(archive["is_anomaly"]).astype(int).ravel()
+        ignored = np.asarray(archive["is_ignored"]).astype(bool).ravel()
+    start = int(np.flatnonzero(~ignored)[0]) if (~ignored).any() else len(value)
+    return value[start:], y[start:], None, MGAB_TRAIN_END - start
+
+
 def _test_has_anomaly(collection, folder, name) -> bool:
     if collection == "NAB":
         _, y, _, n_train = _read_nab(folder, name)
@@ -74,6 +89,8 @@ def _test_has_anomaly(collection, folder, name) -> bool:
         y = pd.read_csv(_series_path(folder, "SKAB", name), sep=";",
                         usecols=["anomaly"])["anomaly"].to_numpy()
         n_train = SKAB_TRAIN_ROWS
+    elif collection == "MGAB":
+        _, y, _, n_train = _read_mgab(folder, name)
     else:
         with np.load(_series_path(folder, collection, name), allow_pickle=False) as archive:
             y, n_train = archive["test_label"], 0
@@ -87,13 +104,14 @@ def list_timeseries(collection, data_dir=None) -> list[str]:
     holds at least one labelled anomaly are listed, since no ranking metric is
     defined without one. This leaves out 6 of NAB's 58 series (the five of
     ``artificialNoAnomaly`` and ``realAWSCloudwatch/ec2_cpu_utilization_c6585a``,
-    which have no anomaly window at all) and none of SKAB's 34 labelled runs or of
-    the 81 SMAP/MSL channels. :func:`load_timeseries` still loads an unlisted
+    which have no anomaly window at all) and none of SKAB's 34 labelled runs, of
+    the 81 SMAP/MSL channels, of the 11 SMD machines, of the 101 UCR/KDD21
+    series or of the 10 MGAB series. :func:`load_timeseries` still loads an unlisted
     series by name.
 
     Parameters
     ----------
-    collection : {"NAB", "SKAB", "SMAP_MSL"}
+    collection : {"NAB", "SKAB", "SMAP_MSL", "SMD", "UCR_KDD21", "MGAB"}
         The collection, a folder of ``<data_dir>/timeseries``.
     data_dir : str or path-like, default=None
         The data root (``~`` is expanded); ``None`` uses :func:`get_data_home`.
@@ -102,14 +120,15 @@ def list_timeseries(collection, data_dir=None) -> list[str]:
     -------
     names : list of str
         ``"<group>/<file stem>"`` for NAB (``"realKnownCause/nyc_taxi"``) and SKAB
-        (``"valve1/0"``), the file stem for SMAP/MSL (``"SMAP_A-1"``), in natural
-        order (``valve1/2`` before ``valve1/10``). Empty when the collection's
+        (``"valve1/0"``), the file stem for the others (``"SMAP_A-1"``,
+        ``"machine-1-2"``, ``"025_UCR_Anomaly_CIMIS44AirTemperature1_4000_5391_5392"``,
+        ``"3"``), in natural order (``valve1/2`` before ``valve1/10``). Empty when the collection's
         directory does not exist.
 
     Raises
     ------
     ValueError
-        When ``collection`` is not one of the three.
+        When ``collection`` is not one of :data:`TIMESERIES_COLLECTIONS`.
     FileNotFoundError
         When ``data_dir`` is ``None`` and :func:`get_data_home` finds no data folder.
 
@@ -155,12 +174,20 @@ def load_timeseries(collection, name, data_dir=None) -> dict:
       scored; label = the ``anomaly`` column; the ``changepoint`` column is not a
       feature. Only ``other/2`` has labelled rows among its first 400.
     - ``"SMAP_MSL"`` (NASA telemanom; SMAP channels have 25 dimensions, MSL 55;
-      dimension 0 is telemetry, the rest command one-hots): the files' own
-      ``train`` (nominal) and ``test`` parts and ``test_label``, as given.
+      dimension 0 is telemetry, the rest command one-hots), ``"SMD"`` (38 server
+      metrics scaled to [0, 1]; the training part is unlabelled and treated as
+      normal) and ``"UCR_KDD21"`` (univariate, one anomaly per series; the
+      training part is anomaly-free): the files' own ``train`` and ``test``
+      parts and ``test_label``, as given.
+    - ``"MGAB"`` (univariate Mackey-Glass series of 100 000 steps): the first 257
+      steps (the generator's warm-up, ``is_ignored``) are dropped, steps up to
+      :data:`MGAB_TRAIN_END` (25 000; every series is anomaly-free for its first
+      29 000 steps) are for training and the rest is scored; label =
+      ``is_anomaly``, a 401-step window around each of the 10 anomalies.
 
     Parameters
     ----------
-    collection : {"NAB", "SKAB", "SMAP_MSL"}
+    collection : {"NAB", "SKAB", "SMAP_MSL", "SMD", "UCR_KDD21", "MGAB"}
         The collection.
     name : str
         A name as :func:`list_timeseries` gives it (a trailing ``.csv`` or
@@ -175,16 +202,16 @@ def load_timeseries(collection, name, data_dir=None) -> dict:
         - ``"X_test"``: ndarray of shape (n_test, n_channels), float64;
         - ``"y_test"``: ndarray of shape (n_test,), int, 1 = anomaly;
         - ``"y_train"``: ndarray of shape (n_train,), int, the labels of the
-          training part (all zeros for SMAP/MSL, whose training parts carry no
-          labels);
+          training part (all zeros for SMAP/MSL, SMD and UCR/KDD21, whose
+          training parts carry no labels);
         - ``"timestamps_test"``: ndarray of shape (n_test,), ``datetime64``, or
-          ``None`` where the files have no timestamps (SMAP/MSL);
+          ``None`` where the files have no timestamps (all but NAB and SKAB);
         - ``"name"``: the series name; ``"collection"``: the collection.
 
     Raises
     ------
     ValueError
-        When ``collection`` is not one of the three.
+        When ``collection`` is not one of :data:`TIMESERIES_COLLECTIONS`.
     FileNotFoundError
         When the series' file is missing (the message names the path looked at
         and the ``SKDIFFAD_DATA`` environment variable that points elsewhere), or
@@ -204,17 +231,19 @@ def load_timeseries(collection, name, data_dir=None) -> dict:
     if not path.is_file():
         raise _missing_data(f"{collection} series {name!r}", path,
                             _TIMESERIES_SUBDIR / collection)
-    if collection == "SMAP_MSL":
+    if collection in _SPLIT_NPZ:
         with np.load(path, allow_pickle=False) as archive:
             X_train = np.asarray(archive["train"], dtype=np.float64)
+            X_train = X_train.reshape(len(X_train), -1)
             X_test = np.asarray(archive["test"], dtype=np.float64)
+            X_test = X_test.reshape(len(X_test), -1)
             y_test = np.asarray(archive["test_label"]).astype(int).ravel()
         y_train, timestamps_test = np.zeros(len(X_train), dtype=int), None
     else:
-        read = _read_nab if collection == "NAB" else _read_skab
+        read = {"NAB": _read_nab, "SKAB": _read_skab, "MGAB": _read_mgab}[collection]
         X, y, timestamps, n_train = read(folder, name)
         X_train, X_test = X[:n_train], X[n_train:]
         y_train, y_test = y[:n_train], y[n_train:]
-        timestamps_test = timestamps[n_train:]
+        timestamps_test = None if timestamps is None else timestamps[n_train:]
     return {"X_train": X_train, "X_test": X_test, "y_test": y_test, "y_train": y_train,
             "timestamps_test": timestamps_test, "name": name, "collection": collection}

@@ -10,7 +10,8 @@ points whose score is ``>= t``.
 * Range-aware, for time series: the Volume Under the Surface :func:`vus_roc` and
   :func:`vus_pr` (Paparrizos et al., VLDB 2022), and the range-based precision and
   recall of Tatbul et al. (NeurIPS 2018), :func:`range_precision_recall`,
-  :func:`range_f1` and :func:`best_range_f1`.
+  :func:`range_f1` and :func:`best_range_f1`, and the UCR anomaly archive's
+  own measure, :func:`top_score_hit` (is the highest score in the anomaly?).
 * Point adjustment, :func:`point_adjusted_f1` and :func:`best_point_adjusted_f1`,
   kept only so that numbers can be compared with papers that report it: it
   inflates scores (Kim et al., AAAI 2022).
@@ -36,6 +37,7 @@ from ._range import best_range_f1, range_f1, range_precision_recall
 from ._range import BIASES, CARDINALITIES  # noqa: F401  (the option values; not in __all__)
 from ._ranking import aupr, auroc
 from ._series import anomaly_ranges
+from ._top import top_score_hit
 from ._vus import vus_pr, vus_roc
 
 __all__ = [
@@ -55,6 +57,7 @@ __all__ = [
     "point_adjusted_f1",
     "range_f1",
     "range_precision_recall",
+    "top_score_hit",
     "vus_pr",
     "vus_roc",
 ]
