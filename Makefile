@@ -10,6 +10,9 @@ $(STAMP): pyproject.toml requirements-dev.txt
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet torch==2.13.0
 	$(VENV)/bin/python -m pip install --quiet -r requirements-dev.txt
+# Test-only reference for the VUS metrics (tests/test_vus_reference.py); --no-deps
+# because its declared dependencies pin numpy<2 and pull a CUDA torch.
+	$(VENV)/bin/python -m pip install --quiet --no-deps tsb-ad==1.5
 	touch $(STAMP)
 
 demo: $(STAMP)  ## the main job: diffusion detectors vs PyOD baselines, no download needed

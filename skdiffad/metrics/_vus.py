@@ -17,16 +17,17 @@ def _buffer_distances(y, ranges, max_half):
     """Normal points within ``max_half`` of an anomaly range, and how close they are.
 
     Returns ``(positions, nearest, second)``: the positions, their distance to
-    the nearest range and to the second-nearest one (``n + 1`` when there is
-    none). The distance from a point before ``[start, stop)`` is ``start - p``,
-    after it ``p - stop + 1``, so the neighbours of a range are at distance 1.
+    the nearest range and to the second-nearest one (``max(n, max_half) + 1``,
+    beyond every buffer, when there is none). The distance from a point before
+    ``[start, stop)`` is ``start - p``, after it ``p - stop + 1``, so the
+    neighbours of a range are at distance 1.
     """
     empty = np.empty(0, dtype=np.int64)
     if max_half == 0:
         return empty, empty, empty
     starts, stops = ranges[:, 0], ranges[:, 1]
     positions = np.flatnonzero(~y)
-    far = y.size + 1
+    far = max(y.size, max_half) + 1  # n + 1 alone is within reach once window > 2 * n
 
     def distance(valid, index, to_edge):
         return np.where(
@@ -193,10 +194,11 @@ def vus_roc(y_true, scores, window=100, *, n_thresholds=250):
     window : int, default=100
         Largest buffer length ``L``: buffers of ``l // 2`` points on each side of
         every range, for ``l = 0..L`` (so up to 50 points per side by default).
-        TSB-AD sets ``L`` to twice the series' sliding-window length (its period
-        estimate); pass ``window=2 * period`` to reproduce its tables. The
-        default, 100, suits series whose period or anomaly length is some tens of
-        points; ``window=0`` gives the range-AUC without buffer.
+        ``window=W`` gives the numbers of TSB-AD's
+        ``get_metrics(score, labels, slidingWindow=W)`` (tsb-ad 1.5), whose
+        scripts set ``W`` to the series' period estimate. The default, 100,
+        suits series whose period or anomaly length is some tens of points;
+        ``window=0`` gives the range-AUC without buffer.
     n_thresholds : int, default=250
         Number of thresholds on the curve, as in the reference implementation.
         The cost is ``O(n log n + window * (n_buffer + n_thresholds))``, with
@@ -220,9 +222,9 @@ def vus_roc(y_true, scores, window=100, *, n_thresholds=250):
     -----
     Definitions follow the TSB-AD evaluation code, with the same thresholds, so
     the numbers are comparable with its tables (on random cases, with ties and
-    merged events, this function agrees with it to 1e-15). Three details differ
-    from the first (TSB-UAD) implementation: the trailing buffer has the same
-    ``l // 2`` points as the leading one (there it was one point shorter),
+    merged events, this function agrees with tsb-ad 1.5 to 1e-15). Three
+    details differ from the first (TSB-UAD) implementation: the trailing buffer
+    has the same ``l // 2`` points as the leading one (there it was one shorter),
     :math:`P_\ell` counts only the flagged buffer points (there the whole
     buffer), and precision-recall uses step-wise, not trapezoidal, areas.
 
@@ -290,8 +292,8 @@ def vus_pr(y_true, scores, window=100, *, n_thresholds=250):
     scores : array-like of shape (n_samples,)
         Finite anomaly scores in time order, as for :func:`vus_roc`.
     window : int, default=100
-        Largest buffer length (see :func:`vus_roc`; TSB-AD uses twice the
-        series' period).
+        Largest buffer length (see :func:`vus_roc`; TSB-AD's ``slidingWindow``,
+        which its scripts set to the series' period).
     n_thresholds : int, default=250
         Number of thresholds on the curve.
 
