@@ -59,7 +59,9 @@ Detectors (:data:`DETECTORS`, chosen with ``--detectors``; each factory gets
 ``(seed, n_channels, device)``):
 
 - ``Diffusion-default`` is ``DiffusionTSDetector()`` as a user gets it (exact
-  denoiser, reconstruction); ``Diffusion-reconstruction`` and
+  denoiser, reconstruction, windows of 32, 64 and 128 steps);
+  ``Diffusion-w64`` is the single 64-step window that was the default before
+  issue #12; ``Diffusion-reconstruction`` and
   ``Diffusion-imputation`` change only ``scoring``; ``Diffusion-unet-*`` use the
   trained 1-D U-Net instead of the exact denoiser. The class is imported when a run starts, so a missing or broken
   detector is a failed run, not a crash.
@@ -285,6 +287,7 @@ def _torch_seeded(cls, **params):
 #: Settings not given here are the library defaults. Adding a detector is one line.
 DETECTORS = {
     "Diffusion-default": _diffusion(),
+    "Diffusion-w64": _diffusion(window_size=64),  # the single-length default before #12
     "Diffusion-reconstruction": _diffusion(scoring="reconstruction"),
     "Diffusion-imputation": _diffusion(scoring="imputation"),
     "Diffusion-unet-reconstruction": _diffusion(denoiser="unet", scoring="reconstruction"),

@@ -20,6 +20,10 @@ ESTIMATORS = [
                            "denoiser": denoiser})
     for denoiser in ("exact", "unet") for scoring in ("imputation", "reconstruction")
 ] + [
+    DiffusionTSDetector(**{**DiffusionTSDetector._unit_test_params(), "window_size": (2, 4),
+                           "denoiser": denoiser})  # multi-scale
+    for denoiser in ("exact", "unet")
+] + [
     DiffusionImageDetector(**{**DiffusionImageDetector._unit_test_params(), **params})
     for params in ({}, {"denoiser": "unet"}, {"denoiser": "unet", "scoring": "density"},
                    {"denoiser": "unet", "scoring": "feature", "noise": "simplex", "guidance": 0.5},

@@ -361,3 +361,81 @@ def test_two_valued_channels_become_unit_apart_switches(scaling):
     test[200:230, 0] = 5.0
     scores = det.decision_function(test)
     assert scores[200:230].max() < 2.0
+
+
+# ---------------------------------------------------------------- multi-scale
+def test_default_is_multiscale_and_a_single_length_tuple_is_an_int():
+    assert DiffusionTSDetector().window_size == (32, 64, 128)
+    train, test = sine_series(800, seed=1), with_anomalies(sine_series(900, seed=2))[0]
+    one = exact(window_size=(16,)).fit(train)
+    assert one.reduction_ is None and one.window_sizes_ == (16,) and one.stride_ == 8
+    np.testing.assert_array_equal(one.decision_function(test),
+                                  exact(window_size=16).fit(train).decision_function(test))
+
+
+def _tail_scaled(det, X):
+    scores = det.decision_function(X)
+    return scores / np.percentile(det.decision_scores_, 99)
+
+
+@pytest.mark.parametrize("aggregation", ["window", "step"])
+def test_multiscale_scores_are_the_mean_of_tail_scaled_single_scales(aggregation):
+    """Each length scored as by a detector of its own (stride = its length), divided
+    by the 99th percentile of its training scores, then averaged."""
+    train = sine_series(900, channels=2, seed=1)
+    test, y = with_anomalies(sine_series(1000, channels=2, seed=2))
+    multi = exact(window_size=(8, 24), aggregation=aggregation).fit(train)
+    assert multi.window_sizes_ == (8, 24) and multi.stride_ == (8, 24)
+    singles = [exact(window_size=w, stride=w, aggregation=aggregation).fit(train)
+               for w in (8, 24)]
+    np.testing.assert_allclose(multi.reduction_["scales"],
+                               [np.percentile(d.decision_scores_, 99) for d in singles])
+    expected = np.mean([_tail_scaled(d, test) for d in singles], axis=0)
+    np.testing.assert_allclose(multi.decision_function(test), expected, rtol=1e-12)
+    np.testing.assert_allclose(  # training scores: two-fold, as each scale's own
+        multi.decision_scores_,
+        np.mean([d.decision_scores_ / np.percentile(d.decision_scores_, 99) for d in singles],
+                 axis=0), rtol=1e-12)
+    assert roc_auc_score(y, multi.decision_function(test)) > 0.95
+    if aggregation == "step":  # per-channel scores still average to the step scores
+        np.testing.assert_allclose(multi.channel_scores(test).mean(axis=1),
+                                   multi.decision_function(test), rtol=1e-10)
+
+
+def test_multiscale_leaves_out_lengths_a_series_is_too_short_for():
+    train = sine_series(200, seed=1)
+    det = exact(window_size=(16, 64, 128)).fit(train)  # 128 needs 383 training steps
+    assert det.window_sizes_ == (16, 64) and len(det.reduction_["scales"]) == 2
+    short = sine_series(40, seed=3)  # scored by the 16-step scale alone
+    alone = exact(window_size=16, stride=16).fit(train)
+    np.testing.assert_allclose(det.decision_function(short), _tail_scaled(alone, short),
+                               rtol=1e-12)
+    with pytest.raises(ValueError, match="window_size=16"):
+        det.decision_function(sine_series(12))
+    # too short for every length: the shortest is kept and the usual error names it
+    with pytest.raises(ValueError, match="too short"):
+        exact(window_size=(32, 64)).fit(train[:60])
+
+
+@pytest.mark.parametrize("window_size, match", [
+    ((16, 16), "repeats a length"),
+    ((), "non-empty tuple"),
+    ((16, 1), "ints >= 2"),
+    ((16, 2.5), "ints >= 2"),
+    ((16, True), "ints >= 2"),
+])
+def test_bad_window_tuples_are_named(window_size, match):
+    with pytest.raises(ValueError, match=match):
+        exact(window_size=window_size).fit(sine_series(300))
+    with pytest.raises(ValueError, match="stride=12 is larger than window_size=8"):
+        exact(window_size=(8, 16), stride=12).fit(sine_series(300))
+
+
+def test_multiscale_unet_trains_one_network_per_length_and_pickles():
+    train = sine_series(400, seed=1)
+    test = sine_series(300, seed=2)
+    det = fast(steps=4, window_size=(8, 16)).fit(train)
+    assert isinstance(det.network_, tuple) and len(det.network_) == 2
+    assert len(det.history_["members"]) == 2 and len(det.loss_curve_) >= 1
+    again = pickle.loads(pickle.dumps(det))
+    np.testing.assert_array_equal(again.decision_function(test), det.decision_function(test))

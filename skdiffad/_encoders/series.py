@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy import sparse
@@ -9,7 +11,7 @@ from scipy import sparse
 from .._core.samples import WindowSamples, window_starts
 from ._base import CLIP, Encoded, column_moments, standardise, validated
 
-__all__ = ["SCALINGS", "SeriesEncoder"]
+__all__ = ["SCALINGS", "MultiScaleEncoded", "MultiScaleSeriesEncoder", "SeriesEncoder"]
 
 SCALINGS = ("robust", "standard", "minmax", "none")
 
@@ -80,28 +82,30 @@ class SeriesEncoder:
 
     def fit_transform(self, estimator, X):
         """Fit the scaling on the training series and encode it."""
+        series, obs = self._fit_scaling(estimator, X)
+        self.stride_ = self.stride or max(1, self.window_size // 2)
+        return _training_encoding(series, obs, self.window_size, self.stride_)
+
+    def transform(self, estimator, X):
+        """Encode a series with the fitted channels."""
+        series, obs = self._scaled(estimator, X)
+        return Encoded(_windows(series, obs, self.window_size, self.stride_))
+
+    def _fit_scaling(self, estimator, X):
+        """Fit the channels' scaling on the training series; the scaled series."""
         X = self._validate(estimator, X, reset=True)
         observed = ~np.isnan(X)
         empty = np.flatnonzero(~observed.any(axis=0))
         if len(empty):
             raise ValueError(f"channel {_channel_name(estimator, empty[0])} has no observed value")
         self.center_, self.scale_, self.two_valued_ = channel_scaling(X, observed, self.scaling)
-        self.stride_ = self.stride or max(1, self.window_size // 2)
-        series, obs = self._standardise(X)
-        every = np.arange(series.shape[1] - self.window_size + 1)
-        return Encoded(self._windows(series, obs),
-                       WindowSamples(series, obs, every, self.window_size))
+        return self._standardise(X)
 
-    def transform(self, estimator, X):
-        """Encode a series with the fitted channels."""
+    def _scaled(self, estimator, X):
         X = self._validate(estimator, X, reset=False)
         if np.isnan(X).all():
             raise ValueError("X has no observed value: every entry is NaN")
-        return Encoded(self._windows(*self._standardise(X)))
-
-    def _windows(self, series, obs):
-        starts = window_starts(series.shape[1], self.window_size, self.stride_)
-        return WindowSamples(series, obs, starts, self.window_size)
+        return self._standardise(X)
 
     def _standardise(self, X):
         observed = ~np.isnan(X)
@@ -153,6 +157,85 @@ class SeriesEncoder:
                 f"{self.window_size}; pass a longer series or a smaller window_size"
             )
         return X
+
+
+def _windows(series, obs, length, stride):
+    starts = window_starts(series.shape[1], length, stride)
+    return WindowSamples(series, obs, starts, length)
+
+
+def _training_encoding(series, obs, length, stride):
+    """Scored windows every ``stride`` steps; training uses every window."""
+    every = np.arange(series.shape[1] - length + 1)
+    return Encoded(_windows(series, obs, length, stride),
+                   WindowSamples(series, obs, every, length))
+
+
+@dataclass
+class MultiScaleEncoded:
+    """One series encoded at several window lengths.
+
+    Attributes
+    ----------
+    parts : list of Encoded or None
+        One encoding per window length; ``None`` for a length longer than the
+        series (that scale does not score it).
+    """
+
+    parts: list
+
+    @property
+    def samples(self):
+        return tuple(None if p is None else p.samples for p in self.parts)
+
+    @property
+    def training(self):
+        return tuple(None if p is None else p.training for p in self.parts)
+
+
+class MultiScaleSeriesEncoder(SeriesEncoder):
+    """One channel scaling, windows of several lengths (a multi-scale detector).
+
+    Parameters
+    ----------
+    window_sizes : tuple of int
+        The window lengths asked for.
+    stride : int or None
+        Steps between scored windows (``None``: each length's own, so every
+        step is scored once per scale).
+    scaling : {"robust", "standard", "minmax", "none"}
+        As for :class:`SeriesEncoder`.
+
+    Attributes
+    ----------
+    window_sizes_ : tuple of int
+        The lengths kept at fit: those the training series is long enough for
+        (at least ``3 * length - 1`` steps, so that a training window can be
+        scored without its neighbours), or the shortest one when none is.
+    strides_ : tuple of int
+        The scoring stride of each kept length.
+    """
+
+    def __init__(self, window_sizes, stride, scaling):
+        super().__init__(min(window_sizes), stride, scaling)
+        self.window_sizes = tuple(int(w) for w in window_sizes)
+
+    def fit_transform(self, estimator, X):
+        """Fit the scaling, keep the lengths the series allows, encode it at each."""
+        series, obs = self._fit_scaling(estimator, X)
+        n = series.shape[1]
+        kept = tuple(w for w in self.window_sizes if n >= 3 * w - 1)
+        self.window_sizes_ = kept or (min(self.window_sizes),)
+        self.strides_ = tuple(self.stride or w for w in self.window_sizes_)
+        return MultiScaleEncoded([_training_encoding(series, obs, w, s)
+                                  for w, s in zip(self.window_sizes_, self.strides_)])
+
+    def transform(self, estimator, X):
+        """Encode a series at every kept length it is long enough for."""
+        series, obs = self._scaled(estimator, X)
+        n = series.shape[1]
+        return MultiScaleEncoded([Encoded(_windows(series, obs, w, s)) if n >= w else None
+                                  for w, s in zip(self.window_sizes_, self.strides_)])
 
 
 def _channel_name(estimator, j):
