@@ -427,7 +427,7 @@ def test_multiscale_leaves_out_lengths_a_series_is_too_short_for():
 def test_bad_window_tuples_are_named(window_size, match):
     with pytest.raises(ValueError, match=match):
         exact(window_size=window_size).fit(sine_series(300))
-    with pytest.raises(ValueError, match="stride=12 is larger than window_size=8"):
+    with pytest.raises(ValueError, match="stride=12 is larger than the shortest window_size=8"):
         exact(window_size=(8, 16), stride=12).fit(sine_series(300))
 
 
