@@ -206,6 +206,32 @@ class BaseDiffusionDetector(BaseDetector):
         self._process_decision_scores()
         return self
 
+    def _process_decision_scores(self):
+        """PyOD's ``threshold_`` and ``labels_``, with a tie at the threshold settled.
+
+        PyOD puts ``threshold_`` at the ``1 - contamination`` quantile of the
+        training scores and flags the scores strictly above it. When that
+        quantile falls inside a block of tied scores -- window aggregation
+        gives every step of the most anomalous window the same score, and on a
+        short series that block can hold more than ``contamination`` of the
+        steps -- none of the block is flagged, possibly nothing at all. When
+        flagging the block comes closer to ``contamination`` of the training
+        samples, ``threshold_`` is lowered to midway between the block and the
+        next lower score, and ``labels_`` follow.
+        """
+        super()._process_decision_scores()
+        scores = np.asarray(self.decision_scores_)
+        threshold = self.threshold_
+        below = scores[scores < threshold]
+        if not np.any(scores == threshold) or not len(below):
+            return self
+        target = self.contamination * len(scores)
+        flagged, with_block = np.sum(scores > threshold), np.sum(scores >= threshold)
+        if abs(with_block - target) < abs(flagged - target):
+            self.threshold_ = below.max() / 2 + threshold / 2
+            self.labels_ = (scores > self.threshold_).astype(int).ravel()
+        return self
+
     def _record_training(self, history):
         """Set ``history_``, the loss curves and ``n_iter_`` from the model's
         training record, or for a model that trains nothing (``None``)."""

@@ -147,7 +147,9 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         ``scoring="nonparametric"``: a row is never its own neighbour).
     threshold_ : float
         Score above which :meth:`predict` calls a row an anomaly (the
-        ``1 - contamination`` quantile of ``decision_scores_``).
+        ``1 - contamination`` quantile of ``decision_scores_``; when it falls
+        on a block of tied scores whose flagging comes closer to
+        ``contamination``, midway below the block).
     labels_ : ndarray of shape (n_samples,)
         0/1 labels of the training rows (1 = anomaly).
     n_features_in_ : int

@@ -184,7 +184,11 @@ class DiffusionTSDetector(BaseDiffusionDetector):
     decision_scores_ : ndarray of shape (n_timestamps,)
         Scores of the training series' steps.
     threshold_ : float
-        Score above which a step is labelled an anomaly.
+        Score above which a step is labelled an anomaly: PyOD's
+        ``1 - contamination`` quantile of ``decision_scores_``, except where
+        that quantile falls inside a block of tied training scores (window
+        aggregation makes such blocks) and flagging the block comes closer to
+        ``contamination``: then midway below the block.
     labels_ : ndarray of shape (n_timestamps,)
         0/1 labels of the training series' steps.
     n_features_in_ : int

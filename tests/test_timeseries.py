@@ -439,3 +439,22 @@ def test_multiscale_unet_trains_one_network_per_length_and_pickles():
     assert len(det.history_["members"]) == 2 and len(det.loss_curve_) >= 1
     again = pickle.loads(pickle.dumps(det))
     np.testing.assert_array_equal(again.decision_function(test), det.decision_function(test))
+
+
+def test_a_tie_at_the_threshold_is_settled_towards_contamination():
+    """Window aggregation gives the 64 steps of the worst window one score: on 600
+    steps that block is 10.7% of them, so PyOD's rule (flag scores strictly above the
+    90th percentile) flags nothing. The threshold moves below the block instead."""
+    X = sine_series(600, noise=0.3, seed=1)
+    det = exact(window_size=64, contamination=0.1).fit(X)
+    scores = det.decision_scores_
+    pyod_threshold = np.percentile(scores, 90)
+    assert (scores > pyod_threshold).sum() == 0 and (scores == scores.max()).sum() == 64
+    assert det.labels_.sum() == 64 and np.array_equal(det.labels_, scores > det.threshold_)
+    below = scores[scores < scores.max()].max()
+    assert below < det.threshold_ < scores.max()
+    new = sine_series(600, noise=0.3, seed=2)
+    np.testing.assert_array_equal(det.predict(new), det.decision_function(new) > det.threshold_)
+    # without a tie, PyOD's threshold stands
+    det = exact(window_size=64, aggregation="step", contamination=0.1).fit(X)
+    assert det.threshold_ == np.percentile(det.decision_scores_, 90)
