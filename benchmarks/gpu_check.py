@@ -192,6 +192,8 @@ def _tensors(state):
     elif isinstance(state, (list, tuple)):
         for value in state:
             yield from _tensors(value)
+    elif hasattr(state, "__dict__") and not isinstance(state, torch.nn.Module):
+        yield from _tensors(state.__getstate__())  # a model inside a model (ScaleEnsemble)
 
 
 def _baselines(data):

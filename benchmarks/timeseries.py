@@ -378,6 +378,14 @@ def group_label(collection, series):
     return collection
 
 
+def group_parts(group):
+    """``(collection, split)`` of a :func:`group_label`."""
+    collection, _, split = group.partition(" (")
+    if split:
+        return collection, split.rstrip(")")
+    return collection, TUNING if TUNING_SPLIT.get(collection) == "*" else EVALUATION
+
+
 # ---------------------------------------------------------------- running
 def score_metrics(y, scores):
     """The benchmark's metrics of one scored series (see :data:`METRICS`)."""
@@ -682,8 +690,10 @@ def _group_order(groups):
     """Groups in :data:`TIMESERIES_COLLECTIONS` order, a tuning part before its evaluation part."""
     present = list(dict.fromkeys(groups))
     rank = {c: i for i, c in enumerate(TIMESERIES_COLLECTIONS)}
-    return sorted(present, key=lambda g: (rank.get(g.split(" (")[0], len(rank)),
-                                          EVALUATION in g, g))
+    def key(group):
+        collection, split = group_parts(group)
+        return rank.get(collection, len(rank)), split == EVALUATION, group
+    return sorted(present, key=key)
 
 
 def summary_tables(runs):
@@ -710,10 +720,8 @@ def split_overview(tables, metric="mean VUS-PR"):
     """
     columns = {}
     for group, table in tables.items():
-        collection = group.split(" (")[0]
-        split = (EVALUATION if EVALUATION in group else TUNING if TUNING in group
-                 else split_of(collection, ""))
-        columns[f"{split}: {group.split(' (')[0]}"] = table[metric]
+        collection, split = group_parts(group)
+        columns[f"{split}: {collection}"] = table[metric]
     overview = pd.DataFrame(columns)
     ordered = sorted(overview.columns, key=lambda c: not c.startswith(TUNING))
     overview = overview[ordered]
@@ -830,7 +838,7 @@ def plot_examples(runs, score_dirs, path, data_dir=None, top=3):
     tables = summary_tables(runs)
     panels = []
     for group, table in tables.items():
-        collection = group.split(" (")[0]
+        collection = group_parts(group)[0]
         stored = files.get(collection)
         if (not stored or not stored["scores"]
                 or group_label(collection, stored["series"]) != group):

@@ -12,7 +12,7 @@ from ._core.ensemble import ScaleEnsemble
 from ._core.plans import grating_masks
 from ._core.samples import fold
 from ._encoders import SeriesEncoder
-from ._encoders.series import SCALINGS, MultiScaleSeriesEncoder
+from ._encoders.series import SCALINGS, MultiScaleSeriesEncoder, min_training_steps
 from .base import BaseDiffusionDetector, _positive_ints
 
 __all__ = ["DiffusionTSDetector"]
@@ -407,12 +407,11 @@ class DiffusionTSDetector(BaseDiffusionDetector):
                                    hidden=hidden)
 
     def _explain_exclusion(self, exc):
-        length = exc.extent
         return (
             f"the training series is too short for the exact denoiser: its window at "
             f"step {exc.position} overlaps every stored window, so it cannot be "
             f"scored as new data would be (threshold_ needs that). Pass a series of "
-            f"at least {3 * length - 1} steps, a smaller window_size (now "
+            f"at least {min_training_steps(exc.extent)} steps, a smaller window_size (now "
             f"{self.window_size}) or denoiser='unet'"
         )
 

@@ -235,6 +235,9 @@ def test_tuning_and_evaluation_splits():
     assert bt.group_label("SMD", "machine-1-2") == "SMD (tuning)"
     assert bt.group_label("SMD", "machine-3-2") == "SMD (evaluation)"
     assert bt.group_label("NAB", "x/y") == "NAB"
+    assert bt.group_parts("SMD (evaluation)") == ("SMD", bt.EVALUATION)
+    assert bt.group_parts("NAB") == ("NAB", bt.TUNING)
+    assert bt.group_parts("MGAB") == ("MGAB", bt.EVALUATION)
 
 
 def test_summary_splits_smd_and_heads_the_overview_by_split():

@@ -11,7 +11,8 @@ from scipy import sparse
 from .._core.samples import WindowSamples, window_starts
 from ._base import CLIP, Encoded, column_moments, standardise, validated
 
-__all__ = ["SCALINGS", "MultiScaleEncoded", "MultiScaleSeriesEncoder", "SeriesEncoder"]
+__all__ = ["SCALINGS", "MultiScaleEncoded", "MultiScaleSeriesEncoder", "SeriesEncoder",
+           "min_training_steps"]
 
 SCALINGS = ("robust", "standard", "minmax", "none")
 
@@ -159,6 +160,13 @@ class SeriesEncoder:
         return X
 
 
+def min_training_steps(length):
+    """Training steps the exact denoiser's two-fold rule needs for windows of
+    ``length`` steps, so that every training window can be scored without
+    the windows that overlap it."""
+    return 3 * length - 1
+
+
 def _windows(series, obs, length, stride):
     starts = window_starts(series.shape[1], length, stride)
     return WindowSamples(series, obs, starts, length)
@@ -224,7 +232,7 @@ class MultiScaleSeriesEncoder(SeriesEncoder):
         """Fit the scaling, keep the lengths the series allows, encode it at each."""
         series, obs = self._fit_scaling(estimator, X)
         n = series.shape[1]
-        kept = tuple(w for w in self.window_sizes if n >= 3 * w - 1)
+        kept = tuple(w for w in self.window_sizes if n >= min_training_steps(w))
         self.window_sizes_ = kept or (min(self.window_sizes),)
         self.strides_ = tuple(self.stride or w for w in self.window_sizes_)
         return MultiScaleEncoded([_training_encoding(series, obs, w, s)
