@@ -108,8 +108,9 @@ so ``--resume`` skips the (collection, series, seed, detector) rows already ther
 (failed runs included: delete their rows to retry them). A detector that raises,
 or returns a non-finite score, does not stop the run: its metrics are NaN and the
 error text is kept. At the end ``timeseries_summary.csv``, ``timeseries_summary.md``
-(one table per collection, sorted by mean VUS-PR) and ``timeseries_examples.png``
-are written; the scores of one example series per collection are kept, min-max
+(an overview by split, *paired* means that compare every detector on the same
+series (:func:`paired_overview`; quote these), then one table per collection,
+sorted by mean VUS-PR) and ``timeseries_examples.png`` are written; the scores of one example series per collection are kept, min-max
 scaled, in ``<out>/timeseries_scores/`` for that figure.
 
 Timing: ``fit_s`` and ``score_s`` are ``time.perf_counter`` around ``fit`` and
@@ -639,7 +640,8 @@ def collection_table(runs):
     """Per-detector summary of one collection's runs, best mean VUS-PR first.
 
     Metrics are averaged over seeds per series, then over the series where the
-    detector ran without error. A series counts as *ok* when all its runs ended
+    detector ran without error (:func:`paired_overview` compares detectors on the
+    same series instead). A series counts as *ok* when all its runs ended
     without error, *failed* when one raised or gave non-finite scores, *n/a* when
     the detector does not apply to it.
 
@@ -730,6 +732,79 @@ def split_overview(tables, metric="mean VUS-PR"):
     return overview.loc[key.sort_values(ascending=False).index]
 
 
+#: The detector the paired tables show next to every detector that scored only some series.
+PAIRED_REFERENCE = "Diffusion-default"
+
+
+def paired_overview(runs, metric="vus_pr", reference=PAIRED_REFERENCE):
+    """Paired means: every detector averaged over the same series of each group.
+
+    :func:`collection_table` averages each detector over the series *it* scored, so
+    a detector that failed, was not applicable or was not run on some series is
+    averaged over a different set. Here each group's *full* detectors (those that
+    scored every series of the group without error) are averaged over all its
+    series. A *partial* detector (failed on, not applicable to or not run on some
+    series: MatrixProfile above its step budget, a detector run on a
+    ``--max-series`` subset) is averaged over the series it scored,
+    and a row ``"(<reference> on the series of <detectors>)"`` gives ``reference``
+    on the same series, so it is still a like-for-like comparison.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Rows of :func:`run_benchmark` (one or several runs merged).
+    metric : str, default="vus_pr"
+        A key of :data:`METRICS`.
+    reference : str, default=PAIRED_REFERENCE
+        The detector shown on each partial detector's series.
+
+    Returns
+    -------
+    overview : pandas.DataFrame
+        Indexed by detector (and reference rows), columns ``"<split>: <group> (n)"``
+        with ``n`` the series of the group; tuning columns first, rows
+        sorted by the mean over the evaluation columns.
+    """
+    runs = runs.copy()
+    runs["error"] = _error_text(runs["error"])
+    groups = _groups(runs)
+    columns, ordered = {}, []
+    for group in _group_order(groups):
+        part = runs[groups == group]
+        every = set(part["series"])
+        finished = part[part["error"] == ""]
+        detectors = sorted(part["detector"].unique())
+        ok = (finished.groupby(["detector", "series"])[metric].mean().unstack("detector")
+              .reindex(index=sorted(every), columns=detectors))
+        bad = part.loc[part["error"] != "", "series"].groupby(part["detector"]).agg(set)
+        done = finished.groupby("detector")["series"].agg(set)
+        full = [d for d in detectors
+                if done.get(d, set()) == every and not bad.get(d, set())]
+        common = ok.index if not full else ok.index[ok[full].notna().all(axis=1)]
+        values = {d: ok.loc[common, d].mean() for d in full}
+        shown = {}
+        for d in [d for d in detectors if d not in full]:
+            series = ok.index[ok[d].notna()].intersection(common)
+            values[d] = ok.loc[series, d].mean() if len(series) else np.nan
+            if reference in ok and len(series):
+                shown.setdefault(tuple(sorted(series)), []).append(d)
+        for series, names in shown.items():
+            label = f"({reference} on the series of {', '.join(names)})"
+            values[label] = ok.loc[list(series), reference].mean()
+        collection, split = group_parts(group)
+        column = f"{split}: {collection} ({len(common)})"
+        columns[column] = pd.Series(values, dtype=float)
+        ordered.append((split != TUNING, column))
+    overview = pd.DataFrame(columns)
+    if overview.empty:
+        return overview
+    order = [c for _, c in sorted(ordered, key=lambda item: item[0])]
+    overview = overview[order]
+    evaluation = [c for c in order if c.startswith(EVALUATION)]
+    key = overview[evaluation or order].mean(axis=1)
+    return overview.loc[key.sort_values(ascending=False).index]
+
+
 def summary_frame(tables):
     """The per-collection tables stacked into one frame (``timeseries_summary.csv``)."""
     frames = [table.reset_index().assign(collection=c) for c, table in tables.items()]
@@ -774,6 +849,20 @@ def summarise(runs, title="Time-series anomaly detection benchmark", notes=()):
                   "evaluation split is only reported. Rows sorted by the mean over the "
                   "evaluation columns.", "",
                   _markdown_table(split_overview(tables), "detector"), ""]
+    paired = paired_overview(runs)
+    if not paired.empty:
+        lines += ["## Paired mean VUS-PR", "",
+                  "Each detector over the same series: in each column (n = its series) "
+                  "the detectors that finished every series are averaged over the series "
+                  "all of them scored; a detector run on or applicable to only some "
+                  f"series is averaged over its part of them, next to {PAIRED_REFERENCE} "
+                  "on that part (the bracketed rows). Quote these for comparisons.", "",
+                  _markdown_table(paired, "detector"), ""]
+        if "UCR_KDD21" in set(runs["collection"]):
+            lines += ["## Paired top-score hit rate", "",
+                      "UCR's own measure (top score within 100 steps of the anomaly); "
+                      "meaningful where a series has one anomaly (UCR_KDD21).", "",
+                      _markdown_table(paired_overview(runs, "top_hit"), "detector"), ""]
     for collection, table in tables.items():
         part = runs[groups == collection]
         seeds = sorted(int(s) for s in part["seed"].unique())

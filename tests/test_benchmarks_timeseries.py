@@ -259,3 +259,36 @@ def test_summary_splits_smd_and_heads_the_overview_by_split():
     assert overview.loc["A", "evaluation: MGAB"] == pytest.approx(0.4)
     text = bt.summarise(pd.DataFrame(rows))
     assert "## Mean VUS-PR by collection and split" in text and "## SMD (evaluation)" in text
+
+
+def _summary_row(collection, series, detector, value, error=""):
+    return {"collection": collection, "series": series, "seed": 0, "detector": detector,
+            "n_train": 1, "n_test": 1, "n_channels": 1,
+            **{m: (np.nan if error else value) for m in bt.METRICS}, "fit_s": 0.0,
+            "score_s": 0.0, "error": error}
+
+
+def test_paired_overview_compares_every_detector_on_the_same_series():
+    rows = [_summary_row("UCR_KDD21", s, d, v) for s, d, v in [
+        ("1", "Diffusion-default", 0.9), ("2", "Diffusion-default", 0.1),
+        ("3", "Diffusion-default", 0.5),
+        ("1", "K", 0.6), ("2", "K", 0.2), ("3", "K", 0.4),
+        ("1", "MP", 0.3)]]  # MP: not applicable to 2, not run on 3
+    rows.append(_summary_row("UCR_KDD21", "2", "MP", 0, error=bt.NOT_APPLICABLE + ": long"))
+    rows.append(_summary_row("UCR_KDD21", "3", "F", 0, error="ValueError: boom"))
+    rows += [_summary_row("UCR_KDD21", s, "F", 0.8) for s in ("1", "2")]
+    runs = pd.DataFrame(rows)
+    overview = bt.paired_overview(runs)
+    column = "evaluation: UCR_KDD21 (3)"
+    assert list(overview.columns) == [column]
+    assert overview.loc["Diffusion-default", column] == pytest.approx(0.5)
+    assert overview.loc["K", column] == pytest.approx(0.4)
+    # F failed on series 3 and MP scored only series 1: each is shown next to the
+    # reference on the series it scored
+    assert overview.loc["F", column] == pytest.approx(0.8)
+    assert overview.loc["(Diffusion-default on the series of F)", column] == pytest.approx(0.5)
+    assert overview.loc["MP", column] == pytest.approx(0.3)
+    assert overview.loc["(Diffusion-default on the series of MP)", column] == pytest.approx(0.9)
+    assert bt.collection_table(runs).loc["K", "mean VUS-PR"] == pytest.approx(0.4)
+    text = bt.summarise(runs)
+    assert "## Paired mean VUS-PR" in text and "## Paired top-score hit rate" in text
