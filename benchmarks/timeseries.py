@@ -762,8 +762,9 @@ def paired_overview(runs, metric="vus_pr", reference=PAIRED_REFERENCE):
     -------
     overview : pandas.DataFrame
         Indexed by detector (and reference rows), columns ``"<split>: <group> (n)"``
-        with ``n`` the series of the group; tuning columns first, rows
-        sorted by the mean over the evaluation columns.
+        with ``n`` the series of the group; tuning columns first, detectors
+        sorted by the mean over the evaluation columns, each reference row under
+        the detectors it is paired with.
     """
     runs = runs.copy()
     runs["error"] = _error_text(runs["error"])
@@ -801,8 +802,15 @@ def paired_overview(runs, metric="vus_pr", reference=PAIRED_REFERENCE):
     order = [c for _, c in sorted(ordered, key=lambda item: item[0])]
     overview = overview[order]
     evaluation = [c for c in order if c.startswith(EVALUATION)]
-    key = overview[evaluation or order].mean(axis=1)
-    return overview.loc[key.sort_values(ascending=False).index]
+    bracketed = [r for r in overview.index if r.startswith("(")]
+    key = overview.drop(index=bracketed)[evaluation or order].mean(axis=1)
+    rows = []
+    for detector in key.sort_values(ascending=False).index:
+        rows.append(detector)
+        # each reference row right under the last detector it names
+        rows += [r for r in bracketed if r.endswith(f", {detector})")
+                 or r.endswith(f" of {detector})")]
+    return overview.loc[rows]
 
 
 def summary_frame(tables):
