@@ -63,7 +63,10 @@ Detectors (:data:`DETECTORS`, chosen with ``--detectors``; each factory gets
   ``Diffusion-w64`` is the single 64-step window that was the default before
   issue #12; ``Diffusion-reconstruction`` and
   ``Diffusion-imputation`` change only ``scoring``; ``Diffusion-unet-*`` use the
-  trained 1-D U-Net instead of the exact denoiser. The class is imported when a run starts, so a missing or broken
+  trained 1-D U-Net instead of the exact denoiser (its default budget: 600
+  gradient steps per window length); ``Diffusion-unet-w64-2400`` is one 64-step
+  U-Net trained for 2400 steps, four times the default budget at about the
+  training cost of the default's three lengths. The class is imported when a run starts, so a missing or broken
   detector is a failed run, not a crash.
 - ``TSOD-IForest``, ``TSOD-KNN``, ``TSOD-LOF``, ``TSOD-PCA``: PyOD's
   ``TimeSeriesOD`` (sliding windows of 50 steps, flattened over channels, one
@@ -293,6 +296,8 @@ DETECTORS = {
     "Diffusion-imputation": _diffusion(scoring="imputation"),
     "Diffusion-unet-reconstruction": _diffusion(denoiser="unet", scoring="reconstruction"),
     "Diffusion-unet-imputation": _diffusion(denoiser="unet", scoring="imputation"),
+    # a larger training budget, for series with more windows than 600 steps visit once
+    "Diffusion-unet-w64-2400": _diffusion(denoiser="unet", window_size=64, max_steps=2400),
     "TSOD-IForest": _windowed(lambda seed: IForest(random_state=seed)),
     "TSOD-KNN": _windowed(lambda seed: KNN()),
     "TSOD-LOF": _windowed(lambda seed: LOF()),
