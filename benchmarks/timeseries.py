@@ -751,7 +751,7 @@ def paired_overview(runs, metric="vus_pr", reference=PAIRED_REFERENCE):
     series. A *partial* detector (failed on, not applicable to or not run on some
     series: MatrixProfile above its step budget, a detector run on a
     ``--max-series`` subset) is averaged over the series it scored,
-    and a row ``"(<reference> on the series of <detectors>)"`` gives ``reference``
+    and a row ``"(<reference> on the <n> series of <detectors>)"`` gives ``reference``
     on the same series, so it is still a like-for-like comparison.
 
     Parameters
@@ -795,7 +795,7 @@ def paired_overview(runs, metric="vus_pr", reference=PAIRED_REFERENCE):
             if reference in ok and len(series):
                 shown.setdefault(tuple(sorted(series)), []).append(d)
         for series, names in shown.items():
-            label = f"({reference} on the series of {', '.join(names)})"
+            label = f"({reference} on the {len(series)} series of {', '.join(names)})"
             values[label] = ok.loc[list(series), reference].mean()
         collection, split = group_parts(group)
         column = f"{split}: {collection} ({len(common)})"

@@ -286,9 +286,9 @@ def test_paired_overview_compares_every_detector_on_the_same_series():
     # F failed on series 3 and MP scored only series 1: each is shown next to the
     # reference on the series it scored
     assert overview.loc["F", column] == pytest.approx(0.8)
-    assert overview.loc["(Diffusion-default on the series of F)", column] == pytest.approx(0.5)
+    assert overview.loc["(Diffusion-default on the 2 series of F)", column] == pytest.approx(0.5)
     assert overview.loc["MP", column] == pytest.approx(0.3)
-    assert overview.loc["(Diffusion-default on the series of MP)", column] == pytest.approx(0.9)
+    assert overview.loc["(Diffusion-default on the 1 series of MP)", column] == pytest.approx(0.9)
     assert bt.collection_table(runs).loc["K", "mean VUS-PR"] == pytest.approx(0.4)
     text = bt.summarise(runs)
     assert "## Paired mean VUS-PR" in text and "## Paired top-score hit rate" in text
