@@ -66,8 +66,8 @@ Detectors (:data:`DETECTORS`, chosen with ``--detectors``; each factory gets
   trained 1-D U-Net instead of the exact denoiser (its default budget: 600
   gradient steps per window length); ``Diffusion-unet-w64-2400`` is one 64-step
   U-Net trained for 2400 steps, four times the default budget at about the
-  training cost of the default's three lengths. The class is imported when a run starts, so a missing or broken
-  detector is a failed run, not a crash.
+  training cost of the default's three lengths. The class is imported when a
+  run starts, so a missing or broken detector is a failed run, not a crash.
 - ``TSOD-IForest``, ``TSOD-KNN``, ``TSOD-LOF``, ``TSOD-PCA``: PyOD's
   ``TimeSeriesOD`` (sliding windows of 50 steps, flattened over channels, one
   score per step = max over the windows that hold it) around PyOD's default
@@ -113,8 +113,9 @@ or returns a non-finite score, does not stop the run: its metrics are NaN and th
 error text is kept. At the end ``timeseries_summary.csv``, ``timeseries_summary.md``
 (an overview by split, *paired* means that compare every detector on the same
 series (:func:`paired_overview`; quote these), then one table per collection,
-sorted by mean VUS-PR) and ``timeseries_examples.png`` are written; the scores of one example series per collection are kept, min-max
-scaled, in ``<out>/timeseries_scores/`` for that figure.
+sorted by mean VUS-PR) and ``timeseries_examples.png`` are written; the scores
+of one example series per collection are kept, min-max scaled, in
+``<out>/timeseries_scores/`` for that figure.
 
 Timing: ``fit_s`` and ``score_s`` are ``time.perf_counter`` around ``fit`` and
 ``decision_function``. Every detector is first fitted once on a tiny series
@@ -815,7 +816,7 @@ def paired_overview(runs, metric="vus_pr", reference=PAIRED_REFERENCE):
         # each reference row right under the last detector it names
         rows += [r for r in bracketed if r.endswith(f", {detector})")
                  or r.endswith(f" of {detector})")]
-    return overview.loc[rows]
+    return overview.loc[rows + [r for r in bracketed if r not in rows]]
 
 
 def summary_frame(tables):
