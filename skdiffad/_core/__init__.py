@@ -8,6 +8,7 @@ the detectors are the public API; what is here may change between releases.
 * :mod:`.networks` -- denoisers over ``(N, C, *spatial)``;
 * :mod:`.training` -- the one training loop and its losses;
 * :mod:`.plans`, :mod:`.paradigms` -- the scoring paradigms of a trained network;
+* :mod:`.sampling` -- new samples from a trained network (DDPM and DDIM chains);
 * :mod:`.noise`, :mod:`.synthetic`, :mod:`.features`, :mod:`.discriminative` -- the
   image paradigms' pieces: simplex noise, pasted defects, feature distances and the
   segmentation head;
@@ -23,6 +24,7 @@ from .networks import ConvDenoiser1d, MLPDenoiser, build_network, timestep_embed
 from .nonparametric import exact_time_scores, nearest_distances
 from .paradigms import ELEMENTWISE, batch_errors, feature_errors, negative_elbo_terms
 from .plans import PARADIGMS, ScoringPlan, grating_masks, make_plan
+from .sampling import SAMPLERS, draw_samples
 from .samples import ArraySamples, Samples, WindowSamples, gather_windows, window_starts
 from .schedules import BETA_SCHEDULES, NoiseSchedule, make_schedule
 from .training import (
@@ -36,8 +38,8 @@ from .training import (
 __all__ = [
     "ArraySamples", "BETA_SCHEDULES", "ConvDenoiser1d", "ELEMENTWISE", "ExactModel",
     "ExclusionError", "LEARNED_PARADIGMS", "LearnedModel", "MLPDenoiser", "NoiseSchedule",
-    "PARADIGMS", "Samples", "ScoringPlan", "TrainingConfig", "WindowSamples",
-    "batch_errors", "build_network", "denoising_loss", "exact_time_scores",
+    "PARADIGMS", "SAMPLERS", "Samples", "ScoringPlan", "TrainingConfig", "WindowSamples",
+    "batch_errors", "build_network", "denoising_loss", "draw_samples", "exact_time_scores",
     "feature_errors", "gather_windows", "grating_masks", "imputation_loss",
     "loadable_device", "make_plan", "make_schedule", "nearest_distances",
     "negative_elbo_terms", "resolve_device", "time_loss", "timestep_embedding",
