@@ -77,6 +77,52 @@ class TabularEncoder:
         X = self._validate_array(estimator, X, reset=False)
         return _encoded(*self._encode_numeric(X))
 
+    def inverse_transform(self, Z):
+        """Decode encoded rows back into the fitted kind of table.
+
+        The inverse of :meth:`transform` on complete rows, for samples drawn in
+        the encoded space: numeric columns are de-standardised (integer columns
+        rounded, then cast back), and each categorical column takes the category
+        of its largest one-hot code, so every decoded entry is a category seen in
+        training. Nothing is NaN: a generated row is complete.
+
+        Parameters
+        ----------
+        Z : array-like of shape (n, n_encoded_features)
+
+        Returns
+        -------
+        X : ndarray of shape (n, n_features) or pandas.DataFrame
+            A float array for a detector fitted on an array; a DataFrame with the
+            training columns, in their order and dtypes, for one fitted on a frame.
+        """
+        Z = np.asarray(Z, dtype=np.float64)
+        n_numeric = len(self.numeric_)
+        width = n_numeric + sum(len(c) for c in self.categories_.values())
+        if Z.ndim != 2 or Z.shape[1] != width:
+            raise ValueError(f"Z must have shape (n, {width}), got {Z.shape}")
+        numeric = Z[:, :n_numeric] * self.scale_ + self.mean_
+        if self.kind_ != "frame":
+            return numeric
+        columns, start = {}, n_numeric
+        for c, cats in self.categories_.items():
+            codes = Z[:, start:start + len(cats)].argmax(axis=1)
+            columns[c] = pd.Series(np.asarray(cats, dtype=object)[codes])
+            start += len(cats)
+        for j, c in enumerate(self.numeric_):
+            values = numeric[:, j]
+            if pd.api.types.is_integer_dtype(self.dtypes_[c]):
+                values = np.round(values)
+            columns[c] = pd.Series(values)
+        frame = pd.DataFrame({c: columns[c] for c in self.columns_})
+        for c in self.columns_:
+            dtype = self.dtypes_[c]
+            if isinstance(dtype, pd.CategoricalDtype):
+                frame[c] = pd.Categorical(frame[c], dtype=dtype)
+            elif not pd.api.types.is_object_dtype(dtype):
+                frame[c] = frame[c].astype(dtype)
+        return frame
+
     # ------------------------------------------------------------- numeric path
     @staticmethod
     def _validate_array(estimator, X, reset):
@@ -123,6 +169,7 @@ class TabularEncoder:
         _check_n_features(estimator, X, reset=True)
         self.kind_ = "frame"
         self.columns_ = list(X.columns)
+        self.dtypes_ = dict(X.dtypes)
         self.numeric_ = [c for c in X.columns if not _is_categorical(X[c])]
         self.categories_ = {}
         for c in X.columns:
