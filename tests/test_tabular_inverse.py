@@ -60,3 +60,24 @@ def test_a_wrong_width_is_named():
     encoder.fit_transform(TabDiffusionDetector(), _frame())
     with pytest.raises(ValueError, match=r"Z must have shape \(n, 12\), got \(2, 5\)"):
         encoder.inverse_transform(np.zeros((2, 5)))
+
+
+def test_unseen_and_missing_categories_activate_no_code_without_a_pandas_warning():
+    import warnings
+
+    X = _frame()
+    encoder = TabularEncoder()
+    det = TabDiffusionDetector()
+    encoder.fit_transform(det, X)
+    new = X.head(3).copy()
+    new["colour"] = pd.Categorical(["violet", None, "red"],
+                                   categories=["red", "green", "blue", "violet"])
+    new["name"] = np.array(["c", "a", None], dtype=object)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Z = encoder.transform(det, new).samples.values
+    assert (Z[0, 2:5] == -1).all()            # unseen: every code off
+    assert (Z[1, 2:5] == 0).all()             # missing: neutral (and masked)
+    assert Z[2, 2:5].tolist() == [-1, -1, 1]  # red
+    start = 2 + 3 + 2                         # name's codes follow colour's and flag's
+    assert Z[:, start:start + 2].tolist() == [[-1, -1], [1, -1], [0, 0]]

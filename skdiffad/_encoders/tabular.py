@@ -205,7 +205,10 @@ class TabularEncoder:
         masks = [np.ones_like(Zn, dtype=bool) if maskn is None else maskn]
         for c, cats in self.categories_.items():
             col = X[c]
-            codes = pd.Categorical(col, categories=cats).codes
+            # -1 for a category never seen in training, and for a missing entry (pandas
+            # deprecates re-categorising a categorical column with values outside the
+            # new categories, so look the values up instead)
+            codes = pd.Index(cats, dtype=object).get_indexer(col.astype(object))
             onehot = np.full((len(col), len(cats)), -1.0, dtype=np.float32)
             seen = codes >= 0
             onehot[np.flatnonzero(seen), codes[seen]] = 1.0
