@@ -775,7 +775,7 @@ def paired_overview(runs, metric="vus_pr", reference=PAIRED_REFERENCE):
     runs = runs.copy()
     runs["error"] = _error_text(runs["error"])
     groups = _groups(runs)
-    columns, ordered = {}, []
+    columns, ordered, anchors = {}, [], {}
     for group in _group_order(groups):
         part = runs[groups == group]
         every = set(part["series"])
@@ -798,6 +798,7 @@ def paired_overview(runs, metric="vus_pr", reference=PAIRED_REFERENCE):
         for series, names in shown.items():
             label = f"({reference} on the {len(series)} series of {', '.join(names)})"
             values[label] = ok.loc[list(series), reference].mean()
+            anchors[label] = names[-1]  # the row goes under the last detector it names
         collection, split = group_parts(group)
         column = f"{split}: {collection} ({len(common)})"
         columns[column] = pd.Series(values, dtype=float)
@@ -808,15 +809,11 @@ def paired_overview(runs, metric="vus_pr", reference=PAIRED_REFERENCE):
     order = [c for _, c in sorted(ordered, key=lambda item: item[0])]
     overview = overview[order]
     evaluation = [c for c in order if c.startswith(EVALUATION)]
-    bracketed = [r for r in overview.index if r.startswith("(")]
-    key = overview.drop(index=bracketed)[evaluation or order].mean(axis=1)
+    key = overview.drop(index=list(anchors))[evaluation or order].mean(axis=1)
     rows = []
     for detector in key.sort_values(ascending=False).index:
-        rows.append(detector)
-        # each reference row right under the last detector it names
-        rows += [r for r in bracketed if r.endswith(f", {detector})")
-                 or r.endswith(f" of {detector})")]
-    return overview.loc[rows + [r for r in bracketed if r not in rows]]
+        rows += [detector] + [label for label, d in anchors.items() if d == detector]
+    return overview.loc[rows]
 
 
 def summary_frame(tables):

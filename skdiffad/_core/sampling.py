@@ -84,12 +84,9 @@ def draw_samples(network, schedule, shape, *, sampler="ddim", n_steps=50, genera
     for t, s in ddim_path(schedule.n_timesteps, int(n_steps)):
         eps = network(network_input(x, None, mask_input), torch.tensor(t, device=x.device))
         eps = eps.float()
-        if sampler == "ddim" or s == 0:
-            # DDPM's last step (s = 0) has zero posterior variance: its mean is the
-            # clean estimate, the same as DDIM's.
-            x = schedule.ddim_step(x, eps, t, s) if sampler == "ddim" else \
-                schedule.ddpm_step(x, eps, t, s)
-        else:
-            noise = torch.randn(shape, generator=generator, device=device)
+        if sampler == "ddim":
+            x = schedule.ddim_step(x, eps, t, s)
+        else:  # the last step (s = 0) has no posterior variance: its mean, no draw
+            noise = torch.randn(shape, generator=generator, device=device) if s else None
             x = schedule.ddpm_step(x, eps, t, s, noise)
     return x

@@ -104,23 +104,17 @@ class TabularEncoder:
         numeric = Z[:, :n_numeric] * self.scale_ + self.mean_
         if self.kind_ != "frame":
             return numeric
-        columns, start = {}, n_numeric
+        decoded, start = {}, n_numeric
         for c, cats in self.categories_.items():
-            codes = Z[:, start:start + len(cats)].argmax(axis=1)
-            columns[c] = pd.Series(np.asarray(cats, dtype=object)[codes])
+            decoded[c] = np.asarray(cats, dtype=object)[Z[:, start:start + len(cats)].argmax(1)]
             start += len(cats)
         for j, c in enumerate(self.numeric_):
-            values = numeric[:, j]
-            if pd.api.types.is_integer_dtype(self.dtypes_[c]):
-                values = np.round(values)
-            columns[c] = pd.Series(values)
-        frame = pd.DataFrame({c: columns[c] for c in self.columns_})
-        for c in self.columns_:
-            dtype = self.dtypes_[c]
-            if isinstance(dtype, pd.CategoricalDtype):
-                frame[c] = pd.Categorical(frame[c], dtype=dtype)
-            elif not pd.api.types.is_object_dtype(dtype):
-                frame[c] = frame[c].astype(dtype)
+            integer = pd.api.types.is_integer_dtype(self.dtypes_[c])
+            decoded[c] = np.round(numeric[:, j]) if integer else numeric[:, j]
+        frame = pd.DataFrame({c: decoded[c] for c in self.columns_})
+        for c, dtype in self.dtypes_.items():
+            if not pd.api.types.is_object_dtype(dtype):
+                frame[c] = frame[c].astype(dtype)  # a CategoricalDtype keeps its categories
         return frame
 
     # ------------------------------------------------------------- numeric path
