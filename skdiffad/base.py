@@ -40,6 +40,19 @@ def _positive_ints(value, name):
         raise ValueError(f"{name} must be a non-empty tuple of positive integers, got {value!r}")
 
 
+def _check_n_samples(n_samples, name="n_samples"):
+    """A positive integer count, or a ``ValueError`` naming ``name``."""
+    if (isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral)
+            or n_samples < 1):
+        raise ValueError(f"{name} must be a positive integer, got {n_samples!r}")
+    return int(n_samples)
+
+
+def _seed_from(random_state):
+    """An int seed from scikit-learn's ``random_state`` (``None``: NumPy's global)."""
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
 class BaseDiffusionDetector(BaseDetector):
     """Shared fit/score flow of the diffusion detectors (not for direct use).
 
@@ -288,6 +301,64 @@ class BaseDiffusionDetector(BaseDetector):
         """Opposite of :meth:`decision_function` (scikit-learn's sign: higher = more
         normal), for the same ``X``."""
         return -self.decision_function(X)
+
+    # -------------------------------------------------------------- generation
+    #: What to fit instead when the model cannot sample (subclasses say it).
+    _sampling_hint = "fit a detector with a trained denoiser"
+
+    def _sampling_model(self, **options):
+        """The learned model samples are drawn from, or a clear error."""
+        check_is_fitted(self, ["model_", "decision_scores_"])
+        model = self.model_
+        if not isinstance(model, LearnedModel):
+            raise ValueError(
+                f"{type(self).__name__} has no trained denoiser to sample from: its model "
+                f"is the exact diffusion of the stored training samples, whose samples "
+                f"would be those samples again; {self._sampling_hint}")
+        try:
+            model.check_generative()
+        except ValueError as exc:
+            raise ValueError(f"{type(self).__name__} cannot sample: {exc}; "
+                             f"{self._sampling_hint}") from None
+        return model
+
+    def _decode(self, Z, **options):
+        """Samples in the model's units -> the user's units (subclasses)."""
+        return Z
+
+    def sample(self, n_samples=1, *, random_state=None, sampler="ddpm", n_steps=None):
+        """Draw new normal samples from the trained denoiser.
+
+        The reverse diffusion chain is run from the prior
+        (:func:`skdiffad._core.sampling.draw_samples`) and its samples are decoded
+        to the kind of data seen in fit. Needs a detector with a trained noise
+        predictor (see the class's ``scoring``/``denoiser``); the exact models
+        refuse, with the setting to fit instead.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of samples to draw.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the chain (through a private torch generator); ``None`` draws
+            the seed from NumPy's global generator. The detector is not changed.
+        sampler : {"ddpm", "ddim"}, default="ddpm"
+            Ancestral DDPM sampling (stochastic; with every step it is the
+            model's own reverse process) or deterministic DDIM (fewer steps).
+        n_steps : int or None, default=None
+            Network evaluations per sample; ``None`` runs all ``n_timesteps``
+            steps of ``"ddpm"`` and 50 of ``"ddim"``. Fewer steps are faster and
+            draw samples a little too concentrated (see the user guide).
+
+        Returns
+        -------
+        samples
+            Decoded samples; the subclass says their kind.
+        """
+        n = _check_n_samples(n_samples)
+        model = self._sampling_model()
+        Z = model.draw(n, seed=_seed_from(random_state), sampler=sampler, n_steps=n_steps)
+        return self._decode(Z)
 
     @property
     def network_(self):

@@ -340,6 +340,44 @@ default="reconstruction"
             feature_extractor=self.feature_extractor,
             head={"widths": tuple(int(w) for w in self.head_widths), "kernel_size": 3})
 
+    _sampling_hint = ("fit it with denoiser='unet' (and noise='gaussian'), which trains a "
+                      "denoiser of the images")
+
+    def _decode(self, Z):
+        return self.encoder_.inverse_transform(Z)
+
+    def sample(self, n_samples=1, *, random_state=None, sampler="ddpm", n_steps=None):
+        """Draw new normal images from the trained denoiser.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of images.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the chains; the detector is not changed.
+        sampler : {"ddpm", "ddim"}, default="ddpm"
+            Ancestral DDPM (every step by default) or deterministic DDIM.
+        n_steps : int or None, default=None
+            Network evaluations per image (``None``: all ``n_timesteps`` of
+            ``"ddpm"``, 50 of ``"ddim"``).
+
+        Returns
+        -------
+        images : ndarray of shape (n_samples, H, W) or (n_samples, H, W, C)
+            At the working size (``image_size``, else the fitted size), in the
+            training pixels' range: ``uint8`` when those were 8-bit values,
+            float64 otherwise.
+
+        Raises
+        ------
+        ValueError
+            For ``denoiser="exact"`` (the default) or ``noise="simplex"``,
+            naming what to fit instead; for a bad count, ``sampler`` or
+            ``n_steps``.
+        """
+        return super().sample(n_samples, random_state=random_state, sampler=sampler,
+                              n_steps=n_steps)
+
     def _explain_exclusion(self, exc):
         return ("every stored training patch comes from the scored patch's own image, so "
                 "the training images cannot be scored as new images would be; fit on more "

@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._core.learned import LEARNED_PARADIGMS
 from ._encoders import TabularEncoder
 from ._neighbours import NeighbourIndex
-from .base import BaseDiffusionDetector, _positive_ints
+from .base import BaseDiffusionDetector, _positive_ints, _seed_from
 
 __all__ = ["TabDiffusionDetector"]
 
@@ -294,6 +294,75 @@ class TabDiffusionDetector(BaseDiffusionDetector):
                 estimator="posterior" if self.novelty else "neighbourhood", index=NeighbourIndex)
         network = {"name": "mlp", "hidden_dims": tuple(int(w) for w in self.hidden_dims)}
         return self._learned_model(self.scoring, network, encoded, n_bins=self.n_bins)
+
+    _sampling_hint = ("fit it with scoring='density', 'reconstruction' or 'score', which "
+                      "train a denoiser of the rows")
+
+    def _decode(self, Z):
+        return self.encoder_.inverse_transform(Z)
+
+    def sample(self, n_samples=1, *, random_state=None, sampler="ddpm", n_steps=None,
+               missing=False):
+        """Draw new rows from the trained denoiser, as the user's kind of table.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of rows.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the chain (and the blanks of ``missing``); the detector is not
+            changed.
+        sampler : {"ddpm", "ddim"}, default="ddpm"
+            Ancestral DDPM (every step by default) or deterministic DDIM.
+        n_steps : int or None, default=None
+            Network evaluations per row (``None``: all ``n_timesteps`` of
+            ``"ddpm"``, 50 of ``"ddim"``).
+        missing : bool, default=False
+            ``False`` returns complete rows. ``True`` blanks each entry (NaN)
+            independently at its column's training missing rate
+            (``encoder_.missing_rates_``); an integer or boolean column that
+            gets blanks is returned as pandas would hold it (float or object).
+
+        Returns
+        -------
+        rows : ndarray of shape (n_samples, n_features) or pandas.DataFrame
+            A float array for a detector fitted on an array; for one fitted on
+            a DataFrame, a frame with its columns, order and dtypes: numeric
+            columns de-standardised (integer columns rounded), every
+            categorical entry a category seen in fit.
+
+        Raises
+        ------
+        ValueError
+            When the detector has no trained denoiser
+            (``scoring="nonparametric"`` or ``"time"``), naming the scorings
+            that have one; for a bad ``n_samples``, ``sampler`` or ``n_steps``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skdiffad import TabDiffusionDetector
+        >>> X = np.random.default_rng(0).normal(size=(300, 3))
+        >>> det = TabDiffusionDetector(scoring="density", max_steps=200,
+        ...                            random_state=0).fit(X)
+        >>> det.sample(5, random_state=0, sampler="ddim").shape
+        (5, 3)
+        """
+        if not isinstance(missing, (bool, np.bool_)):
+            raise TypeError(f"missing must be True or False, got {missing!r}")
+        seed = _seed_from(random_state)
+        rows = super().sample(n_samples, random_state=seed, sampler=sampler, n_steps=n_steps)
+        if not missing:
+            return rows
+        rng = np.random.default_rng(seed)
+        blank = rng.random((len(rows), len(self.encoder_.missing_rates_))) \
+            < self.encoder_.missing_rates_
+        if isinstance(rows, np.ndarray):
+            return np.where(blank, np.nan, rows)
+        for j, c in enumerate(rows.columns):
+            if blank[:, j].any():
+                rows[c] = rows[c].mask(blank[:, j])
+        return rows
 
     def _n_neighbours(self, n_stored):
         if self.n_neighbors != "auto":

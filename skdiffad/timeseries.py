@@ -13,7 +13,7 @@ from ._core.plans import grating_masks
 from ._core.samples import fold
 from ._encoders import SeriesEncoder
 from ._encoders.series import SCALINGS, MultiScaleSeriesEncoder, min_training_steps
-from .base import BaseDiffusionDetector, _positive_ints
+from .base import BaseDiffusionDetector, _check_n_samples, _positive_ints, _seed_from
 
 __all__ = ["DiffusionTSDetector"]
 
@@ -450,6 +450,111 @@ class DiffusionTSDetector(BaseDiffusionDetector):
                   in zip(folded, _part_lengths(encoded), reduction["scales"])
                   if part is not None]
         return np.mean(scores, axis=0)
+
+    # ------------------------------------------------------------- generation
+    _sampling_hint = ("fit it with denoiser='unet' and scoring='reconstruction', which train "
+                      "a denoiser of the windows")
+
+    def _window_model(self, window_size):
+        """The learned model of one fitted window length, and that length."""
+        model = self._sampling_model()
+        lengths = self.window_sizes_
+        if window_size is None:
+            window_size = max(lengths)
+        if window_size not in lengths:
+            raise ValueError(f"window_size must be one of the fitted lengths {lengths}, got "
+                             f"{window_size!r}")
+        if isinstance(self.model_, ScaleEnsemble):
+            model = self.model_.members[lengths.index(window_size)]
+        return model, int(window_size)
+
+    def _sampling_model(self):
+        model = self.model_
+        if isinstance(model, ScaleEnsemble):  # every member is of one kind
+            first = model.members[0]
+            saved, self.model_ = self.model_, first
+            try:
+                super()._sampling_model()
+            finally:
+                self.model_ = saved
+            return first
+        return super()._sampling_model()
+
+    def _to_series(self, Z):
+        """Windows ``(n, C, L)`` in model units -> ``(n, L, C)`` in the user's units."""
+        return Z.transpose(0, 2, 1) * self.encoder_.scale_ + self.encoder_.center_
+
+    def sample(self, n_samples=1, *, random_state=None, sampler="ddpm", n_steps=None,
+               window_size=None, context=None, horizon=None, n_resample=5):
+        """Draw new normal windows, or continuations of a given series.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of windows (or of continuations).
+        random_state : int, RandomState instance or None, default=None
+            Seeds the chains; the detector is not changed.
+        sampler : {"ddpm", "ddim"}, default="ddpm"
+            Ancestral DDPM (every step by default) or deterministic DDIM.
+        n_steps : int or None, default=None
+            Network evaluations per chain (``None``: all ``n_timesteps`` of
+            ``"ddpm"``, 50 of ``"ddim"``).
+        window_size : int or None, default=None
+            Which fitted window length to draw (``None``: the longest).
+        context : array-like of shape (n_timestamps,) or (n_timestamps, n_channels), optional
+            A series to continue: each chain keeps its last steps and draws
+            the next ones by inpainting (RePaint), half a window at a time.
+        horizon : int or None, default=None
+            Steps to draw after ``context`` (``None``: half a window).
+        n_resample : int, default=5
+            RePaint's resampling per step of a continuation, which makes the
+            new steps agree with the kept ones.
+
+        Returns
+        -------
+        windows : ndarray of shape (n_samples, window_size, n_channels)
+            Without ``context``: new windows in the units of the training series.
+        continuations : ndarray of shape (n_samples, horizon, n_channels)
+            With ``context``: the steps that follow it.
+
+        Raises
+        ------
+        ValueError
+            When the denoiser is the exact one (the default) or the imputation
+            network, naming the setting to fit instead; for a bad count,
+            ``window_size``, ``context`` or ``horizon``.
+        """
+        n = _check_n_samples(n_samples)
+        model, length = self._window_model(window_size)
+        seed = _seed_from(random_state)
+        if context is None:
+            if horizon is not None:
+                raise ValueError("horizon needs a context to continue")
+            Z = model.draw(n, seed=seed, sampler=sampler, n_steps=n_steps)
+            return self._to_series(Z)
+        if not hasattr(context, "__len__") or len(context) < length:
+            raise ValueError(f"context must end with {length} fully observed steps (one "
+                             f"window), got {len(context) if hasattr(context, '__len__') else 0}"
+                             " steps")
+        series, observed = self.encoder_._scaled(self, context)
+        if series.shape[1] < length or not observed[:, -length:].all():
+            raise ValueError(f"context must end with {length} fully observed steps (one "
+                             f"window), got {series.shape[1]} steps")
+        step = max(1, length // 2)
+        horizon = step if horizon is None else _check_n_samples(horizon, "horizon")
+        tail = np.repeat(series[None, :, -length:], n, axis=0)
+        drawn = []
+        remaining, k = horizon, 0
+        while remaining > 0:
+            new = min(step, remaining)
+            window = np.concatenate([tail[:, :, new:], np.zeros_like(tail[:, :, :new])], axis=2)
+            keep = np.zeros((1, 1, length), dtype=bool)
+            keep[..., :length - new] = True
+            window = model.edit(window, model.n_timesteps, seed=seed + k, sampler=sampler,
+                                n_steps=n_steps, keep=keep, n_resample=n_resample)
+            drawn.append(window[:, :, length - new:])
+            tail, remaining, k = window, remaining - new, k + 1
+        return self._to_series(np.concatenate(drawn, axis=2))
 
     # ------------------------------------------------------------- public API
     center_ = property(lambda self: self.encoder_.center_, doc="Centre of each channel.")

@@ -14,6 +14,7 @@ import dataclasses
 import math
 import numbers
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -25,6 +26,7 @@ from .noise import NOISE_KINDS
 from .paradigms import batch_errors, feature_errors
 from .plans import RECONSTRUCTION_RANGE, make_plan
 from .samples import block_size
+from .sampling import draw_samples, edit_samples
 from .schedules import make_schedule
 from .training import (
     TrainingConfig,
@@ -34,10 +36,15 @@ from .training import (
     train_network,
 )
 
-__all__ = ["IMAGE_PARADIGMS", "LEARNED_PARADIGMS", "LearnedModel"]
+__all__ = ["GENERATIVE_PARADIGMS", "IMAGE_PARADIGMS", "LEARNED_PARADIGMS", "LearnedModel"]
 
 LEARNED_PARADIGMS = ("reconstruction", "imputation", "density", "score", "time", "feature",
                      "discriminative")
+
+#: Paradigms whose network is an unconditional noise predictor, which can draw
+#: new samples: not ``"time"`` (a classifier) nor ``"imputation"`` (it predicts
+#: hidden entries from visible ones).
+GENERATIVE_PARADIGMS = ("reconstruction", "density", "score", "feature", "discriminative")
 
 #: Paradigms that need image samples, of event shape ``(C, H, W)``.
 IMAGE_PARADIGMS = ("feature", "discriminative")
@@ -58,6 +65,14 @@ TIME_MAX_NOISE = 2.0
 
 # Width of the sinusoidal timestep embedding of every denoiser.
 TIME_EMBED_DIM = 64
+
+
+def default_chain_steps(sampler, t_start, n_steps):
+    """Network evaluations of a chain: ``n_steps``, or with ``None`` every step
+    for ``"ddpm"`` (the exact ancestral chain) and 50 for ``"ddim"``."""
+    if n_steps is None:
+        return int(t_start) if sampler == "ddpm" else min(50, int(t_start))
+    return n_steps
 
 
 class LearnedModel:
@@ -375,6 +390,80 @@ class LearnedModel:
         counts = (torch.ones(x.shape, dtype=torch.float64, device=x.device) if mask is None
                   else mask.to(torch.float64))
         return probs * counts, counts
+
+    # ----------------------------------------------------------- generation
+    def check_generative(self):
+        """Raise ``ValueError`` unless the network can draw samples."""
+        if self.paradigm not in GENERATIVE_PARADIGMS:
+            kind = ("a time classifier" if self.paradigm == "time"
+                    else "a conditional imputer of hidden entries")
+            raise ValueError(f"paradigm {self.paradigm!r} trains {kind}, not a noise predictor "
+                             f"of whole samples; the paradigms that can sample are "
+                             f"{GENERATIVE_PARADIGMS}")
+        if self.noise_kind != "gaussian":
+            raise ValueError(f"the denoiser was trained on {self.noise_kind} noise, and the "
+                             "reverse chains draw Gaussian noise; train it with Gaussian noise "
+                             "to sample")
+
+    def _blocks(self, n):
+        per_sample = activation_bytes(self.networks_["denoiser"].config, self.event_shape_)
+        block = block_size(per_sample, self.device_)
+        return [(start, min(start + block, n)) for start in range(0, n, block)]
+
+    def _generator(self, seed):
+        return torch.Generator(device=self.device_).manual_seed(int(seed))
+
+    def draw(self, n, *, seed, sampler="ddpm", n_steps=None, temperature=1.0):
+        """``n`` new samples from the prior by the reverse chain
+        (:func:`~skdiffad._core.sampling.draw_samples`), in the standardised
+        units the network was trained in.
+
+        ``n_steps=None`` runs every step of ``"ddpm"`` and 50 of ``"ddim"``.
+        Returns a float32 array of shape ``(n, *event_shape)``.
+        """
+        self.check_generative()
+        n_steps = default_chain_steps(sampler, self.n_timesteps, n_steps)
+        generator = self._generator(seed)
+        network = self.networks_["denoiser"]
+        out = np.empty((n,) + tuple(self.event_shape_), dtype=np.float32)
+        for start, stop in self._blocks(n):
+            x = draw_samples(network, self.schedule_, (stop - start,) + tuple(self.event_shape_),
+                             sampler=sampler, n_steps=n_steps, generator=generator,
+                             device=self.device_, mask_input=self.mask_input_,
+                             temperature=temperature)
+            out[start:stop] = x.cpu().numpy()
+        return out
+
+    def edit(self, x0, t_start, *, seed, sampler="ddpm", n_steps=None, temperature=1.0,
+             keep=None, target=None, attract=0.0, n_resample=1):
+        """Samples ``x0`` (standardised units) noised to ``t_start`` and denoised
+        back, with the controls of :func:`~skdiffad._core.sampling.edit_samples`
+        (``keep`` and ``target`` are arrays shaped like ``x0`` or broadcastable
+        to it). ``n_steps=None``: every step from ``t_start`` for ``"ddpm"``,
+        50 for ``"ddim"``. Returns a float32 array shaped like ``x0``.
+        """
+        self.check_generative()
+        n_steps = default_chain_steps(sampler, int(t_start), n_steps)
+        x0 = np.asarray(x0, dtype=np.float32)
+        if x0.shape[1:] != tuple(self.event_shape_):
+            raise ValueError(f"samples must have shape (n, {', '.join(map(str, self.event_shape_))})"
+                             f", got {x0.shape}")
+        keep = None if keep is None else np.broadcast_to(np.asarray(keep, dtype=bool), x0.shape)
+        target = (None if target is None
+                  else np.broadcast_to(np.asarray(target, dtype=np.float32), x0.shape))
+        generator = self._generator(seed)
+        network = self.networks_["denoiser"]
+        out = np.empty_like(x0)
+        for start, stop in self._blocks(len(x0)):
+            def part(a):
+                return None if a is None else torch.as_tensor(
+                    np.ascontiguousarray(a[start:stop]), device=self.device_)
+            x = edit_samples(network, self.schedule_, part(x0), t_start, sampler=sampler,
+                             n_steps=n_steps, generator=generator, mask_input=self.mask_input_,
+                             temperature=temperature, keep=part(keep), target=part(target),
+                             attract=attract, n_resample=n_resample)
+            out[start:stop] = x.cpu().numpy()
+        return out
 
     # ---------------------------------------------------------- persistence
     def to(self, device):

@@ -63,6 +63,10 @@ class ImageEncoder:
         Side of the patches and the pixels between them (``None`` without
         patches); ``patch="auto"`` takes half the working size's shorter
         side, at most :data:`AUTO_PATCH_CAP`, and ``stride=None`` half the patch.
+    value_range_ : tuple of float
+        Smallest and largest training pixel value (at the working size).
+    integer_valued_ : bool
+        Whether every training pixel was a whole number.
     mode_ : {"L", "RGB"} or None
         Pillow mode images read from files are converted to.
     """
@@ -88,6 +92,8 @@ class ImageEncoder:
         if self.input_size_ is None:  # fitted on files: arrays must come at the working size
             self.flat_features_ = int(np.prod(images.shape[1:]))
         pixels = images.transpose(1, 0, 2, 3).reshape(self.n_channels_, -1)
+        self.value_range_ = (float(pixels.min()), float(pixels.max()))
+        self.integer_valued_ = bool(np.all(pixels == np.round(pixels)))
         with np.errstate(over="ignore", invalid="ignore"):
             self.mean_, std = pixels.mean(axis=1), pixels.std(axis=1)
         if not (np.all(np.isfinite(self.mean_)) and np.all(np.isfinite(std))):
@@ -115,6 +121,22 @@ class ImageEncoder:
             patch = min(int(self.patch), short)
         stride = max(1, patch // 2) if self.stride is None else int(self.stride)
         return patch, stride
+
+    def inverse_transform(self, Z):
+        """Samples ``(n, C, H, W)`` in model units -> images at the working size.
+
+        De-standardised and clipped to the training pixels' range; rounded to
+        ``uint8`` when the training pixels were whole numbers in ``0..255``
+        (8-bit images), float64 otherwise. Grey images come back ``(n, H, W)``,
+        colour ones ``(n, H, W, C)``.
+        """
+        Z = np.asarray(Z, dtype=np.float64)
+        images = Z * self.scale_[None, :, None, None] + self.mean_[None, :, None, None]
+        low, high = self.value_range_
+        images = np.clip(images, low, high)
+        if self.integer_valued_ and low >= 0 and high <= 255:
+            images = np.round(images).astype(np.uint8)
+        return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
 
     # ------------------------------------------------------------- encoding
     def _encode(self, images, sizes):

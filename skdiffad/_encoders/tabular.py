@@ -50,6 +50,8 @@ class TabularEncoder:
         Standardisation of the numeric columns.
     categories_ : dict
         Categories of each categorical column, in code order.
+    missing_rates_ : ndarray of shape (n_features,)
+        Share of missing entries of each training column, in column order.
     """
 
     def fit_transform(self, estimator, X):
@@ -58,6 +60,7 @@ class TabularEncoder:
             return _encoded(*self._fit_frame(estimator, X))
         X = self._validate_array(estimator, X, reset=True)
         self.kind_ = "array"
+        self.missing_rates_ = np.isnan(X).mean(axis=0)
         self.numeric_ = list(range(X.shape[1]))
         self.categories_ = {}
         self._fit_numeric(X, [str(j) for j in range(X.shape[1])])
@@ -163,6 +166,7 @@ class TabularEncoder:
         _check_n_features(estimator, X, reset=True)
         self.kind_ = "frame"
         self.columns_ = list(X.columns)
+        self.missing_rates_ = X.isna().mean(axis=0).to_numpy(dtype=np.float64)
         self.dtypes_ = dict(X.dtypes)
         self.numeric_ = [c for c in X.columns if not _is_categorical(X[c])]
         self.categories_ = {}
