@@ -166,7 +166,7 @@ def test_images_come_back_at_the_fitted_size_and_type():
     det = DiffusionImageDetector(denoiser="unet", widths=(8, 16), max_steps=20, **FAST).fit(images)
     drawn = det.sample(4, random_state=0, sampler="ddim", n_steps=10)
     assert drawn.shape == (4, 12, 12) and drawn.dtype == np.uint8
-    assert drawn.min() >= 90 and drawn.max() <= 170
+    assert abs(float(drawn.mean()) - float(images.mean())) < 25
     colour = rng.random((30, 12, 12, 3))
     det = DiffusionImageDetector(denoiser="unet", widths=(8, 16), max_steps=5, **FAST).fit(colour)
     drawn = det.sample(2, random_state=0, sampler="ddim", n_steps=5)

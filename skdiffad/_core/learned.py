@@ -456,8 +456,9 @@ class LearnedModel:
         out = np.empty_like(x0)
         for start, stop in self._blocks(len(x0)):
             def part(a):
-                return None if a is None else torch.as_tensor(
-                    np.ascontiguousarray(a[start:stop]), device=self.device_)
+                # a copy: broadcast views are read-only, which torch warns about
+                return None if a is None else torch.as_tensor(np.array(a[start:stop]),
+                                                              device=self.device_)
             x = edit_samples(network, self.schedule_, part(x0), t_start, sampler=sampler,
                              n_steps=n_steps, generator=generator, mask_input=self.mask_input_,
                              temperature=temperature, keep=part(keep), target=part(target),

@@ -125,17 +125,19 @@ class ImageEncoder:
     def inverse_transform(self, Z):
         """Samples ``(n, C, H, W)`` in model units -> images at the working size.
 
-        De-standardised and clipped to the training pixels' range; rounded to
-        ``uint8`` when the training pixels were whole numbers in ``0..255``
-        (8-bit images), float64 otherwise. Grey images come back ``(n, H, W)``,
-        colour ones ``(n, H, W, C)``.
+        De-standardised, then in the value range the training pixels imply:
+        clipped to ``0..255`` and rounded to ``uint8`` when they were whole
+        numbers in that range (8-bit images), clipped to ``[0, 1]`` when they
+        lay in it (float images), left as they are (float64) otherwise. Grey
+        images come back ``(n, H, W)``, colour ones ``(n, H, W, C)``.
         """
         Z = np.asarray(Z, dtype=np.float64)
         images = Z * self.scale_[None, :, None, None] + self.mean_[None, :, None, None]
         low, high = self.value_range_
-        images = np.clip(images, low, high)
         if self.integer_valued_ and low >= 0 and high <= 255:
-            images = np.round(images).astype(np.uint8)
+            images = np.round(np.clip(images, 0, 255)).astype(np.uint8)
+        elif low >= 0 and high <= 1:
+            images = np.clip(images, 0.0, 1.0)
         return images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
 
     # ------------------------------------------------------------- encoding
