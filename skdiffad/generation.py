@@ -440,16 +440,20 @@ class AnomalyGenerator(BaseEstimator):
 
     # ---------------------------------------------------------------- series
     def _timeseries(self, kind, n, strength, rng):
-        model, length = self.detector_._window_model(None)
-        series, observed = self._normal, self._observed
-        complete = np.flatnonzero(
-            np.convolve((~observed.all(axis=0)).astype(float), np.ones(length), "valid") == 0)
-        if len(complete) == 0:
+        length = self.detector_._window_model(None)[1]
+        starts = _window_starts(self._observed, length)
+        if len(starts) == 0:
             raise ValueError(f"the training series has no fully observed window of "
                              f"{length} steps to plant anomalies in")
-        starts = complete[rng.randint(len(complete), size=n)]
-        windows = np.stack([series[:, s:s + length] for s in starts]).astype(np.float32)
-        channels = rng.randint(series.shape[0], size=n)
+        starts = starts[rng.randint(len(starts), size=n)]
+        windows = np.stack([self._normal[:, s:s + length] for s in starts])
+        return self._plant(windows.astype(np.float32), kind, strength, rng)
+
+    def _plant(self, windows, kind, strength, rng):
+        """Windows ``(n, C, L)`` (model units) with an anomaly planted in each:
+        a span of one channel redrawn by inpainting and shaped; labels ``(n, L)``."""
+        n, n_channels, length = windows.shape
+        channels = rng.randint(n_channels, size=n)
         spans = []
         for _ in range(n):
             m = rng.randint(max(1, length // 8), max(2, length // 3) + 1)
@@ -468,6 +472,62 @@ class AnomalyGenerator(BaseEstimator):
             row[lo:hi] = _shape(kind, row, lo, hi, strength, spread, rng)
             labels[i, lo:hi] = 1
         return redrawn, labels
+
+    def inject(self, X, n_anomalies, kind=None, strength=None):
+        """Plant anomalies into a series: a labelled copy of ``X`` (series only).
+
+        ``n_anomalies`` windows of the model's length that do not overlap and
+        are fully observed are chosen at random in ``X``; in each, a span is
+        redrawn and shaped as :meth:`generate` does. Everything outside the
+        spans is ``X`` as given.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_timestamps,) or (n_timestamps, n_channels)
+            A normal series with the channels seen in fit.
+        n_anomalies : int
+            Anomalies to plant; at most one per window of ``X``.
+        kind, strength
+            As in :meth:`generate`; several kinds share the anomalies equally.
+
+        Returns
+        -------
+        X_anomalous : ndarray of shape (n_timestamps, n_channels)
+        y : ndarray of shape (n_timestamps,)
+            1 on the planted spans, 0 elsewhere.
+        """
+        check_is_fitted(self, "detector_")
+        if self.data_ != "timeseries":
+            raise ValueError(f"inject plants anomalies into a series; this generator was "
+                             f"fitted on {self.data_} data (use generate)")
+        n = _check_n_samples(n_anomalies, "n_anomalies")
+        kinds = self._kinds(self.kind if kind is None else kind)
+        strength = self._strength(self.strength if strength is None else strength)
+        detector = self.detector_
+        length = detector._window_model(None)[1]
+        series, observed = detector.encoder_._scaled(detector, X)
+        complete = set(_window_starts(observed, length).tolist())
+        slots = [s for s in range(0, series.shape[1] - length + 1, length)
+                 if s in complete]
+        if len(slots) < n:
+            raise ValueError(f"X has room for {len(slots)} non-overlapping fully observed "
+                             f"windows of {length} steps, fewer than n_anomalies={n}")
+        rng = check_random_state(self.random_state)
+        starts = np.sort(rng.choice(slots, size=n, replace=False))
+        planted = series.astype(np.float32).copy()
+        y = np.zeros(series.shape[1], dtype=int)
+        order = rng.permutation(n)
+        for k, share in zip(kinds, np.array_split(order, len(kinds))):
+            if len(share) == 0:
+                continue
+            windows = np.stack([series[:, s:s + length] for s in starts[share]])
+            redrawn, labels = self._plant(windows.astype(np.float32), k, strength, rng)
+            for s, w, lab in zip(starts[share], redrawn, labels):
+                planted[:, s:s + length] = w
+                y[s:s + length] = lab
+        out = self.detector_._to_series(planted[None])[0]
+        out[~observed.T] = np.nan
+        return out, y
 
     # ---------------------------------------------------------------- images
     def _torch_generator(self, rng):
@@ -497,6 +557,12 @@ class AnomalyGenerator(BaseEstimator):
         else:
             out = self._edit(x, _HARMONISE_LEVEL, rng, keep=~region, n_resample=_RESAMPLE)
         return out, region[:, 0].astype(int)
+
+
+def _window_starts(observed, length):
+    """Starts of the windows of ``length`` steps where every channel is observed."""
+    gaps = (~observed.all(axis=0)).astype(float)
+    return np.flatnonzero(np.convolve(gaps, np.ones(length), "valid") == 0)
 
 
 def _shape(kind, row, lo, hi, strength, spread, rng):

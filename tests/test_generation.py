@@ -215,3 +215,24 @@ def test_image_anomalies_come_with_masks_of_what_changed():
     with pytest.raises(ValueError, match="fewshot' needs real anomalies: fit with anomalies= "
                                          "and anomaly_masks="):
         AnomalyGenerator(gen.detector_).fit(images, anomalies=defects).generate(2, kind="fewshot")
+
+
+def test_inject_plants_labelled_spans_into_a_series(series_generator, series):
+    future = series[:400] + 0.0
+    planted, y = series_generator.inject(future, 5, kind=("level_shift", "flatline"))
+    assert planted.shape == future.shape and y.shape == (400,)
+    changed = np.abs(planted - future).max(axis=1) > 1e-4
+    assert changed.any() and not changed[y == 0].any()  # nothing moves outside the spans
+    starts = np.flatnonzero(np.diff(np.r_[0, y]) == 1)
+    assert len(starts) == 5
+    again = series_generator.inject(future, 5, kind=("level_shift", "flatline"))
+    np.testing.assert_array_equal(planted, again[0])
+    with pytest.raises(ValueError, match="room for 12 non-overlapping"):
+        series_generator.inject(future, 13)
+    with pytest.raises(ValueError, match="n_anomalies"):
+        series_generator.inject(future, 0)
+
+
+def test_inject_is_for_series(table_generator, normal_rows):
+    with pytest.raises(ValueError, match="inject plants anomalies into a series"):
+        table_generator.inject(normal_rows, 2)
