@@ -337,7 +337,10 @@ class SmoteSampler:
 
 
 class CopySampler:
-    """Fidelity reference ``copy``: the fitted rows themselves, drawn with replacement."""
+    """Fidelity reference ``copy``: the fitted rows themselves, drawn without
+    replacement while they last (C2ST's cross-validation would find repeated
+    rows: drawn with replacement, copies score about 0.69 on 22_magic.gamma
+    against 0.51 for the plain fit half)."""
 
     def fit(self, X):
         self.X_ = np.asarray(X, dtype=np.float64)
@@ -345,7 +348,9 @@ class CopySampler:
 
     def sample(self, n, random_state=None):
         rng = np.random.default_rng(random_state)
-        return self.X_[rng.integers(len(self.X_), size=n)]
+        rounds = -(-n // len(self.X_))
+        order = np.concatenate([rng.permutation(len(self.X_)) for _ in range(rounds)])
+        return self.X_[order[:n]]
 
 
 def _diffusion_sampler(seed):

@@ -81,3 +81,28 @@ def test_unseen_and_missing_categories_activate_no_code_without_a_pandas_warning
     assert Z[2, 2:5].tolist() == [-1, -1, 1]  # red
     start = 2 + 3 + 2                         # name's codes follow colour's and flag's
     assert Z[:, start:start + 2].tolist() == [[-1, -1], [1, -1], [0, 0]]
+
+
+def test_discrete_columns_decode_onto_their_training_values():
+    from skdiffad._encoders import TabularEncoder
+    from skdiffad import TabDiffusionDetector
+
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.integers(0, 5, 400) * 0.5,   # 5 levels: discrete
+                         rng.normal(size=400),             # continuous
+                         np.full(400, 3.0)])               # constant
+    det = TabDiffusionDetector()
+    encoder = TabularEncoder()
+    encoder.fit_transform(det, X)
+    assert set(encoder.levels_) == {0, 2}
+    Z = np.array([[0.1, 0.3, 5.0], [-10.0, 0.0, -1.0], [10.0, 1.0, 0.0]])
+    decoded = encoder.inverse_transform(Z)
+    assert decoded[0, 0] in {0.0, 0.5, 1.0, 1.5, 2.0}
+    # beyond the training range a value stays where it is (a generated anomaly)
+    assert decoded[1, 0] < 0 and decoded[2, 0] > 2
+    np.testing.assert_allclose(decoded[:, 1], Z[:, 1] * encoder.scale_[1] + encoder.mean_[1])
+    np.testing.assert_array_equal(decoded[:, 2], 3.0)
+    # a small continuous sample is not taken for a discrete one
+    few = TabularEncoder()
+    few.fit_transform(TabDiffusionDetector(), rng.normal(size=(15, 2)))
+    assert few.levels_ == {}

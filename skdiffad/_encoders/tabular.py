@@ -23,6 +23,23 @@ from ._base import CLIP, Encoded, column_moments, standardise, validated
 __all__ = ["TabularEncoder"]
 
 
+#: A numeric column is discrete (decoded onto its training values) when it holds
+#: at most this many distinct values, or a twentieth of its rows when more, and
+#: every value repeats on average.
+_DISCRETE_LEVELS = 20
+
+
+def _snap(values, levels):
+    """Each value inside ``[levels[0], levels[-1]]`` moved to its nearest level;
+    values outside stay where they are."""
+    inside = (values >= levels[0]) & (values <= levels[-1])
+    right = np.clip(np.searchsorted(levels, values), 1, len(levels) - 1)
+    left = right - 1
+    nearest = np.where(np.abs(values - levels[left]) <= np.abs(levels[right] - values),
+                       levels[left], levels[right])
+    return np.where(inside, nearest, values)
+
+
 def _encoded(Z, mask):
     return Encoded(ArraySamples(Z, mask))
 
@@ -50,6 +67,9 @@ class TabularEncoder:
         Standardisation of the numeric columns.
     categories_ : dict
         Categories of each categorical column, in code order.
+    levels_ : dict of int to ndarray
+        The sorted training values of each discrete numeric column (by its
+        position among the numeric columns).
     missing_rates_ : ndarray of shape (n_features,)
         Share of missing entries of each training column, in column order.
     """
@@ -84,10 +104,14 @@ class TabularEncoder:
         """Decode encoded rows back into the fitted kind of table.
 
         The inverse of :meth:`transform` on complete rows, for samples drawn in
-        the encoded space: numeric columns are de-standardised (integer columns
-        rounded, then cast back), and each categorical column takes the category
-        of its largest one-hot code, so every decoded entry is a category seen in
-        training. Nothing is NaN: a generated row is complete.
+        the encoded space. Numeric columns are de-standardised; integer columns
+        are rounded, then cast back. A *discrete* numeric column (at most 20
+        distinct training values, or a twentieth of its rows when more, each
+        repeated on average) takes the nearest of its training values inside
+        their range and keeps a value beyond it (a generated anomaly may lie
+        there); a constant one takes its value. Each categorical column takes
+        the category of its largest one-hot code, so every decoded entry is a
+        category seen in training. Nothing is NaN: a generated row is complete.
 
         Parameters
         ----------
@@ -105,6 +129,8 @@ class TabularEncoder:
         if Z.ndim != 2 or Z.shape[1] != width:
             raise ValueError(f"Z must have shape (n, {width}), got {Z.shape}")
         numeric = Z[:, :n_numeric] * self.scale_ + self.mean_
+        for j, levels in self.levels_.items():
+            numeric[:, j] = _snap(numeric[:, j], levels) if len(levels) > 1 else levels[0]
         if self.kind_ != "frame":
             return numeric
         decoded, start = {}, n_numeric
@@ -144,6 +170,13 @@ class TabularEncoder:
             raise ValueError(
                 f"column {names[empty[0]]!r} has no observed value in the training data"
             )
+        self.levels_ = {}
+        for j in range(X.shape[1]):
+            values = X[observed[:, j], j]
+            levels = np.unique(values)
+            if len(levels) <= max(_DISCRETE_LEVELS, len(values) // 20) \
+                    and 2 * len(levels) <= len(values):
+                self.levels_[j] = levels
         self.mean_, scale = column_moments(X)
         self.scale_ = np.where(scale > 1e-12 * np.maximum(1.0, np.abs(self.mean_)), scale, 1.0)
 
