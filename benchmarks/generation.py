@@ -58,7 +58,7 @@ Studies (``--studies``, default all three):
    anomalies; with one anomaly, Gaussian jitter of 0.05 standard deviations),
    ``adbench`` (ADBench's four synthetic types from the normal training rows,
    mixed equally: :func:`adbench_anomalies`) or ``diffusion`` (skdiffad's
-   ``AnomalyGenerator(kind=UTILITY_KIND)`` fitted on the normal training rows and
+   ``AnomalyGenerator(kind=UTILITY_KIND, strength=UTILITY_STRENGTH)`` fitted on the normal training rows and
    the labelled anomalies). Metrics: AUROC and AUPR of ``predict_proba`` on the
    real test rows, generator seconds.
 3. ``stress``: how hard are the generated anomalies for the detectors? On
@@ -94,6 +94,7 @@ Torch and BLAS use one thread unless ``--threads`` says more.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import time
 import warnings
@@ -157,8 +158,34 @@ ADBENCH_KINDS = ("local", "global", "dependency", "clustered")
 ADBENCH_ALPHA = 5.0
 ADBENCH_PERCENTAGE = 0.1
 #: The mixture of ``AnomalyGenerator`` kinds the utility study's ``diffusion`` arm draws.
-UTILITY_KIND = ("local", "global", "dependency", "clustered", "fewshot")
+#: The ``diffusion`` arm's kinds and strength, chosen on TUNING_SETS (3 seeds, 5
+#: labelled anomalies) as the highest mean AUROC of 16 settings: single kinds at
+#: strengths 1-3 and mixtures at 1-3 (:data:`KIND_GRID`, run by ``--kind-grid``;
+#: RESULTS_generation.md has the table).
+UTILITY_KIND = ("local", "global", "clustered", "fewshot")
+UTILITY_STRENGTH = 2.0
 UTILITY_ARMS = ("real", "smote", "adbench", "diffusion")
+_ALL_TABLE_KINDS = ("local", "global", "dependency", "clustered", "fewshot")
+#: The settings ``--kind-grid`` adds as utility arms ``diffusion[<kinds>@<strength>]``
+#: (one generator fit per run serves them all): the study UTILITY_KIND and
+#: UTILITY_STRENGTH were chosen by.
+KIND_GRID = (
+    [(("local",), s) for s in (1.0, 2.0, 3.0)] + [(("global",), s) for s in (1.0, 2.0)]
+    + [(_ALL_TABLE_KINDS, s) for s in (1.0, 2.0, 3.0)]
+    + [(kinds, 2.0) for kinds in (("local", "global"), ("local", "fewshot"),
+                                  ("local", "global", "fewshot"),
+                                  ("local", "global", "clustered"),
+                                  ("local", "global", "clustered", "fewshot"))])
+
+
+def grid_arm(kinds, strength):
+    """The utility arm name of one KIND_GRID setting."""
+    return f"diffusion[{'+'.join(kinds)}@{strength:g}]"
+
+
+def _parse_grid_arm(arm):
+    kinds, strength = arm[len("diffusion["):-1].rsplit("@", 1)
+    return tuple(kinds.split("+")), float(strength)
 #: Generated anomalies of the utility study: normal training rows // 10, at most this.
 MAX_SYNTHETIC = 500
 
@@ -368,7 +395,7 @@ GENERATORS = {
 }
 
 
-def make_anomaly_generator(seed, kind=None):
+def make_anomaly_generator(seed, kind=None, strength=1.0):
     """skdiffad's ``AnomalyGenerator(kind=kind, random_state=seed)``.
 
     Imported here, at first use, so that a missing or broken
@@ -376,7 +403,7 @@ def make_anomaly_generator(seed, kind=None):
     """
     from skdiffad.generation import AnomalyGenerator
 
-    return AnomalyGenerator(kind=kind, random_state=seed)
+    return AnomalyGenerator(kind=kind, strength=strength, random_state=seed)
 
 
 # ---------------------------------------------------------------- ADBench anomalies
@@ -704,12 +731,28 @@ def synthetic_anomalies(arm, X_normal, X_labelled, n, seed):
         return smote_anomalies(X_labelled, n, np.random.default_rng(seed))
     if arm == "adbench":
         return adbench_anomalies(X_normal, n, random_state=seed)
-    if arm == "diffusion":
-        generator = make_anomaly_generator(seed, kind=UTILITY_KIND)
-        generator.fit(X_normal, anomalies=X_labelled)
-        rows, _ = generator.generate(n)
+    if arm == "diffusion" or arm.startswith("diffusion["):
+        kind, strength = ((UTILITY_KIND, UTILITY_STRENGTH) if arm == "diffusion"
+                          else _parse_grid_arm(arm))
+        generator = _fitted_generator(X_normal, X_labelled, seed)
+        rows, _ = generator.generate(n, kind=kind, strength=strength)
         return rows
-    raise ValueError(f"unknown arm {arm!r}; choose from {UTILITY_ARMS}")
+    raise ValueError(f"unknown arm {arm!r}; choose from {UTILITY_ARMS} or a grid arm")
+
+
+_GENERATOR_CACHE = {}
+
+
+def _fitted_generator(X_normal, X_labelled, seed):
+    """``AnomalyGenerator`` fitted on these rows, reused by the arms of one run
+    (only the last run's generator is kept)."""
+    key = (seed, hashlib.sha1(np.ascontiguousarray(X_normal).tobytes()).hexdigest(),
+           hashlib.sha1(np.ascontiguousarray(X_labelled).tobytes()).hexdigest())
+    if key not in _GENERATOR_CACHE:
+        _GENERATOR_CACHE.clear()
+        generator = make_anomaly_generator(seed, kind=UTILITY_KIND, strength=UTILITY_STRENGTH)
+        _GENERATOR_CACHE[key] = generator.fit(X_normal, anomalies=X_labelled)
+    return _GENERATOR_CACHE[key]
 
 
 def evaluate_arm(arm, split, n_synth, seed):
@@ -990,6 +1033,8 @@ def utility_tables(runs):
     tables = {}
     for split in _splits(runs):
         part = runs[runs["split"] == split]
+        grid = part[part["arm"].str.startswith("diffusion[")]
+        part = part[~part["arm"].str.startswith("diffusion[")]
         arms = _ordered(part["arm"], list(UTILITY_ARMS))
         specs = sorted(set(part["labelled"]), key=_labelled_order)
         per_set = part.groupby(["labelled", "dataset", "arm"])[["auroc", "aupr"]].mean()
@@ -1012,7 +1057,15 @@ def utility_tables(runs):
         auroc = auroc[[(spec, a) for spec in specs for a in arms
                        if (spec, a) in auroc.columns]]
         auroc.columns = [f"{a} @{spec}" for spec, a in auroc.columns]
-        tables[split] = (means, wins, auroc)
+        grid_means = None
+        if len(grid):
+            both = pd.concat([part, grid])
+            per_arm = both.groupby(["labelled", "dataset", "arm"])[["auroc", "aupr"]].mean()
+            grid_means = per_arm.groupby(["labelled", "arm"]).mean().round(3)
+            grid_means = grid_means.reset_index().sort_values(["labelled", "auroc"])
+            grid_means = grid_means.set_index(["labelled", "arm"])
+            grid_means.columns = ["mean AUROC", "mean AUPR"]
+        tables[split] = (means, wins, auroc, grid_means)
     return tables
 
 
@@ -1075,16 +1128,20 @@ def summarise(fidelity=None, utility=None, stress=None, notes=()):
                                  labelled=utility["labelled"].astype(str))
         about = ("HistGradientBoostingClassifier on the labelled training rows (`real`) "
                  "plus generated anomalies (`smote`, `adbench`, `diffusion` with kind "
-                 f"{UTILITY_KIND}); test AUROC / AUPR on real rows. `labelled`: a count, "
+                 f"{UTILITY_KIND} at strength {UTILITY_STRENGTH:g}); test AUROC / AUPR on "
+                 "real rows. `labelled`: a count, "
                  "or a fraction of the training anomalies.")
         lines += ["## Utility: a classifier with few labelled anomalies", "", about, "",
                   _subsampled_line(utility), ""]
-        for split, (means, wins, auroc) in utility_tables(utility).items():
+        for split, (means, wins, auroc, grid) in utility_tables(utility).items():
             lines += [f"### {split.capitalize()} split", "",
                       _markdown_table(means, "labelled"), "",
                       "Sets where `diffusion` beats each other arm:", "",
                       _markdown_table(wins, "labelled"), "",
                       "AUROC per set:", "", _markdown_table(auroc, "dataset"), ""]
+            if grid is not None:
+                lines += ["Kind grid (`--kind-grid`), mean over sets, lowest AUROC first:",
+                          "", _markdown_table(grid.reset_index("labelled"), "arm"), ""]
         lines += _failure_section(utility, "arm")
     if stress is not None and len(stress):
         stress = stress.assign(error=_error_text(stress["error"]))
@@ -1180,6 +1237,8 @@ def _parse_args(argv):
     parser.add_argument("--labelled", default="5,0.01",
                         help="utility: labelled anomalies, counts or fractions of the "
                              "training anomalies (default: %(default)s)")
+    parser.add_argument("--kind-grid", action="store_true",
+                        help="utility: also run every setting of KIND_GRID as an arm")
     parser.add_argument("--generators", default=None,
                         help=f"fidelity: comma list of {', '.join(GENERATORS)} (default: all)")
     parser.add_argument("--detectors", default=None,
@@ -1234,7 +1293,9 @@ def main(argv=None):
                      csv_path=results_csv(out, FIDELITY_CSV, args.resume), resume=args.resume)
     if "utility" in args.studies:
         labelled = [s.strip() for s in args.labelled.split(",") if s.strip()]
-        run_utility(loaders(chosen), labelled, seeds=seeds, max_train=args.max_train,
+        arms = UTILITY_ARMS + (tuple(grid_arm(k, st) for k, st in KIND_GRID)
+                               if args.kind_grid else ())
+        run_utility(loaders(chosen), labelled, arms=arms, seeds=seeds, max_train=args.max_train,
                     csv_path=results_csv(out, UTILITY_CSV, args.resume), resume=args.resume)
     if "stress" in args.studies:
         stress_sets = chosen if args.datasets else [n for n in chosen if n in STRESS_SETS]

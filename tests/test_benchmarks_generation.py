@@ -247,7 +247,7 @@ def fake_data(tmp_path, monkeypatch, fast_models):
                                            "copy": bg.GENERATORS["copy"],
                                            "broken": lambda seed: _Broken()})
 
-    def stand_in(seed, kind=None):
+    def stand_in(seed, kind=None, strength=1.0):
         return StandInGenerator(kind=kind, random_state=seed)
 
     monkeypatch.setattr(bg, "make_anomaly_generator", stand_in)
@@ -334,11 +334,11 @@ def test_real_anomaly_generator_serves_both_studies(monkeypatch):
     assert isinstance(generator, generation.AnomalyGenerator)
     assert generator.get_params()["kind"] == bg.UTILITY_KIND
 
-    def tiny(seed, kind=None):
+    def tiny(seed, kind=None, strength=1.0):
         detector = TabDiffusionDetector(scoring="density", max_iter=1, n_timesteps=20,
                                         device="cpu", random_state=seed)
-        return generation.AnomalyGenerator(detector=detector, kind=kind, n_steps=2,
-                                           random_state=seed)
+        return generation.AnomalyGenerator(detector=detector, kind=kind, strength=strength,
+                                           n_steps=2, random_state=seed)
 
     monkeypatch.setattr(bg, "make_anomaly_generator", tiny)
     X, y = _labelled_data(n_normal=60, n_anomalies=3)
@@ -347,3 +347,21 @@ def test_real_anomaly_generator_serves_both_studies(monkeypatch):
     monkeypatch.setattr(bg, "STRESS_N_ANOMALIES", 8)
     sets = bg._generate_stress_sets(X[y == 0], 0, [("global", 0.5), ("dependency", 2.0)])
     assert all(error == "" and rows.shape == (8, 3) for rows, error, _, _ in sets.values())
+
+
+def test_grid_arms_name_their_setting_and_share_one_fitted_generator(monkeypatch):
+    for kinds, strength in bg.KIND_GRID:
+        assert bg._parse_grid_arm(bg.grid_arm(kinds, strength)) == (tuple(kinds), strength)
+    monkeypatch.setattr(bg, "make_anomaly_generator",
+                        lambda seed, kind=None, strength=1.0: StandInGenerator(
+                            kind=kind, strength=strength, random_state=seed))
+    monkeypatch.setattr(StandInGenerator, "calls", 0)
+    bg._GENERATOR_CACHE.clear()
+    X, y = _labelled_data(n_normal=60, n_anomalies=3)
+    weak = bg.synthetic_anomalies(bg.grid_arm(("local",), 1.0), X[y == 0], X[y == 1], 50, 0)
+    strong = bg.synthetic_anomalies(bg.grid_arm(("local",), 3.0), X[y == 0], X[y == 1], 50, 0)
+    bg.synthetic_anomalies("diffusion", X[y == 0], X[y == 1], 50, 0)
+    assert StandInGenerator.calls == 1
+    assert strong.mean() > weak.mean()  # the stand-in shifts rows by 3 x strength
+    bg.synthetic_anomalies("diffusion", X[y == 0], X[y == 1], 50, 1)  # another seed: refit
+    assert StandInGenerator.calls == 2
