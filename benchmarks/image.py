@@ -57,7 +57,8 @@ Detectors (:data:`DETECTORS`, chosen with ``--detectors``; each factory gets
   ``-ddad`` restores with ``guidance=0.5`` (DDAD), ``-feature`` compares in
   the U-Net's encoder features (with ``guidance=0.5``, as DDAD does),
   ``-discriminative`` trains the segmentation head on synthetic defects
-  (DiffusionAD) and ``-density`` reads the ELBO's per-pixel terms. The class is
+  (DiffusionAD), ``-discriminative-generated`` on such defects harmonised by the
+  trained U-Net (``head_defects="generated"``, issue #13) and ``-density`` reads the ELBO's per-pixel terms. The class is
   imported when a run starts, so a broken detector is a failed run, not a crash.
 - PyOD on raw flattened pixels (``H * W`` features), the factories of
   :data:`benchmarks.tabular.DETECTORS` as they are: ``KNN``, ``IForest``,
@@ -559,6 +560,8 @@ DETECTORS = {
     "Diffusion-unet-ddad": _diffusion(denoiser="unet", guidance=0.5),
     "Diffusion-unet-feature": _diffusion(denoiser="unet", scoring="feature", guidance=0.5),
     "Diffusion-unet-discriminative": _diffusion(denoiser="unet", scoring="discriminative"),
+    "Diffusion-unet-discriminative-generated": _diffusion(
+        denoiser="unet", scoring="discriminative", head_defects="generated"),
     "Diffusion-unet-density": _diffusion(denoiser="unet", scoring="density"),
     "ConvAE": _seeded(ConvAutoencoder),
     "PatchNN": _seeded(PatchNearestNeighbours),

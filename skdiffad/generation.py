@@ -75,7 +75,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._core.noise import noise_mask
-from ._core.synthetic import synthetic_anomalies
+from ._core.synthetic import HARMONISE_LEVEL, harmonised_anomalies
 from ._encoders.images import _is_image_list
 from .base import BaseDiffusionDetector, _check_n_samples
 from .image import DiffusionImageDetector
@@ -96,7 +96,6 @@ DATA_KINDS = ("auto", "table", "timeseries", "images")
 # Noise-to-signal ratios s_t/a_t of the partial chains (standardised data).
 _LOCAL_LEVEL = 1.0  # "local": noise as large as the signal
 _CLUSTER_LEVEL = 0.3  # "clustered": variations of one row
-_HARMONISE_LEVEL = 0.3  # "blend"/"fewshot" images: texture kept, seams redrawn
 _FEWSHOT_PULL = 0.05  # "fewshot" tables: each step's pull of its estimate to the anomaly
 _CLUSTER_SIZE = 8  # rows per cluster of "clustered"
 _RESAMPLE = 3  # RePaint's resampling in the inpainting chains
@@ -530,8 +529,9 @@ class AnomalyGenerator(BaseEstimator):
         return out, y
 
     # ---------------------------------------------------------------- images
-    def _torch_generator(self, rng):
-        return torch.Generator().manual_seed(_seed(rng))
+    def _torch_generator(self, rng, model=None):
+        device = "cpu" if model is None else model.device_
+        return torch.Generator(device=device).manual_seed(_seed(rng))
 
     def _images(self, kind, n, strength, rng):
         x = self._rows(n, rng)
@@ -542,12 +542,21 @@ class AnomalyGenerator(BaseEstimator):
             planted = x + opacity * (self._anomalies[pick] - x)
             x = np.where(region, planted, x).astype(np.float32)
         elif kind == "blend":
-            generator = self._torch_generator(rng)
             opacity = min(1.0, 0.3 + 0.5 * strength)
-            planted, region = synthetic_anomalies(
-                torch.as_tensor(x), generator, source=torch.as_tensor(self._normal),
-                probability=1.0, opacity=(opacity, opacity))
-            x, region = planted.numpy(), region.numpy().astype(bool)
+            model = self._model()
+            generator = self._torch_generator(rng, model)
+            source = torch.as_tensor(self._normal, device=model.device_)
+            images, masks = [], []
+            for start, stop in model._blocks(n):
+                out, region = harmonised_anomalies(
+                    model.networks_["denoiser"], model.schedule_.to(model.device_),
+                    torch.as_tensor(x[start:stop], device=model.device_), generator,
+                    t_start=model.schedule_.last_step_below(HARMONISE_LEVEL),
+                    n_steps=self.n_steps, n_resample=_RESAMPLE, source=source,
+                    opacity=(opacity, opacity))
+                images.append(out.cpu().numpy())
+                masks.append(region.cpu().numpy()[:, 0].astype(int))
+            return np.concatenate(images), np.concatenate(masks)
         else:  # inpaint
             region = noise_mask(x.shape, self._torch_generator(rng),
                                 coverage=(0.02, 0.2)).numpy()
@@ -555,7 +564,7 @@ class AnomalyGenerator(BaseEstimator):
             out = self._edit(x, None, rng, keep=~region, temperature=1 + strength,
                              n_resample=_RESAMPLE)
         else:
-            out = self._edit(x, _HARMONISE_LEVEL, rng, keep=~region, n_resample=_RESAMPLE)
+            out = self._edit(x, HARMONISE_LEVEL, rng, keep=~region, n_resample=_RESAMPLE)
         return out, region[:, 0].astype(int)
 
 

@@ -84,6 +84,15 @@ default="reconstruction"
         weights you hold; nothing is downloaded. It is copied, not trained.
     head_widths : tuple of int, default=(16, 32)
         ``"discriminative"``: feature channels of the segmentation head's levels.
+    head_defects : {"synthetic", "generated"}, default="synthetic"
+        ``"discriminative"``: the defects the head learns to find.
+        ``"synthetic"``: DRAEM's patches (another training image or smooth
+        noise in a blob-shaped region), pasted as they are; ``"generated"``:
+        such patches harmonised by the trained U-Net (the region noised to a
+        low level and redrawn conditioned on the rest of the image, as
+        :class:`~skdiffad.AnomalyGenerator`'s ``"blend"`` kind does), a pool of
+        up to 256 drawn once after the U-Net is trained. Needs
+        ``noise="gaussian"``.
     patch_size : int or "auto", default="auto"
         Exact denoiser: side of the patches (capped at the image's size);
         ``"auto"``: half the working image's shorter side, at most 16 (14 on
@@ -205,6 +214,7 @@ default="reconstruction"
         "guidance": [Interval(numbers.Real, 0, None, closed="left")],
         "feature_extractor": [None, torch.nn.Module],
         "head_widths": [tuple, list],
+        "head_defects": [StrOptions({"synthetic", "generated"})],
     }
 
     def __init__(
@@ -225,6 +235,7 @@ default="reconstruction"
         guidance=0.0,
         feature_extractor=None,
         head_widths=(16, 32),
+        head_defects="synthetic",
         n_timesteps=1000,
         beta_schedule="linear",
         n_scoring_timesteps=2,
@@ -261,6 +272,7 @@ default="reconstruction"
         self.guidance = guidance
         self.feature_extractor = feature_extractor
         self.head_widths = head_widths
+        self.head_defects = head_defects
         self.n_timesteps = n_timesteps
         self.beta_schedule = beta_schedule
         self.n_scoring_timesteps = n_scoring_timesteps
@@ -309,6 +321,12 @@ default="reconstruction"
             raise ValueError(f"guidance={self.guidance} conditions restorations compared with "
                              "the input (scoring='reconstruction' or 'feature'), not "
                              f"scoring={self.scoring!r}")
+        if self.head_defects != "synthetic" and self.scoring != "discriminative":
+            raise ValueError(f"head_defects={self.head_defects!r} is for the segmentation head "
+                             f"of scoring='discriminative', not scoring={self.scoring!r}")
+        if self.head_defects == "generated" and self.noise != "gaussian":
+            raise ValueError("head_defects='generated' harmonises defects with the U-Net's "
+                             "reverse chain, which needs noise='gaussian'")
         if self.feature_extractor is not None and self.scoring != "feature":
             raise ValueError("feature_extractor is used by scoring='feature' only, got "
                              f"scoring={self.scoring!r}")
@@ -338,7 +356,8 @@ default="reconstruction"
         return self._learned_model(
             self.scoring, network, encoded, noise_kind=self.noise, guidance=float(self.guidance),
             feature_extractor=self.feature_extractor,
-            head={"widths": tuple(int(w) for w in self.head_widths), "kernel_size": 3})
+            head={"widths": tuple(int(w) for w in self.head_widths), "kernel_size": 3},
+            head_defects=self.head_defects)
 
     _sampling_hint = ("fit it with denoiser='unet' (and noise='gaussian'), which trains a "
                       "denoiser of the images")

@@ -236,3 +236,24 @@ def test_inject_plants_labelled_spans_into_a_series(series_generator, series):
 def test_inject_is_for_series(table_generator, normal_rows):
     with pytest.raises(ValueError, match="inject plants anomalies into a series"):
         table_generator.inject(normal_rows, 2)
+
+
+def test_the_segmentation_head_can_learn_from_generated_defects():
+    rng = np.random.default_rng(0)
+    images = (rng.random((16, 16, 16)) * 40 + 100).astype(np.uint8)
+    params = dict(denoiser="unet", scoring="discriminative", widths=(8, 16), head_widths=(4,),
+                  max_steps=4, n_scoring_timesteps=1, n_inference_steps=2, random_state=0,
+                  **FAST)
+    generated = DiffusionImageDetector(head_defects="generated", **params).fit(images)
+    plain = DiffusionImageDetector(**params).fit(images)
+    assert generated.model_.head_defects == "generated"
+    maps = generated.anomaly_map(images[:2])
+    assert np.isfinite(maps).all() and maps.shape == (2, 16, 16)
+    assert not np.allclose(maps, plain.anomaly_map(images[:2]))
+    with pytest.raises(ValueError, match="head_defects='generated' is for the segmentation head"):
+        DiffusionImageDetector(denoiser="unet", head_defects="generated", **FAST).fit(images)
+    with pytest.raises(ValueError, match="needs noise='gaussian'"):
+        DiffusionImageDetector(head_defects="generated", noise="simplex",
+                               **{**params, "max_steps": 1}).fit(images)
+    with pytest.raises(ValueError, match="head_defects"):
+        DiffusionImageDetector(head_defects="perlin", **params).fit(images)

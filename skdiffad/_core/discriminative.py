@@ -72,7 +72,7 @@ def _pixel_weight(mask):
 
 
 def segmentation_loss(head, denoiser, schedule, x0, mask, generator, *, t0, n_steps,
-                      noise_kind="gaussian", mask_input=False, gamma=2.0,
+                      noise_kind="gaussian", mask_input=False, gamma=2.0, defects=None,
                       **anomaly_options):
     """Per-sample loss of the head on a batch of good images with pasted defects.
 
@@ -128,6 +128,11 @@ def segmentation_loss(head, denoiser, schedule, x0, mask, generator, *, t0, n_st
         Whether the denoiser takes the observation mask as extra channels.
     gamma : float, default=2.0
         Focusing exponent of the focal term.
+    defects : callable, optional
+        ``defects(x0, generator) -> (x_aug, target)`` in place of
+        :func:`~skdiffad._core.synthetic.synthetic_anomalies` (e.g. a
+        :class:`~skdiffad._core.synthetic.DefectPool` of generated defects);
+        ``anomaly_options`` are then unused.
     **anomaly_options
         Passed on to :func:`~skdiffad._core.synthetic.synthetic_anomalies`
         (``source``, ``probability``, ``opacity``).
@@ -137,7 +142,10 @@ def segmentation_loss(head, denoiser, schedule, x0, mask, generator, *, t0, n_st
     loss : torch.Tensor of shape (n,), float32
     """
     x0 = observed(x0, mask)
-    x_aug, target = synthetic_anomalies(x0, generator, **anomaly_options)
+    if defects is None:
+        x_aug, target = synthetic_anomalies(x0, generator, **anomaly_options)
+    else:
+        x_aug, target = defects(x0, generator)
     x_aug, target = x_aug.detach().to(x0.dtype), target.detach().float()
     noise = None
     if denoiser is not None:

@@ -28,6 +28,7 @@ from .plans import RECONSTRUCTION_RANGE, make_plan
 from .samples import block_size
 from .sampling import draw_samples, edit_samples
 from .schedules import make_schedule
+from .synthetic import DEFECT_SOURCES, HARMONISE_LEVEL, POOL_SIZE, DefectPool, harmonised_anomalies
 from .training import (
     TrainingConfig,
     denoising_loss,
@@ -151,6 +152,15 @@ class LearnedModel:
         ``"discriminative"``: gradient steps of the head's training; ``None``
         gives it the denoiser's budget (``training.max_steps``). The head is
         trained with a copy of ``training`` whose ``max_steps`` is this.
+    head_defects : {"synthetic", "generated"}, default="synthetic"
+        ``"discriminative"``: the head's training defects. ``"synthetic"``
+        pastes DRAEM's patches into each batch
+        (:func:`~skdiffad._core.synthetic.synthetic_anomalies`);
+        ``"generated"`` draws, once after the denoiser is trained, a pool of
+        up to :data:`~skdiffad._core.synthetic.POOL_SIZE` training images
+        with such patches harmonised by the denoiser
+        (:func:`~skdiffad._core.synthetic.harmonised_anomalies`), and feeds
+        the head from it (:class:`~skdiffad._core.synthetic.DefectPool`).
 
     Attributes
     ----------
@@ -173,7 +183,8 @@ class LearnedModel:
     def __init__(self, paradigm, network, *, beta_schedule="linear", n_timesteps=1000,
                  training=None, n_grid=8, n_inference_steps=5, n_bins=7,
                  t0_range=RECONSTRUCTION_RANGE, hidden=None, noise_kind="gaussian",
-                 guidance=0.0, feature_extractor=None, head=None, head_steps=None):
+                 guidance=0.0, feature_extractor=None, head=None, head_steps=None,
+                 head_defects="synthetic"):
         if paradigm not in LEARNED_PARADIGMS:
             raise ValueError(f"paradigm must be one of {LEARNED_PARADIGMS}, got {paradigm!r}")
         if noise_kind not in NOISE_KINDS:
@@ -210,6 +221,12 @@ class LearnedModel:
         self.feature_extractor = feature_extractor
         self.head = None if head is None else dict(head)
         self.head_steps = None if head_steps is None else int(head_steps)
+        if head_defects not in DEFECT_SOURCES:
+            raise ValueError(f"head_defects must be one of {DEFECT_SOURCES}, got {head_defects!r}")
+        if head_defects == "generated" and noise_kind != "gaussian":
+            raise ValueError("head_defects='generated' harmonises defects with the denoiser's "
+                             "reverse chain, which needs noise_kind='gaussian'")
+        self.head_defects = head_defects
 
     # ------------------------------------------------------------------ fit
     def _network_config(self, event_shape):
@@ -285,16 +302,35 @@ class LearnedModel:
         n_steps, noise_kind, mask_input = (self.n_inference_steps, self.noise_kind,
                                            self.mask_input_)
 
+        defects = (self._defect_pool(samples, seed + 6)
+                   if self.head_defects == "generated" else None)
+
         def loss(network, x, mask, generator):
             return segmentation_loss(network, denoiser, schedule, x, mask, generator, t0=t0,
                                      n_steps=n_steps, noise_kind=noise_kind,
-                                     mask_input=mask_input)
+                                     mask_input=mask_input, defects=defects)
 
         max_steps = self.training.max_steps if self.head_steps is None else self.head_steps
         config = dataclasses.replace(self.training, max_steps=max_steps)
         history = train_network(head, loss, samples, config, seed=seed + 5, device=self.device_)
         self.networks_["head"] = head.eval()
         return history
+
+    def _defect_pool(self, samples, seed):
+        """Generated defects of up to ``POOL_SIZE`` training images (on the device)."""
+        generator = torch.Generator(device=self.device_).manual_seed(seed)
+        order = torch.randperm(len(samples), generator=torch.Generator().manual_seed(seed))[:POOL_SIZE]
+        x, _ = samples.take(order.sort().values, self.device_)
+        t_start = self.schedule_.last_step_below(HARMONISE_LEVEL)
+        images, masks = [], []
+        for start, stop in self._blocks(len(x)):
+            with torch.no_grad():
+                aug, mask = harmonised_anomalies(self.networks_["denoiser"], self.schedule_,
+                                                 x[start:stop], generator, t_start=t_start,
+                                                 source=x)
+            images.append(aug)
+            masks.append(mask)
+        return DefectPool(torch.cat(images), torch.cat(masks))
 
     def fit(self, samples, seed, device):
         """Train the network on ``samples`` and draw the scoring plan.

@@ -22,8 +22,21 @@ from __future__ import annotations
 import torch
 
 from .noise import noise_mask, simplex_noise
+from .sampling import edit_samples
 
-__all__ = ["synthetic_anomalies"]
+__all__ = ["DEFECT_SOURCES", "HARMONISE_LEVEL", "POOL_SIZE", "DefectPool", "harmonised_anomalies", "synthetic_anomalies"]
+
+#: Where a segmentation head's training defects come from: pasted as they are
+#: (DRAEM), or pasted and then harmonised by the trained denoiser (a pool drawn
+#: once, see :class:`DefectPool`).
+DEFECT_SOURCES = ("synthetic", "generated")
+
+#: Noise-to-signal ratio ``s_t/a_t`` pasted defects are harmonised at: enough
+#: noise to redraw seams and texture, too little to wash the patch out.
+HARMONISE_LEVEL = 0.3
+
+#: Images of the generated-defect pool of a segmentation head (at most).
+POOL_SIZE = 256
 
 
 def _check_range(name, value, low=0.0, high=1.0):
@@ -144,3 +157,72 @@ def synthetic_anomalies(x, generator, *, source=None, probability=0.5, opacity=(
     region = region.to(x.device)
     blended = x + beta * (fill - x)
     return torch.where(region, blended, x), region.to(x.dtype)
+
+
+def harmonised_anomalies(network, schedule, x, generator, *, t_start, n_steps=100,
+                         n_resample=3, **anomaly_options):
+    """Synthetic defects pasted into every image, then harmonised by a denoiser.
+
+    :func:`synthetic_anomalies` (with ``probability=1``) pastes a foreign
+    patch into each image; the trained ``network`` then noises the result to
+    ``t_start`` and redraws the defect's region conditioned on the rest of
+    the image (RePaint, :func:`~skdiffad._core.sampling.edit_samples` with the
+    outside kept), so that the patch takes on the data's own texture and its
+    seams blend in, while it stays foreign in shape and content. The outside
+    of the region is returned exactly.
+
+    Parameters
+    ----------
+    network, schedule
+        A trained noise predictor (Gaussian noise, no mask channel) and its
+        schedule.
+    x : torch.Tensor of shape (n, C, H, W)
+        Good standardised images.
+    generator : torch.Generator
+        Every random draw comes from it.
+    t_start : int
+        Step the pasted images are noised to: low keeps the patch, high
+        redraws it as normal texture.
+    n_steps, n_resample : int
+        Chain steps and RePaint's resampling.
+    **anomaly_options
+        ``source`` and ``opacity`` of :func:`synthetic_anomalies`.
+
+    Returns
+    -------
+    x_aug : torch.Tensor like ``x``
+    mask : torch.Tensor of shape (n, 1, H, W), ``x.dtype``
+    """
+    pasted, region = synthetic_anomalies(x, generator, probability=1.0, **anomaly_options)
+    keep = region < 0.5
+    out = edit_samples(network, schedule, pasted, t_start, n_steps=min(n_steps, t_start),
+                       generator=generator, keep=keep, n_resample=n_resample)
+    return out.to(x.dtype), region
+
+
+class DefectPool:
+    """Training defects for a segmentation head, drawn once from a fixed pool.
+
+    Call it as ``pool(x0, generator) -> (x_aug, target)`` in place of
+    :func:`synthetic_anomalies`: each image of the batch is, with probability
+    ``probability``, replaced by a random image of the pool with its mask;
+    the others stay good (empty mask).
+
+    Parameters
+    ----------
+    images : torch.Tensor of shape (m, C, H, W)
+    masks : torch.Tensor of shape (m, 1, H, W)
+    probability : float, default=0.5
+    """
+
+    def __init__(self, images, masks, probability=0.5):
+        self.images, self.masks, self.probability = images, masks, float(probability)
+
+    def __call__(self, x0, generator):
+        n, work = x0.shape[0], generator.device
+        chosen = torch.rand((n, 1, 1, 1), generator=generator, device=work) < self.probability
+        pick = torch.randint(len(self.images), (n,), generator=generator, device=work)
+        images = self.images.to(work)[pick].to(device=x0.device, dtype=x0.dtype)
+        masks = self.masks.to(work)[pick].to(device=x0.device, dtype=x0.dtype)
+        chosen = chosen.to(x0.device)
+        return torch.where(chosen, images, x0), torch.where(chosen, masks, 0.0 * masks)

@@ -134,3 +134,31 @@ def test_anomalies_stay_on_the_batch_device(generator_device):
     if generator_device == "cpu":
         _, cpu_mask = synthetic_anomalies(x.cpu(), seeded(0), probability=0.8)
         assert torch.equal(cpu_mask, mask.cpu())
+
+
+# ------------------------------------------------------- generated defects
+def test_harmonised_defects_keep_the_outside_and_redraw_the_region():
+    from skdiffad._core.schedules import make_schedule
+    from skdiffad._core.synthetic import DefectPool, harmonised_anomalies
+
+    schedule = make_schedule("linear", 100)
+
+    def shrink(x_t, t):  # the noise predictor of data concentrated at 0
+        a, s = schedule.coefficients(int(t), x_t)
+        return x_t / s
+
+    x = torch.zeros(6, 1, 16, 16)
+    generator = torch.Generator().manual_seed(0)
+    out, mask = harmonised_anomalies(shrink, schedule, x, generator, t_start=30,
+                                     source=torch.full((2, 1, 16, 16), 3.0), opacity=(1.0, 1.0))
+    region = mask.bool()
+    assert region.flatten(1).any(1).all()
+    assert torch.equal(out[~region.expand_as(out)], x[~region.expand_as(x)])
+    # the pasted value 3 is pulled to this denoiser's data (0) inside the region
+    assert out[region.expand_as(out)].abs().max() < 3.0
+    pool = DefectPool(out, mask, probability=1.0)
+    batch, target = pool(torch.ones(4, 1, 16, 16), torch.Generator().manual_seed(1))
+    assert target.flatten(1).any(1).all() and (batch != 1).any()
+    none, empty = DefectPool(out, mask, probability=0.0)(torch.ones(4, 1, 16, 16),
+                                                         torch.Generator().manual_seed(1))
+    assert torch.equal(none, torch.ones(4, 1, 16, 16)) and not empty.any()
