@@ -257,3 +257,16 @@ def test_the_segmentation_head_can_learn_from_generated_defects():
                                **{**params, "max_steps": 1}).fit(images)
     with pytest.raises(ValueError, match="head_defects"):
         DiffusionImageDetector(head_defects="perlin", **params).fit(images)
+
+
+def test_a_fitted_generator_pickles_and_clones(table_generator):
+    import pickle
+
+    from sklearn.base import clone
+
+    again = pickle.loads(pickle.dumps(table_generator))
+    np.testing.assert_array_equal(again.generate(6, kind="local")[0],
+                                  table_generator.generate(6, kind="local")[0])
+    fresh = clone(table_generator)
+    assert not hasattr(fresh, "detector_")
+    assert fresh.get_params()["n_steps"] == 50
