@@ -306,10 +306,11 @@ class BaseDiffusionDetector(BaseDetector):
     #: What to fit instead when the model cannot sample (subclasses say it).
     _sampling_hint = "fit a detector with a trained denoiser"
 
-    def _sampling_model(self, **options):
-        """The learned model samples are drawn from, or a clear error."""
+    def _sampling_model(self, model=None):
+        """The learned model samples are drawn from (``model``, default
+        ``model_``), or a clear error."""
         check_is_fitted(self, ["model_", "decision_scores_"])
-        model = self.model_
+        model = self.model_ if model is None else model
         if not isinstance(model, LearnedModel):
             raise ValueError(
                 f"{type(self).__name__} has no trained denoiser to sample from: its model "
@@ -322,7 +323,7 @@ class BaseDiffusionDetector(BaseDetector):
                              f"{self._sampling_hint}") from None
         return model
 
-    def _decode(self, Z, **options):
+    def _decode(self, Z):
         """Samples in the model's units -> the user's units (subclasses)."""
         return Z
 

@@ -468,17 +468,10 @@ class DiffusionTSDetector(BaseDiffusionDetector):
             model = self.model_.members[lengths.index(window_size)]
         return model, int(window_size)
 
-    def _sampling_model(self):
-        model = self.model_
-        if isinstance(model, ScaleEnsemble):  # every member is of one kind
-            first = model.members[0]
-            saved, self.model_ = self.model_, first
-            try:
-                super()._sampling_model()
-            finally:
-                self.model_ = saved
-            return first
-        return super()._sampling_model()
+    def _sampling_model(self, model=None):
+        if model is None and isinstance(getattr(self, "model_", None), ScaleEnsemble):
+            model = self.model_.members[0]  # every member is of one kind
+        return super()._sampling_model(model)
 
     def _to_series(self, Z):
         """Windows ``(n, C, L)`` in model units -> ``(n, L, C)`` in the user's units."""
