@@ -58,7 +58,9 @@ Detectors (:data:`DETECTORS`, chosen with ``--detectors``; each factory gets
   the U-Net's encoder features (with ``guidance=0.5``, as DDAD does),
   ``-discriminative`` trains the segmentation head on synthetic defects
   (DiffusionAD), ``-discriminative-generated`` on such defects harmonised by the
-  trained U-Net (``head_defects="generated"``, issue #13) and ``-density`` reads the ELBO's per-pixel terms. The class is
+  trained U-Net (``head_defects="generated"``, issue #13; ``-small-`` runs
+  both with a U-Net of widths (16, 32) and a head of (8, 16), the size a CPU
+  affords on the tiles) and ``-density`` reads the ELBO's per-pixel terms. The class is
   imported when a run starts, so a broken detector is a failed run, not a crash.
 - PyOD on raw flattened pixels (``H * W`` features), the factories of
   :data:`benchmarks.tabular.DETECTORS` as they are: ``KNN``, ``IForest``,
@@ -562,6 +564,12 @@ DETECTORS = {
     "Diffusion-unet-discriminative": _diffusion(denoiser="unet", scoring="discriminative"),
     "Diffusion-unet-discriminative-generated": _diffusion(
         denoiser="unet", scoring="discriminative", head_defects="generated"),
+    # the same pair with a quarter-width U-Net and head: the CPU-affordable comparison
+    "Diffusion-unet-small-discriminative": _diffusion(
+        denoiser="unet", scoring="discriminative", widths=(16, 32), head_widths=(8, 16)),
+    "Diffusion-unet-small-discriminative-generated": _diffusion(
+        denoiser="unet", scoring="discriminative", widths=(16, 32), head_widths=(8, 16),
+        head_defects="generated"),
     "Diffusion-unet-density": _diffusion(denoiser="unet", scoring="density"),
     "ConvAE": _seeded(ConvAutoencoder),
     "PatchNN": _seeded(PatchNearestNeighbours),
