@@ -96,21 +96,21 @@ def summarise(runs, command):
     lines = [
         "# Threshold calibration from generated anomalies (SKAB)", "",
         f"- Command: `{command}`",
-        f"- {len(table)} SKAB runs; detector: `DiffusionTSDetector()` fitted on rows "
-        f"0-{DETECTOR_ROWS - 1}; generator: `AnomalyGenerator(DiffusionTSDetector("
-        f"denoiser='unet', window_size=32))` on rows 0-399, {N_PLANTED} anomalies planted "
-        f"into rows {DETECTOR_ROWS}-399.",
-        f"- Mean generator time per run: {runs['gen_s'].mean():.1f} s; detector fit "
-        f"{runs['fit_s'].mean():.1f} s (CPU).", "",
+        (f"- {len(table)} SKAB runs; detector: `DiffusionTSDetector()` fitted on rows "
+         f"0-{DETECTOR_ROWS - 1}; generator: `AnomalyGenerator(DiffusionTSDetector("
+         f"denoiser='unet', window_size=32))` on rows 0-399, {N_PLANTED} anomalies planted "
+         f"into rows {DETECTOR_ROWS}-399."),
+        (f"- Mean generator time per run: {runs['gen_s'].mean():.1f} s; detector fit "
+         f"{runs['fit_s'].mean():.1f} s (CPU)."), "",
         "| arm | mean range-F1 | mean share of steps flagged |",
         "|---|---:|---:|",
     ]
     for arm in ARMS:
         lines.append(f"| {arm} | {mean[arm]:.3f} | "
                      + ("-" if arm == "oracle" else f"{flagged[arm]:.3f}") + " |")
-    lines += ["", f"`generated` beats `contamination` on {wins} of {len(table)} runs "
-              f"({ties} ties); mean test anomaly rate "
-              f"{runs.groupby('series')['anomaly_rate'].first().mean():.3f}.", ""]
+    lines += ["", (f"`generated` beats `contamination` on {wins} of {len(table)} runs "
+                   f"({ties} ties); mean test anomaly rate "
+                   f"{runs.groupby('series')['anomaly_rate'].first().mean():.3f}."), ""]
     return "\n".join(lines)
 
 

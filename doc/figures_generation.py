@@ -31,15 +31,19 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from sklearn.datasets import make_moons  # noqa: E402
-from sklearn.mixture import GaussianMixture  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from sklearn.datasets import make_moons
+from sklearn.mixture import GaussianMixture
 
-from skdiffad import (AnomalyGenerator, DiffusionImageDetector,  # noqa: E402
-                      DiffusionTSDetector, TabDiffusionDetector)
-from skdiffad.generation import SERIES_KINDS, TABLE_KINDS  # noqa: E402
+from skdiffad import (
+    AnomalyGenerator,
+    DiffusionImageDetector,
+    DiffusionTSDetector,
+    TabDiffusionDetector,
+)
+from skdiffad.generation import SERIES_KINDS, TABLE_KINDS
 
 OUT = Path(__file__).resolve().parent / "_static"
 SEED = 0

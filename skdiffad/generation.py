@@ -82,7 +82,7 @@ from .image import DiffusionImageDetector
 from .tabular import TabDiffusionDetector
 from .timeseries import DiffusionTSDetector
 
-__all__ = ["AnomalyGenerator", "IMAGE_KINDS", "SERIES_KINDS", "TABLE_KINDS"]
+__all__ = ["IMAGE_KINDS", "SERIES_KINDS", "TABLE_KINDS", "AnomalyGenerator"]
 
 #: Anomaly kinds of each data kind; ``"fewshot"`` needs real anomalies in ``fit``.
 TABLE_KINDS = ("local", "global", "dependency", "clustered", "fewshot")

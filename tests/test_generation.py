@@ -5,8 +5,12 @@ import pandas as pd
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from skdiffad import (AnomalyGenerator, DiffusionImageDetector, DiffusionTSDetector,
-                      TabDiffusionDetector)
+from skdiffad import (
+    AnomalyGenerator,
+    DiffusionImageDetector,
+    DiffusionTSDetector,
+    TabDiffusionDetector,
+)
 from skdiffad.generation import IMAGE_KINDS, SERIES_KINDS, TABLE_KINDS
 
 FAST = {"n_timesteps": 100, "device": "cpu"}

@@ -84,8 +84,8 @@ def test_unseen_and_missing_categories_activate_no_code_without_a_pandas_warning
 
 
 def test_discrete_columns_decode_onto_their_training_values():
-    from skdiffad._encoders import TabularEncoder
     from skdiffad import TabDiffusionDetector
+    from skdiffad._encoders import TabularEncoder
 
     rng = np.random.default_rng(0)
     X = np.column_stack([rng.integers(0, 5, 400) * 0.5,   # 5 levels: discrete

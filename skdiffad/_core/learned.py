@@ -28,7 +28,13 @@ from .plans import RECONSTRUCTION_RANGE, make_plan
 from .samples import block_size
 from .sampling import draw_samples, edit_samples
 from .schedules import make_schedule
-from .synthetic import DEFECT_SOURCES, HARMONISE_LEVEL, POOL_SIZE, DefectPool, harmonised_anomalies
+from .synthetic import (
+    DEFECT_SOURCES,
+    HARMONISE_LEVEL,
+    POOL_SIZE,
+    DefectPool,
+    harmonised_anomalies,
+)
 from .training import (
     TrainingConfig,
     denoising_loss,
@@ -491,14 +497,14 @@ class LearnedModel:
         network = self.networks_["denoiser"]
         out = np.empty_like(x0)
         for start, stop in self._blocks(len(x0)):
-            def part(a):
-                # a copy: broadcast views are read-only, which torch warns about
-                return None if a is None else torch.as_tensor(np.array(a[start:stop]),
-                                                              device=self.device_)
-            x = edit_samples(network, self.schedule_, part(x0), t_start, sampler=sampler,
+            # copies: broadcast views are read-only, which torch warns about
+            x, k, y = (None if a is None else torch.as_tensor(np.array(a[start:stop]),
+                                                               device=self.device_)
+                       for a in (x0, keep, target))
+            x = edit_samples(network, self.schedule_, x, t_start, sampler=sampler,
                              n_steps=n_steps, generator=generator, mask_input=self.mask_input_,
-                             temperature=temperature, keep=part(keep), target=part(target),
-                             attract=attract, n_resample=n_resample)
+                             temperature=temperature, keep=k, target=y, attract=attract,
+                             n_resample=n_resample)
             out[start:stop] = x.cpu().numpy()
         return out
 

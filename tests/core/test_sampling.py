@@ -108,7 +108,7 @@ def test_bad_shapes_are_named(shape):
 
 
 # ------------------------------------------------------------------ edit_samples
-from skdiffad._core.sampling import edit_samples  # noqa: E402
+from skdiffad._core.sampling import edit_samples
 
 COV = torch.tensor([[1.0, 0.8], [0.8, 1.0]])
 
