@@ -93,7 +93,9 @@ def test_registry_builds_every_detector():
     assert [n for n in bi.DETECTORS if n.startswith("Diffusion")] == [
         "Diffusion-default", "Diffusion-exact-p8", "Diffusion-exact-p8-raw", "Diffusion-unet",
         "Diffusion-unet-full", "Diffusion-unet-simplex", "Diffusion-unet-ddad",
-        "Diffusion-unet-feature", "Diffusion-unet-discriminative", "Diffusion-unet-density"]
+        "Diffusion-unet-feature", "Diffusion-unet-discriminative",
+        "Diffusion-unet-discriminative-generated", "Diffusion-unet-small-discriminative",
+        "Diffusion-unet-small-discriminative-generated", "Diffusion-unet-density"]
     assert {"ConvAE", "PatchNN", "KNN", "IForest", "PCA", "LOF", "AutoEncoder",
             "DeepSVDD"} <= set(bi.DETECTORS)
     built = {name: make(3, (28, 28), "cpu") for name, make in bi.DETECTORS.items()}
@@ -110,6 +112,12 @@ def test_registry_builds_every_detector():
     assert {name: p["scoring"] for name, p in params.items()} == {
         "full": "reconstruction", "simplex": "reconstruction", "ddad": "reconstruction",
         "feature": "feature", "discriminative": "discriminative", "density": "density"}
+    pair = {name: built[f"Diffusion-unet-{name}"].get_params() for name in (
+        "discriminative-generated", "small-discriminative", "small-discriminative-generated")}
+    assert {name: (p["scoring"], p["head_defects"], p["widths"]) for name, p in pair.items()} == {
+        "discriminative-generated": ("discriminative", "generated", (32, 64)),
+        "small-discriminative": ("discriminative", "synthetic", (16, 32)),
+        "small-discriminative-generated": ("discriminative", "generated", (16, 32))}
     for name in ("KNN", "IForest", "PCA", "LOF", "AutoEncoder", "DeepSVDD"):
         assert isinstance(built[name], bi.Flattened) and not hasattr(built[name], "anomaly_map")
     assert built["DeepSVDD"].detector.n_features == 28 * 28
