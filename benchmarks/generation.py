@@ -58,9 +58,12 @@ Studies (``--studies``, default all three):
    anomalies; with one anomaly, Gaussian jitter of 0.05 standard deviations),
    ``adbench`` (ADBench's four synthetic types from the normal training rows,
    mixed equally: :func:`adbench_anomalies`) or ``diffusion`` (skdiffad's
-   ``AnomalyGenerator(kind=UTILITY_KIND, strength=UTILITY_STRENGTH)`` fitted on the normal training rows and
-   the labelled anomalies). Metrics: AUROC and AUPR of ``predict_proba`` on the
-   real test rows, generator seconds.
+   ``AnomalyGenerator(kind=UTILITY_KIND, strength=UTILITY_STRENGTH)`` fitted on
+   the normal training rows and the labelled anomalies). Metrics: AUROC and AUPR
+   of ``predict_proba`` on the real test rows, generator seconds.
+   ``--kind-grid`` adds an arm per setting of :data:`KIND_GRID` (one generator
+   fit per run serves them all): the study the ``diffusion`` arm's setting was
+   chosen by, on the tuning split.
 3. ``stress``: how hard are the generated anomalies for the detectors? On
    :data:`STRESS_SETS` (or the sets ``--datasets`` names), per seed: the normal
    rows split in halves as in ``fidelity``; ``AnomalyGenerator`` fitted on the
