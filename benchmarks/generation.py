@@ -120,6 +120,7 @@ from benchmarks.tabular import (
     _error_text,
     _markdown_table,
     _standardise,
+    adbench_names,
     append_row,
     command_line,
     environment_notes,
@@ -130,7 +131,7 @@ from benchmarks.tabular import (
     warm_up,
 )
 from skdiffad import TabDiffusionDetector
-from skdiffad.datasets import list_adbench, load_adbench
+from skdiffad.datasets import load_adbench
 
 STUDIES = ("fidelity", "utility", "stress")
 TUNING, EVALUATION = "tuning", "evaluation"
@@ -1274,11 +1275,7 @@ def main(argv=None):
     args = _parse_args(argv)
     set_threads(args.threads)
     data_dir = resolve_data_dir(args.data_dir)
-    names = list_adbench(data_dir)
-    if not names:
-        raise SystemExit(f"no ADBench .npz files in {data_dir / 'tabular' / 'adbench'}; "
-                         "pass --data-dir or set SKDIFFAD_DATA (see the data README)")
-    chosen = choose_datasets(names, args.datasets, args.split)
+    chosen = choose_datasets(adbench_names(data_dir), args.datasets, args.split)
     if not chosen:
         raise SystemExit("no dataset selected")
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]

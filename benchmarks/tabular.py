@@ -715,6 +715,15 @@ def environment_notes(args_line, n_threads, device, deep_baselines=True):
 
 
 # ---------------------------------------------------------------- command line
+def adbench_names(data_dir):
+    """The ADBench sets found under ``data_dir``, or ``SystemExit`` saying where none were."""
+    names = list_adbench(data_dir)
+    if not names:
+        raise SystemExit(f"no ADBench .npz files in {Path(data_dir) / 'tabular' / 'adbench'}; "
+                         "pass --data-dir or set SKDIFFAD_DATA (see the data README)")
+    return names
+
+
 def resolve_data_dir(data_dir=None) -> Path:
     """The data root a benchmark script reads.
 
@@ -836,11 +845,7 @@ def main(argv=None):
                                      command_line("benchmarks.tabular", argv))
     set_threads(args.threads)
     data_dir = resolve_data_dir(args.data_dir)
-    names = list_adbench(data_dir)
-    if not names:
-        raise SystemExit(f"no ADBench .npz files in {data_dir / 'tabular' / 'adbench'}; "
-                         "pass --data-dir or set SKDIFFAD_DATA (see the data README)")
-    names = _choose_datasets(names, args.datasets)
+    names = _choose_datasets(adbench_names(data_dir), args.datasets)
     seeds = [int(s) for s in (args.seeds or ("0" if args.quick else "0,1,2")).split(",")]
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
     detectors = select_detectors(args.detectors)

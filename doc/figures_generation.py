@@ -23,7 +23,7 @@ looking good. The figures show what the samples look like; the benchmark
 
 from __future__ import annotations
 
-import os
+import sys
 import time
 from pathlib import Path
 
@@ -45,24 +45,11 @@ from skdiffad import (
 )
 from skdiffad.generation import SERIES_KINDS, TABLE_KINDS
 
-OUT = Path(__file__).resolve().parent / "_static"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from figures_image import DPI, OUT, data_dir, save  # the shared helpers
+
 SEED = 0
-DPI = 100
 plt.rcParams.update({"font.size": 8, "axes.titlesize": 8, "figure.dpi": DPI})
-
-
-def data_dir():
-    env = os.environ.get("SKDIFFAD_DATA")
-    if env:
-        return Path(env).expanduser()
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def save(fig, name):
-    path = OUT / name
-    fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    print(f"  wrote {path.relative_to(OUT.parent.parent)} ({path.stat().st_size / 1024:.0f} KB)")
 
 
 def rows_figure():
