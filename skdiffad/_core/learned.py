@@ -325,7 +325,8 @@ class LearnedModel:
     def _defect_pool(self, samples, seed):
         """Generated defects of up to ``POOL_SIZE`` training images (on the device)."""
         generator = torch.Generator(device=self.device_).manual_seed(seed)
-        order = torch.randperm(len(samples), generator=torch.Generator().manual_seed(seed))[:POOL_SIZE]
+        order = torch.randperm(len(samples), generator=torch.Generator().manual_seed(seed))
+        order = order[:POOL_SIZE]
         x, _ = samples.take(order.sort().values, self.device_)
         t_start = self.schedule_.last_step_below(HARMONISE_LEVEL)
         images, masks = [], []
@@ -488,8 +489,8 @@ class LearnedModel:
         n_steps = default_chain_steps(sampler, int(t_start), n_steps)
         x0 = np.asarray(x0, dtype=np.float32)
         if x0.shape[1:] != tuple(self.event_shape_):
-            raise ValueError(f"samples must have shape (n, {', '.join(map(str, self.event_shape_))})"
-                             f", got {x0.shape}")
+            shape = ", ".join(map(str, self.event_shape_))
+            raise ValueError(f"samples must have shape (n, {shape}), got {x0.shape}")
         keep = None if keep is None else np.broadcast_to(np.asarray(keep, dtype=bool), x0.shape)
         target = (None if target is None
                   else np.broadcast_to(np.asarray(target, dtype=np.float32), x0.shape))

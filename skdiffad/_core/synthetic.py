@@ -24,7 +24,8 @@ import torch
 from .noise import noise_mask, simplex_noise
 from .sampling import edit_samples
 
-__all__ = ["DEFECT_SOURCES", "HARMONISE_LEVEL", "POOL_SIZE", "DefectPool", "harmonised_anomalies", "synthetic_anomalies"]
+__all__ = ["DEFECT_SOURCES", "HARMONISE_LEVEL", "POOL_SIZE", "DefectPool",
+           "harmonised_anomalies", "synthetic_anomalies"]
 
 #: Where a segmentation head's training defects come from: pasted as they are
 #: (DRAEM), or pasted and then harmonised by the trained denoiser (a pool drawn
