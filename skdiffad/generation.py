@@ -75,7 +75,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._core.noise import noise_mask
-from ._core.synthetic import HARMONISE_LEVEL, harmonised_anomalies
+from ._core.synthetic import HARMONISE_LEVEL
 from ._encoders.images import _is_image_list
 from .base import BaseDiffusionDetector, _check_n_samples
 from .image import DiffusionImageDetector
@@ -529,9 +529,8 @@ class AnomalyGenerator(BaseEstimator):
         return out, y
 
     # ---------------------------------------------------------------- images
-    def _torch_generator(self, rng, model=None):
-        device = "cpu" if model is None else model.device_
-        return torch.Generator(device=device).manual_seed(_seed(rng))
+    def _torch_generator(self, rng):
+        return torch.Generator().manual_seed(_seed(rng))
 
     def _images(self, kind, n, strength, rng):
         x = self._rows(n, rng)
@@ -543,20 +542,10 @@ class AnomalyGenerator(BaseEstimator):
             x = np.where(region, planted, x).astype(np.float32)
         elif kind == "blend":
             opacity = min(1.0, 0.3 + 0.5 * strength)
-            model = self._model()
-            generator = self._torch_generator(rng, model)
-            source = torch.as_tensor(self._normal, device=model.device_)
-            images, masks = [], []
-            for start, stop in model._blocks(n):
-                out, region = harmonised_anomalies(
-                    model.networks_["denoiser"], model.schedule_.to(model.device_),
-                    torch.as_tensor(x[start:stop], device=model.device_), generator,
-                    t_start=model.schedule_.last_step_below(HARMONISE_LEVEL),
-                    n_steps=self.n_steps, n_resample=_RESAMPLE, source=source,
-                    opacity=(opacity, opacity))
-                images.append(out.cpu().numpy())
-                masks.append(region.cpu().numpy()[:, 0].astype(int))
-            return np.concatenate(images), np.concatenate(masks)
+            images, masks = self._model().harmonise(
+                torch.as_tensor(x), seed=_seed(rng), source=torch.as_tensor(self._normal),
+                n_steps=self.n_steps, n_resample=_RESAMPLE, opacity=(opacity, opacity))
+            return images.cpu().numpy(), masks.cpu().numpy()[:, 0].astype(int)
         else:  # inpaint
             region = noise_mask(x.shape, self._torch_generator(rng),
                                 coverage=(0.02, 0.2)).numpy()

@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._core.learned import LEARNED_PARADIGMS
+from ._core.learned import GENERATIVE_PARADIGMS, LEARNED_PARADIGMS
 from ._encoders import TabularEncoder
 from ._neighbours import NeighbourIndex
 from .base import BaseDiffusionDetector, _positive_ints, _seed_from
@@ -284,7 +284,8 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         _positive_ints(self.hidden_dims, "hidden_dims")
 
     def _make_encoder(self):
-        return TabularEncoder()
+        # the discrete columns' levels serve sample() only
+        return TabularEncoder(levels=self.scoring in GENERATIVE_PARADIGMS)
 
     def _make_model(self, encoded):
         if self.scoring == "nonparametric":

@@ -324,20 +324,30 @@ class LearnedModel:
 
     def _defect_pool(self, samples, seed):
         """Generated defects of up to ``POOL_SIZE`` training images (on the device)."""
-        generator = torch.Generator(device=self.device_).manual_seed(seed)
         order = torch.randperm(len(samples), generator=torch.Generator().manual_seed(seed))
-        order = order[:POOL_SIZE]
-        x, _ = samples.take(order.sort().values, self.device_)
+        x, _ = samples.take(order[:POOL_SIZE].sort().values, self.device_)
+        return DefectPool(*self.harmonise(x, seed=seed, source=x))
+
+    def harmonise(self, x, *, seed, source, n_steps=100, n_resample=3, opacity=None):
+        """:func:`~skdiffad._core.synthetic.harmonised_anomalies` of images ``x``
+        (a tensor, standardised units) in memory-sized blocks, with textures from
+        ``source``; returns ``(images, masks)`` tensors on the device."""
+        self.check_generative()
+        generator = self._generator(seed)
         t_start = self.schedule_.last_step_below(HARMONISE_LEVEL)
+        options = {} if opacity is None else {"opacity": opacity}
+        x = x.to(self.device_)
+        source = source.to(self.device_)
         images, masks = [], []
         for start, stop in self._blocks(len(x)):
             with torch.no_grad():
-                aug, mask = harmonised_anomalies(self.networks_["denoiser"], self.schedule_,
-                                                 x[start:stop], generator, t_start=t_start,
-                                                 source=x)
+                aug, mask = harmonised_anomalies(
+                    self.networks_["denoiser"], self.schedule_, x[start:stop], generator,
+                    t_start=t_start, n_steps=n_steps, n_resample=n_resample, source=source,
+                    **options)
             images.append(aug)
             masks.append(mask)
-        return DefectPool(torch.cat(images), torch.cat(masks))
+        return torch.cat(images), torch.cat(masks)
 
     def fit(self, samples, seed, device):
         """Train the network on ``samples`` and draw the scoring plan.

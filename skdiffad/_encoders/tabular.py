@@ -62,6 +62,13 @@ class TabularEncoder:
     are set and checked (scikit-learn's validation helpers write them there).
     Each row becomes one sample of shape ``(n_encoded_features,)``.
 
+    Parameters
+    ----------
+    levels : bool, default=True
+        Record the training values of discrete numeric columns (``levels_``),
+        which :meth:`inverse_transform` decodes onto; a detector that cannot
+        sample skips that pass over the columns.
+
     Attributes
     ----------
     mean_, scale_ : ndarray of shape (n_numeric,)
@@ -70,10 +77,13 @@ class TabularEncoder:
         Categories of each categorical column, in code order.
     levels_ : dict of int to ndarray
         The sorted training values of each discrete numeric column (by its
-        position among the numeric columns).
+        position among the numeric columns); empty with ``levels=False``.
     missing_rates_ : ndarray of shape (n_features,)
         Share of missing entries of each training column, in column order.
     """
+
+    def __init__(self, levels=True):
+        self.levels = levels
 
     def fit_transform(self, estimator, X):
         """Fit on the training table and encode it (an :class:`Encoded`)."""
@@ -172,7 +182,7 @@ class TabularEncoder:
                 f"column {names[empty[0]]!r} has no observed value in the training data"
             )
         self.levels_ = {}
-        for j in range(X.shape[1]):
+        for j in range(X.shape[1] if self.levels else 0):
             values = X[observed[:, j], j]
             levels = np.unique(values)
             if 2 * len(levels) <= len(values):
