@@ -323,8 +323,9 @@ class BaseDiffusionDetector(BaseDetector):
                              f"{self._sampling_hint}") from None
         return model
 
-    def _decode(self, Z):
-        """Samples in the model's units -> the user's units (subclasses)."""
+    def _decode(self, Z, normal=False):
+        """Samples in the model's units -> the user's units (subclasses); ``normal``:
+        they are meant to be normal data (``sample``), not generated anomalies."""
         return Z
 
     def sample(self, n_samples=1, *, random_state=None, sampler="ddpm", n_steps=None):
@@ -359,7 +360,7 @@ class BaseDiffusionDetector(BaseDetector):
         n = _check_n_samples(n_samples)
         model = self._sampling_model()
         Z = model.draw(n, seed=_seed_from(random_state), sampler=sampler, n_steps=n_steps)
-        return self._decode(Z)
+        return self._decode(Z, normal=True)
 
     @property
     def network_(self):

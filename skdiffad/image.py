@@ -362,7 +362,7 @@ default="reconstruction"
     _sampling_hint = ("fit it with denoiser='unet' (and noise='gaussian'), which trains a "
                       "denoiser of the images")
 
-    def _decode(self, Z):
+    def _decode(self, Z, normal=False):
         return self.encoder_.inverse_transform(Z)
 
     def sample(self, n_samples=1, *, random_state=None, sampler="ddpm", n_steps=None):

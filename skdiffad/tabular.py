@@ -299,8 +299,8 @@ class TabDiffusionDetector(BaseDiffusionDetector):
     _sampling_hint = ("fit it with scoring='density', 'reconstruction' or 'score', which "
                       "train a denoiser of the rows")
 
-    def _decode(self, Z):
-        return self.encoder_.inverse_transform(Z)
+    def _decode(self, Z, normal=False):
+        return self.encoder_.inverse_transform(Z, clip=normal)
 
     def sample(self, n_samples=1, *, random_state=None, sampler="ddpm", n_steps=None,
                missing=False):
@@ -330,7 +330,9 @@ class TabDiffusionDetector(BaseDiffusionDetector):
             A float array for a detector fitted on an array; for one fitted on
             a DataFrame, a frame with its columns, order and dtypes: numeric
             columns de-standardised (integer columns rounded), every
-            categorical entry a category seen in fit.
+            categorical entry a category seen in fit. A numeric column whose
+            training values repeat (at most half as many distinct values as
+            entries) takes the nearest of them, never a value beyond them.
 
         Raises
         ------

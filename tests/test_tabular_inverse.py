@@ -100,6 +100,10 @@ def test_discrete_columns_decode_onto_their_training_values():
     assert decoded[0, 0] in {0.0, 0.5, 1.0, 1.5, 2.0}
     # beyond the training range a value stays where it is (a generated anomaly)
     assert decoded[1, 0] < 0 and decoded[2, 0] > 2
+    # normal samples (clip=True) stay on the training values everywhere
+    clipped = encoder.inverse_transform(Z, clip=True)
+    assert clipped[:, 0].tolist() == [decoded[0, 0], 0.0, 2.0]
+    np.testing.assert_array_equal(clipped[:, 1:], decoded[:, 1:])  # continuous: untouched
     np.testing.assert_allclose(decoded[:, 1], Z[:, 1] * encoder.scale_[1] + encoder.mean_[1])
     np.testing.assert_array_equal(decoded[:, 2], 3.0)
     # a small continuous sample is not taken for a discrete one

@@ -30,9 +30,11 @@ __all__ = ["TabularEncoder"]
 #: whose integer-valued columns have up to 50 levels).
 
 
-def _snap(values, levels):
+def _snap(values, levels, clip=False):
     """Each value inside ``[levels[0], levels[-1]]`` moved to its nearest level;
-    values outside stay where they are."""
+    values outside stay where they are, or with ``clip`` go to the end level."""
+    if clip:
+        values = np.clip(values, levels[0], levels[-1])
     inside = (values >= levels[0]) & (values <= levels[-1])
     right = np.clip(np.searchsorted(levels, values), 1, len(levels) - 1)
     left = right - 1
@@ -111,7 +113,7 @@ class TabularEncoder:
         X = self._validate_array(estimator, X, reset=False)
         return _encoded(*self._encode_numeric(X))
 
-    def inverse_transform(self, Z):
+    def inverse_transform(self, Z, clip=False):
         """Decode encoded rows back into the fitted kind of table.
 
         The inverse of :meth:`transform` on complete rows, for samples drawn in
@@ -119,14 +121,19 @@ class TabularEncoder:
         are rounded, then cast back. A *discrete* numeric column (at most half
         as many distinct training values as observed entries: its values
         repeat) takes the nearest of its training values inside their range
-        and keeps a value beyond it (a generated anomaly may lie there); a
-        constant one takes its value. Each categorical column takes
+        and keeps a value beyond it (a generated anomaly may lie there), or
+        with ``clip`` takes the end value there too; a constant one takes its
+        value. Each categorical column takes
         the category of its largest one-hot code, so every decoded entry is a
         category seen in training. Nothing is NaN: a generated row is complete.
 
         Parameters
         ----------
         Z : array-like of shape (n, n_encoded_features)
+        clip : bool, default=False
+            Decode every entry of a discrete column onto its training values,
+            beyond their range too (normal samples: a count is never below its
+            smallest training value). Continuous columns are never clipped.
 
         Returns
         -------
@@ -141,7 +148,8 @@ class TabularEncoder:
             raise ValueError(f"Z must have shape (n, {width}), got {Z.shape}")
         numeric = Z[:, :n_numeric] * self.scale_ + self.mean_
         for j, levels in self.levels_.items():
-            numeric[:, j] = _snap(numeric[:, j], levels) if len(levels) > 1 else levels[0]
+            numeric[:, j] = (_snap(numeric[:, j], levels, clip) if len(levels) > 1
+                             else levels[0])
         if self.kind_ != "frame":
             return numeric
         decoded, start = {}, n_numeric
