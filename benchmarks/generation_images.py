@@ -257,8 +257,8 @@ def summarise(runs, notes=()):
     """Markdown: C2ST per set and seed (a column per generator) and each generator's means."""
     ok = runs[runs["error"] == ""]
     lines = ["# Image fidelity: CNN two-sample test on the normal class", "",
-             "C2ST AUROC of a small CNN telling generated from held-out real images "
-             "(0.5 = indistinguishable; lower is better).", ""]
+             ("C2ST AUROC of a small CNN telling generated from held-out real images "
+              "(0.5 = indistinguishable; lower is better)."), ""]
     if len(ok):
         table = ok.pivot_table(index=["dataset", "seed"], columns="generator",
                                values="c2st_auroc")
@@ -333,8 +333,8 @@ def main(argv=None):
     elapsed = time.perf_counter() - start
     notes = [*environment_notes(command_line("benchmarks.generation_images", argv),
                                 args.threads, args.device, deep_baselines=False),
-             f"diffusion: widths {WIDTHS}, {MAX_STEPS} training steps, DDIM {DDIM_STEPS} "
-             f"steps; pca-gmm: {PCA_COMPONENTS} components; CNN: {CNN_EPOCHS} epochs.",
+             (f"diffusion: widths {WIDTHS}, {MAX_STEPS} training steps, DDIM {DDIM_STEPS} "
+              f"steps; pca-gmm: {PCA_COMPONENTS} components; CNN: {CNN_EPOCHS} epochs."),
              f"Wall time of the last invocation: {elapsed:.0f} s ({elapsed / 60:.1f} min)."]
     text = summarise(read_runs(out / CSV_NAME), notes)
     (out / SUMMARY_NAME).write_text(text)

@@ -1,0 +1,309 @@
+"""Tests of FusionDetector: fusion arithmetic, missing modalities, inputs, the estimator contract."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyod.models.iforest import IForest
+from pyod.models.knn import KNN
+from sklearn.base import clone
+from sklearn.metrics import make_scorer, roc_auc_score
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+from skdiffad import DiffusionImageDetector, FusionDetector, TabDiffusionDetector
+
+FAST = TabDiffusionDetector._unit_test_params()
+
+
+@pytest.fixture(scope="module")
+def two_groups():
+    """600 normal rows of two independent groups (2 and 3 columns) and a test set with
+    20 anomalies in each group alone."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 5))
+    X[:, 1] = X[:, 0] + 0.3 * X[:, 1]  # group a: two correlated columns
+    test = rng.normal(size=(200, 5))
+    test[:, 1] = test[:, 0] + 0.3 * test[:, 1]
+    y = np.zeros(200, dtype=int)
+    test[:20, 1] = -test[:20, 0]  # group a breaks its correlation
+    test[20:40, 2:] += 3.0          # group b shifts
+    y[:40] = 1
+    return X, test, y
+
+
+def _forest(seed=0):
+    return IForest(n_estimators=50, random_state=seed)
+
+
+def _late(**kwargs):
+    return FusionDetector([("a", KNN(), [0, 1]), ("b", _forest(), [2, 3, 4])], **kwargs)
+
+
+# ------------------------------------------------------------------ arithmetic
+def test_late_fusion_finds_anomalies_of_either_modality(two_groups):
+    X, test, y = two_groups
+    fused = roc_auc_score(y, _late().fit(X).decision_function(test))
+    only_a = roc_auc_score(y, KNN().fit(X[:, :2]).decision_function(test[:, :2]))
+    only_b = roc_auc_score(y, _forest().fit(X[:, 2:]).decision_function(test[:, 2:]))
+    assert fused > max(only_a, only_b) + 0.1
+    assert fused > 0.9
+
+
+def test_standardised_scores_are_z_scores_of_the_member_training_scores(two_groups):
+    X, test, _ = two_groups
+    det = _late().fit(X)
+    forest = det.members_["b"]
+    # IForest's training scores are its decision_function on the training rows
+    z = det.modality_scores(X)["b"]
+    assert abs(z.mean()) < 1e-9 and abs(z.std(ddof=0) - 1) < 1e-9
+    raw = forest.decision_function(test[:, 2:])
+    np.testing.assert_allclose(
+        det.modality_scores(test)["b"],
+        (raw - forest.decision_scores_.mean()) / forest.decision_scores_.std())
+
+
+def test_tail_calibration_is_the_empirical_tail_probability(two_groups):
+    X, test, _ = two_groups
+    det = _late(calibration="tail").fit(X)
+    training = np.sort(det.members_["b"].decision_scores_)
+    n = len(training)
+    raw = np.array([training[-1] + 1.0, training[-1], training[0] - 1.0])
+    np.testing.assert_allclose(det._calibrate("b", raw),
+                               -np.log(np.array([1.0, 2.0, n + 1.0]) / (n + 1)))
+    surprisal = det.modality_scores(test).to_numpy()
+    assert (surprisal >= 0).all() and (surprisal <= np.log(n + 1) + 1e-12).all()
+
+
+@pytest.mark.parametrize("combine", ["mean", "max", "sum"])
+def test_combine_reduces_the_modality_scores(two_groups, combine):
+    X, test, _ = two_groups
+    det = _late(combine=combine).fit(X)
+    per = det.modality_scores(test).to_numpy()
+    expected = {"mean": per.mean(axis=1), "max": per.max(axis=1), "sum": per.sum(axis=1)}
+    np.testing.assert_allclose(det.decision_function(test), expected[combine])
+    training = np.column_stack([det._calibrate(m, det.members_[m].decision_scores_)
+                                for m in ("a", "b")])
+    np.testing.assert_allclose(det.decision_scores_,
+                               {"mean": training.mean(axis=1), "max": training.max(axis=1),
+                                "sum": training.sum(axis=1)}[combine])
+    assert abs(det.labels_.mean() - det.contamination) < 0.01
+    np.testing.assert_array_equal(det.predict(test),
+                                  (det.decision_function(test) > det.threshold_).astype(int))
+
+
+def test_dynamic_fusion_damps_a_modality_far_outside_its_training_range(two_groups):
+    X, test, _ = two_groups
+    normal = test[40:].copy()
+    broken = normal.copy()
+    broken[:, 2:] = np.random.default_rng(1).normal(0, 20, size=broken[:, 2:].shape)
+    late, dynamic = _late().fit(X), _late(fusion="dynamic").fit(X)
+    assert set(dynamic.ranges_) == {"a", "b"} and dynamic.ranges_["b"].shape == (2, 3)
+    # inside the training range the weights are equal: dynamic is the plain mean
+    inside = np.all((normal >= X.min(axis=0)) & (normal <= X.max(axis=0)), axis=1)
+    inside &= np.all(np.abs(normal) < 2.0, axis=1)
+    np.testing.assert_allclose(dynamic.decision_function(normal[inside]),
+                               late.decision_function(normal[inside]))
+    # a modality gone to noise raises late fusion's scores of normal rows far more
+    late_rise = np.median(late.decision_function(broken) - late.decision_function(normal))
+    dynamic_rise = np.median(dynamic.decision_function(broken)
+                             - dynamic.decision_function(normal))
+    assert dynamic_rise < 0.6 * late_rise
+    per = dynamic.modality_scores(broken)
+    outside = dynamic._outside("b", broken[:, 2:])
+    weights = np.column_stack([1 / (1 + dynamic._outside("a", broken[:, :2])), 1 / (1 + outside)])
+    np.testing.assert_allclose(dynamic.decision_function(broken),
+                               (weights * per.to_numpy()).sum(1) / weights.sum(1))
+
+
+def test_early_fusion_is_one_detector_on_the_joined_modalities(two_groups):
+    X, test, _ = two_groups
+    det = FusionDetector([("a", None, [0, 1]), ("b", None, [4, 2])], fusion="early",
+                         early_detector=KNN()).fit(X)
+    direct = KNN().fit(X[:, [0, 1, 4, 2]])
+    np.testing.assert_allclose(det.decision_function(test),
+                               direct.decision_function(test[:, [0, 1, 4, 2]]))
+    np.testing.assert_allclose(det.decision_scores_, direct.decision_scores_)
+    assert not hasattr(det, "members_")
+    with pytest.raises(ValueError, match="early fusion .* no per-modality score"):
+        det.modality_scores(test)
+    default = FusionDetector([("a", None, [0, 1]), ("b", None, [2])], fusion="early").fit(X)
+    assert isinstance(default.early_detector_, TabDiffusionDetector)
+
+
+# ------------------------------------------------------------------ missing modalities
+def test_a_missing_modality_gets_weight_zero(two_groups):
+    X, test, _ = two_groups
+    holed = test.copy()
+    holed[:30, 2:] = np.nan
+    for fusion in ("late", "dynamic"):
+        det = _late(fusion=fusion).fit(X)
+        per = det.modality_scores(holed)
+        assert per["b"].isna().sum() == 30 and not per["a"].isna().any()
+        scores = det.decision_function(holed)
+        np.testing.assert_allclose(scores[:30], per["a"][:30])  # the present modality alone
+        np.testing.assert_allclose(scores[30:], det.decision_function(test[30:]))
+    summed = _late(combine="sum").fit(X)
+    np.testing.assert_allclose(summed.decision_function(holed)[:30],
+                               2 * summed.modality_scores(holed)["a"][:30])
+
+
+def test_rows_missing_a_modality_at_fit_are_left_out_of_its_member(two_groups):
+    X, _, _ = two_groups
+    holed = X.copy()
+    holed[:100, 2:] = np.nan
+    det = _late().fit(holed)
+    assert len(det.members_["b"].decision_scores_) == 500  # IForest never sees NaN
+    assert len(det.members_["a"].decision_scores_) == 600
+    assert np.isfinite(det.decision_scores_).all()
+    # the fused training score of a row without modality b is modality a's alone
+    np.testing.assert_allclose(det.decision_scores_[:100],
+                               det._calibrate("a", det.members_["a"].decision_scores_[:100]))
+    # a member that takes NaN (skdiffad's) sees every row; its missing rows are not scored
+    mixed = FusionDetector([("a", KNN(), [0, 1]),
+                            ("b", TabDiffusionDetector(**FAST), [2, 3, 4])]).fit(holed)
+    assert len(mixed.members_["b"].decision_scores_) == 600
+    assert len(mixed.calibration_["b"]) == 500
+
+
+def test_every_modality_missing_is_an_error(two_groups):
+    X, test, _ = two_groups
+    det = _late().fit(X)
+    blank = test.copy()
+    blank[5] = np.nan
+    with pytest.raises(ValueError, match="every modality is missing for 1 samples .* position 5"):
+        det.decision_function(blank)
+    dead = X.copy()
+    dead[:, 2:] = np.nan
+    with pytest.raises(ValueError, match="modality 'b' has no observed sample"):
+        _late().fit(dead)
+
+
+# ------------------------------------------------------------------ inputs
+def test_frames_select_columns_by_name_and_keep_the_index(two_groups):
+    X, test, _ = two_groups
+    columns = ["p", "q", "r", "s", "t"]
+    frame = pd.DataFrame(X, columns=columns)
+    det = FusionDetector([("a", KNN(), ["p", "q"]), ("b", _forest(), ["r", "s", "t"])]).fit(frame)
+    np.testing.assert_array_equal(det.feature_names_in_, columns)
+    by_position = _late().fit(X)
+    np.testing.assert_allclose(det.decision_function(pd.DataFrame(test, columns=columns)),
+                               by_position.decision_function(test))
+    per = det.modality_scores(pd.DataFrame(test[:3], columns=columns, index=[7, 8, 9]))
+    assert per.index.tolist() == [7, 8, 9] and per.columns.tolist() == ["a", "b"]
+
+
+def test_column_selections_of_every_kind_agree(two_groups):
+    X, test, _ = two_groups
+    mask = np.array([False, False, True, True, True])
+    reference = _late().fit(X).decision_function(test)
+    for a, b in [(slice(0, 2), slice(2, None)), (~mask, mask),
+                 (lambda X: [0, 1], lambda X: [-3, -2, -1])]:
+        det = FusionDetector([("a", KNN(), a), ("b", _forest(), b)]).fit(X)
+        np.testing.assert_allclose(det.decision_function(test), reference)
+
+
+def test_dict_input_fuses_images_with_a_table():
+    rng = np.random.default_rng(0)
+    images = rng.normal(0.5, 0.05, size=(80, 8, 8)).clip(0, 1)
+    table = rng.normal(size=(80, 3))
+    image_det = DiffusionImageDetector(**DiffusionImageDetector._unit_test_params())
+    det = FusionDetector([("image", image_det, None), ("table", KNN(), None)])
+    det.fit({"image": images, "table": table})
+    assert not hasattr(det, "n_features_in_")
+    test_images, test_table = images[:10].copy(), table[:10].copy()
+    test_images[0, 2:6, 2:6] = 1.0   # a bright square on image 0
+    test_table[1] += 6.0             # row 1 far away in the table
+    per = det.modality_scores({"image": test_images, "table": test_table})
+    assert per["image"].idxmax() == 0 and per["table"].idxmax() == 1
+    scores = det.decision_function({"table": test_table, "image": test_images})  # any key order
+    assert set(np.argsort(scores)[-2:]) == {0, 1}
+    test_images[3] = np.nan  # the image of sample 3 is missing: the table scores it alone
+    with_hole = det.modality_scores({"image": test_images, "table": test_table})
+    assert np.isnan(with_hole.loc[3, "image"])
+    assert det.decision_function({"image": test_images, "table": test_table})[3] == \
+        pytest.approx(with_hole.loc[3, "table"])
+
+
+@pytest.mark.parametrize("modalities, X, match", [
+    ([("a", KNN(), ["p", "q"]), ("b", KNN(), ["q", "r"])], "frame",
+     "column 'q' is in modalities 'a' and 'b'"),
+    ([("a", KNN(), ["p", "zz"])], "frame", "modality 'a': column 'zz' is not in X"),
+    ([("a", KNN(), ["p"])], "array", "column 'p' is a name, but X is an array"),
+    ([("a", KNN(), [0, 9])], "array", "column 9 is out of range for X with 5 columns"),
+    ([("a", KNN(), [True, False])], "array", "boolean mask must have 5 entries"),
+    ([("a", KNN(), slice(7, None))], "array", "selects no column of X"),
+    ([("a", KNN(), None)], "array", "columns is None, which only a dict X allows"),
+    ([("a", KNN(), [0]), ("a", KNN(), [1])], "array", r"unique; repeated: \['a'\]"),
+    ([("a__b", KNN(), [0])], "array", "without '__'"),
+    ([("a", KNN())], "array", r"\(name, detector, columns\) tuple"),
+    ([], "array", "at least one"),
+    ([("a", "knn", [0])], "array", "must have fit and decision_function"),
+    ([("a", KNN(), [0])], "dict", "with a dict X, columns must be None"),
+    ([("a", KNN(), None), ("b", KNN(), None)], "dict", "modality 'b' is missing from X at fit"),
+])
+def test_bad_modalities_and_inputs_name_what_is_wrong(two_groups, modalities, X, match):
+    data = two_groups[0]
+    inputs = {"frame": pd.DataFrame(data, columns=list("pqrst")), "array": data,
+              "dict": {"a": data[:, :2]}}
+    with pytest.raises((ValueError, TypeError), match=match):
+        FusionDetector(modalities).fit(inputs[X])
+
+
+def test_scoring_input_must_match_fit(two_groups):
+    X, test, _ = two_groups
+    det = _late().fit(X)
+    with pytest.raises(ValueError, match="X has 4 features, but FusionDetector is expecting 5"):
+        det.decision_function(test[:, :4])
+    with pytest.raises(ValueError, match="fitted on a table"):
+        det.decision_function({"a": test[:, :2], "b": test[:, 2:]})
+    on_dict = FusionDetector([("a", KNN(), None), ("b", KNN(), None)]).fit(
+        {"a": X[:, :2], "b": X[:, 2:]})
+    with pytest.raises(ValueError, match="fitted on a dict"):
+        on_dict.decision_function(test)
+    with pytest.raises(ValueError, match="modality 'b' is missing from X at scoring"):
+        on_dict.decision_function({"a": test[:, :2]})
+    with pytest.raises(ValueError, match="same samples: 'b' has 5, the first has 200"):
+        on_dict.decision_function({"a": test[:, :2], "b": test[:5, 2:]})
+    with pytest.raises(ValueError, match="fusion"):
+        _late(fusion="middle").fit(X)
+
+
+# ------------------------------------------------------------------ contract
+def test_member_parameters_through_get_and_set_params(two_groups):
+    det = _late()
+    params = det.get_params()
+    assert params["a"] is det.modalities[0][1] and params["b__n_estimators"] == 50
+    det.set_params(a__n_neighbors=3, b=KNN(n_neighbors=7), fusion="dynamic")
+    assert det.modalities[0][1].n_neighbors == 3 and det.modalities[1][1].n_neighbors == 7
+    assert det.modalities[1][2] == [2, 3, 4] and det.fusion == "dynamic"
+    twin = clone(det)
+    assert twin.modalities[0][1] is not det.modalities[0][1]
+    assert twin.get_params()["a__n_neighbors"] == 3
+
+
+def test_grid_search_over_a_member_parameter(two_groups):
+    X, test, y = two_groups
+    data = np.vstack([X[:300], test])
+    labels = np.r_[np.zeros(300, dtype=int), y]
+    auroc = make_scorer(roc_auc_score, response_method="decision_function")
+    folds = StratifiedKFold(3, shuffle=True, random_state=0)
+    search = GridSearchCV(_late(), {"a__n_neighbors": [1, 50], "combine": ["mean", "max"]},
+                          scoring=auroc, cv=folds).fit(data, labels)
+    assert len(search.cv_results_["params"]) == 4
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert search.best_score_ > 0.8
+    assert search.best_estimator_.members_["a"].n_neighbors in (1, 50)
+
+
+def test_fitted_detector_pickles_and_refits_from_scratch(two_groups):
+    X, test, _ = two_groups
+    det = FusionDetector([("a", TabDiffusionDetector(**FAST), [0, 1]), ("b", _forest(), [2, 3, 4])],
+                         fusion="dynamic").fit(X)
+    back = pickle.loads(pickle.dumps(det))
+    np.testing.assert_array_equal(back.decision_function(test), det.decision_function(test))
+    np.testing.assert_array_equal(back.predict(test), det.predict(test))
+    det.set_params(fusion="early", early_detector=KNN()).fit(X)
+    assert not hasattr(det, "members_") and not hasattr(det, "ranges_")
+    probabilities = _late().fit(X).predict_proba(test)
+    assert probabilities.shape == (200, 2) and np.allclose(probabilities.sum(1), 1)
