@@ -8,9 +8,18 @@ And those of the time-series detector, whose rows are time steps (not
 exchangeable samples) and whose 1-D input is a univariate series.
 """
 
+from pyod.models.iforest import IForest
+from pyod.models.knn import KNN
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skdiffad import DiffusionImageDetector, DiffusionTSDetector, TabDiffusionDetector
+from skdiffad import (
+    DiffusionImageDetector,
+    DiffusionTSDetector,
+    FusionDetector,
+    TabDiffusionDetector,
+)
+
+_TAB = TabDiffusionDetector._unit_test_params()
 
 ESTIMATORS = [
     TabDiffusionDetector(**{**TabDiffusionDetector._unit_test_params(), "scoring": scoring})
@@ -28,6 +37,17 @@ ESTIMATORS = [
     for params in ({}, {"denoiser": "unet"}, {"denoiser": "unet", "scoring": "density"},
                    {"denoiser": "unet", "scoring": "feature", "noise": "simplex", "guidance": 0.5},
                    {"denoiser": "unet", "scoring": "discriminative", "head_widths": (4,)})
+] + [
+    # fusion: the even and the odd columns as two modalities, every fusion mode
+    FusionDetector([("all", TabDiffusionDetector(**_TAB), slice(None))]),
+    FusionDetector([("even", TabDiffusionDetector(**_TAB), slice(0, None, 2)),
+                    ("odd", TabDiffusionDetector(**{**_TAB, "scoring": "nonparametric"}),
+                     slice(1, None, 2))], fusion="dynamic", calibration="tail"),
+    FusionDetector([("even", KNN(n_neighbors=3), slice(0, None, 2)),
+                    ("odd", IForest(n_estimators=10, random_state=0), slice(1, None, 2))],
+                   combine="max"),
+    FusionDetector([("all", KNN(), slice(None))], fusion="early",
+                   early_detector=TabDiffusionDetector(**_TAB)),
 ]
 
 _PYOD_LABELS = (
