@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from pyod.models.base import BaseDetector
 from scipy import sparse
+from scipy.special import gammaln
+from scipy.stats import chi2
 from sklearn.base import clone
 from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -32,6 +34,8 @@ CALIBRATIONS = ("standardise", "tail")
 #: Training-range quantiles of the dynamic weights (a robust range: one training
 #: outlier does not widen it).
 RANGE_QUANTILES = (0.005, 0.995)
+#: Training-score quantile above which tail calibration extrapolates exponentially.
+TAIL_QUANTILE = 0.9
 
 
 def _is_missing(block):
@@ -62,6 +66,34 @@ def _numeric(block, name):
     return values.reshape(len(values), -1) if values.ndim != 1 else values[:, None]
 
 
+def _surprisal(training, scores):
+    """``-log`` of each score's tail probability under the sorted ``training`` scores.
+
+    Empirical (``(1 + #training >= score) / (n + 1)``) up to the training scores'
+    :data:`TAIL_QUANTILE`; above it, the smaller of that and an exponential tail fitted
+    to the excesses over the quantile (peaks over threshold), so that scores beyond
+    every training score keep their order instead of sharing ``1 / (n + 1)``.
+    """
+    n = len(training)
+    above = n - np.searchsorted(training, scores, side="left")
+    log_p = np.log((1.0 + above) / (n + 1.0))
+    threshold = np.quantile(training, TAIL_QUANTILE)
+    excess = training[training > threshold] - threshold
+    if len(excess) and excess.mean() > 0:
+        share = max(len(excess) / n, 1.0 / (n + 1))
+        log_tail = np.log(share) - (scores - threshold) / excess.mean()
+        log_p = np.where(scores > threshold, np.minimum(log_p, log_tail), log_p)
+    return -log_p
+
+
+def _fisher(total, count):
+    """Fisher's method: ``-log P(chi2 with 2 count dof > 2 total)``, for surprisals summing
+    to ``total`` over ``count`` modalities; the asymptote where the float tail underflows."""
+    surprisal = -chi2.logsf(2.0 * total, 2.0 * count)
+    asymptote = total - (count - 1) * np.log(np.maximum(total, 1e-300)) + gammaln(count)
+    return np.where(np.isfinite(surprisal), surprisal, asymptote)
+
+
 def _take(block, rows):
     if rows is None:
         return block
@@ -89,22 +121,29 @@ class FusionDetector(_BaseComposition, BaseDetector):
         ``"late"``: each member is fitted on its modality; its scores are
         calibrated on its own training scores (``calibration``) and combined
         (``combine``). ``"dynamic"``: as late, but each sample's calibrated
-        scores are averaged with weights ``1 / (1 + o)``, where ``o`` is how far
-        the sample's modality lies outside the modality's training range (the
-        mean over its features of the distance beyond the 0.5-99.5 % training
-        quantiles, in units of that range's half-width; 0 inside it).
+        scores are summed with weights ``w = 1 / (1 + o)`` and divided by
+        ``sqrt(M sum(w^2))`` (the mean when the weights are equal), where
+        ``o`` is how far the sample's modality lies outside the modality's
+        training range (the mean over its features of the distance beyond the
+        0.5-99.5 % training quantiles, in units of that range's half-width; 0
+        inside it).
         ``"early"``: one detector (``early_detector``) on the modalities'
         features joined side by side; the members are not fitted.
     combine : {"mean", "max", "sum"}, default="mean"
-        How late fusion combines the calibrated scores of a sample's present
-        modalities; ``"sum"`` is rescaled by modalities / present ones. With
-        ``calibration="tail"``, ``"sum"`` is Fisher's method (the sum of the
-        negative log tail probabilities). Dynamic fusion always takes the
-        weighted mean.
+        How late fusion combines the calibrated scores of a sample's ``k``
+        present modalities (of ``M``): ``"mean"`` is their sum over
+        ``sqrt(k M)`` (the mean when none is missing; a sample missing some
+        keeps the spread of a complete one), ``"max"`` their largest, and
+        ``"sum"`` Stouffer's sum over ``sqrt(k)`` with ``calibration=
+        "standardise"`` or, with ``"tail"``, Fisher's method (``-log`` of the
+        chi-squared tail probability of twice the summed surprisals, ``2k``
+        degrees of freedom). Dynamic fusion always takes the weighted mean.
     calibration : {"standardise", "tail"}, default="standardise"
         ``"standardise"``: ``(score - mean) / std`` of the member's training
-        scores. ``"tail"``: ``-log p`` with ``p = (1 + #training scores >=
-        score) / (n_train + 1)``, the score's empirical tail probability.
+        scores. ``"tail"``: the surprisal ``-log p`` of the score's tail
+        probability among the training scores, empirical up to their 90th
+        percentile and an exponential tail fitted above it (peaks over
+        threshold), so scores beyond every training score still rank.
     early_detector : estimator or None, default=None
         The detector of early fusion (cloned); ``None`` uses
         ``TabDiffusionDetector()``.
@@ -445,8 +484,7 @@ class FusionDetector(_BaseComposition, BaseDetector):
     def _calibrate(self, name, scores):
         training = self.calibration_[name]
         if self.calibration == "tail":
-            above = len(training) - np.searchsorted(training, scores, side="left")
-            calibrated = -np.log((1.0 + above) / (len(training) + 1.0))
+            calibrated = _surprisal(training, scores)
         else:
             std = training.std()
             calibrated = (scores - training.mean()) / (std if std > 0 else 1.0)
@@ -479,13 +517,19 @@ class FusionDetector(_BaseComposition, BaseDetector):
         if self.fusion == "dynamic":
             outside = np.column_stack([self._outside(name, blocks[name]) for name in blocks])
             weights = np.where(present, 1.0 / (1.0 + np.nan_to_num(outside)), 0.0)
-            return (weights * values).sum(axis=1) / weights.sum(axis=1)
-        count = present.sum(axis=1)
+            # the weighted sum, scaled like the mean of a complete sample with equal weights
+            return ((weights * values).sum(axis=1)
+                    / np.sqrt(present.shape[1] * (weights ** 2).sum(axis=1)))
+        # Rows missing a modality combine fewer scores; each rule keeps their spread
+        # under the null that of a complete row's (independent modalities).
+        count, total = present.sum(axis=1), values.sum(axis=1)
         if self.combine == "max":
             return np.where(present, calibrated, -np.inf).max(axis=1)
+        if self.combine == "sum" and self.calibration == "tail":
+            return _fisher(total, count)
         if self.combine == "sum":
-            return values.sum(axis=1) * present.shape[1] / count
-        return values.sum(axis=1) / count
+            return total / np.sqrt(count)  # Stouffer
+        return total / np.sqrt(count * present.shape[1])  # the mean on complete rows
 
     def _blocks(self, X):
         check_is_fitted(self, "decision_scores_")

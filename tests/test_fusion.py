@@ -63,16 +63,37 @@ def test_standardised_scores_are_z_scores_of_the_member_training_scores(two_grou
         (raw - forest.decision_scores_.mean()) / forest.decision_scores_.std())
 
 
-def test_tail_calibration_is_the_empirical_tail_probability(two_groups):
+def test_tail_calibration_is_empirical_then_an_exponential_tail(two_groups):
     X, test, _ = two_groups
     det = _late(calibration="tail").fit(X)
     training = np.sort(det.members_["b"].decision_scores_)
     n = len(training)
-    raw = np.array([training[-1] + 1.0, training[-1], training[0] - 1.0])
-    np.testing.assert_allclose(det._calibrate("b", raw),
-                               -np.log(np.array([1.0, 2.0, n + 1.0]) / (n + 1)))
-    surprisal = det.modality_scores(test).to_numpy()
-    assert (surprisal >= 0).all() and (surprisal <= np.log(n + 1) + 1e-12).all()
+    threshold = np.quantile(training, 0.9)
+    excess = training[training > threshold] - threshold
+    low = np.array([training[0] - 1.0, training[10], np.median(training)])
+    above = n - np.searchsorted(training, low, side="left")
+    np.testing.assert_allclose(det._calibrate("b", low), -np.log((1.0 + above) / (n + 1)))
+    # beyond every training score the surprisal keeps growing, by 1 per mean excess
+    high = training[-1] + np.array([1.0, 2.0]) * excess.mean()
+    surprisal = det._calibrate("b", high)
+    assert surprisal[0] >= np.log(n + 1) - 1e-9
+    assert surprisal[1] - surprisal[0] == pytest.approx(1.0)
+    np.testing.assert_allclose(surprisal, -np.log(len(excess) / n)
+                               + (high - threshold) / excess.mean())
+    scores = det.modality_scores(test).to_numpy()
+    assert (scores >= 0).all() and np.isfinite(scores).all()
+
+
+def test_fisher_combination_of_tail_surprisals(two_groups):
+    from scipy.stats import chi2
+
+    X, test, _ = two_groups
+    det = _late(calibration="tail", combine="sum").fit(X)
+    per = det.modality_scores(test).to_numpy()
+    np.testing.assert_allclose(det.decision_function(test),
+                               -chi2.logsf(2 * per.sum(axis=1), 4))
+    far = test[:3] + 50.0  # tail probabilities far below float range: still finite and ranked
+    assert np.all(np.isfinite(det.decision_function(far)))
 
 
 @pytest.mark.parametrize("combine", ["mean", "max", "sum"])
@@ -80,13 +101,14 @@ def test_combine_reduces_the_modality_scores(two_groups, combine):
     X, test, _ = two_groups
     det = _late(combine=combine).fit(X)
     per = det.modality_scores(test).to_numpy()
-    expected = {"mean": per.mean(axis=1), "max": per.max(axis=1), "sum": per.sum(axis=1)}
+    expected = {"mean": per.mean(axis=1), "max": per.max(axis=1),
+                "sum": per.sum(axis=1) / np.sqrt(2)}  # Stouffer
     np.testing.assert_allclose(det.decision_function(test), expected[combine])
     training = np.column_stack([det._calibrate(m, det.members_[m].decision_scores_)
                                 for m in ("a", "b")])
     np.testing.assert_allclose(det.decision_scores_,
                                {"mean": training.mean(axis=1), "max": training.max(axis=1),
-                                "sum": training.sum(axis=1)}[combine])
+                                "sum": training.sum(axis=1) / np.sqrt(2)}[combine])
     assert abs(det.labels_.mean() - det.contamination) < 0.01
     np.testing.assert_array_equal(det.predict(test),
                                   (det.decision_function(test) > det.threshold_).astype(int))
@@ -113,7 +135,8 @@ def test_dynamic_fusion_damps_a_modality_far_outside_its_training_range(two_grou
     outside = dynamic._outside("b", broken[:, 2:])
     weights = np.column_stack([1 / (1 + dynamic._outside("a", broken[:, :2])), 1 / (1 + outside)])
     np.testing.assert_allclose(dynamic.decision_function(broken),
-                               (weights * per.to_numpy()).sum(1) / weights.sum(1))
+                               (weights * per.to_numpy()).sum(1)
+                               / np.sqrt(2 * (weights ** 2).sum(1)))
 
 
 def test_early_fusion_is_one_detector_on_the_joined_modalities(two_groups):
@@ -141,11 +164,12 @@ def test_a_missing_modality_gets_weight_zero(two_groups):
         per = det.modality_scores(holed)
         assert per["b"].isna().sum() == 30 and not per["a"].isna().any()
         scores = det.decision_function(holed)
-        np.testing.assert_allclose(scores[:30], per["a"][:30])  # the present modality alone
+        # the present modality alone, scaled to the spread of a mean of two
+        np.testing.assert_allclose(scores[:30], per["a"][:30] / np.sqrt(2))
         np.testing.assert_allclose(scores[30:], det.decision_function(test[30:]))
     summed = _late(combine="sum").fit(X)
     np.testing.assert_allclose(summed.decision_function(holed)[:30],
-                               2 * summed.modality_scores(holed)["a"][:30])
+                               summed.modality_scores(holed)["a"][:30])  # Stouffer, k = 1
 
 
 def test_rows_missing_a_modality_at_fit_are_left_out_of_its_member(two_groups):
@@ -157,8 +181,9 @@ def test_rows_missing_a_modality_at_fit_are_left_out_of_its_member(two_groups):
     assert len(det.members_["a"].decision_scores_) == 600
     assert np.isfinite(det.decision_scores_).all()
     # the fused training score of a row without modality b is modality a's alone
-    np.testing.assert_allclose(det.decision_scores_[:100],
-                               det._calibrate("a", det.members_["a"].decision_scores_[:100]))
+    np.testing.assert_allclose(
+        det.decision_scores_[:100],
+        det._calibrate("a", det.members_["a"].decision_scores_[:100]) / np.sqrt(2))
     # a member that takes NaN (skdiffad's) sees every row; its missing rows are not scored
     mixed = FusionDetector([("a", KNN(), [0, 1]),
                             ("b", TabDiffusionDetector(**FAST), [2, 3, 4])]).fit(holed)
@@ -222,7 +247,7 @@ def test_dict_input_fuses_images_with_a_table():
     with_hole = det.modality_scores({"image": test_images, "table": test_table})
     assert np.isnan(with_hole.loc[3, "image"])
     assert det.decision_function({"image": test_images, "table": test_table})[3] == \
-        pytest.approx(with_hole.loc[3, "table"])
+        pytest.approx(with_hole.loc[3, "table"] / np.sqrt(2))
 
 
 @pytest.mark.parametrize("modalities, X, match", [
