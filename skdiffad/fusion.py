@@ -395,8 +395,12 @@ class FusionDetector(_BaseComposition, BaseDetector):
         for attribute in ("members_", "early_detector_", "calibration_", "ranges_"):
             self.__dict__.pop(attribute, None)
         if self.fusion == "early":
-            self.early_detector_ = clone(self._early_prototype()).fit(self._joined(blocks))
-            scores = np.asarray(self.early_detector_.decision_scores_, dtype=np.float64)
+            joined = self._joined(blocks)
+            self.early_detector_ = clone(self._early_prototype()).fit(joined)
+            scores = getattr(self.early_detector_, "decision_scores_", None)
+            if scores is None:
+                scores = self.early_detector_.decision_function(joined)
+            scores = np.asarray(scores, dtype=np.float64).ravel()
         else:
             self.members_, self.calibration_, training = {}, {}, {}
             for name, detector, _ in self.modalities:

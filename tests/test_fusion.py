@@ -152,6 +152,28 @@ def test_early_fusion_is_one_detector_on_the_joined_modalities(two_groups):
         det.modality_scores(test)
     default = FusionDetector([("a", None, [0, 1]), ("b", None, [2])], fusion="early").fit(X)
     assert isinstance(default.early_detector_, TabDiffusionDetector)
+    # a detector that keeps no training scores is scored on its training data
+    plain = FusionDetector([("a", None, [0, 1])], fusion="early",
+                           early_detector=_DistanceToMean()).fit(X)
+    np.testing.assert_allclose(plain.decision_scores_, np.linalg.norm(X[:, :2] - X[:, :2].mean(0),
+                                                                      axis=1))
+
+
+class _DistanceToMean:
+    """A minimal detector without ``decision_scores_``."""
+
+    def get_params(self, deep=True):
+        return {}
+
+    def set_params(self, **params):
+        return self
+
+    def fit(self, X):
+        self.mean_ = X.mean(axis=0)
+        return self
+
+    def decision_function(self, X):
+        return np.linalg.norm(X - self.mean_, axis=1)
 
 
 # ------------------------------------------------------------------ missing modalities
