@@ -70,6 +70,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.generation import _error
 from benchmarks.tabular import (
     RESULTS_DIR,
     _markdown_table,
@@ -276,10 +277,6 @@ class _Columns:
 
     def decision_function(self, X):
         return self.detector.decision_function(X[:, self.columns])
-
-
-def _error(exc):
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
 
 
 def _metrics(kind, y, scores):
