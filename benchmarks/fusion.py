@@ -16,8 +16,8 @@ Collections (``--collections``) and their modalities:
 - ``SMAP_MSL`` (81 channels): the telemetry channel (``telemetry``, dimension 0) and the
   command one-hots (``commands``), each with ``DiffusionTSDetector()``; the files'
   ``train`` and ``test`` parts.
-- ``mnist`` / ``fashion_mnist``: two-view tables built from the first
-  :data:`IMAGE_SETS_PER_COLLECTION` one-class sets of each: ``pixels`` (the 784 grey levels
+- ``mnist`` / ``fashion_mnist``: two-view tables built from every one-class set of each
+  (ten; :data:`IMAGE_SETS_PER_COLLECTION` caps them): ``pixels`` (the 784 grey levels
   / 255) and ``gradients`` (a histogram of gradient orientations, 8 bins in each of 4x4
   cells, weighted by gradient magnitude: :func:`gradient_histograms`), each with
   ``TabDiffusionDetector()``. Per seed: a random half of the normal images (at most
@@ -87,7 +87,7 @@ SMAP_GROUPS = {"telemetry": [0], "commands": slice(1, None)}
 IMAGE_COLLECTIONS = ("mnist", "fashion_mnist")
 COLLECTIONS = ("SKAB", "SMAP_MSL", *IMAGE_COLLECTIONS)
 TUNING = ("SKAB",)
-IMAGE_SETS_PER_COLLECTION = 3
+IMAGE_SETS_PER_COLLECTION = None  # every set; an int keeps the first ones
 MAX_TRAIN = 2000
 MAX_TEST = 2000
 CORRUPT_FRACTION = 0.3
