@@ -17,7 +17,7 @@ Collections (``--collections``) and their modalities:
   command one-hots (``commands``), each with ``DiffusionTSDetector()``; the files'
   ``train`` and ``test`` parts.
 - ``mnist`` / ``fashion_mnist``: two-view tables built from every one-class set of each
-  (ten; :data:`IMAGE_SETS_PER_COLLECTION` caps them): ``pixels`` (the 784 grey levels
+  (ten MNIST digits, eight Fashion-MNIST classes in the data; :data:`IMAGE_SETS_PER_COLLECTION` caps them): ``pixels`` (the 784 grey levels
   / 255) and ``gradients`` (a histogram of gradient orientations, 8 bins in each of 4x4
   cells, weighted by gradient magnitude: :func:`gradient_histograms`), each with
   ``TabDiffusionDetector()``. Per seed: a random half of the normal images (at most
@@ -55,7 +55,8 @@ AUROC; images AUROC and AUPR; ``metric`` is the first of each pair. Output
 unit, seed, condition and arm, appended as each unit ends; ``--resume`` skips units
 already there) and ``fusion_summary.md``: mean ``metric`` per collection and arm
 (clean), the mean over collections with the best single modality per collection, and
-the mean drop under each corruption. An arm that raises gets NaN and its error text.
+the mean drop under each corruption; ``fusion.png`` draws both for the main arms. An arm
+that raises gets NaN and its error text.
 
 Torch and BLAS use one thread unless ``--threads`` says more.
 """
@@ -103,6 +104,8 @@ FUSION_ARMS = {
 PYOD_COMBINERS = ("average", "maximization", "median", "aom")
 CSV_NAME = "fusion_runs.csv"
 SUMMARY_NAME = "fusion_summary.md"
+FIGURE_NAME = "fusion.png"
+FIGURE_ARMS = ("best single", "concat", "late", "late-max", "dynamic", "pyod-aom")
 COLUMNS = ["collection", "split", "unit", "seed", "condition", "corrupted", "arm", "metric",
            "metric2", "fit_s", "score_s", "error"]
 
@@ -429,6 +432,56 @@ def summarise(runs, notes=()):
     return "\n".join(lines).rstrip() + "\n"
 
 
+def plot_fusion(runs, path):
+    """Two panels: the clean metric of :data:`FIGURE_ARMS` per collection, and their mean
+    drop under each corruption (``best single`` is each collection's own best modality)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    order = [c for c in COLLECTIONS if c in set(runs["collection"])]
+    best = best_single(runs)
+
+    def arm_runs(arm, collection):
+        name = best[collection] if arm == "best single" else arm
+        return runs[(runs["collection"] == collection) & (runs["arm"] == name)]
+
+    arms = [a for a in FIGURE_ARMS
+            if a == "best single" or a in set(runs["arm"])]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8),
+                                      gridspec_kw={"width_ratios": [len(order) + 1, 4]})
+    width = 0.8 / len(arms)
+    for i, arm in enumerate(arms):
+        clean = [arm_runs(arm, c).query("condition == 'clean'")["metric"].mean() for c in order]
+        left.bar(np.arange(len(order)) + (i - (len(arms) - 1) / 2) * width, clean, width,
+                 label=arm)
+        drops = []
+        for condition in CONDITIONS[1:]:
+            per = []
+            for c in order:
+                part = arm_runs(arm, c)
+                base = part[part["condition"] == "clean"].set_index(["unit", "seed"])["metric"]
+                hit = part[part["condition"] == condition].set_index(["unit", "seed"])["metric"]
+                per.append((base - hit).mean())
+            drops.append(np.nanmean(per) if np.isfinite(per).any() else np.nan)
+        right.bar(np.arange(len(CONDITIONS) - 1) + (i - (len(arms) - 1) / 2) * width, drops,
+                  width)
+    left.set_xticks(range(len(order)), order)
+    left.set_ylabel("clean metric (series VUS-PR, images AUROC)")
+    left.set_ylim(0, 1)
+    fig.legend(*left.get_legend_handles_labels(), loc="upper center", ncol=len(arms),
+               fontsize=8)
+    right.set_xticks(range(len(CONDITIONS) - 1), CONDITIONS[1:])
+    right.set_ylabel("mean drop (lower is better)")
+    right.axhline(0, color="black", linewidth=0.8)
+    for ax in (left, right):
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 # ---------------------------------------------------------------- command line
 def run(collections, seeds, data_dir, out, resume=False, max_units=None, device="cpu",
         verbose=True):
@@ -498,6 +551,7 @@ def main(argv=None):
              f"Wall time of the last invocation: {elapsed:.0f} s ({elapsed / 60:.1f} min)."]
     text = summarise(runs, notes)
     (out / SUMMARY_NAME).write_text(text)
+    plot_fusion(runs, out / FIGURE_NAME)
     print("\n" + text, flush=True)
     return text
 

@@ -118,6 +118,7 @@ def test_command_line_runs_every_arm_and_condition_and_resumes(fake_collections,
     for heading in ("best single", "| SKAB (2) |", "Mean drop of the metric", "Median seconds"):
         assert heading in text
     assert (out / bf.SUMMARY_NAME).read_text() == text
+    assert (out / bf.FIGURE_NAME).stat().st_size > 10_000
 
     capsys.readouterr()
     bf.main(argv + ["--resume"])
