@@ -23,6 +23,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from . import _dask
 from ._core.devices import resolve_device
 from ._core.exact import ExactModel, ExclusionError
 from ._core.learned import LearnedModel
@@ -294,6 +295,8 @@ class BaseDiffusionDetector(BaseDetector):
         scores : ndarray, float64
             Anomaly scores in the units of the detector's scoring.
         """
+        if _dask.is_dask(X):
+            return self._dask_scores(X)
         encoded = self._encode(X)
         return self._score(self._errors(self.model_, encoded), encoded, self.reduction_)
 
@@ -301,6 +304,69 @@ class BaseDiffusionDetector(BaseDetector):
         """Opposite of :meth:`decision_function` (scikit-learn's sign: higher = more
         normal), for the same ``X``."""
         return -self.decision_function(X)
+
+    def predict(self, X, return_confidence=False):
+        """0/1 label of each sample (1: anomaly): its score above ``threshold_``.
+
+        Parameters
+        ----------
+        X : array-like
+            Data of the same kind as seen in fit; a Dask collection gives a lazy one.
+        return_confidence : bool, default=False
+            Also return PyOD's confidence of each label.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), int
+        confidence : ndarray of shape (n_samples,)
+            Only with ``return_confidence=True``.
+        """
+        if not _dask.is_dask(X):
+            return super().predict(X, return_confidence=return_confidence)
+        check_is_fitted(self, ["decision_scores_", "threshold_"])
+        labels = (self.decision_function(X) > self.threshold_).astype(int)
+        if return_confidence:
+            return labels, self.predict_confidence(X)
+        return labels
+
+    def predict_proba(self, X, method="linear", return_confidence=False):
+        """PyOD's outlier probability of each sample (see
+        :meth:`pyod.models.base.BaseDetector.predict_proba`); row-wise on a Dask
+        collection."""
+        if _dask.is_dask(X):
+            self._check_rowwise_dask("predict_proba")
+            proba = _dask.rowwise(self, "predict_proba", X, out_event=(2,),
+                                  kwargs={"method": method})
+            if return_confidence:
+                return proba, self.predict_confidence(X)
+            return proba
+        return super().predict_proba(X, method=method, return_confidence=return_confidence)
+
+    def predict_confidence(self, X):
+        """PyOD's confidence in each label (see
+        :meth:`pyod.models.base.BaseDetector.predict_confidence`); row-wise on a Dask
+        collection."""
+        if _dask.is_dask(X):
+            self._check_rowwise_dask("predict_confidence")
+            return _dask.rowwise(self, "predict_confidence", X)
+        return super().predict_confidence(X)
+
+    # ------------------------------------------------------------------- dask
+    #: Whether a sample's outputs depend on that sample alone (tables, images), so
+    #: that any method can run block by block; series override the scoring instead.
+    _rowwise = True
+
+    def _check_rowwise_dask(self, method):
+        check_is_fitted(self, ["model_", "decision_scores_"])
+        if not self._rowwise:
+            raise TypeError(f"{type(self).__name__}.{method} does not take a Dask collection: "
+                            "compute decision_function(X) (lazy, blockwise) and map the "
+                            "scores yourself")
+
+    def _dask_scores(self, X):
+        """:meth:`decision_function` of a Dask collection, lazily and blockwise."""
+        check_is_fitted(self, ["model_", "decision_scores_"])
+        return _dask.rowwise(self, "decision_function", X)
 
     # -------------------------------------------------------------- generation
     #: What to fit instead when the model cannot sample (subclasses say it).

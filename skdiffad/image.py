@@ -9,6 +9,7 @@ import torch
 from scipy.ndimage import gaussian_filter
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from . import _dask
 from ._core.samples import fold
 from ._encoders.images import CHANNEL_AXES, ImageEncoder
 from .base import BaseDiffusionDetector, _positive_ints
@@ -450,6 +451,8 @@ default="reconstruction"
             (:meth:`decision_function` is each map's maximum at the working
             size). A list when the input images have different sizes.
         """
+        if _dask.is_dask(X):
+            return self._dask_maps(X, "anomaly_map", np.float64)
         encoded = self._encode(X)
         maps = self._maps(self._errors(self.model_, encoded), self.reduction_)
         out = [self._at_size(m, size) for m, size in zip(maps, encoded.sizes)]
@@ -468,6 +471,8 @@ default="reconstruction"
         -------
         masks : ndarray of shape (n, H, W), bool, or a list of arrays
         """
+        if _dask.is_dask(X):
+            return self._dask_maps(X, "predict_mask", bool)
         maps = self.anomaly_map(X)
         if isinstance(maps, list):
             return [m > self.threshold_ for m in maps]
@@ -480,6 +485,20 @@ default="reconstruction"
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False  # images have no missing pixels: NaN is an error
         return tags
+
+    def _dask_maps(self, X, method, dtype):
+        """``method`` (maps or masks) of a Dask array of images, lazily and blockwise."""
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, ["model_", "decision_scores_"])
+        if not hasattr(X, "chunks") or X.ndim < 2:
+            raise TypeError(f"{type(self).__name__}.{method} takes a Dask array of images "
+                            f"(n, H, W), (n, H, W, C), (n, C, H, W) or flat rows, got "
+                            f"{type(X).__name__}")
+        # the layout of one empty image says the maps' height and width (the input's)
+        probe = np.zeros((1,) + tuple(X.shape[1:]), dtype=X.dtype)
+        height, width = self.encoder_._layout(probe, type(self).__name__, False).shape[2:]
+        return _dask.rowwise(self, method, X, out_dtype=dtype, out_event=(height, width))
 
     @staticmethod
     def _at_size(error_map, size):

@@ -7,10 +7,12 @@ import numbers
 import numpy as np
 from scipy.ndimage import maximum_filter1d
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
+from . import _dask
 from ._core.ensemble import ScaleEnsemble
 from ._core.plans import grating_masks
-from ._core.samples import fold
+from ._core.samples import WindowSamples, fold, window_starts
 from ._encoders import SeriesEncoder
 from ._encoders.series import SCALINGS, MultiScaleSeriesEncoder, min_training_steps
 from .base import BaseDiffusionDetector, _check_n_samples, _positive_ints, _seed_from
@@ -426,10 +428,11 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         return _fold_series(blocks, encoded)
 
     def _scale_scores(self, folded, length):
-        errors = _step_errors(*folded)
-        if self.aggregation == "window":
-            errors = _max_window_mean(errors, length)
-        return errors
+        return self._aggregate(_fill_gaps(_observed_mean(*folded)), length)
+
+    def _aggregate(self, errors, length):
+        """Gap-free step errors of one length -> its step scores (see ``aggregation``)."""
+        return _aggregate(errors, length, self.aggregation)
 
     def _fit_reduction(self, folded, encoded):
         """Several lengths: each scale's ``SCALE_PERCENTILE``-th percentile of its
@@ -449,7 +452,7 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         scores = [self._scale_scores(part, length) / scale for part, length, scale
                   in zip(folded, _part_lengths(encoded), reduction["scales"])
                   if part is not None]
-        return np.mean(scores, axis=0)
+        return _mean_of(scores)
 
     # ------------------------------------------------------------- generation
     _sampling_hint = ("fit it with denoiser='unet' and scoring='reconstruction', which train "
@@ -578,6 +581,9 @@ class DiffusionTSDetector(BaseDiffusionDetector):
             its training scale (``reduction_["scales"]``) and averaged, as in
             :meth:`decision_function`.
         """
+        if _dask.is_dask(X):
+            check_is_fitted(self, ["model_", "decision_scores_"])
+            return _dask.series(self, X, channels=True)
         encoded = self._encode(X)
         folded = self._fold(self.model_.errors(encoded.samples), encoded)
         if not self._multiscale():
@@ -585,19 +591,66 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         parts = [self._channel_scores(part, length) / scale for part, length, scale
                  in zip(folded, _part_lengths(encoded), self.reduction_["scales"])
                  if part is not None]
-        return np.mean(parts, axis=0).T
+        return _mean_of(parts).T
 
     def _channel_scores(self, folded, length):
-        sums, counts = folded
-        with np.errstate(invalid="ignore", divide="ignore"):
-            per_channel = np.where(counts > 0, sums / counts, np.nan)
-        if self.aggregation == "window":
-            for c, row in enumerate(per_channel):
-                seen = ~np.isnan(row)
-                if seen.any():
-                    filled = _max_window_mean(_fill_gaps(row, seen), length)
-                    per_channel[c] = np.where(seen, filled, np.nan)
-        return per_channel
+        return self._aggregate_channels(_channel_errors(*folded), length)
+
+    def _aggregate_channels(self, per_channel, length):
+        return _aggregate_channels(per_channel, length, self.aggregation)
+
+    # ------------------------------------------------------------- blockwise
+    # A Dask series is scored stretch by stretch (skdiffad._dask.series): each stretch
+    # with its neighbours' steps around it, on the whole series' grid of windows, its
+    # gaps filled from the nearest observed steps beyond it. Each step then gets the
+    # bits that scoring the whole series in memory gives it.
+    _rowwise = False
+
+    def _dask_scores(self, X):
+        check_is_fitted(self, ["model_", "decision_scores_"])
+        return _dask.series(self, X, channels=False)
+
+    def _lengths_for(self, n):
+        """``(model, length, stride, divisor)`` of each fitted window length that a series
+        of ``n`` steps is scored at (``divisor``: ``None`` for a single length)."""
+        multi = isinstance(self.model_, ScaleEnsemble)
+        members = self.model_.members if multi else [self.model_]
+        strides = self.stride_ if isinstance(self.stride_, tuple) else (self.stride_,)
+        divisors = (list(self.reduction_["scales"]) if self._multiscale()
+                    else [None] * len(members))
+        return [entry for entry in zip(members, self.window_sizes_, strides, divisors)
+                if n >= entry[1]]
+
+    def _stretch_errors(self, values, start, n, channels):
+        """Step errors of the stretch ``values`` ``(m, C)`` (user units, NaN missing)
+        that starts at step ``start`` of a series of ``n`` steps, gaps not filled.
+
+        Returns ``(m, K)``: a column per window length (``channels``: per length and
+        channel), NaN where nothing is observed. Only the windows of the whole
+        series' grid that lie inside the stretch are scored, so a step whose windows
+        all lie inside it gets the whole series' value.
+        """
+        Z, obs = self.encoder_._standardise(np.asarray(values, dtype=np.float64))
+        m, width = Z.shape[1], (Z.shape[0] if channels else 1)
+        columns = []
+        for model, length, stride, _ in self._lengths_for(n):
+            starts = window_starts(n, length, stride)
+            inside = starts[(starts >= start) & (starts + length <= start + m)] - start
+            if not len(inside):
+                columns.append(np.full((m, width), np.nan))
+                continue
+            samples = WindowSamples(Z, obs, inside, length)
+            sums, counts = (a.T for a in fold(samples, model.errors(samples)))
+            columns.append(_channel_errors(sums, counts).T if channels
+                           else _observed_mean(sums, counts)[:, None])
+        return np.hstack(columns)
+
+    def _stretch_scorer(self, n):
+        """What turns a stretch's step errors into scores, without the model (the
+        blockwise aggregation pass needs no more)."""
+        return StretchScorer(self.aggregation,
+                             [(length, divisor) for _, length, _, divisor in self._lengths_for(n)],
+                             self.n_features_in_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -618,35 +671,128 @@ def _part_lengths(encoded):
     return [None if part is None else part.samples.extent for part in encoded.parts]
 
 
-def _step_errors(sums, counts):
-    """Mean error over each step's observed channels; gaps take their neighbours'."""
+class StretchScorer:
+    """Step scores of a stretch of a series from its step errors, as the whole series'.
+
+    Parameters
+    ----------
+    aggregation : {"window", "step"}
+    lengths : list of (int, float or None)
+        Each window length scored and its divisor (``None``: a single length).
+    n_channels : int
+    """
+
+    def __init__(self, aggregation, lengths, n_channels):
+        self.aggregation, self.lengths, self.n_channels = aggregation, lengths, n_channels
+
+    def scores(self, filled, raw, channels):
+        """``raw`` step errors ``(m, K)`` (NaN: nothing observed) and the same with gaps
+        filled -> each length's aggregation inside the stretch, its divisor, the mean
+        over lengths: ``(m,)``, or ``(m, C)`` per channel."""
+        width = self.n_channels if channels else 1
+        parts = []
+        for i, (length, divisor) in enumerate(self.lengths):
+            cols = slice(i * width, (i + 1) * width)
+            if channels:
+                part = _aggregate_channels(raw[:, cols].T, length, self.aggregation,
+                                           filled=filled[:, cols].T).T
+            else:
+                part = _aggregate(filled[:, i], length, self.aggregation)
+            parts.append(part if divisor is None else part / divisor)
+        return _mean_of(parts)
+
+
+def _aggregate(errors, length, aggregation):
+    """Gap-free step errors of one window length -> its step scores."""
+    return _max_window_mean(errors, length) if aggregation == "window" else errors
+
+
+def _aggregate_channels(per_channel, length, aggregation, filled=None):
+    """Per-channel step errors ``(C, n)`` (NaN: not observed) -> per-channel scores;
+    ``filled``: the same with their gaps already filled (a stretch of a longer series,
+    filled from beyond it)."""
+    if aggregation != "window":
+        return per_channel
+    out = np.full_like(per_channel, np.nan)
+    for c, row in enumerate(per_channel):
+        seen = ~np.isnan(row)
+        if seen.any():
+            full = _fill_gaps(row) if filled is None else filled[c]
+            out[c] = np.where(seen, _max_window_mean(full, length), np.nan)
+    return out
+
+
+def _observed_mean(sums, counts):
+    """Mean error over each step's observed channels; NaN where none is observed.
+
+    The channels are added one after another, so a step's value does not depend in
+    its last bits on how long the series (or the stretch of it) is.
+    """
+    total = np.zeros(sums.shape[1])
+    n_obs = np.zeros(sums.shape[1])
     with np.errstate(invalid="ignore", divide="ignore"):
-        per_channel = sums / counts
-    scored = counts > 0
-    n_obs = scored.sum(axis=0)
-    scores = np.where(scored, per_channel, 0.0).sum(axis=0) / np.maximum(n_obs, 1)
-    return _fill_gaps(scores, n_obs > 0)
+        for channel_sums, channel_counts in zip(sums, counts):
+            scored = channel_counts > 0
+            total += np.where(scored, channel_sums / channel_counts, 0.0)
+            n_obs += scored
+        return np.where(n_obs > 0, total / np.maximum(n_obs, 1), np.nan)
 
 
-def _fill_gaps(values, known):
-    """``values`` with the entries not ``known`` interpolated from the nearest known ones."""
+def _channel_errors(sums, counts):
+    """Each channel's mean error at each step ``(C, n)``; NaN where not observed."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / counts, np.nan)
+
+
+def _fill_gaps(values, positions=None, left=None, right=None):
+    """``values`` with their NaN entries interpolated linearly from the nearest known ones
+    (the first or last known one beyond the ends).
+
+    ``positions`` are the entries' steps in the series (default ``0..n-1``);
+    ``left`` / ``right`` are ``(step, value)`` of the nearest known entries before and
+    after them in a longer series (``None``: none), so that a stretch of a series is
+    filled exactly as the whole series would be.
+    """
+    known = ~np.isnan(values)
     if known.all():
         return values
-    steps = np.arange(len(values))
-    return np.interp(steps, steps[known], values[known])
+    if positions is None:
+        positions = np.arange(len(values))
+    xp, fp = positions[known], values[known]
+    if left is not None:
+        xp, fp = np.r_[left[0], xp], np.r_[left[1], fp]
+    if right is not None:
+        xp, fp = np.r_[xp, right[0]], np.r_[fp, right[1]]
+    if not len(xp):
+        return values
+    return np.where(known, values, np.interp(positions, xp, fp))
+
+
+def _mean_of(parts):
+    """Element-wise mean of equal-shape arrays, added one after another (so the result
+    does not depend in its last bits on the arrays' shape)."""
+    total = np.array(parts[0], dtype=np.float64, copy=True)
+    for part in parts[1:]:
+        total += part
+    return total / len(parts)
 
 
 def _max_window_mean(errors, length):
     """For each step, the largest mean of ``errors`` over a window of ``length``
     steps that covers it (windows lie inside the series).
 
-    Computed exactly per window (no running sums), so a step's value does not
-    depend in its last bits on distant steps.
+    Each window's sum runs over its steps in order, with no running sums, so a
+    step's value depends neither on distant steps nor on the length of the array
+    (a stretch of a series gives its steps the whole series' values).
     """
     n = len(errors)
     means = np.empty(n - length + 1)
-    view = np.lib.stride_tricks.sliding_window_view(errors, length)
-    for start in range(0, len(means), 1 << 16):
-        means[start : start + (1 << 16)] = view[start : start + (1 << 16)].mean(axis=1)
+    chunk = 1 << 16
+    for start in range(0, len(means), chunk):
+        stop = min(start + chunk, len(means))
+        total = errors[start:stop].copy()
+        for k in range(1, length):
+            total += errors[start + k : stop + k]
+        means[start:stop] = total / length
     padded = np.concatenate([np.full(length - 1, -np.inf), means, np.full(length - 1, -np.inf)])
     return maximum_filter1d(padded, length, origin=-(length // 2), mode="nearest")[:n]

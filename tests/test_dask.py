@@ -1,0 +1,219 @@
+"""Dask collections in, lazy collections out, scored blockwise to the bit (issue #15)."""
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+da = pytest.importorskip("dask.array")
+dd = pytest.importorskip("dask.dataframe")
+
+from skdiffad import (  # noqa: E402
+    DiffusionImageDetector,
+    DiffusionTSDetector,
+    TabDiffusionDetector,
+    _dask,
+)
+
+SYNC = {"scheduler": "sync"}
+
+
+# ---------------------------------------------------------------- tables
+@pytest.fixture(scope="module")
+def table():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(900, 4))
+    X[::7, 2] = np.nan
+    X[-30:] += 4
+    return X
+
+
+@pytest.fixture(scope="module")
+def table_detector(table):
+    return TabDiffusionDetector(random_state=0).fit(table[:400])
+
+
+def test_dask_array_rows_score_as_in_memory(table, table_detector):
+    det = table_detector
+    dX = da.from_array(table, chunks=((100, 333, 467), (3, 1)))  # uneven rows, split columns
+    scores = det.decision_function(dX)
+    assert isinstance(scores, da.Array) and scores.chunks == ((100, 333, 467),)
+    np.testing.assert_array_equal(scores.compute(**SYNC), det.decision_function(table))
+    np.testing.assert_array_equal(det.score_samples(dX).compute(**SYNC),
+                                  det.score_samples(table))
+    labels = det.predict(dX).compute(**SYNC)
+    np.testing.assert_array_equal(labels, det.predict(table))
+    assert labels[-30:].mean() > 0.9
+    np.testing.assert_array_equal(det.predict_proba(dX).compute(**SYNC), det.predict_proba(table))
+    np.testing.assert_array_equal(det.predict_confidence(dX).compute(**SYNC),
+                                  det.predict_confidence(table))
+    lazy_labels, confidence = det.predict(dX, return_confidence=True)
+    np.testing.assert_array_equal(confidence.compute(**SYNC), det.predict_confidence(table))
+
+
+def test_dask_dataframe_keeps_index_and_mixed_types():
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x": rng.normal(size=300), "y": rng.normal(size=300),
+                          "kind": pd.Categorical(rng.choice(["a", "b", "c"], 300))},
+                         index=pd.RangeIndex(1000, 1300, name="row"))
+    frame.loc[frame.index[::11], "y"] = np.nan
+    det = TabDiffusionDetector(random_state=0).fit(frame.iloc[:150])
+    lazy = det.decision_function(dd.from_pandas(frame, npartitions=4))
+    assert isinstance(lazy, dd.Series)
+    scores = lazy.compute(**SYNC)
+    pd.testing.assert_index_equal(scores.index, frame.index)
+    np.testing.assert_array_equal(scores.to_numpy(), det.decision_function(frame))
+    labels = det.predict(dd.from_pandas(frame, npartitions=3)).compute(**SYNC)
+    np.testing.assert_array_equal(labels.to_numpy(), det.predict(frame))
+
+
+def test_dask_series_input_to_a_table_detector_is_a_clear_error(table_detector):
+    series = dd.from_pandas(pd.Series(np.arange(10.0)), npartitions=2)
+    with pytest.raises(TypeError, match="not a Dask Series"):
+        table_detector.decision_function(series)
+
+
+def test_unknown_chunk_sizes_are_a_clear_error(table, table_detector):
+    dX = da.from_array(table, chunks=300)
+    dX = dX[dX[:, 0] > -10]  # boolean indexing: chunk sizes unknown
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        table_detector.decision_function(dX)
+
+
+# ---------------------------------------------------------------- series
+def _series(n=2400, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    X = np.c_[np.sin(t / 20), np.cos(t / 33), rng.normal(size=n) * 0.1]
+    X += 0.05 * rng.normal(size=X.shape)
+    X[1700:1740, 1] += 2.5
+    return X
+
+
+def _with_gaps(X):
+    X = X.copy()
+    X[:15] = np.nan                # the series starts with nothing observed
+    X[900:1150] = np.nan           # a gap longer than any window (and the overlap)
+    X[1300:1310, 0] = np.nan       # one channel missing for a while
+    X[-9:] = np.nan                # and ends with nothing observed
+    return X
+
+
+SERIES_CASES = {
+    "multiscale": {"window_size": (16, 32)},
+    "single": {"window_size": 24, "stride": 7},
+    "step": {"window_size": (8, 16), "aggregation": "step"},
+    "imputation": {"window_size": 16, "scoring": "imputation", "n_stripes": 4},
+    "unet": {"window_size": (8, 16), "denoiser": "unet", "widths": (8,), "kernel_size": 3,
+             "max_steps": 15, "n_timesteps": 50, "n_inference_steps": 2},
+}
+CHUNKINGS = [(600, 600, 600, 600), (5, 1190, 13, 1192), (2399, 1)]
+
+
+@pytest.mark.parametrize("case", list(SERIES_CASES))
+def test_dask_series_scores_are_bit_identical_on_uneven_chunks_with_gaps(case):
+    X = _series()
+    det = DiffusionTSDetector(random_state=0, **SERIES_CASES[case]).fit(X[:800])
+    test = _with_gaps(X)
+    scores, channels = det.decision_function(test), det.channel_scores(test)
+    assert np.isfinite(scores).all()
+    for chunks in CHUNKINGS:
+        dX = da.from_array(test, chunks=(chunks, 2 if chunks[0] == 600 else 3))
+        lazy = det.decision_function(dX)
+        assert isinstance(lazy, da.Array) and lazy.shape == (len(test),)
+        np.testing.assert_array_equal(lazy.compute(**SYNC), scores)
+        np.testing.assert_array_equal(det.channel_scores(dX).compute(**SYNC), channels)
+    labels = det.predict(da.from_array(test, chunks=500)).compute(**SYNC)
+    np.testing.assert_array_equal(labels, det.predict(test))
+
+
+def test_dask_dataframe_series_keeps_its_index_and_channel_names():
+    X = _with_gaps(_series())
+    frame = pd.DataFrame(X, columns=["a", "b", "c"],
+                         index=pd.date_range("2026-01-01", periods=len(X), freq="min"))
+    det = DiffusionTSDetector(random_state=0, window_size=(16, 32)).fit(frame.iloc[:800])
+    lazy = det.decision_function(dd.from_pandas(frame, npartitions=5))
+    assert isinstance(lazy, dd.Series)
+    scores = lazy.compute(**SYNC)
+    pd.testing.assert_index_equal(scores.index, frame.index)
+    np.testing.assert_array_equal(scores.to_numpy(), det.decision_function(frame))
+    per_channel = det.channel_scores(dd.from_pandas(frame, npartitions=3)).compute(**SYNC)
+    assert list(per_channel.columns) == ["a", "b", "c"]
+    np.testing.assert_array_equal(per_channel.to_numpy(), det.channel_scores(frame))
+    with pytest.raises(ValueError, match="channel names"):
+        det.decision_function(dd.from_pandas(frame.rename(columns={"a": "z"}), npartitions=2))
+
+
+def test_dask_series_bad_input_names_what_is_wrong():
+    X = _series(1200)
+    det = DiffusionTSDetector(random_state=0, window_size=(16, 32)).fit(X[:800])
+    with pytest.raises(ValueError, match="3 channels"):
+        det.decision_function(da.from_array(X[:, :2], chunks=300))
+    with pytest.raises(ValueError, match="fewer than window_size=16"):
+        det.decision_function(da.from_array(X[:10], chunks=5))
+    with pytest.raises(ValueError, match="shape"):
+        det.decision_function(da.zeros((40, 3, 2), chunks=10))
+    with pytest.raises(TypeError, match="Dask collection"):
+        det.predict_proba(da.from_array(X, chunks=300))
+    blank = da.full((600, 3), np.nan, chunks=200)
+    with pytest.raises(ValueError, match="no observed value"):
+        det.decision_function(blank).compute(**SYNC)
+
+
+# ---------------------------------------------------------------- images
+def test_dask_images_scores_maps_and_masks():
+    rng = np.random.default_rng(0)
+    images = rng.random((90, 12, 12))
+    images[-10:, 3:7, 3:7] = 3.0
+    det = DiffusionImageDetector(random_state=0).fit(images[:40])
+    for X in (images, images[..., None]):
+        dX = da.from_array(X, chunks=(35,) + X.shape[1:])
+        np.testing.assert_array_equal(det.decision_function(dX).compute(**SYNC),
+                                      det.decision_function(X))
+        maps = det.anomaly_map(dX)
+        assert maps.shape == (90, 12, 12) and maps.dtype == np.float64
+        np.testing.assert_array_equal(maps.compute(**SYNC), det.anomaly_map(X))
+        np.testing.assert_array_equal(det.predict_mask(dX).compute(**SYNC), det.predict_mask(X))
+    assert det.predict(da.from_array(images, chunks=30)).compute(**SYNC)[-10:].all()
+
+
+# ---------------------------------------------------------------- a cluster
+@pytest.fixture(scope="module")
+def cluster():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, silence_logs=40) as local:
+        with distributed.Client(local) as client:
+            yield local, client
+
+
+def test_local_cluster_ships_the_model_once_per_worker(cluster, table, table_detector):
+    _, client = cluster
+    det = DiffusionTSDetector(random_state=0, window_size=(16, 32)).fit(_series()[:800])
+    series = _with_gaps(_series(6000, seed=2))
+    before = client.run(_dask.shipments)
+    lazy = det.decision_function(da.from_array(series, chunks=(500, 3)))  # 12 blocks
+    np.testing.assert_array_equal(client.compute(lazy).result(), det.decision_function(series))
+    after = client.run(_dask.shipments)
+    per_worker = [after[w] - before[w] for w in after]
+    # the model went to each worker that ran a block once, not once per block
+    assert sum(per_worker) >= 1 and max(per_worker) == 1, per_worker
+    rows = table_detector.decision_function(da.from_array(table, chunks=50))  # 18 blocks
+    np.testing.assert_array_equal(client.compute(rows).result(),
+                                  table_detector.decision_function(table))
+
+
+def test_a_worker_killed_mid_scoring_leaves_a_complete_result(cluster):
+    local, client = cluster
+    det = DiffusionTSDetector(random_state=0, window_size=(16, 32)).fit(_series()[:800])
+    series = _with_gaps(_series(40_000, seed=3))
+    expected = det.decision_function(series)
+    future = client.compute(det.decision_function(da.from_array(series, chunks=(1000, 3))))
+    deadline = time.monotonic() + 60
+    while not any(client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    victim = next(iter(local.workers.values()))
+    victim.process.process.kill()  # the nanny starts a new worker; Dask reruns what was lost
+    assert not future.done()
+    np.testing.assert_array_equal(future.result(timeout=120), expected)
