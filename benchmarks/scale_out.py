@@ -1,0 +1,288 @@
+"""Scale-out benchmark (issue #15): Dask scoring on a local cluster against one process.
+
+Two jobs, each scored lazily by a Dask ``LocalCluster`` of 1 and of 2 worker processes
+(one thread each), and in memory by this process (one thread):
+
+- ``table``: ``TabDiffusionDetector()`` fitted on 20,000 normal rows of ADBench's largest
+  set (``11_donors``, 619k x 10), scoring a table of ``--rows`` rows (10 million by default)
+  drawn with replacement from all of its rows, block by block as the workers need them
+  (block ``i`` is drawn from a generator seeded with ``i``, so any block can be rebuilt).
+  The process scores ``--check-blocks`` of those blocks in memory: their scores must
+  equal the cluster's bit for bit, and their rows per second are the single-process rate.
+- ``series``: ``DiffusionTSDetector()`` fitted on the training part of SMAP channel A-1 (25
+  channels), scoring a series of ``--steps`` steps (10 million by default) that repeats
+  the test parts of every SMAP channel end to end. The process scores the whole series
+  in memory: every step must equal the cluster's bit for bit.
+
+Per run: wall seconds of the computation (the cluster's start excluded), rows (steps) per
+second, the speed-up of 2 workers over 1, how often each worker unpickled the fitted
+detector (``skdiffad._dask.shipments``: 1 means shipped once, not once per block) and each
+worker's peak resident memory. Results go to ``--out``: ``scale_out_runs.csv`` and
+``scale_out_summary.md``.
+
+Usage::
+
+    python -m benchmarks.scale_out --data-dir ../shared/data           # 10M rows and steps
+    python -m benchmarks.scale_out --rows 1000000 --steps 1000000      # a quicker look
+
+Needs the ``dask`` extra (``pip install skdiffad[dask]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.tabular import (
+    command_line,
+    environment_notes,
+    resolve_data_dir,
+    set_threads,
+)
+
+TABLE_SET = "11_donors"
+SERIES_FIT = "SMAP_A-1"
+TRAIN_ROWS = 20_000
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+CSV_NAME = "scale_out_runs.csv"
+SUMMARY_NAME = "scale_out_summary.md"
+
+
+def _peak_rss_mib():
+    """This process's peak resident memory since it started its program: ``VmHWM``
+    (``ru_maxrss`` would carry over the peak of the process a worker was forked from)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def _warm(data_dir):
+    """Import the detectors and read the source data, as a long-lived worker has."""
+    import skdiffad  # noqa: F401
+
+    table_source(data_dir)
+    series_source(data_dir)
+    return _peak_rss_mib()
+
+
+# ---------------------------------------------------------------- data
+# Workers read the source data from disk themselves, once per process (a real job reads
+# its blocks from storage; shipping the source through the graph would time the graph).
+_SOURCES = {}
+
+
+def table_source(data_dir):
+    """``11_donors``' rows and labels."""
+    key = ("table", str(data_dir))
+    if key not in _SOURCES:
+        data = np.load(Path(data_dir) / "tabular" / "adbench" / f"{TABLE_SET}.npz")
+        _SOURCES[key] = data["X"].astype(np.float64), data["y"]
+    return _SOURCES[key]
+
+
+def series_source(data_dir):
+    """The training part of SMAP A-1 and every SMAP channel's test part end to end."""
+    key = ("series", str(data_dir))
+    if key not in _SOURCES:
+        from skdiffad.datasets import list_timeseries, load_timeseries
+
+        train = load_timeseries("SMAP_MSL", SERIES_FIT, data_dir)["X_train"]
+        parts = [load_timeseries("SMAP_MSL", name, data_dir)["X_test"]
+                 for name in list_timeseries("SMAP_MSL", data_dir) if name.startswith("SMAP_")]
+        _SOURCES[key] = train, np.concatenate([p for p in parts if p.shape[1] == train.shape[1]])
+    return _SOURCES[key]
+
+
+def _table_block(data_dir, size, seed, index):
+    pool = table_source(data_dir)[0]
+    rng = np.random.default_rng([seed, index])
+    return pool[rng.integers(0, len(pool), size)]
+
+
+def _table_chunk(data_dir, seed, block_info=None):
+    info = block_info[None]
+    return _table_block(data_dir, info["chunk-shape"][0], seed, info["chunk-location"][0])
+
+
+def _blocks(n, chunk):
+    return (chunk,) * (n // chunk) + ((n % chunk,) if n % chunk else ())
+
+
+def table_job(data_dir, n_rows, chunk, seed=0):
+    """Training rows, the lazy table, and a function that rebuilds block ``i``."""
+    import dask.array as da
+
+    X, y = table_source(data_dir)
+    rng = np.random.default_rng(seed)
+    train = X[rng.choice(np.flatnonzero(y == 0), TRAIN_ROWS, replace=False)]
+    chunks = (_blocks(n_rows, chunk), (X.shape[1],))
+    lazy = da.map_blocks(_table_chunk, str(data_dir), seed, chunks=chunks, dtype=np.float64,
+                         meta=np.empty((0, 0)))
+    return train, lazy, lambda index: _table_block(data_dir, chunks[0][index], seed, index)
+
+
+def _series_chunk(data_dir, block_info=None):
+    pool = series_source(data_dir)[1]
+    start, stop = block_info[None]["array-location"][0]
+    return pool[np.arange(start, stop) % len(pool)]
+
+
+def series_job(data_dir, n_steps, chunk):
+    """Training series, the lazy series and the whole series in memory (a function)."""
+    import dask.array as da
+
+    train, pool = series_source(data_dir)
+    lazy = da.map_blocks(_series_chunk, str(data_dir),
+                         chunks=(_blocks(n_steps, chunk), (pool.shape[1],)),
+                         dtype=np.float64, meta=np.empty((0, 0)))
+    return train, lazy, lambda: pool[np.arange(n_steps) % len(pool)]
+
+
+# ---------------------------------------------------------------- runs
+def on_cluster(detector, lazy, n_workers, data_dir):
+    """Compute ``detector.decision_function(lazy)`` on a fresh local cluster whose workers
+    have imported skdiffad and read the source data (not timed)."""
+    from distributed import Client, LocalCluster
+
+    from skdiffad import _dask
+
+    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None, silence_logs=40) as cluster, \
+            Client(cluster) as client:
+        client.run(set_threads, 1)
+        client.run(_warm, str(data_dir))
+        start = time.perf_counter()
+        scores = client.compute(detector.decision_function(lazy)).result()
+        seconds = time.perf_counter() - start
+        shipped = list(client.run(_dask.shipments).values())
+        peaks = list(client.run(_peak_rss_mib).values())
+    return scores, seconds, shipped, peaks
+
+
+def run_table(data_dir, n_rows, chunk, workers, check_blocks):
+    from skdiffad import TabDiffusionDetector
+
+    train, lazy, block = table_job(data_dir, n_rows, chunk)
+    detector = TabDiffusionDetector(random_state=0).fit(train)
+    checked = np.linspace(0, lazy.numblocks[0] - 1, check_blocks).round().astype(int)
+    rows = []
+    start = time.perf_counter()
+    memory = [detector.decision_function(block(i)) for i in checked]
+    seconds = time.perf_counter() - start
+    n_checked = sum(len(m) for m in memory)
+    rows.append({"job": "table", "mode": "one process, in memory", "n": n_checked,
+                 "seconds": seconds, "per_second": n_checked / seconds, "exact": "",
+                 "shipments": "", "peak_mib": round(_peak_rss_mib())})
+    bounds = np.cumsum((0,) + lazy.chunks[0])
+    for n_workers in workers:
+        scores, seconds, shipped, peaks = on_cluster(detector, lazy, n_workers, data_dir)
+        exact = all(np.array_equal(scores[bounds[i]:bounds[i + 1]], m)
+                    for i, m in zip(checked, memory))
+        rows.append({"job": "table", "mode": f"Dask, {n_workers} worker(s)", "n": n_rows,
+                     "seconds": seconds, "per_second": n_rows / seconds,
+                     "exact": f"{exact} ({n_checked} rows)",
+                     "shipments": "/".join(map(str, shipped)),
+                     "peak_mib": "/".join(str(round(p)) for p in peaks)})
+    return rows
+
+
+def run_series(data_dir, n_steps, chunk, workers):
+    from skdiffad import DiffusionTSDetector
+
+    train, lazy, whole = series_job(data_dir, n_steps, chunk)
+    detector = DiffusionTSDetector(random_state=0).fit(train)
+    series = whole()
+    start = time.perf_counter()
+    memory = detector.decision_function(series)
+    seconds = time.perf_counter() - start
+    del series
+    rows = [{"job": "series", "mode": "one process, in memory", "n": n_steps,
+             "seconds": seconds, "per_second": n_steps / seconds, "exact": "",
+             "shipments": "", "peak_mib": round(_peak_rss_mib())}]
+    for n_workers in workers:
+        scores, seconds, shipped, peaks = on_cluster(detector, lazy, n_workers, data_dir)
+        rows.append({"job": "series", "mode": f"Dask, {n_workers} worker(s)", "n": n_steps,
+                     "seconds": seconds, "per_second": n_steps / seconds,
+                     "exact": f"{np.array_equal(scores, memory)} (every step)",
+                     "shipments": "/".join(map(str, shipped)),
+                     "peak_mib": "/".join(str(round(p)) for p in peaks)})
+    return rows
+
+
+def summarise(runs, notes=()):
+    lines = ["# Scale-out benchmark (issue #15)", "",
+             "Rows (steps) per second scored; `exact`: the cluster's scores equal the "
+             "in-memory ones bit for bit; `shipments`: unpickles of the fitted detector per "
+             "worker; `peak MiB`: each worker's (or this process's) peak resident memory.", ""]
+    table = runs.copy()
+    for job, group in table.groupby("job", sort=False):
+        one = group.loc[group["mode"] == "Dask, 1 worker(s)", "per_second"]
+        if len(one):
+            table.loc[group.index, "vs 1 worker"] = (group["per_second"] / one.iloc[0]).round(2)
+    table["seconds"] = table["seconds"].round(1)
+    table["per_second"] = table["per_second"].round(0).astype(int)
+    header = ["job", "mode", "n", "seconds", "per_second", "vs 1 worker", "exact",
+              "shipments", "peak_mib"]
+    table = table.reindex(columns=header).fillna("")
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    for _, row in table.iterrows():
+        lines.append("| " + " | ".join(str(row[c]) for c in header) + " |")
+    lines += [""] + [f"- {note}" for note in notes]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    """Command-line entry point; see ``python -m benchmarks.scale_out --help``."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.scale_out",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", default="table,series", help="comma list (default: %(default)s)")
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--steps", type=int, default=10_000_000)
+    parser.add_argument("--chunk-rows", type=int, default=250_000)
+    parser.add_argument("--chunk-steps", type=int, default=100_000)
+    parser.add_argument("--workers", default="1,2", help="cluster sizes (default: %(default)s)")
+    parser.add_argument("--check-blocks", type=int, default=4,
+                        help="table blocks also scored in memory (default: %(default)s)")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--out", default=str(RESULTS_DIR / "scale_out"))
+    args = parser.parse_args(argv)
+    set_threads(1)
+    data_dir = resolve_data_dir(args.data_dir)
+    workers = [int(w) for w in args.workers.split(",")]
+    jobs = [j.strip() for j in args.jobs.split(",") if j.strip()]
+    unknown = sorted(set(jobs) - {"table", "series"})
+    if unknown:
+        parser.error(f"unknown jobs {unknown}; choose from table, series")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    rows = []
+    if "table" in jobs:
+        rows += run_table(data_dir, args.rows, args.chunk_rows, workers, args.check_blocks)
+    if "series" in jobs:
+        rows += run_series(data_dir, args.steps, args.chunk_steps, workers)
+    runs = pd.DataFrame(rows)
+    runs.to_csv(out / CSV_NAME, index=False)
+    elapsed = time.perf_counter() - start
+    notes = [*environment_notes(command_line("benchmarks.scale_out", argv), 1, "cpu",
+                                deep_baselines=False),
+             f"Wall time: {elapsed:.0f} s ({elapsed / 60:.1f} min)."]
+    text = summarise(runs, notes)
+    (out / SUMMARY_NAME).write_text(text)
+    print(text, flush=True)
+    return text
+
+
+if __name__ == "__main__":
+    main()
