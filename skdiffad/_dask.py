@@ -65,8 +65,12 @@ def ship(estimator):
     """One Delayed key holding ``estimator``, for every block task to depend on.
 
     The key is a task's result, not a literal in the graph: Dask may copy a literal
-    into every task that uses it (then each block would unpickle the detector), while
+    into every task that reads it (then each block would unpickle the detector), while
     a task's result is computed once and fetched once by each worker that needs it.
+    It is not scattered: a scattered detector lives only on the worker that holds it,
+    and dies with it, where a task is recomputed after a worker's death. (So
+    ``distributed`` warns that the graph holds a large object: that is the detector,
+    sent to the scheduler once.)
     """
     from dask import delayed
 
@@ -295,9 +299,9 @@ def series(estimator, X, *, channels=False):
 
     token = uuid.uuid4().hex
     name = f"skdiffad-{'channel-scores' if channels else 'scores'}-{token}"
-    ship_key, scorer_key = f"skdiffad-model-{token}", f"skdiffad-scorer-{token}"
-    layer = {ship_key: (_received, Shipped(estimator)),
-             scorer_key: (_received, estimator._stretch_scorer(n))}
+    shipped = ship(estimator)
+    ship_key, scorer_key = shipped.key, f"skdiffad-scorer-{token}"
+    layer = {scorer_key: (_received, estimator._stretch_scorer(n))}
     raw = [f"skdiffad-raw-{token}-{i}" for i in range(len(starts))]
     filled = [f"skdiffad-filled-{token}-{i}" for i in range(len(starts))]
     edges = f"skdiffad-edges-{token}"
@@ -315,7 +319,7 @@ def series(estimator, X, *, channels=False):
                           lo, hi, a, b, channels)
     layer[edges] = (_edges, [f"skdiffad-ends-{token}-{i}" for i in range(len(starts))],
                     [int(a) for a in starts], not channels)
-    graph = HighLevelGraph.from_collections(name, layer, dependencies=[X])
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[X, shipped])
     chunks = (X.chunks[0], (n_channels,)) if channels else (X.chunks[0],)
     scores = da.Array(graph, name, chunks=chunks, dtype=np.float64,
                       meta=np.empty((0,) * len(chunks)))
@@ -326,3 +330,51 @@ def series(estimator, X, *, channels=False):
                                   if hasattr(estimator, "feature_names_in_") else None,
                                   index=index)
     return dd.from_dask_array(scores, index=index)
+
+
+# ---------------------------------------------------------------- fit
+def _block_sample(block, size, seed, index):
+    """The ``size`` rows of a block with the smallest random keys, and their keys."""
+    n = len(block)
+    keys = np.random.default_rng([seed, index]).random(n)
+    keep = np.sort(np.argpartition(keys, size - 1)[:size]) if n > size else np.arange(n)
+    rows = block.iloc[keep] if isinstance(block, pd.DataFrame) else np.asarray(block)[keep]
+    return rows, keys[keep]
+
+
+def _merge_samples(samples, size):
+    keys = np.concatenate([k for _, k in samples])
+    keep = np.sort(np.argpartition(keys, size - 1)[:size]) if len(keys) > size else None
+    frames = [rows for rows, _ in samples]
+    if isinstance(frames[0], pd.DataFrame):
+        merged = pd.concat(frames)
+        return merged if keep is None else merged.iloc[keep]
+    merged = np.concatenate(frames)
+    return merged if keep is None else merged[keep]
+
+
+def sample_rows(X, size, seed):
+    """A uniform random sample of ``size`` rows of a Dask array or DataFrame (all of them
+    when it has fewer), in their order, computed block by block.
+
+    Every row gets a random key (a generator seeded by ``seed`` and its block's index);
+    each block keeps its ``size`` smallest keys and one task keeps the smallest overall:
+    a sample without replacement in which every subset is equally likely. A worker holds
+    one block and the candidates, never the collection. The sample depends on
+    ``seed`` and on how the collection is split into blocks.
+    """
+    from dask import compute, delayed
+
+    if hasattr(X, "chunks"):  # an array: one block per run of rows
+        blocks = list(check_rows(X, "fit").to_delayed().ravel())
+    else:
+        blocks = list(X.to_delayed())
+    parts = [delayed(_block_sample, pure=True)(block, size, seed, i)
+             for i, block in enumerate(blocks)]
+    (merged,) = compute(delayed(_merge_samples, pure=True)(parts, size))
+    return merged
+
+
+def loaded(X):
+    """A Dask collection computed into memory (a training series is fitted whole)."""
+    return X.compute()

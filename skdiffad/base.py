@@ -188,7 +188,11 @@ class BaseDiffusionDetector(BaseDetector):
         Parameters
         ----------
         X : array-like
-            Training data; see the class docstring for the accepted kinds.
+            Training data; see the class docstring for the accepted kinds. A Dask
+            array or DataFrame of rows (tables, images) is fitted on a uniform random
+            sample of ``max_samples`` of its rows, drawn block by block without
+            loading the rest (:func:`skdiffad._dask.sample_rows`); a Dask series is
+            loaded whole.
         y : Ignored
             Present for API consistency.
 
@@ -199,6 +203,9 @@ class BaseDiffusionDetector(BaseDetector):
         """
         self._validate_params()
         self._check_params()
+        if _dask.is_dask(X):
+            X = (_dask.sample_rows(X, self.max_samples, _seed_from(self.random_state))
+                 if self._rowwise else _dask.loaded(X))
         encoder = self._make_encoder()
         encoded = encoder.fit_transform(self, X)
         rng = check_random_state(self.random_state)

@@ -26,6 +26,8 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from . import _dask
+
 __all__ = ["FusionDetector"]
 
 FUSIONS = ("late", "dynamic", "early")
@@ -546,17 +548,45 @@ class FusionDetector(_BaseComposition, BaseDetector):
         Parameters
         ----------
         X : DataFrame, array-like or dict
-            Data of the kind seen in fit.
+            Data of the kind seen in fit. A Dask DataFrame or array (a table) is
+            scored lazily, block by block, when every member scores each row alone
+            (skdiffad's table and image detectors, PyOD's tabular ones).
 
         Returns
         -------
         scores : ndarray of shape (n_samples,)
+            A Dask array or Series for a Dask input.
         """
+        if _dask.is_dask(X):
+            self._check_rowwise_dask()
+            return _dask.rowwise(self, "decision_function", X)
         blocks, missing = self._blocks(X)
         if self.fusion == "early":
             return np.asarray(self.early_detector_.decision_function(self._joined(blocks)),
                               dtype=np.float64)
         return self._fuse(blocks, missing)
+
+    def _check_rowwise_dask(self):
+        """A Dask table is scored block by block: every member must score rows alone."""
+        check_is_fitted(self, "decision_scores_")
+        fitted = ([self.early_detector_] if self.fusion == "early"
+                  else list(self.members_.values()))
+        series = [type(d).__name__ for d in fitted if not getattr(d, "_rowwise", True)]
+        if series:
+            raise TypeError(f"FusionDetector scores a Dask collection block by block, which "
+                            f"needs members that score each row alone; {series[0]} scores "
+                            "steps from their neighbours. Score such a modality with its "
+                            "own detector's decision_function (it takes a Dask series)")
+
+    def predict(self, X, return_confidence=False):
+        """0/1 label of each sample (1: anomaly): its fused score above ``threshold_``;
+        lazy for a Dask collection (see :meth:`decision_function`)."""
+        if not _dask.is_dask(X):
+            return super().predict(X, return_confidence=return_confidence)
+        labels = (self.decision_function(X) > self.threshold_).astype(int)
+        if return_confidence:
+            return labels, _dask.rowwise(self, "predict_confidence", X)
+        return labels
 
     def modality_scores(self, X):
         """Each modality's calibrated score: which modality raised a sample's score.

@@ -179,7 +179,7 @@ def test_dask_images_scores_maps_and_masks():
 
 
 # ---------------------------------------------------------------- a cluster
-@pytest.fixture(scope="module")
+@pytest.fixture
 def cluster():
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
@@ -217,3 +217,101 @@ def test_a_worker_killed_mid_scoring_leaves_a_complete_result(cluster):
     victim.process.process.kill()  # the nanny starts a new worker; Dask reruns what was lost
     assert not future.done()
     np.testing.assert_array_equal(future.result(timeout=120), expected)
+
+
+# ---------------------------------------------------------------- fit
+def test_sample_rows_is_a_uniform_sample_in_order():
+    X = np.arange(1000.0)[:, None] * [1.0, -1.0]
+    dX = da.from_array(X, chunks=(130, 2))
+    counts = np.zeros(1000)
+    for seed in range(300):
+        sample = _dask.sample_rows(dX, 100, seed)
+        assert sample.shape == (100, 2) and np.all(np.diff(sample[:, 0]) > 0)
+        counts[sample[:, 0].astype(int)] += 1
+    # every row drawn with probability 0.1: 30 expected draws each (sd 5.2)
+    assert abs(counts.mean() - 30) < 1e-9 and counts.min() > 10 and counts.max() < 52
+    assert np.array_equal(_dask.sample_rows(dX, 5000, 0), X)  # fewer rows: all of them
+    np.testing.assert_array_equal(_dask.sample_rows(dX, 100, 7), _dask.sample_rows(dX, 100, 7))
+
+
+def test_fit_on_dask_uses_a_sample_of_max_samples_rows(table):
+    dX = da.from_array(table, chunks=(170, 4))
+    det = TabDiffusionDetector(random_state=3, max_samples=250).fit(dX)
+    sample = _dask.sample_rows(dX, 250, _seed(3))
+    assert det.decision_scores_.shape == (250,)
+    in_memory = TabDiffusionDetector(random_state=3, max_samples=250).fit(sample)
+    np.testing.assert_array_equal(det.decision_function(table),
+                                  in_memory.decision_function(table))
+    frame = pd.DataFrame(table, columns=list("abcd"))
+    det = TabDiffusionDetector(random_state=0, max_samples=300).fit(
+        dd.from_pandas(frame, npartitions=4))
+    assert det.decision_scores_.shape == (300,) and list(det.feature_names_in_) == list("abcd")
+
+
+def _seed(random_state):
+    from skdiffad.base import _seed_from
+
+    return _seed_from(random_state)
+
+
+def test_fit_on_a_dask_series_fits_the_whole_series():
+    X = _series(1500)
+    det = DiffusionTSDetector(random_state=0, window_size=(16, 32))
+    lazy = det.fit(da.from_array(X, chunks=(400, 3))).decision_scores_
+    np.testing.assert_array_equal(lazy, DiffusionTSDetector(
+        random_state=0, window_size=(16, 32)).fit(X).decision_scores_)
+
+
+# ---------------------------------------------------------------- recipes
+def test_dask_ml_parallel_post_fit_wraps_a_detector(table, table_detector):
+    wrappers = pytest.importorskip("dask_ml.wrappers")
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    wrapped = wrappers.ParallelPostFit(make_pipeline(
+        StandardScaler(), TabDiffusionDetector(random_state=0))).fit(table[:400])
+    dX = da.from_array(table, chunks=(200, 4))
+    labels = wrapped.predict(dX)
+    assert isinstance(labels, da.Array)
+    np.testing.assert_array_equal(labels.compute(**SYNC), wrapped.estimator.predict(table))
+
+
+def test_grid_search_under_the_joblib_dask_backend(cluster, table):
+    import joblib
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    y = np.r_[np.zeros(870, dtype=int), np.ones(30, dtype=int)]
+    grid = {"max_samples": [50, 400], "n_neighbors": [1, 5]}
+
+    def search():
+        return GridSearchCV(TabDiffusionDetector(random_state=0), grid, scoring="roc_auc",
+                            cv=StratifiedKFold(3, shuffle=True, random_state=0),
+                            n_jobs=2).fit(table, y)
+
+    local = search()
+    with joblib.parallel_backend("dask"):
+        on_dask = search()
+    assert on_dask.best_params_ == local.best_params_
+    np.testing.assert_array_equal(on_dask.cv_results_["mean_test_score"],
+                                  local.cv_results_["mean_test_score"])
+
+
+def test_fusion_of_row_members_scores_a_dask_table(table):
+    from skdiffad import FusionDetector
+
+    fused = FusionDetector([("a", TabDiffusionDetector(random_state=0), [0, 1]),
+                            ("b", TabDiffusionDetector(random_state=0), [2, 3])]).fit(table[:400])
+    dX = da.from_array(table, chunks=(250, 4))
+    np.testing.assert_array_equal(fused.decision_function(dX).compute(**SYNC),
+                                  fused.decision_function(table))
+    np.testing.assert_array_equal(fused.predict(dX).compute(**SYNC), fused.predict(table))
+    frame = pd.DataFrame(table, columns=list("wxyz"))
+    named = FusionDetector([("a", TabDiffusionDetector(random_state=0), ["w", "x"]),
+                            ("b", TabDiffusionDetector(random_state=0), ["y", "z"])]
+                           ).fit(frame.iloc[:400])
+    scores = named.decision_function(dd.from_pandas(frame, npartitions=3)).compute(**SYNC)
+    np.testing.assert_array_equal(scores.to_numpy(), named.decision_function(frame))
+    series = FusionDetector([("s", DiffusionTSDetector(window_size=8), [0, 1]),
+                             ("t", DiffusionTSDetector(window_size=8), [2, 3])]).fit(table[:400])
+    with pytest.raises(TypeError, match="DiffusionTSDetector scores steps"):
+        series.decision_function(dX)
