@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import torch
 
-__all__ = ["loadable_device", "resolve_device"]
+__all__ = ["data_parallel_world", "loadable_device", "resolve_device"]
 
 
 def resolve_device(device) -> torch.device:
@@ -18,7 +19,10 @@ def resolve_device(device) -> torch.device:
     if isinstance(device, torch.device):
         device = str(device)
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and data_parallel_world()[0] and "LOCAL_RANK" in os.environ:
+        # one process per GPU under torchrun: each takes its own
+        device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
@@ -36,6 +40,16 @@ def resolve_device(device) -> torch.device:
                 "CUDA device(s) are visible"
             )
     return resolved
+
+
+def data_parallel_world():
+    """``(world_size, rank)`` of the default ``torch.distributed`` process group, or
+    ``(0, 0)`` when none is initialised (training is then single-process)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 0, 0
 
 
 def loadable_device(device, owner="the model") -> torch.device:

@@ -11,7 +11,10 @@
 Every loss takes a batch ``x0`` of shape ``(n, C, *spatial)`` (a table row is
 ``(n, d)``: ``d`` channels and no spatial axis) and returns one loss per sample.
 The loop is fed by a :class:`~skdiffad._core.samples.Samples` object, batch by
-batch: the training set never has to fit on the device.
+batch: the training set never has to fit on the device. Under a ``torch.distributed``
+process group (``torchrun``) it trains data-parallel with ``DistributedDataParallel``:
+each rank takes its share of every global batch, the gradients are averaged, and the
+steps, the EMA and early stopping are those of one process.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .devices import data_parallel_world
 from .noise import noise_like
 
 __all__ = [
@@ -253,6 +257,16 @@ def _mean_loss(network, loss_fn, samples, index, batch_size, seed, device, autoc
     return total / max(count, 1)
 
 
+def _global_sum(value, world):
+    """``value`` summed over the data-parallel ranks (itself with one process)."""
+    if world > 1:
+        import torch.distributed as dist
+
+        value = value.clone()
+        dist.all_reduce(value)
+    return value
+
+
 def train_network(network, loss_fn, samples, config: TrainingConfig, *, seed: int, device):
     """Fit ``network`` by minimising ``loss_fn`` with AdamW over mini-batches.
 
@@ -275,10 +289,13 @@ def train_network(network, loss_fn, samples, config: TrainingConfig, *, seed: in
     -------
     history : dict
         ``loss`` (per epoch), ``val_loss`` (when early stopping), ``n_iter`` (epochs
-        run), ``n_steps``, ``best_epoch``, ``stopped_early`` and ``fit_seconds``.
+        run), ``n_steps``, ``best_epoch``, ``stopped_early``, ``fit_seconds`` and
+        ``world_size`` (data-parallel processes; 1 without a process group).
     """
-    cpu_gen = torch.Generator().manual_seed(seed)
-    dev_gen = torch.Generator(device=device).manual_seed(seed + 1)
+    group_size, rank = data_parallel_world()  # 0: no process group, single-process
+    world = max(group_size, 1)
+    cpu_gen = torch.Generator().manual_seed(seed)  # the same on every rank: one shuffle
+    dev_gen = torch.Generator(device=device).manual_seed(seed + 1 + 7919 * rank)
     n = len(samples)
     validate = config.early_stopping and config.validation_fraction > 0
     if validate:
@@ -297,9 +314,24 @@ def train_network(network, loss_fn, samples, config: TrainingConfig, *, seed: in
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp)
 
     history = {"loss": [], "val_loss": [], "n_iter": 0, "n_steps": 0,
-               "best_epoch": None, "stopped_early": False}
+               "best_epoch": None, "stopped_early": False, "world_size": world}
     best, best_state, stall = math.inf, None, 0
     batch_size = min(config.batch_size, len(train_idx))
+    # Data-parallel (a default torch.distributed process group is initialised): every
+    # rank shuffles alike and takes its share of each global batch of ``batch_size``;
+    # DistributedDataParallel averages the gradients, so each step is the
+    # single-process step on the global batch, and the step budget is the same.
+    model = network
+    if group_size:  # even a group of one trains through DDP (one GPU under torchrun)
+        if batch_size < world:
+            raise ValueError(f"batch_size={batch_size} cannot be shared by {world} "
+                             "data-parallel processes; raise batch_size")
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(
+            network,
+            device_ids=[torch.device(device).index] if torch.device(device).type == "cuda"
+            else None)
     epochs = range(config.max_iter)
     if config.verbose:
         from tqdm.auto import tqdm
@@ -312,13 +344,19 @@ def train_network(network, loss_fn, samples, config: TrainingConfig, *, seed: in
         running, seen = 0.0, 0
         for start in range(0, len(perm), batch_size):
             idx = perm[start : start + batch_size]
-            batch = samples.take(idx, device)
+            if len(idx) < world:  # a last batch too small to share: every rank skips it
+                continue
+            share = idx[rank::world]
+            batch = samples.take(share, device)
             with autocast():
-                loss = loss_fn(network, *batch, dev_gen).mean()
-            if not torch.isfinite(loss):
+                losses = loss_fn(model, *batch, dev_gen)
+            # this rank's part of the global batch mean; DDP averages over the ranks
+            loss = losses.mean() if world == 1 else losses.sum() * (world / len(idx))
+            total = _global_sum(losses.detach().sum().double(), world)
+            if not torch.isfinite(total):
                 raise FloatingPointError(
-                    f"training loss became {float(loss.detach())} at epoch {epoch + 1}, step "
-                    f"{history['n_steps'] + 1}; lower learning_rate (now "
+                    f"training loss became {float(total) / len(idx)} at epoch {epoch + 1}, "
+                    f"step {history['n_steps'] + 1}; lower learning_rate (now "
                     f"{config.learning_rate}) or check the input for extreme values"
                 )
             optimiser.zero_grad(set_to_none=True)
@@ -326,7 +364,7 @@ def train_network(network, loss_fn, samples, config: TrainingConfig, *, seed: in
             optimiser.step()
             if ema is not None:
                 ema.update(network)
-            running += float(loss.detach()) * len(idx)
+            running += float(total)
             seen += len(idx)
             history["n_steps"] += 1
             if config.max_steps is not None and history["n_steps"] >= config.max_steps:

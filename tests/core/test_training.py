@@ -29,7 +29,7 @@ from skdiffad._core.training import (
 from .helpers import conv_net
 
 HISTORY_KEYS = {"loss", "val_loss", "n_iter", "n_steps", "best_epoch", "stopped_early",
-                "fit_seconds"}
+                "fit_seconds", "world_size"}
 
 
 def seeded(seed):
