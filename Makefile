@@ -30,7 +30,7 @@ benchmark: $(STAMP)  ## the full ADBench benchmark on ../shared/data (long)
 GPU_PYTHON ?= python3
 gpu-check:
 	PYTHONPATH=$(CURDIR) $(GPU_PYTHON) -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/core
-	PYTHONPATH=$(CURDIR) $(GPU_PYTHON) -m benchmarks.gpu_check
+	PYTHONPATH=$(CURDIR) $(GPU_PYTHON) -m benchmarks.gpu
 
 docs: $(STAMP)
 	$(VENV)/bin/python -m sphinx -b html doc doc/_build/html

@@ -14,6 +14,11 @@ Two jobs, each scored lazily by a Dask ``LocalCluster`` of 1 and of 2 worker pro
   the test parts of every SMAP channel end to end. The process scores the whole series
   in memory: every step must equal the cluster's bit for bit.
 
+- ``ddp``: the density network of ``TabDiffusionDetector(scoring="density")`` trained on
+  the same 20,000 rows by one process and by 2 gloo processes (``torch.distributed``,
+  data-parallel), with the same step budget (:data:`DDP_PARAMS`): the ratio of their
+  final validation losses (the same held-out rows and noise) and the fit seconds.
+
 Per run: wall seconds of the computation (the cluster's start excluded), rows (steps) per
 second, the speed-up of 2 workers over 1, how often each worker unpickled the fitted
 detector (``skdiffad._dask.shipments``: 1 means shipped once, not once per block) and each
@@ -219,6 +224,30 @@ def run_series(data_dir, n_steps, chunk, workers):
     return rows
 
 
+# The data-parallel job: the density scoring's network on the donors' training rows.
+DDP_PARAMS = {"scoring": "density", "batch_size": 256, "max_steps": 1000,
+              "early_stopping": True, "n_iter_no_change": 10_000, "ema_decay": 0.999}
+
+
+def run_ddp(data_dir, world=2):
+    """1 process against ``world`` gloo processes, the same step budget: the final
+    validation loss (fixed held-out rows and noise) and the fit seconds."""
+    from benchmarks.gpu import check_ddp
+
+    X, y = table_source(data_dir)
+    train = X[np.random.default_rng(0).choice(np.flatnonzero(y == 0), TRAIN_ROWS,
+                                              replace=False)]
+    row = check_ddp("cpu", world, X=train, params=DDP_PARAMS,
+                    name=f"TabDiffusionDetector(scoring='density'), {TABLE_SET}")
+    return [{"job": "ddp", "mode": "one process", "n": len(train),
+             "seconds": row["single_fit_s"], "per_second": np.nan, "exact": "",
+             "shipments": "", "peak_mib": "", "val_loss_ratio": 1.0},
+            {"job": "ddp", "mode": f"DDP, {world} gloo processes", "n": len(train),
+             "seconds": row["fit_s"], "per_second": np.nan,
+             "exact": f"ranks equal: {row['ranks_equal']}", "shipments": "", "peak_mib": "",
+             "val_loss_ratio": round(row["val_loss_ratio"], 4)}]
+
+
 def summarise(runs, notes=()):
     lines = ["# Scale-out benchmark (issue #15)", "",
              "Rows (steps) per second scored; `exact`: the cluster's scores equal the "
@@ -230,10 +259,11 @@ def summarise(runs, notes=()):
         if len(one):
             table.loc[group.index, "vs 1 worker"] = (group["per_second"] / one.iloc[0]).round(2)
     table["seconds"] = table["seconds"].round(1)
-    table["per_second"] = table["per_second"].round(0).astype(int)
+    table["per_second"] = table["per_second"].round(0).astype("Int64")
     header = ["job", "mode", "n", "seconds", "per_second", "vs 1 worker", "exact",
-              "shipments", "peak_mib"]
-    table = table.reindex(columns=header).fillna("")
+              "shipments", "peak_mib"] + (["val_loss_ratio"] if "val_loss_ratio" in table
+                                         else [])
+    table = table.reindex(columns=header).astype(object).fillna("")
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))
     for _, row in table.iterrows():
@@ -246,7 +276,8 @@ def main(argv=None):
     """Command-line entry point; see ``python -m benchmarks.scale_out --help``."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scale_out",
                                      description=__doc__.split("\n")[0])
-    parser.add_argument("--jobs", default="table,series", help="comma list (default: %(default)s)")
+    parser.add_argument("--jobs", default="table,series,ddp",
+                        help="comma list of table, series, ddp (default: %(default)s)")
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--steps", type=int, default=10_000_000)
     parser.add_argument("--chunk-rows", type=int, default=250_000)
@@ -261,9 +292,9 @@ def main(argv=None):
     data_dir = resolve_data_dir(args.data_dir)
     workers = [int(w) for w in args.workers.split(",")]
     jobs = [j.strip() for j in args.jobs.split(",") if j.strip()]
-    unknown = sorted(set(jobs) - {"table", "series"})
+    unknown = sorted(set(jobs) - {"table", "series", "ddp"})
     if unknown:
-        parser.error(f"unknown jobs {unknown}; choose from table, series")
+        parser.error(f"unknown jobs {unknown}; choose from table, series, ddp")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -272,6 +303,8 @@ def main(argv=None):
         rows += run_table(data_dir, args.rows, args.chunk_rows, workers, args.check_blocks)
     if "series" in jobs:
         rows += run_series(data_dir, args.steps, args.chunk_steps, workers)
+    if "ddp" in jobs:
+        rows += run_ddp(data_dir)
     runs = pd.DataFrame(rows)
     runs.to_csv(out / CSV_NAME, index=False)
     elapsed = time.perf_counter() - start

@@ -1,7 +1,7 @@
 """The CUDA paths of every detector (skipped without a GPU; ``make gpu-check``).
 
 CI has no GPU: these run where one is lent, together with
-``benchmarks/gpu_check.py``'s table.
+``benchmarks/gpu.py``'s table.
 """
 
 import pickle

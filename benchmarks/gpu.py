@@ -1,4 +1,6 @@
-"""GPU check: every detector's CUDA path against its CPU path, in one short run.
+"""GPU check: every detector's CUDA path against its CPU path, and data-parallel training.
+
+One short run; without a GPU, its CPU half.
 
 For each configuration (the tabular, time-series and image detectors, exact
 and learned models) the script fits on generated data (nothing is downloaded)
@@ -36,14 +38,20 @@ The tables are printed as Markdown and, with ``--out``, written there.
 
 Usage (on a machine with a CUDA build of PyTorch)::
 
-    python -m benchmarks.gpu_check               # the table
-    python -m benchmarks.gpu_check --quick       # smaller data, a smoke run
-    python -m benchmarks.gpu_check --data-dir ../shared/data   # also MNIST and tiles at 256x256
-    make gpu-check                               # tests/test_cuda.py, then this
+    python -m benchmarks.gpu               # the table
+    python -m benchmarks.gpu --quick       # smaller data, a smoke run
+    python -m benchmarks.gpu --data-dir ../shared/data   # also MNIST and tiles at 256x256
+    make gpu-check                         # tests/test_cuda.py, then this
 
-Exits with status 1 when a check fails (scores too far from the CPU's, CUDA
-scoring not repeatable, a pickle that does not round-trip, a real-image run that
-raised), 2 without CUDA.
+Without CUDA it runs its CPU half: every configuration's CPU fit and scoring,
+repeatability, pickling and throughput. Data-parallel training (``torch.distributed``)
+is checked on 2 gloo processes on the CPU, and with CUDA on one GPU through NCCL: every
+rank ends with the same weights, and the final validation loss (fixed held-out rows and
+noise) stays within 10% of single-process training at the same step budget.
+
+Exits with status 1 when a check fails: scores too far from the CPU's, scoring not
+repeatable, a pickle that does not round-trip, ranks that disagree, or a run that
+raised.
 """
 
 from __future__ import annotations
@@ -54,7 +62,6 @@ import os
 import pickle
 import sys
 import time
-
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +162,21 @@ def _run(cls, params, train, test, device, **extra):
     return det, scores, fit_s, score_s
 
 
+def _check_cpu(name, cls, params, data):
+    """The CPU half of a configuration: fit, scoring, repeatability, pickling, speed."""
+    train, test, y = data
+    cpu, scores, fit_s, score_s = _run(cls, params, train, test, "cpu")
+    again = cpu.decision_function(test)
+    restored = pickle.loads(pickle.dumps(cpu))
+    row = {"config": name, "auroc_cpu": roc_auc_score(y, scores), "fit_cpu_s": fit_s,
+           "score_cpu_s": score_s, "scored_per_s_cpu": len(test) / score_s,
+           "repeatable": bool(np.array_equal(again, scores)),
+           "pickle_ok": bool(np.array_equal(restored.decision_function(test), scores)),
+           "auroc_cuda": "no CUDA"}
+    row["ok"] = row["repeatable"] and row["pickle_ok"] and bool(np.isfinite(scores).all())
+    return row
+
+
 def _check_config(name, cls, params, data):
     train, test, y = data
     rows = {}
@@ -194,6 +216,79 @@ def _tensors(state):
             yield from _tensors(value)
     elif hasattr(state, "__dict__") and not isinstance(state, torch.nn.Module):
         yield from _tensors(state.__getstate__())  # a model inside a model (ScaleEnsemble)
+
+
+# ---------------------------------------------------------------- data-parallel
+# Early stopping only for its validation loss (fixed rows, fixed noise: comparable
+# between runs); the patience never runs out within the step budget.
+DDP_CASE = {"scoring": "reconstruction", "hidden_dims": (32, 32), "batch_size": 64,
+            "max_steps": 150, "n_timesteps": 100, "ema_decay": 0.9, "early_stopping": True,
+            "n_iter_no_change": 10_000}
+DDP_ROWS = 1000
+
+
+def _ddp_data():
+    X, _ = make_tabular_anomalies(n_samples=DDP_ROWS, n_features=8, contamination=0.0,
+                                  random_state=0)
+    return X
+
+
+def _ddp_rank(rank, world, port, device, out, X, params):
+    """One rank of a data-parallel fit: save its weights and validation losses."""
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("nccl" if device == "cuda" else "gloo", rank=rank,
+                            world_size=world)
+    try:
+        det = TabDiffusionDetector(random_state=0, device=device, **params).fit(X)
+        weights = [p.detach().cpu().numpy()
+                   for p in det.model_.networks_["denoiser"].parameters()]
+        np.savez(Path(out) / f"rank{rank}.npz", loss=np.asarray(det.validation_loss_curve_),
+                 world=det.history_["world_size"], fit_s=det.history_["fit_seconds"],
+                 *weights)
+    finally:
+        dist.destroy_process_group()
+
+
+def check_ddp(device, world, X=None, params=None, name=None):
+    """Data-parallel training on ``world`` processes (gloo on the CPU, NCCL on one GPU):
+    every rank ends with the same weights, and the final validation loss is that of
+    single-process training at the same step budget, within 10%.
+
+    ``X`` and ``params`` (a ``TabDiffusionDetector`` with early stopping, for its
+    validation loss) default to :data:`DDP_CASE` on a generated table.
+    """
+    import socket
+    import tempfile
+
+    import torch.multiprocessing as mp
+
+    X = _ddp_data() if X is None else X
+    params = DDP_CASE if params is None else params
+    name = name or f"ddp-{device}-{world}-process{'es' if world > 1 else ''}"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with tempfile.TemporaryDirectory() as out:
+        mp.spawn(_ddp_rank, args=(world, port, device, out, X, params), nprocs=world,
+                 join=True)
+        ranks = [dict(np.load(Path(out) / f"rank{r}.npz")) for r in range(world)]
+    single = TabDiffusionDetector(random_state=0, device=device, **params).fit(X)
+    weights = [k for k in ranks[0] if k.startswith("arr_")]
+    same = all(np.array_equal(r[k], ranks[0][k]) for r in ranks for k in weights)
+    # the final validation loss: the same held-out rows and noise in both runs
+    ratio = float(ranks[0]["loss"][-1] / single.validation_loss_curve_[-1])
+    row = {"config": name, "ranks_equal": same, "world": int(ranks[0]["world"]),
+           "val_loss_ratio": ratio, "fit_s": float(ranks[0]["fit_s"]),
+           "single_fit_s": single.history_["fit_seconds"]}
+    row["ok"] = bool(same and row["world"] == world and abs(ratio - 1) < 0.1)
+    return row
+
+
+DDP_COLUMNS = ["config", "world", "ranks_equal", "val_loss_ratio", "fit_s", "single_fit_s",
+               "ok"]
 
 
 def _baselines(data):
@@ -309,24 +404,51 @@ def main(argv=None):
                         help="data root holding images/mnist and/or images/magnetic_tile for "
                              f"the 256x256 timings (default: ${DATA_ENV_VAR} when set; "
                              "without either the section is skipped)")
+    parser.add_argument("--configs", default=None,
+                        help="comma list of configurations (default: all of "
+                             + ", ".join(name for name, _, _ in CONFIGS) + ")")
+    parser.add_argument("--no-ddp", action="store_true", help="skip the data-parallel checks")
     args = parser.parse_args(argv)
-    if not torch.cuda.is_available():
-        print("no CUDA device visible: nothing to check", file=sys.stderr)
-        return 2
-    print(f"torch {torch.__version__}, {torch.cuda.get_device_name(0)}, "
-          f"{torch.cuda.device_count()} device(s)")
+    configs = CONFIGS
+    if args.configs:
+        wanted = [c.strip() for c in args.configs.split(",") if c.strip()]
+        unknown = sorted(set(wanted) - {name for name, _, _ in CONFIGS})
+        if unknown:
+            parser.error(f"unknown configurations {unknown}")
+        configs = [c for c in CONFIGS if c[0] in wanted]
+    cuda = torch.cuda.is_available()
+    if cuda:
+        print(f"torch {torch.__version__}, {torch.cuda.get_device_name(0)}, "
+              f"{torch.cuda.device_count()} device(s)")
+    else:
+        print(f"torch {torch.__version__}, no CUDA device visible: the CPU half only "
+              "(every configuration's CPU fit, scoring, repeatability and pickling; "
+              "data-parallel training on 2 gloo processes)")
     data_by_class = _data(args.quick)
     rows = []
-    for name, cls, params in CONFIGS:
+    for name, cls, params in configs:
         try:
-            rows.append(_check_config(name, cls, params, data_by_class[cls]))
+            check = _check_config if cuda else _check_cpu
+            rows.append(check(name, cls, params, data_by_class[cls]))
         except Exception as exc:  # report and go on: one table for the whole run
             rows.append({"config": name, "ok": f"error: {type(exc).__name__}: {exc}"})
         print(_markdown(rows[-1:]).splitlines()[-1], flush=True)
     rows += _baselines(data_by_class[TabDiffusionDetector])
     table = _markdown(rows)
     print("\n" + table)
-    real = _real_images(args.data_dir or os.environ.get(DATA_ENV_VAR), args.quick)
+    ddp = []
+    if not args.no_ddp:
+        for device, world in (("cpu", 2),) + ((("cuda", 1),) if cuda else ()):
+            try:
+                ddp.append(check_ddp(device, world))
+            except Exception as exc:
+                ddp.append({"config": f"ddp-{device}", "ok": f"error: {type(exc).__name__}: "
+                                                            f"{exc}"})
+        table += "\n\n" + _markdown(ddp, DDP_COLUMNS)
+        print("\n" + _markdown(ddp, DDP_COLUMNS))
+    rows += ddp
+    real = (_real_images(args.data_dir or os.environ.get(DATA_ENV_VAR), args.quick)
+            if cuda else [])
     if real:
         table += "\n\n" + _markdown(real, REAL_COLUMNS)
         print("\n" + _markdown(real, REAL_COLUMNS))
