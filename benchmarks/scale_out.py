@@ -39,6 +39,7 @@ Needs the ``dask`` extra (``pip install skdiffad[dask]``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import resource
 import time
 from pathlib import Path
@@ -157,18 +158,26 @@ def series_job(data_dir, n_steps, chunk):
 
 
 # ---------------------------------------------------------------- runs
-def on_cluster(detector, lazy, n_workers, data_dir):
-    """Compute ``detector.decision_function(lazy)`` on a fresh local cluster whose workers
-    have imported skdiffad and read the source data (not timed)."""
+@contextlib.contextmanager
+def _cluster(n_workers, data_dir):
+    """A fresh local cluster (one thread per worker) whose workers have imported
+    skdiffad and read the source data, and its client."""
     from distributed import Client, LocalCluster
-
-    from skdiffad import _dask
 
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                       dashboard_address=None, silence_logs=40) as cluster, \
             Client(cluster) as client:
         client.run(set_threads, 1)
         client.run(_warm, str(data_dir))
+        yield client
+
+
+def on_cluster(detector, lazy, n_workers, data_dir):
+    """Compute ``detector.decision_function(lazy)`` on a fresh local cluster (its start
+    and warm-up not timed)."""
+    from skdiffad import _dask
+
+    with _cluster(n_workers, data_dir) as client:
         start = time.perf_counter()
         scores = client.compute(detector.decision_function(lazy)).result()
         seconds = time.perf_counter() - start
@@ -180,15 +189,9 @@ def on_cluster(detector, lazy, n_workers, data_dir):
 def fit_on_cluster(lazy, n_workers, data_dir):
     """Fit ``TabDiffusionDetector()`` on the lazy table (a uniform sample of
     ``max_samples`` rows drawn block by block on the cluster): seconds and worker peaks."""
-    from distributed import Client, LocalCluster
-
     from skdiffad import TabDiffusionDetector
 
-    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=40) as cluster, \
-            Client(cluster) as client:
-        client.run(set_threads, 1)
-        client.run(_warm, str(data_dir))
+    with _cluster(n_workers, data_dir) as client:
         start = time.perf_counter()
         detector = TabDiffusionDetector(random_state=0).fit(lazy)
         seconds = time.perf_counter() - start
