@@ -7,9 +7,10 @@ So a Dask array or DataFrame is scored block by block with the result of scoring
 in memory, to the bit.
 
 The fitted detector enters the graph once, as one key that every block task
-depends on: a distributed worker fetches (and unpickles) it once, not once per
-block. :class:`Shipped` counts those unpickles per process (:func:`shipments`), so
-that claim is measured, not assumed.
+depends on: a distributed worker fetches and unpickles it once, not once per
+block, and reuses its copy if Dask fetches the key again. :class:`Shipped` counts
+those unpickles per process (:func:`shipments`), so that claim is measured, not
+assumed.
 
 Dask is imported only when the input already is a Dask collection (then Dask is
 installed and loaded); the package itself never needs it.
@@ -17,8 +18,10 @@ installed and loaded); the package itself never needs it.
 
 from __future__ import annotations
 
+import pickle
 import sys
 import uuid
+from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
@@ -43,18 +46,40 @@ def shipments():
     return _SHIPMENTS["count"]
 
 
+#: Detectors this process has unpickled, newest last, by token (see Shipped).
+_RECEIVED = OrderedDict()
+_RECEIVED_KEPT = 2
+
+
 class Shipped:
-    """A fitted detector as one graph key; unpickling it counts as one shipment."""
+    """A fitted detector as one graph key, unpickled at most once per process.
 
-    def __init__(self, estimator):
+    It travels as its token and its pickled bytes. A process that already unpickled
+    that token (the last :data:`_RECEIVED_KEPT` of them are kept) reuses the detector,
+    so a worker whose copy Dask released and fetched again between two of its blocks
+    does not unpickle it again. :func:`shipments` counts the unpickles.
+    """
+
+    def __init__(self, estimator, token=None):
         self.estimator = estimator
+        self.token = token or uuid.uuid4().hex
 
-    def __getstate__(self):
-        return {"estimator": self.estimator}
+    def __reduce__(self):
+        return _receive, (self.token, pickle.dumps(self.estimator,
+                                                   protocol=pickle.HIGHEST_PROTOCOL))
 
-    def __setstate__(self, state):
-        _SHIPMENTS["count"] += 1
-        self.estimator = state["estimator"]
+
+def _receive(token, payload):
+    """The detector of ``token``: this process's copy, or ``payload`` unpickled."""
+    if token in _RECEIVED:
+        _RECEIVED.move_to_end(token)
+        return _RECEIVED[token]
+    _SHIPMENTS["count"] += 1
+    shipped = Shipped(pickle.loads(payload), token)
+    _RECEIVED[token] = shipped
+    while len(_RECEIVED) > _RECEIVED_KEPT:
+        _RECEIVED.popitem(last=False)
+    return shipped
 
 
 def _received(shipped):
