@@ -385,6 +385,10 @@ class FusionDetector(_BaseComposition, BaseDetector):
         """
         self._validate_params()
         self._check_modalities()
+        if _dask.is_dask(X):
+            raise TypeError("FusionDetector.fit takes data in memory; to fit on a Dask "
+                            "table, fit on a sample of it, e.g. X.sample(frac=...).compute()"
+                            " (scoring a Dask table works block by block)")
         blocks = self._split(X, reset=True)
         missing = {name: _is_missing(block) for name, block in blocks.items()}
         for name, absent in missing.items():

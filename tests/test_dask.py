@@ -315,3 +315,5 @@ def test_fusion_of_row_members_scores_a_dask_table(table):
                              ("t", DiffusionTSDetector(window_size=8), [2, 3])]).fit(table[:400])
     with pytest.raises(TypeError, match="DiffusionTSDetector scores steps"):
         series.decision_function(dX)
+    with pytest.raises(TypeError, match="fit on a sample"):
+        FusionDetector([("a", TabDiffusionDetector(), [0, 1])]).fit(dX)
