@@ -348,4 +348,9 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    # Run this module's own functions, not __main__'s: Dask sends functions of
+    # __main__ to the workers by value, with the globals they read (the source-data
+    # cache), once per task; the module's are sent by name.
+    from benchmarks.scale_out import main as module_main
+
+    module_main()
