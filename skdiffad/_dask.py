@@ -121,8 +121,6 @@ def _array_call(block, shipped, method, kwargs):
 
 def check_rows(X, name):
     """A Dask array whose only chunked axis is the first (samples, or steps)."""
-    import dask.array as da
-
     if X.ndim < 1:
         raise ValueError(f"{name} needs a Dask array with a sample axis, got shape {X.shape}")
     if any(np.isnan(c) for c in X.chunks[0]):
@@ -130,7 +128,7 @@ def check_rows(X, name):
                          "call X.compute_chunk_sizes() first")
     if any(len(c) > 1 for c in X.chunks[1:]):
         X = X.rechunk({axis: -1 for axis in range(1, X.ndim)})
-    return X if isinstance(X, da.Array) else da.asarray(X)
+    return X
 
 
 def rowwise(estimator, method, X, *, out_dtype=np.float64, out_event=(), kwargs=None):
@@ -399,7 +397,3 @@ def sample_rows(X, size, seed):
     (merged,) = compute(delayed(_merge_samples, pure=True)(parts, size))
     return merged
 
-
-def loaded(X):
-    """A Dask collection computed into memory (a training series is fitted whole)."""
-    return X.compute()

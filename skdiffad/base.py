@@ -205,7 +205,7 @@ class BaseDiffusionDetector(BaseDetector):
         self._check_params()
         if _dask.is_dask(X):
             X = (_dask.sample_rows(X, self.max_samples, _seed_from(self.random_state))
-                 if self._rowwise else _dask.loaded(X))
+                 if self._rowwise else X.compute())
         encoder = self._make_encoder()
         encoded = encoder.fit_transform(self, X)
         rng = check_random_state(self.random_state)
