@@ -25,8 +25,11 @@ from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
+import torch
 
-__all__ = ["is_dask", "Shipped", "shipments", "rowwise"]
+from ._core.samples import Samples
+
+__all__ = ["is_dask", "Shipped", "shipments", "rowwise", "sample_rows", "BlockSamples"]
 
 # unpickles of a shipped detector in this process (see Shipped)
 _SHIPMENTS = {"count": 0}
@@ -397,3 +400,218 @@ def sample_rows(X, size, seed):
     (merged,) = compute(delayed(_merge_samples, pure=True)(parts, size))
     return merged
 
+
+
+# ---------------------------------------------------------------- streamed training
+#: Blocks a streamed training source holds at once (see :class:`BlockSamples`).
+STREAM_BLOCKS = 4
+
+
+def _take_rows(block, local):
+    return block.iloc[local] if isinstance(block, pd.DataFrame) else np.asarray(block)[local]
+
+
+def _row_blocks(X):
+    """The row blocks of a Dask array or DataFrame as Delayed objects, and their sizes
+    (a DataFrame's are counted, one pass)."""
+    if hasattr(X, "chunks"):
+        X = check_rows(X, "fit")
+        return list(X.to_delayed().ravel()), [int(c) for c in X.chunks[0]]
+    return list(X.to_delayed()), [int(s) for s in X.map_partitions(len).compute()]
+
+
+class _TrainingRows:
+    """The training rows of a streamed source: all of them but the held-out ``validation``
+    (sorted global indices). Only its length is an index set's: the epoch order is drawn
+    by :meth:`BlockSamples.epoch_order`, a group of blocks at a time."""
+
+    def __init__(self, n, validation):
+        self.n, self.validation = n, validation
+
+    def __len__(self):
+        return self.n - len(self.validation)
+
+
+class _BlockOrder:
+    """One epoch's order of a streamed source's training rows, built a group of blocks at
+    a time: slicing it gives a tensor of global row indices, as a shuffled index tensor
+    would, without ever holding all of them."""
+
+    def __init__(self, source, groups, validation, seed):
+        self.source, self.groups, self.validation, self.seed = source, groups, validation, seed
+        starts, stops = source._starts, source._stops
+        held = np.searchsorted(validation, stops) - np.searchsorted(validation, starts)
+        rows = stops - starts - held  # training rows of each block
+        self._ends = np.cumsum([int(rows[group].sum()) for group in groups], dtype=np.int64)
+        self._cached = (None, None)
+
+    def __len__(self):
+        return int(self._ends[-1]) if len(self._ends) else 0
+
+    def _group(self, g):
+        if self._cached[0] != g:
+            starts, stops = self.source._starts, self.source._stops
+            rows = np.concatenate([np.arange(starts[b], stops[b]) for b in self.groups[g]])
+            rows = rows[~np.isin(rows, self.validation, assume_unique=True)]
+            np.random.default_rng([self.seed, g]).shuffle(rows)
+            self._cached = (g, rows)
+        return self._cached[1]
+
+    def __getitem__(self, item):
+        if not isinstance(item, slice) or item.step not in (None, 1):
+            raise TypeError("an epoch order is read in consecutive slices")
+        start, stop, _ = item.indices(len(self))
+        pieces = []
+        while start < stop:
+            g = int(np.searchsorted(self._ends, start, side="right"))
+            first = int(self._ends[g - 1]) if g else 0
+            end = min(stop, int(self._ends[g]))
+            pieces.append(self._group(g)[start - first : end - first])
+            start = end
+        rows = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+        return torch.from_numpy(rows.astype(np.int64))
+
+
+class BlockSamples(Samples):
+    """Training samples streamed from the row blocks of a Dask array or DataFrame.
+
+    The one training loop asks its samples for the validation split, each epoch's
+    order and each mini-batch by index. Here an epoch visits the blocks in a random
+    order, ``kept`` at a time, and shuffles the rows of those blocks together (a block
+    shuffle: the usual out-of-core compromise between a uniform shuffle and reading
+    each block once per epoch), so a batch reads only blocks already held and every
+    block is read once per epoch. The validation rows, a uniform sample of at most
+    ``max_validation`` rows, are read in one pass at the split and held. So this
+    process holds at most ``kept`` encoded blocks, the validation rows and one
+    group's row numbers; a worker computes one block at a time.
+
+    Parameters
+    ----------
+    X : dask.array.Array or dask.dataframe.DataFrame
+        The rows; only the first axis may be chunked (others are merged).
+    encode : callable
+        A computed block (ndarray or DataFrame) -> its :class:`ArraySamples`, with the
+        fitted encoder.
+    like : Samples
+        Encoded rows of the same data (the fit's sample): the event shape, and whether
+        the network sees observation masks (a block with gaps gives its masks to the
+        loss either way).
+    max_validation : int
+        Most rows held out for early stopping.
+    kept : int, default=STREAM_BLOCKS
+        Encoded blocks held at once.
+
+    Attributes
+    ----------
+    block_loads : int
+        Blocks computed and encoded so far (the validation pass not counted).
+    most_held : int
+        Most blocks held at once.
+    """
+
+    def __init__(self, X, encode, like, *, max_validation, kept=STREAM_BLOCKS):
+        self._parts, sizes = _row_blocks(X)
+        self._stops = np.cumsum(np.asarray(sizes, dtype=np.int64))
+        self._starts = self._stops - np.asarray(sizes, dtype=np.int64)
+        self._n = int(self._stops[-1]) if len(sizes) else 0
+        self.encode = encode
+        self.event_shape = tuple(like.event_shape)
+        self.has_mask = bool(like.has_mask)
+        self.max_validation, self.kept = int(max_validation), max(int(kept), 1)
+        self._held = OrderedDict()
+        self._validation = None
+        self.block_loads = self.most_held = 0
+
+    def __len__(self):
+        return self._n
+
+    @property
+    def positions(self):
+        return np.arange(self._n, dtype=np.int64)
+
+    @property
+    def n_blocks(self):
+        return len(self._parts)
+
+    def split(self, fraction, generator):
+        """``(training rows, validation indices)``: ``min(floor(N * fraction),
+        max_validation)`` rows drawn uniformly, read now and held."""
+        n = self._n
+        n_val = min(int(np.floor(n * fraction)), self.max_validation)
+        if n - n_val < 1:
+            n_val = 0
+        if n_val == 0:
+            return _TrainingRows(n, np.zeros(0, dtype=np.int64)), torch.zeros(0, dtype=torch.long)
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        validation = np.sort(np.random.default_rng(seed).choice(n, n_val, replace=False))
+        self._hold(validation)
+        return _TrainingRows(n, validation), torch.from_numpy(validation)
+
+    def epoch_order(self, train, generator):
+        """The epoch's order: the blocks in a random order, ``kept`` at a time, the rows
+        of each group shuffled together (the held-out rows left out)."""
+        if not isinstance(train, _TrainingRows):
+            raise TypeError("a streamed source orders the training rows of its own split")
+        blocks = torch.randperm(self.n_blocks, generator=generator).numpy()
+        groups = [blocks[i : i + self.kept] for i in range(0, len(blocks), self.kept)]
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        return _BlockOrder(self, groups, train.validation, seed)
+
+    def _hold(self, validation):
+        """Read the rows ``validation`` (sorted) in one pass over the blocks, encoded."""
+        from dask import compute, delayed
+
+        tasks = []
+        for b in range(self.n_blocks):
+            lo, hi = np.searchsorted(validation, [self._starts[b], self._stops[b]])
+            if hi > lo:
+                tasks.append(delayed(_take_rows, pure=True)(
+                    self._parts[b], validation[lo:hi] - self._starts[b]))
+        parts = compute(*tasks)
+        rows = pd.concat(parts) if isinstance(parts[0], pd.DataFrame) else np.concatenate(parts)
+        self._validation = (validation, self.encode(rows))
+
+    def _block(self, b):
+        if b in self._held:
+            self._held.move_to_end(b)
+            return self._held[b]
+        from dask import compute
+
+        (values,) = compute(self._parts[b])
+        samples = self.encode(values)
+        self.block_loads += 1
+        self._held[b] = samples
+        while len(self._held) > self.kept:
+            self._held.popitem(last=False)
+        self.most_held = max(self.most_held, len(self._held))
+        return samples
+
+    def take(self, index, device="cpu"):
+        index = np.asarray(torch.as_tensor(index).cpu(), dtype=np.int64)
+        if self._validation is not None and len(index):
+            held, samples = self._validation
+            at = np.minimum(np.searchsorted(held, index), len(held) - 1)
+            if np.array_equal(held[at], index):
+                return samples.take(at, device)
+        owner = np.searchsorted(self._stops, index, side="right")
+        # blocks already held first, so that loading the others never evicts one this
+        # batch still needs
+        needed = sorted(set(owner.tolist()), key=lambda b: (b not in self._held, b))
+        x = torch.empty((len(index),) + self.event_shape, dtype=torch.float32)
+        mask = None
+        for b in needed:
+            where = np.flatnonzero(owner == b)
+            xb, mb = self._block(b).take(index[where] - self._starts[b], "cpu")
+            x[where] = xb
+            if mb is not None:
+                if mask is None:
+                    mask = torch.ones(x.shape, dtype=torch.bool)
+                mask[where] = mb
+        return x.to(device), None if mask is None else mask.to(device)
+
+    @property
+    def n_cells(self):
+        return self._n * int(np.prod(self.event_shape[1:], dtype=np.int64))
+
+    def cells(self, start, stop):  # pragma: no cover - scoring never reads a stream
+        raise TypeError("a streamed training source is not scored")

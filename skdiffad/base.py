@@ -14,6 +14,7 @@ it never overrides ``fit``.
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 
 import numpy as np
@@ -188,11 +189,15 @@ class BaseDiffusionDetector(BaseDetector):
         Parameters
         ----------
         X : array-like
-            Training data; see the class docstring for the accepted kinds. A Dask
-            array or DataFrame of rows (tables, images) is fitted on a uniform random
-            sample of ``max_samples`` of its rows, drawn block by block without
-            loading the rest (:func:`skdiffad._dask.sample_rows`); a Dask series is
-            loaded whole.
+            Training data; see the class docstring for the accepted kinds. On a
+            Dask array or DataFrame of rows (tables, images) the encoder, the stored
+            samples of the exact model and the training scores (``decision_scores_``,
+            ``threshold_``) come from a uniform random sample of ``max_samples`` rows,
+            drawn block by block without loading the rest
+            (:func:`skdiffad._dask.sample_rows`); a trained network learns from every
+            row, in mini-batches streamed a few blocks at a time
+            (:class:`skdiffad._dask.BlockSamples`; ``history_`` then counts the
+            blocks read). A Dask series is loaded whole.
         y : Ignored
             Present for API consistency.
 
@@ -203,16 +208,33 @@ class BaseDiffusionDetector(BaseDetector):
         """
         self._validate_params()
         self._check_params()
+        source = None
         if _dask.is_dask(X):
-            X = (_dask.sample_rows(X, self.max_samples, _seed_from(self.random_state))
-                 if self._rowwise else X.compute())
+            if self._rowwise:
+                source = X
+                X = _dask.sample_rows(X, self.max_samples, _seed_from(self.random_state))
+            else:
+                X = X.compute()
         encoder = self._make_encoder()
         encoded = encoder.fit_transform(self, X)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         device = resolve_device(self.device)
         model = self._make_model(encoded)
-        history = model.fit(encoded.training, seed=seed, device=device)
+        training = encoded.training
+        stream = None
+        if source is not None and isinstance(model, LearnedModel):
+            # a network learns from every row: mini-batches streamed from the blocks,
+            # encoded as the sample was; the sample gives the training scores
+            stream = _dask.BlockSamples(
+                source, lambda block: encoder.transform(self, block).samples, training,
+                max_validation=self.max_samples)
+            model = self._make_model(dataclasses.replace(encoded, training=stream))
+            training = stream
+        history = model.fit(training, seed=seed, device=device)
+        if stream is not None:
+            history = dict(history, streamed_rows=len(stream), streamed_blocks=stream.n_blocks,
+                           block_loads=stream.block_loads, most_blocks_held=stream.most_held)
         folded = self._errors(model, encoded, training=True)
         reduction = self._fit_reduction(folded, encoded)
         decision_scores = self._score(folded, encoded, reduction)

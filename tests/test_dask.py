@@ -248,6 +248,97 @@ def test_fit_on_dask_uses_a_sample_of_max_samples_rows(table):
     assert det.decision_scores_.shape == (300,) and list(det.feature_names_in_) == list("abcd")
 
 
+def _stream(X, chunk, kept=3, max_validation=50):
+    from skdiffad._core.samples import ArraySamples
+
+    def encode(block):
+        return ArraySamples(np.nan_to_num(block), None if not np.isnan(block).any()
+                            else ~np.isnan(block))
+
+    like = encode(X[:10])
+    return _dask.BlockSamples(da.from_array(X, chunks=(chunk, X.shape[1])), encode, like,
+                              max_validation=max_validation, kept=kept)
+
+
+def test_a_streamed_epoch_reads_every_training_row_once_a_few_blocks_at_a_time():
+    import torch
+
+    X = np.arange(2000.0).reshape(1000, 2)
+    X[::9, 1] = np.nan
+    stream = _stream(X, chunk=90)  # 12 blocks, 3 held at a time
+    train, val = stream.split(0.1, torch.Generator().manual_seed(0))
+    # the held-out rows: min(floor(1000 * 0.1), 50), uniform, read in one pass and held
+    assert len(val) == 50 and len(train) == 950 and len(np.unique(val.numpy())) == 50
+    x, mask = stream.take(val)
+    np.testing.assert_array_equal(x.numpy(), np.nan_to_num(X[val.numpy()]).astype(np.float32))
+    np.testing.assert_array_equal(mask.numpy(), ~np.isnan(X[val.numpy()]))
+    assert stream.block_loads == 0
+    order = stream.epoch_order(train, torch.Generator().manual_seed(1))
+    assert len(order) == 950
+    seen, blocks_per_batch = [], []
+    for start in range(0, len(order), 64):
+        idx = order[start : start + 64]
+        x, mask = stream.take(idx)
+        rows = idx.numpy()
+        np.testing.assert_array_equal(x.numpy(), np.nan_to_num(X[rows]).astype(np.float32))
+        np.testing.assert_array_equal(mask.numpy(), ~np.isnan(X[rows]))
+        seen.append(rows)
+        blocks_per_batch.append(len(np.unique(rows // 90)))
+    seen = np.concatenate(seen)
+    # every training row once, no held-out row, in a shuffled order
+    np.testing.assert_array_equal(np.sort(seen), np.setdiff1d(np.arange(1000), val.numpy()))
+    assert not np.array_equal(seen, np.sort(seen))
+    # each block computed once in the epoch, never more than 3 held; a batch mixes the
+    # rows of its group's blocks (a batch on a group boundary reads two groups)
+    assert stream.block_loads == 12 and stream.most_held == 3
+    assert max(blocks_per_batch) <= 6 and np.median(blocks_per_batch) == 3
+    again = stream.epoch_order(train, torch.Generator().manual_seed(1))
+    np.testing.assert_array_equal(again[0:950].numpy(), seen)  # seeded: the same order
+    with pytest.raises(TypeError, match="its own split"):
+        stream.epoch_order(torch.arange(10), torch.Generator())
+
+
+@pytest.mark.parametrize("frame", [False, True])
+def test_fit_on_dask_streams_every_row_through_the_training_loop(table, frame):
+    import pickle
+
+    X = table
+    if frame:
+        X = pd.DataFrame(table, columns=list("abcd"))
+        X["kind"] = np.where(np.arange(len(X)) % 3 == 0, "x", "y")
+        lazy = dd.from_pandas(X, npartitions=9)
+    else:
+        lazy = da.from_array(X, chunks=(100, 4))
+    params = dict(scoring="density", hidden_dims=(32, 32), max_steps=80, max_samples=200,
+                  early_stopping=True, random_state=0)
+    det = TabDiffusionDetector(**params).fit(lazy)
+    history = det.history_
+    assert history["streamed_rows"] == 900 and history["streamed_blocks"] == 9
+    assert history["n_steps"] == 80 and history["block_loads"] >= 9
+    assert history["most_blocks_held"] <= _dask.STREAM_BLOCKS
+    assert len(history["val_loss"]) == history["n_iter"]  # validated on 90 held rows
+    assert det.decision_scores_.shape == (200,)  # the training scores are the sample's
+    scores = det.decision_function(X)
+    assert np.all(np.isfinite(scores))
+    # the shifted last 30 rows rank on top
+    assert np.mean(scores[-30:, None] > scores[None, :-30]) > 0.9
+    again = TabDiffusionDetector(**params).fit(lazy)
+    np.testing.assert_array_equal(again.decision_function(X), scores)
+    loaded = pickle.loads(pickle.dumps(det))  # nothing of the Dask source is kept
+    np.testing.assert_array_equal(loaded.decision_function(X), scores)
+
+
+def test_fit_on_dask_images_streams_a_learned_denoiser():
+    rng = np.random.default_rng(0)
+    images = rng.random((120, 12, 12))
+    det = DiffusionImageDetector(denoiser="unet", widths=(8,), max_steps=12, batch_size=16,
+                                 max_samples=40, random_state=0)
+    det.fit(da.from_array(images, chunks=(25, 12, 12)))
+    assert det.history_["streamed_rows"] == 120 and det.history_["streamed_blocks"] == 5
+    assert det.decision_scores_.shape == (40,)
+    assert np.all(np.isfinite(det.decision_function(images[:10])))
+
+
 def _seed(random_state):
     from skdiffad.base import _seed_from
 

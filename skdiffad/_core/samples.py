@@ -133,6 +133,25 @@ class Samples:
         channel: flat indices of shape ``(stop - start, *spatial)`` (see :func:`fold`)."""
         raise NotImplementedError
 
+    def split(self, fraction, generator):
+        """``(train, validation)`` sample indices for early stopping: a random
+        ``floor(N * fraction)`` held out (none when that would leave no training
+        sample), drawn with ``generator`` (a ``fraction`` of 0 draws nothing: every
+        sample trains, in order)."""
+        n = len(self)
+        if fraction <= 0:
+            return torch.arange(n), torch.arange(0)
+        perm = torch.randperm(n, generator=generator)
+        n_val = int(math.floor(n * fraction))
+        if n - n_val < 1:
+            n_val = 0
+        return perm[n_val:], perm[:n_val]
+
+    def epoch_order(self, train, generator):
+        """The order one training epoch visits the indices ``train`` in: a uniform
+        shuffle drawn with ``generator``."""
+        return train[torch.randperm(len(train), generator=generator)]
+
     def blocks(self, block: int, device="cpu"):
         """Consecutive blocks ``(start, stop, x, mask)``, each padded to a
         multiple of :data:`ROW_MULTIPLE` rows (see :func:`pad_block`)."""

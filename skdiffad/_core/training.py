@@ -235,14 +235,6 @@ class _EMA:
             s.copy_(tmp)
 
 
-def _split(n, fraction, generator):
-    perm = torch.randperm(n, generator=generator)
-    n_val = int(math.floor(n * fraction))
-    if n - n_val < 1:
-        n_val = 0
-    return perm[n_val:], perm[:n_val]
-
-
 @torch.no_grad()
 def _mean_loss(network, loss_fn, samples, index, batch_size, seed, device, autocast):
     network.eval()
@@ -278,7 +270,11 @@ def train_network(network, loss_fn, samples, config: TrainingConfig, *, seed: in
         ``loss_fn(network, x, mask, generator) -> per-sample losses``.
     samples : Samples
         The training samples; each batch is fetched with ``samples.take(index,
-        device)``, so only one batch at a time is on the device.
+        device)``, so only one batch at a time is on the device. The validation
+        split and each epoch's order come from ``samples.split`` and
+        ``samples.epoch_order``: a uniform shuffle for samples in memory; a source
+        streamed from Dask blocks visits a few blocks at a time
+        (:class:`skdiffad._dask.BlockSamples`).
     config : TrainingConfig
     seed : int
         Seeds the shuffling, the validation split and the training noise through
@@ -296,13 +292,12 @@ def train_network(network, loss_fn, samples, config: TrainingConfig, *, seed: in
     world = max(group_size, 1)
     cpu_gen = torch.Generator().manual_seed(seed)  # the same on every rank: one shuffle
     dev_gen = torch.Generator(device=device).manual_seed(seed + 1 + 7919 * rank)
-    n = len(samples)
     validate = config.early_stopping and config.validation_fraction > 0
     if validate:
-        train_idx, val_idx = _split(n, config.validation_fraction, cpu_gen)
+        train_idx, val_idx = samples.split(config.validation_fraction, cpu_gen)
         validate = len(val_idx) > 0
     if not validate:
-        train_idx = torch.arange(n)
+        train_idx, _ = samples.split(0.0, cpu_gen)
 
     optimiser = torch.optim.AdamW(
         network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
@@ -340,7 +335,7 @@ def train_network(network, loss_fn, samples, config: TrainingConfig, *, seed: in
     started = time.perf_counter()
     network.train()
     for epoch in epochs:
-        perm = train_idx[torch.randperm(len(train_idx), generator=cpu_gen)]
+        perm = samples.epoch_order(train_idx, cpu_gen)
         running, seen = 0.0, 0
         for start in range(0, len(perm), batch_size):
             idx = perm[start : start + batch_size]
