@@ -427,32 +427,46 @@ class DiffusionTSDetector(BaseDiffusionDetector):
                     for stream, part in zip(blocks, encoded.parts)]
         return _fold_series(blocks, encoded)
 
-    def _scale_scores(self, folded, length):
-        return self._aggregate(_fill_gaps(_observed_mean(*folded)), length)
+    def _step_columns(self, folded, channels=False):
+        """Folded errors -> ``(filled, raw)`` step errors ``(n, K)``: a column per window
+        length that scored the series (``channels``: per length and channel), NaN where
+        nothing is observed in ``raw``, gaps filled in ``filled``; the lengths."""
+        parts = folded if self._multiscale() else [folded]
+        raw = [_channel_errors(*part).T if channels else _observed_mean(*part)[:, None]
+               for part in parts if part is not None]
+        raw = np.hstack(raw)
+        return np.column_stack([_fill_gaps(column) for column in raw.T]), raw
 
-    def _aggregate(self, errors, length):
-        """Gap-free step errors of one length -> its step scores (see ``aggregation``)."""
-        return _aggregate(errors, length, self.aggregation)
+    def _scorer(self, encoded, reduction, divide=True):
+        """The :class:`StretchScorer` of an encoded series (``divide``: by each length's
+        training scale; without, one length at a time gives its own scores)."""
+        if not self._multiscale():
+            lengths = [(self._window_sizes()[0], None)]
+        else:
+            scales = reduction["scales"] if divide else [None] * len(encoded.parts)
+            lengths = [(length, scale) for length, scale in
+                       zip(_part_lengths(encoded), scales) if length is not None]
+        return StretchScorer(self.aggregation, lengths, self.n_features_in_)
 
     def _fit_reduction(self, folded, encoded):
         """Several lengths: each scale's ``SCALE_PERCENTILE``-th percentile of its
         training scores, which its scores are divided by."""
         if not self._multiscale():
             return None
+        filled, raw = self._step_columns(folded)
         scales = []
-        for part, length in zip(folded, _part_lengths(encoded)):
-            top = float(np.percentile(self._scale_scores(part, length), SCALE_PERCENTILE))
+        for i, length in enumerate(_part_lengths(encoded)):
+            alone = StretchScorer(self.aggregation, [(length, None)], self.n_features_in_)
+            top = float(np.percentile(alone.scores(filled[:, i:i + 1], raw[:, i:i + 1],
+                                                   channels=False), SCALE_PERCENTILE))
             scales.append(top if top > 0 else 1.0)
         return {"scales": np.asarray(scales)}
 
     def _reduce(self, folded, encoded, reduction=None):
-        """Scores of the steps; see ``aggregation`` and ``window_size``."""
-        if not self._multiscale():
-            return self._scale_scores(folded, self._window_sizes()[0])
-        scores = [self._scale_scores(part, length) / scale for part, length, scale
-                  in zip(folded, _part_lengths(encoded), reduction["scales"])
-                  if part is not None]
-        return _mean_of(scores)
+        """Scores of the steps; see ``aggregation`` and ``window_size``. The same
+        :class:`StretchScorer` scores a stretch of a Dask series."""
+        return self._scorer(encoded, reduction).scores(*self._step_columns(folded),
+                                                       channels=False)
 
     # ------------------------------------------------------------- generation
     _sampling_hint = ("fit it with denoiser='unet' and scoring='reconstruction', which train "
@@ -586,18 +600,8 @@ class DiffusionTSDetector(BaseDiffusionDetector):
             return _dask.series(self, X, channels=True)
         encoded = self._encode(X)
         folded = self._fold(self.model_.errors(encoded.samples), encoded)
-        if not self._multiscale():
-            return self._channel_scores(folded, self._window_sizes()[0]).T
-        parts = [self._channel_scores(part, length) / scale for part, length, scale
-                 in zip(folded, _part_lengths(encoded), self.reduction_["scales"])
-                 if part is not None]
-        return _mean_of(parts).T
-
-    def _channel_scores(self, folded, length):
-        return self._aggregate_channels(_channel_errors(*folded), length)
-
-    def _aggregate_channels(self, per_channel, length):
-        return _aggregate_channels(per_channel, length, self.aggregation)
+        return self._scorer(encoded, self.reduction_).scores(
+            *self._step_columns(folded, channels=True), channels=True)
 
     # ------------------------------------------------------------- blockwise
     # A Dask series is scored stretch by stretch (skdiffad._dask.series): each stretch
@@ -672,7 +676,11 @@ def _part_lengths(encoded):
 
 
 class StretchScorer:
-    """Step scores of a stretch of a series from its step errors, as the whole series'.
+    """Step scores of a series, or of a stretch of it, from its step errors.
+
+    The one reduction of the series detector: in-memory scoring, ``channel_scores``
+    and every block of a Dask series go through it, so a stretch's steps get the
+    whole series' scores.
 
     Parameters
     ----------
