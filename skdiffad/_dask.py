@@ -27,9 +27,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._core.samples import Samples
+from ._core.samples import ArraySamples, Samples
 
-__all__ = ["is_dask", "Shipped", "shipments", "rowwise", "sample_rows", "BlockSamples"]
+__all__ = ["is_dask", "Shipped", "shipments", "rowwise", "sample_rows", "BlockSamples",
+           "WindowSource"]
 
 # unpickles of a shipped detector in this process (see Shipped)
 _SHIPMENTS = {"count": 0}
@@ -228,9 +229,9 @@ def _stretch(offsets, parts, lo, hi):
     return values[lo - offsets[0] : hi - offsets[0]]
 
 
-def _raw_part(shipped, offsets, parts, lo, hi, start, stop, n, channels):
+def _raw_part(shipped, offsets, parts, lo, hi, start, stop, n, channels, training):
     errors = shipped.estimator._stretch_errors(_stretch(offsets, parts, lo, hi), lo, n,
-                                               channels)
+                                               channels, training)
     return errors[start - lo : stop - lo]
 
 
@@ -278,9 +279,12 @@ def _filled_part(part, start, edges, index):
     return out
 
 
-def _scores_part(scorer, offsets, filled, raw, lo, hi, start, stop, channels):
-    scores = scorer.scores(_stretch(offsets, filled, lo, hi),
-                           None if raw is None else _stretch(offsets, raw, lo, hi), channels)
+def _scores_part(scorer, offsets, filled, raw, lo, hi, start, stop, channels, columns):
+    filled = _stretch(offsets, filled, lo, hi)
+    if columns:
+        return scorer.columns(filled, None)[start - lo : stop - lo]
+    scores = scorer.scores(filled, None if raw is None else _stretch(offsets, raw, lo, hi),
+                           channels)
     scores = scores[start - lo : stop - lo]
     if not channels:
         scores = scores.ravel()
@@ -291,8 +295,10 @@ def _scores_part(scorer, offsets, filled, raw, lo, hi, start, stop, channels):
     return scores
 
 
-def series(estimator, X, *, channels=False):
-    """Step scores (``channels``: per-channel scores) of a Dask series, lazily.
+def series(estimator, X, *, channels=False, columns=False, training=False):
+    """Step scores (``channels``: per-channel scores; ``columns``: each window length's
+    scores, not divided by its scale) of a Dask series, lazily (``training``: the
+    training series' scores, under the exact model's two-fold rule).
 
     Three passes, each block by block: the step errors of each block from the
     windows around it (it reads ``max(window) - 1`` steps of its neighbours); the
@@ -302,8 +308,9 @@ def series(estimator, X, *, channels=False):
     series in memory, to the bit. The graph is written out task by task, so the
     detector is one key that only the first pass reads, and no pass is repeated.
 
-    Returns a Dask array of shape ``(n,)`` (``channels``: ``(n, C)``), or a Dask
-    Series (DataFrame) on the index of a Dask DataFrame input.
+    Returns a Dask array of shape ``(n,)`` (``channels``: ``(n, C)``; ``columns``:
+    ``(n, K)``), or a Dask Series (DataFrame) on the index of a Dask DataFrame input
+    (``columns``: always the array).
     """
     import dask.array as da
     import dask.dataframe as dd
@@ -324,7 +331,8 @@ def series(estimator, X, *, channels=False):
                      int(np.searchsorted(starts, hi, side="left")))
 
     token = uuid.uuid4().hex
-    name = f"skdiffad-{'channel-scores' if channels else 'scores'}-{token}"
+    kind = "columns" if columns else "channel-scores" if channels else "scores"
+    name = f"skdiffad-{kind}-{token}"
     shipped = ship(estimator)
     ship_key, scorer_key = shipped.key, f"skdiffad-scorer-{token}"
     layer = {scorer_key: (_received, estimator._stretch_scorer(n))}
@@ -335,21 +343,22 @@ def series(estimator, X, *, channels=False):
         lo, hi = max(0, a - depth), min(n, b + depth)
         near = around(lo, hi)
         layer[raw[i]] = (_raw_part, ship_key, [int(starts[j]) for j in near],
-                         [blocks[j] for j in near], lo, hi, a, b, n, channels)
+                         [blocks[j] for j in near], lo, hi, a, b, n, channels, training)
         layer[f"skdiffad-ends-{token}-{i}"] = (_known_ends, raw[i])
         layer[filled[i]] = (_filled_part, raw[i], a, edges, i)
-        out_key = (name, i, 0) if channels else (name, i)
+        out_key = (name, i, 0) if channels or columns else (name, i)
         layer[out_key] = (_scores_part, scorer_key, [int(starts[j]) for j in near],
                           [filled[j] for j in near],
                           [raw[j] for j in near] if channels else None,
-                          lo, hi, a, b, channels)
+                          lo, hi, a, b, channels, columns)
     layer[edges] = (_edges, [f"skdiffad-ends-{token}-{i}" for i in range(len(starts))],
                     [int(a) for a in starts], not channels)
     graph = HighLevelGraph.from_collections(name, layer, dependencies=[X, shipped])
-    chunks = (X.chunks[0], (n_channels,)) if channels else (X.chunks[0],)
+    chunks = ((X.chunks[0], (n_channels,)) if channels
+              else (X.chunks[0], (len(lengths),)) if columns else (X.chunks[0],))
     scores = da.Array(graph, name, chunks=chunks, dtype=np.float64,
                       meta=np.empty((0,) * len(chunks)))
-    if index is None:
+    if index is None or columns:
         return scores
     if channels:
         return dd.from_dask_array(scores, columns=list(estimator.feature_names_in_)
@@ -571,14 +580,18 @@ class BlockSamples(Samples):
         rows = pd.concat(parts) if isinstance(parts[0], pd.DataFrame) else np.concatenate(parts)
         self._validation = (validation, self.encode(rows))
 
+    def _load(self, b):
+        """Block ``b``'s samples, encoded."""
+        from dask import compute
+
+        (values,) = compute(self._parts[b])
+        return self.encode(values)
+
     def _block(self, b):
         if b in self._held:
             self._held.move_to_end(b)
             return self._held[b]
-        from dask import compute
-
-        (values,) = compute(self._parts[b])
-        samples = self.encode(values)
+        samples = self._load(b)
         self.block_loads += 1
         self._held[b] = samples
         while len(self._held) > self.kept:
@@ -593,6 +606,11 @@ class BlockSamples(Samples):
             at = np.minimum(np.searchsorted(held, index), len(held) - 1)
             if np.array_equal(held[at], index):
                 return samples.take(at, device)
+        x, mask = self._gather(index)
+        return x.to(device), None if mask is None else mask.to(device)
+
+    def _gather(self, index):
+        """Samples ``index`` on the CPU, read block by block."""
         owner = np.searchsorted(self._stops, index, side="right")
         # blocks already held first, so that loading the others never evicts one this
         # batch still needs
@@ -607,7 +625,7 @@ class BlockSamples(Samples):
                 if mask is None:
                     mask = torch.ones(x.shape, dtype=torch.bool)
                 mask[where] = mb
-        return x.to(device), None if mask is None else mask.to(device)
+        return x, mask
 
     @property
     def n_cells(self):
@@ -615,3 +633,63 @@ class BlockSamples(Samples):
 
     def cells(self, start, stop):  # pragma: no cover - scoring never reads a stream
         raise TypeError("a streamed training source is not scored")
+
+
+class WindowSource(BlockSamples):
+    """Every window of ``length`` steps of a Dask series, streamed from its blocks.
+
+    Window ``i`` starts at step ``i`` (its position, as in memory); it belongs to the
+    block its first step lies in, and reading that block reads the ``length - 1``
+    steps after it too. The training loop then sees the windows as
+    :class:`BlockSamples` shows rows: a few blocks at a time, each read once per
+    epoch; the exact model's ``max_samples`` windows are gathered in one pass.
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n, C)
+        The series, channels in one chunk.
+    encoder : SeriesEncoder
+        Fitted; its ``_standardise`` scales each stretch.
+    length : int
+    has_mask : bool
+        Whether the network should see observation masks.
+    max_validation, kept : int
+        As :class:`BlockSamples`.
+    """
+
+    def __init__(self, X, encoder, length, has_mask, *, max_validation, kept=STREAM_BLOCKS):
+        self._steps = list(X.to_delayed().ravel())
+        sizes = np.asarray([int(c) for c in X.chunks[0]], dtype=np.int64)
+        self._step_stops = np.cumsum(sizes)
+        self._step_starts = self._step_stops - sizes
+        self.n_steps = int(self._step_stops[-1])
+        self.encoder, self.extent = encoder, int(length)
+        n_windows = self.n_steps - self.extent + 1
+        self._parts = self._steps
+        self._starts = np.minimum(self._step_starts, n_windows)
+        self._stops = np.minimum(self._step_stops, n_windows)
+        self._n = n_windows
+        self.event_shape = (int(X.shape[1]), self.extent)
+        self.has_mask = bool(has_mask)
+        self.max_validation, self.kept = int(max_validation), max(int(kept), 1)
+        self._held = OrderedDict()
+        self._validation = None
+        self.block_loads = self.most_held = 0
+
+    def _load(self, b):
+        from dask import compute
+
+        from ._core.samples import WindowSamples
+
+        lo, hi = int(self._starts[b]), int(self._stops[b])
+        end = min(self.n_steps, hi + self.extent - 1)
+        near = range(int(np.searchsorted(self._step_stops, lo, side="right")),
+                     int(np.searchsorted(self._step_starts, end, side="left")))
+        values = compute(*[self._steps[j] for j in near])
+        stretch = _stretch([int(self._step_starts[j]) for j in near], list(values), lo, end)
+        Z, obs = self.encoder._standardise(np.asarray(stretch, dtype=np.float64))
+        return WindowSamples(Z, obs, np.arange(hi - lo), self.extent)
+
+    def _hold(self, validation):
+        x, mask = self._gather(validation)
+        self._validation = (validation, ArraySamples(x.numpy(), mask.numpy()))

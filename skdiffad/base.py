@@ -50,6 +50,14 @@ def _check_n_samples(n_samples, name="n_samples"):
     return int(n_samples)
 
 
+def _stream_record(history, streams):
+    """A training record with what streaming the training samples from Dask blocks read."""
+    return dict(history or {}, streamed_samples=sum(len(s) for s in streams),
+                streamed_blocks=max(s.n_blocks for s in streams),
+                block_loads=sum(s.block_loads for s in streams),
+                most_blocks_held=max(s.most_held for s in streams))
+
+
 def _seed_from(random_state):
     """An int seed from scikit-learn's ``random_state`` (``None``: NumPy's global)."""
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
@@ -197,7 +205,10 @@ class BaseDiffusionDetector(BaseDetector):
             (:func:`skdiffad._dask.sample_rows`); a trained network learns from every
             row, in mini-batches streamed a few blocks at a time
             (:class:`skdiffad._dask.BlockSamples`; ``history_`` then counts the
-            blocks read). A Dask series is loaded whole.
+            blocks read). A Dask series is never loaded whole either: its scaling
+            comes from a sample of steps, its models from windows streamed from the
+            blocks, its training scores from blockwise scoring (see
+            :meth:`skdiffad.DiffusionTSDetector._fit_dask`).
         y : Ignored
             Present for API consistency.
 
@@ -208,13 +219,33 @@ class BaseDiffusionDetector(BaseDetector):
         """
         self._validate_params()
         self._check_params()
+        if _dask.is_dask(X) and not self._rowwise:
+            fitted = self._fit_dask(X)
+        else:
+            fitted = self._fit_rows(X)
+        encoder, model, device, reduction, history, decision_scores = fitted
+        # the whole fitted state is replaced at once, so nothing of a previous fit survives
+        self.encoder_, self.model_, self.device_ = encoder, model, device
+        self.reduction_ = reduction
+        self._record_training(history)
+        self.decision_scores_ = decision_scores
+        # PyOD's predict_proba reads _classes; its _set_n_classes(y) would warn
+        # whenever y is passed, which GridSearchCV always does.
+        self._classes = 2
+        self._process_decision_scores()
+        return self
+
+    def _fit_rows(self, X):
+        """Fit on an in-memory input, or on a Dask collection of rows (tables, images):
+        the encoder, the stored samples and the training scores from a uniform sample
+        of ``max_samples`` rows, a network from every row, streamed.
+
+        Returns ``(encoder, model, device, reduction, history, decision_scores)``.
+        """
         source = None
         if _dask.is_dask(X):
-            if self._rowwise:
-                source = X
-                X = _dask.sample_rows(X, self.max_samples, _seed_from(self.random_state))
-            else:
-                X = X.compute()
+            source = X
+            X = _dask.sample_rows(X, self.max_samples, _seed_from(self.random_state))
         encoder = self._make_encoder()
         encoded = encoder.fit_transform(self, X)
         rng = check_random_state(self.random_state)
@@ -233,21 +264,15 @@ class BaseDiffusionDetector(BaseDetector):
             training = stream
         history = model.fit(training, seed=seed, device=device)
         if stream is not None:
-            history = dict(history, streamed_rows=len(stream), streamed_blocks=stream.n_blocks,
-                           block_loads=stream.block_loads, most_blocks_held=stream.most_held)
+            history = _stream_record(history, [stream])
         folded = self._errors(model, encoded, training=True)
         reduction = self._fit_reduction(folded, encoded)
         decision_scores = self._score(folded, encoded, reduction)
-        # the whole fitted state is replaced at once, so nothing of a previous fit survives
-        self.encoder_, self.model_, self.device_ = encoder, model, device
-        self.reduction_ = reduction
-        self._record_training(history)
-        self.decision_scores_ = decision_scores
-        # PyOD's predict_proba reads _classes; its _set_n_classes(y) would warn
-        # whenever y is passed, which GridSearchCV always does.
-        self._classes = 2
-        self._process_decision_scores()
-        return self
+        return encoder, model, device, reduction, history, decision_scores
+
+    def _fit_dask(self, X):  # pragma: no cover - the series detector implements it
+        """Fit on a Dask series (detectors whose outputs are not row-wise)."""
+        raise NotImplementedError
 
     def _process_decision_scores(self):
         """PyOD's ``threshold_`` and ``labels_``, with a tie at the threshold settled.

@@ -6,11 +6,14 @@ import numbers
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _dask
+from ._core.devices import resolve_device
 from ._core.ensemble import ScaleEnsemble
+from ._core.exact import ExclusionError
 from ._core.plans import grating_masks
 from ._core.samples import WindowSamples, fold, window_starts
 from ._encoders import SeriesEncoder
@@ -25,6 +28,10 @@ SEQUENCE_SCORINGS = ("reconstruction", "imputation")
 #: Each scale's scores are divided by this percentile of its training scores
 #: before the scales are averaged (``window_size`` with several lengths).
 SCALE_PERCENTILE = 99.0
+
+#: Steps of a Dask series that its channel scaling is fitted on (a uniform sample;
+#: every step of a shorter series).
+SCALING_STEPS = 200_000
 
 # Fractions of T spanned by the starting steps of U-Net reconstruction: a little
 # further than for table rows, where a window's fine detail is gone but its
@@ -614,6 +621,70 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         check_is_fitted(self, ["model_", "decision_scores_"])
         return _dask.series(self, X, channels=False)
 
+    def _fit_dask(self, X):
+        """Fit on a Dask series without loading it.
+
+        The channels' scaling is fitted on a uniform sample of
+        :data:`SCALING_STEPS` steps (every step of a shorter series: then the fit
+        equals the in-memory one, to the bit). Each window length's model learns
+        from :class:`~skdiffad._dask.WindowSource`, every window of the series
+        streamed from its blocks: the exact model gathers its ``max_samples``
+        windows, a network trains on mini-batches a few blocks at a time. The
+        training scores are the blockwise scores of the training series under the
+        two-fold rule (``decision_scores_`` holds one per step).
+        """
+        import copy
+
+        from ._encoders._base import Encoded
+        from ._encoders.series import MultiScaleEncoded
+        from .base import _stream_record
+
+        if hasattr(X, "to_frame") and not hasattr(X, "columns"):  # a Dask Series
+            X = X.to_frame()
+        steps = _dask.sample_rows(X, SCALING_STEPS, _seed_from(self.random_state))
+        if hasattr(X, "columns"):
+            X_rows = X.to_dask_array(lengths=True)
+        else:
+            X_rows = X[:, None] if X.ndim == 1 else X
+        n = int(X_rows.shape[0])
+        encoder = self._make_encoder().fit_stream(self, steps, n)
+        probe = copy.copy(self)
+        probe.encoder_ = encoder
+        X_rows, _ = _dask._series_array(probe, X_rows)
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        device = resolve_device(self.device)
+        has_mask = bool(np.isnan(np.asarray(steps, dtype=np.float64)).any())
+        lengths = encoder.window_sizes_ if self._multiscale() else (encoder.window_size,)
+        streams = [_dask.WindowSource(X_rows, encoder, length, has_mask,
+                                      max_validation=self.max_samples) for length in lengths]
+        encoded = (MultiScaleEncoded([Encoded(stream) for stream in streams])
+                   if self._multiscale() else Encoded(streams[0]))
+        model = self._make_model(encoded)
+        history = model.fit(encoded.training, seed=seed, device=device)
+        history = _stream_record(history, streams)
+        probe.model_, probe.device_ = model, device
+        probe.reduction_ = {"scales": np.ones(len(lengths))} if self._multiscale() else None
+        try:
+            columns = _dask.series(probe, X_rows, columns=True, training=True).compute()
+        except ExclusionError as exc:
+            raise ValueError(self._explain_exclusion(exc)) from exc
+        reduction = None
+        if self._multiscale():
+            tops = [float(np.percentile(columns[:, i], SCALE_PERCENTILE))
+                    for i in range(columns.shape[1])]
+            reduction = {"scales": np.asarray([top if top > 0 else 1.0 for top in tops])}
+            scores = _mean_of([columns[:, i] / scale
+                               for i, scale in enumerate(reduction["scales"])])
+        else:
+            scores = _mean_of([columns[:, 0]])
+        if not np.all(np.isfinite(scores)):
+            raise FloatingPointError(
+                f"{int(np.sum(~np.isfinite(scores)))} of {len(scores)} scores are not "
+                "finite; the input holds values too extreme for float32 after "
+                "standardisation")
+        return encoder, model, device, reduction, history, scores
+
     def _lengths_for(self, n):
         """``(model, length, stride, divisor)`` of each fitted window length that a series
         of ``n`` steps is scored at (``divisor``: ``None`` for a single length)."""
@@ -625,9 +696,11 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         return [entry for entry in zip(members, self.window_sizes_, strides, divisors)
                 if n >= entry[1]]
 
-    def _stretch_errors(self, values, start, n, channels):
+    def _stretch_errors(self, values, start, n, channels, training=False):
         """Step errors of the stretch ``values`` ``(m, C)`` (user units, NaN missing)
-        that starts at step ``start`` of a series of ``n`` steps, gaps not filled.
+        that starts at step ``start`` of a series of ``n`` steps, gaps not filled
+        (``training``: of the training series, under the exact model's two-fold rule,
+        whose folds are that series' halves).
 
         Returns ``(m, K)``: a column per window length (``channels``: per length and
         channel), NaN where nothing is observed. Only the windows of the whole
@@ -643,8 +716,10 @@ class DiffusionTSDetector(BaseDiffusionDetector):
             if not len(inside):
                 columns.append(np.full((m, width), np.nan))
                 continue
-            samples = WindowSamples(Z, obs, inside, length)
-            sums, counts = (a.T for a in fold(samples, model.errors(samples)))
+            samples = WindowSamples(Z, obs, inside, length, offset=start,
+                                    n_positions=n - length + 1)
+            sums, counts = (a.T for a in fold(samples, model.errors(samples,
+                                                                   training=training)))
             columns.append(_channel_errors(sums, counts).T if channels
                            else _observed_mean(sums, counts)[:, None])
         return np.hstack(columns)
@@ -693,12 +768,8 @@ class StretchScorer:
     def __init__(self, aggregation, lengths, n_channels):
         self.aggregation, self.lengths, self.n_channels = aggregation, lengths, n_channels
 
-    def scores(self, filled, raw, channels):
-        """``raw`` step errors ``(m, K)`` (NaN: nothing observed) and the same with gaps
-        filled -> each length's aggregation inside the stretch, its divisor, the mean
-        over lengths: ``(m,)``, or ``(m, C)`` per channel."""
+    def _parts(self, filled, raw, channels):
         width = self.n_channels if channels else 1
-        parts = []
         for i, (length, divisor) in enumerate(self.lengths):
             cols = slice(i * width, (i + 1) * width)
             if channels:
@@ -706,8 +777,19 @@ class StretchScorer:
                                            filled=filled[:, cols].T).T
             else:
                 part = _aggregate(filled[:, i], length, self.aggregation)
-            parts.append(part if divisor is None else part / divisor)
-        return _mean_of(parts)
+            yield part, divisor
+
+    def scores(self, filled, raw, channels):
+        """``raw`` step errors ``(m, K)`` (NaN: nothing observed) and the same with gaps
+        filled -> each length's aggregation inside the stretch, its divisor, the mean
+        over lengths: ``(m,)``, or ``(m, C)`` per channel."""
+        return _mean_of([part if divisor is None else part / divisor
+                         for part, divisor in self._parts(filled, raw, channels)])
+
+    def columns(self, filled, raw):
+        """Each length's step scores, not divided: ``(m, K)`` (what the training scales
+        are read from)."""
+        return np.column_stack([part for part, _ in self._parts(filled, raw, False)])
 
 
 def _aggregate(errors, length, aggregation):

@@ -17,6 +17,7 @@ from skdiffad import (  # noqa: E402
 )
 
 SYNC = {"scheduler": "sync"}
+dask_config = pytest.importorskip("dask").config.set
 
 
 # ---------------------------------------------------------------- tables
@@ -313,7 +314,7 @@ def test_fit_on_dask_streams_every_row_through_the_training_loop(table, frame):
                   early_stopping=True, random_state=0)
     det = TabDiffusionDetector(**params).fit(lazy)
     history = det.history_
-    assert history["streamed_rows"] == 900 and history["streamed_blocks"] == 9
+    assert history["streamed_samples"] == 900 and history["streamed_blocks"] == 9
     assert history["n_steps"] == 80 and history["block_loads"] >= 9
     assert history["most_blocks_held"] <= _dask.STREAM_BLOCKS
     assert len(history["val_loss"]) == history["n_iter"]  # validated on 90 held rows
@@ -334,7 +335,7 @@ def test_fit_on_dask_images_streams_a_learned_denoiser():
     det = DiffusionImageDetector(denoiser="unet", widths=(8,), max_steps=12, batch_size=16,
                                  max_samples=40, random_state=0)
     det.fit(da.from_array(images, chunks=(25, 12, 12)))
-    assert det.history_["streamed_rows"] == 120 and det.history_["streamed_blocks"] == 5
+    assert det.history_["streamed_samples"] == 120 and det.history_["streamed_blocks"] == 5
     assert det.decision_scores_.shape == (40,)
     assert np.all(np.isfinite(det.decision_function(images[:10])))
 
@@ -345,12 +346,80 @@ def _seed(random_state):
     return _seed_from(random_state)
 
 
-def test_fit_on_a_dask_series_fits_the_whole_series():
-    X = _series(1500)
-    det = DiffusionTSDetector(random_state=0, window_size=(16, 32))
-    lazy = det.fit(da.from_array(X, chunks=(400, 3))).decision_scores_
-    np.testing.assert_array_equal(lazy, DiffusionTSDetector(
-        random_state=0, window_size=(16, 32)).fit(X).decision_scores_)
+@pytest.mark.parametrize("case", [c for c in SERIES_CASES if c != "unet"])
+def test_fit_on_a_dask_series_equals_the_in_memory_fit(case):
+    train = _with_gaps(_series())[:1500]
+    params = dict(random_state=0, **SERIES_CASES[case])
+    memory = DiffusionTSDetector(**params).fit(train)
+    with_dask = DiffusionTSDetector(**params)
+    with dask_config(SYNC):
+        with_dask.fit(da.from_array(train, chunks=((5, 700, 13, 782), 3)))
+    # the scaling saw every step (fewer than SCALING_STEPS), the exact model gathered
+    # the same windows from the blocks, the training scores were scored blockwise
+    np.testing.assert_array_equal(with_dask.decision_scores_, memory.decision_scores_)
+    assert with_dask.threshold_ == memory.threshold_
+    test = _with_gaps(_series(seed=1))
+    np.testing.assert_array_equal(with_dask.decision_function(test),
+                                  memory.decision_function(test))
+    history = with_dask.history_
+    assert history["streamed_blocks"] == 4 and history["block_loads"] >= 4
+    assert history["most_blocks_held"] <= _dask.STREAM_BLOCKS
+
+
+def test_fit_on_a_dask_series_streams_windows_to_a_network():
+    import pickle
+
+    train = _with_gaps(_series())[:1500]
+    det = DiffusionTSDetector(random_state=0, early_stopping=True, **SERIES_CASES["unet"])
+    with dask_config(SYNC):
+        det.fit(dd.from_pandas(pd.DataFrame(train, columns=["x", "y", "z"]), npartitions=6))
+    history = det.history_
+    assert [h["n_steps"] for h in history["members"]] == [15, 15]  # one network per length
+    assert history["streamed_blocks"] == 6 and history["block_loads"] >= 6
+    assert history["most_blocks_held"] <= _dask.STREAM_BLOCKS
+    assert det.decision_scores_.shape == (1500,) and list(det.feature_names_in_) == list("xyz")
+    test = pd.DataFrame(_series(), columns=list("xyz"))
+    scores = det.decision_function(test)
+    assert np.isfinite(scores).all()
+    loaded = pickle.loads(pickle.dumps(det))
+    np.testing.assert_array_equal(loaded.decision_function(test), scores)
+
+
+@pytest.mark.parametrize("case", ["short", "two-fold", "blank channel", "text column"])
+def test_fit_on_a_bad_dask_series_says_what_is_wrong_as_in_memory(case):
+    X = _series(40)
+    params, error = {"random_state": 0, "window_size": 16, "max_samples": 5}, ValueError
+    if case == "short":
+        X, params["window_size"] = X[:10], 32
+    elif case == "two-fold":
+        X = X[:20]
+    elif case == "blank channel":
+        X[:, 1] = np.nan
+    frame = pd.DataFrame(X, columns=list("abc"))
+    if case == "text column":
+        frame["c"], error = "x", TypeError
+    with pytest.raises(error) as memory:
+        DiffusionTSDetector(**params).fit(frame)
+    with pytest.raises(error) as lazy, dask_config(SYNC):
+        DiffusionTSDetector(**params).fit(dd.from_pandas(frame, npartitions=3))
+    assert str(lazy.value)[:60] == str(memory.value)[:60]
+
+
+def test_fit_on_a_long_dask_series_scales_on_a_sample_of_steps(monkeypatch):
+    import skdiffad.timeseries as timeseries
+
+    monkeypatch.setattr(timeseries, "SCALING_STEPS", 400)
+    train, test = _series(3000)[:2000], _series(3000, seed=4)
+    test[2500:2530, 0] += 3.0
+    memory = DiffusionTSDetector(random_state=0, window_size=(16, 32)).fit(train)
+    with dask_config(SYNC):
+        sampled = DiffusionTSDetector(random_state=0, window_size=(16, 32)).fit(
+            da.from_array(train, chunks=300))
+    assert not np.array_equal(sampled.encoder_.scale_, memory.encoder_.scale_)
+    np.testing.assert_allclose(sampled.encoder_.scale_, memory.encoder_.scale_, rtol=0.15)
+    scores = sampled.decision_function(test)
+    assert np.corrcoef(scores, memory.decision_function(test))[0, 1] > 0.95
+    assert scores[2500:2530].min() > np.percentile(scores[:2400], 99)
 
 
 # ---------------------------------------------------------------- recipes

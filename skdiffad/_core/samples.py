@@ -226,12 +226,19 @@ class WindowSamples(Samples):
         First step of each window (its position).
     length : int
         Steps per window (the extent).
+    offset : int, default=0
+        Step of a longer series where ``series`` starts (a stretch of it): the
+        positions are the windows' first steps in that series.
+    n_positions : int, optional
+        Window starts of that longer series (default: those of ``series``).
     """
 
-    def __init__(self, series, observed, starts, length):
+    def __init__(self, series, observed, starts, length, offset=0, n_positions=None):
         self.series = torch.as_tensor(series, dtype=torch.float32)
         self.observed = torch.as_tensor(observed, dtype=torch.bool)
-        self.positions = np.asarray(starts, dtype=np.int64)
+        self.offset = int(offset)
+        self.positions = np.asarray(starts, dtype=np.int64) + self.offset
+        self._n_positions = n_positions
         self.extent = int(length)
         self.event_shape = (self.series.shape[0], self.extent)
         # take() always returns the windows' masks (the restorations read them);
@@ -241,6 +248,8 @@ class WindowSamples(Samples):
 
     @property
     def n_positions(self) -> int:
+        if self._n_positions is not None:
+            return int(self._n_positions)
         return self.series.shape[1] - self.extent + 1
 
     @property
@@ -248,13 +257,14 @@ class WindowSamples(Samples):
         return self.series.shape[1]
 
     def cells(self, start, stop):
-        return self.positions[start:stop, None] + np.arange(self.extent)
+        return self.positions[start:stop, None] - self.offset + np.arange(self.extent)
 
     def _tensors(self, device):
         key = str(torch.device(device))
         if key not in self._on_device:  # one copy of the series per device, not per batch
             self._on_device[key] = (self.series.to(device), self.observed.to(device),
-                                    torch.as_tensor(self.positions, device=device))
+                                    torch.as_tensor(self.positions - self.offset,
+                                                    device=device))
         return self._on_device[key]
 
     def take(self, index, device="cpu"):

@@ -87,6 +87,13 @@ class SeriesEncoder:
         self.stride_ = self.stride or max(1, self.window_size // 2)
         return _training_encoding(series, obs, self.window_size, self.stride_)
 
+    def fit_stream(self, estimator, steps, n):
+        """Fit the scaling on ``steps`` (the rows of a series of ``n`` steps, or a
+        sample of them) without encoding it; the windowing follows ``n``."""
+        self._fit_scaling(estimator, steps)
+        self.stride_ = self.stride or max(1, self.window_size // 2)
+        return self
+
     def transform(self, estimator, X):
         """Encode a series with the fitted channels."""
         series, obs = self._scaled(estimator, X)
@@ -231,12 +238,21 @@ class MultiScaleSeriesEncoder(SeriesEncoder):
     def fit_transform(self, estimator, X):
         """Fit the scaling, keep the lengths the series allows, encode it at each."""
         series, obs = self._fit_scaling(estimator, X)
-        n = series.shape[1]
+        self._keep_lengths(series.shape[1])
+        return MultiScaleEncoded([_training_encoding(series, obs, w, s)
+                                  for w, s in zip(self.window_sizes_, self.strides_)])
+
+    def fit_stream(self, estimator, steps, n):
+        """Fit the scaling on ``steps`` (a series of ``n`` steps, or a sample of its
+        rows) without encoding it; the lengths kept follow ``n``."""
+        self._fit_scaling(estimator, steps)
+        self._keep_lengths(n)
+        return self
+
+    def _keep_lengths(self, n):
         kept = tuple(w for w in self.window_sizes if n >= min_training_steps(w))
         self.window_sizes_ = kept or (min(self.window_sizes),)
         self.strides_ = tuple(self.stride or w for w in self.window_sizes_)
-        return MultiScaleEncoded([_training_encoding(series, obs, w, s)
-                                  for w, s in zip(self.window_sizes_, self.strides_)])
 
     def transform(self, estimator, X):
         """Encode a series at every kept length it is long enough for."""
