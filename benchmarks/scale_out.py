@@ -22,6 +22,17 @@ Two jobs, each scored lazily by a Dask ``LocalCluster`` of 1 and of 2 worker pro
 The table job also fits ``TabDiffusionDetector()`` on the lazy table with the larger
 cluster: a uniform sample of ``max_samples`` rows drawn block by block (``table fit``).
 
+- ``fit``: fitting on the lazy collections with the larger cluster, never loading them:
+  ``TabDiffusionDetector(scoring="density")``, whose network trains on mini-batches
+  streamed from every row of a table of the donors' normal rows resampled (AUROC on
+  50,000 of the donors' rows, against the same detector fitted in memory on 20,000
+  normal rows), and
+  ``DiffusionTSDetector()`` on the series (the scaling from a sample of steps, the
+  stored windows gathered from the blocks, the training scores blockwise), against
+  its fit on the whole series in this process: the correlation of the two fits'
+  training scores and the ratio of their thresholds. Memory: each worker's peak and
+  how far the fitting process's resident memory rose.
+
 Per run: wall seconds of the computation (the cluster's start excluded), rows (steps) per
 second, the speed-up of 2 workers over 1, how often each worker unpickled the fitted
 detector (``skdiffad._dask.shipments``: 1 means shipped once, not once per block) and each
@@ -75,6 +86,38 @@ def _peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
+def _rss_mib():
+    """This process's resident memory now (MiB)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+@contextlib.contextmanager
+def _rss_growth():
+    """How far this process's resident memory rose above its level at the start of the
+    block (MiB, polled every 50 ms): what a computation in it held at its peak."""
+    import threading
+
+    base, peak, stop = _rss_mib(), [0.0], threading.Event()
+
+    def poll():
+        while not stop.wait(0.05):
+            peak[0] = max(peak[0], _rss_mib())
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    result = {}
+    try:
+        yield result
+    finally:
+        stop.set()
+        thread.join()
+        result["mib"] = max(peak[0], _rss_mib()) - base
+
+
 def _warm(data_dir):
     """Import the detectors and read the source data, as a long-lived worker has."""
     import skdiffad  # noqa: F401
@@ -112,32 +155,45 @@ def series_source(data_dir):
     return _SOURCES[key]
 
 
-def _table_block(data_dir, size, seed, index):
+def _table_block(data_dir, size, seed, index, normal=False):
     pool = table_source(data_dir)[0]
+    if normal:
+        pool = _normal_rows(data_dir)
     rng = np.random.default_rng([seed, index])
     return pool[rng.integers(0, len(pool), size)]
 
 
-def _table_chunk(data_dir, seed, block_info=None):
+def _normal_rows(data_dir):
+    key = ("normal", str(data_dir))
+    if key not in _SOURCES:
+        X, y = table_source(data_dir)
+        _SOURCES[key] = X[y == 0]
+    return _SOURCES[key]
+
+
+def _table_chunk(data_dir, seed, normal=False, block_info=None):
     info = block_info[None]
-    return _table_block(data_dir, info["chunk-shape"][0], seed, info["chunk-location"][0])
+    return _table_block(data_dir, info["chunk-shape"][0], seed, info["chunk-location"][0],
+                        normal)
 
 
 def _blocks(n, chunk):
     return (chunk,) * (n // chunk) + ((n % chunk,) if n % chunk else ())
 
 
-def table_job(data_dir, n_rows, chunk, seed=0):
-    """Training rows, the lazy table, and a function that rebuilds block ``i``."""
+def table_job(data_dir, n_rows, chunk, seed=0, normal=False):
+    """Training rows, the lazy table (``normal``: of the normal rows only), and a function
+    that rebuilds block ``i``."""
     import dask.array as da
 
     X, y = table_source(data_dir)
     rng = np.random.default_rng(seed)
     train = X[rng.choice(np.flatnonzero(y == 0), TRAIN_ROWS, replace=False)]
     chunks = (_blocks(n_rows, chunk), (X.shape[1],))
-    lazy = da.map_blocks(_table_chunk, str(data_dir), seed, chunks=chunks, dtype=np.float64,
-                         meta=np.empty((0, 0)))
-    return train, lazy, lambda index: _table_block(data_dir, chunks[0][index], seed, index)
+    lazy = da.map_blocks(_table_chunk, str(data_dir), seed, normal, chunks=chunks,
+                         dtype=np.float64, meta=np.empty((0, 0)))
+    return train, lazy, lambda index: _table_block(data_dir, chunks[0][index], seed, index,
+                                                   normal)
 
 
 def _series_chunk(data_dir, block_info=None):
@@ -254,6 +310,83 @@ def run_series(data_dir, n_steps, chunk, workers):
     return rows
 
 
+# The streamed-fit job's network: TabDiffusionDetector's density scoring, defaults
+# otherwise (1000 gradient steps of 256 rows).
+STREAM_PARAMS = {"scoring": "density", "random_state": 0}
+AUROC_ROWS = 50_000
+
+
+def run_fit(data_dir, n_rows, chunk_rows, n_steps, chunk_steps, n_workers):
+    """Fitting on Dask collections that are never loaded: a density network trained on
+    mini-batches streamed from the 10M-row table, and ``DiffusionTSDetector()`` on the
+    10M-step series, each against its in-memory fit in this process. The cluster
+    workers' peaks and how far this (the fitting) process's memory rose."""
+    from sklearn.metrics import roc_auc_score
+
+    from skdiffad import DiffusionTSDetector, TabDiffusionDetector
+
+    X, y = table_source(data_dir)
+    check = np.random.default_rng(1).choice(len(X), min(AUROC_ROWS, len(X)), replace=False)
+    train, lazy, _ = table_job(data_dir, n_rows, chunk_rows, normal=True)
+    rows = []
+    with _rss_growth() as grown:
+        start = time.perf_counter()
+        memory = TabDiffusionDetector(**STREAM_PARAMS).fit(train)
+        seconds = time.perf_counter() - start
+    auc = roc_auc_score(y[check], memory.decision_function(X[check]))
+    rows.append({"job": "table fit (density network)",
+                 "mode": f"one process, in memory ({len(train)} normal rows)", "n": len(train),
+                 "seconds": seconds, "per_second": np.nan,
+                 "exact": f"AUROC {auc:.3f}; {memory.history_['n_steps']} steps",
+                 "shipments": "", "peak_mib": f"+{grown['mib']:.0f} in the process"})
+    with _cluster(n_workers, data_dir) as client:
+        with _rss_growth() as grown:
+            start = time.perf_counter()
+            streamed = TabDiffusionDetector(**STREAM_PARAMS).fit(lazy)
+            seconds = time.perf_counter() - start
+        peaks = list(client.run(_peak_rss_mib).values())
+    history = streamed.history_
+    auc = roc_auc_score(y[check], streamed.decision_function(X[check]))
+    rows.append({"job": "table fit (density network)",
+                 "mode": f"Dask, {n_workers} workers, streamed from every row (normal rows "
+                         "resampled)", "n": n_rows,
+                 "seconds": seconds, "per_second": np.nan,
+                 "exact": f"AUROC {auc:.3f}; {history['n_steps']} steps; "
+                          f"{history['block_loads']} of {history['streamed_blocks']} blocks "
+                          f"read, at most {history['most_blocks_held']} held",
+                 "shipments": "",
+                 "peak_mib": "/".join(str(round(p)) for p in peaks)
+                             + f"; +{grown['mib']:.0f} in the process"})
+
+    _, lazy, whole = series_job(data_dir, n_steps, chunk_steps)
+    with _cluster(n_workers, data_dir) as client:
+        with _rss_growth() as grown:
+            start = time.perf_counter()
+            on_dask = DiffusionTSDetector(random_state=0).fit(lazy)
+            seconds = time.perf_counter() - start
+        peaks = list(client.run(_peak_rss_mib).values())
+    dask_row = {"job": "series fit (exact)", "mode": f"Dask, {n_workers} workers", "n": n_steps,
+                "seconds": seconds, "per_second": n_steps / seconds, "shipments": "",
+                "peak_mib": "/".join(str(round(p)) for p in peaks)
+                            + f"; +{grown['mib']:.0f} in the process"}
+    series = whole()
+    with _rss_growth() as grown:
+        start = time.perf_counter()
+        in_memory = DiffusionTSDetector(random_state=0).fit(series)
+        seconds = time.perf_counter() - start
+    del series
+    rows.append({"job": "series fit (exact)", "mode": "one process, in memory", "n": n_steps,
+                 "seconds": seconds, "per_second": n_steps / seconds, "exact": "",
+                 "shipments": "", "peak_mib": f"+{grown['mib']:.0f} in the process"})
+    same = np.corrcoef(on_dask.decision_scores_, in_memory.decision_scores_)[0, 1]
+    scale = np.max(np.abs(on_dask.encoder_.scale_ / in_memory.encoder_.scale_ - 1))
+    dask_row["exact"] = (f"training scores' correlation {same:.4f}; threshold "
+                         f"{on_dask.threshold_ / in_memory.threshold_:.3f}x; scales within "
+                         f"{100 * scale:.1f}% (sample of steps)")
+    rows.append(dask_row)
+    return rows
+
+
 # The data-parallel job: the density scoring's network on the donors' training rows.
 DDP_PARAMS = {"scoring": "density", "batch_size": 256, "max_steps": 1000,
               "early_stopping": True, "n_iter_no_change": 10_000, "ema_decay": 0.999}
@@ -306,8 +439,8 @@ def main(argv=None):
     """Command-line entry point; see ``python -m benchmarks.scale_out --help``."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scale_out",
                                      description=__doc__.split("\n")[0])
-    parser.add_argument("--jobs", default="table,series,ddp",
-                        help="comma list of table, series, ddp (default: %(default)s)")
+    parser.add_argument("--jobs", default="table,series,ddp,fit",
+                        help="comma list of table, series, ddp, fit (default: %(default)s)")
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--steps", type=int, default=10_000_000)
     parser.add_argument("--chunk-rows", type=int, default=250_000)
@@ -322,9 +455,9 @@ def main(argv=None):
     data_dir = resolve_data_dir(args.data_dir)
     workers = [int(w) for w in args.workers.split(",")]
     jobs = [j.strip() for j in args.jobs.split(",") if j.strip()]
-    unknown = sorted(set(jobs) - {"table", "series", "ddp"})
+    unknown = sorted(set(jobs) - {"table", "series", "ddp", "fit"})
     if unknown:
-        parser.error(f"unknown jobs {unknown}; choose from table, series, ddp")
+        parser.error(f"unknown jobs {unknown}; choose from table, series, ddp, fit")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -335,6 +468,9 @@ def main(argv=None):
         rows += run_series(data_dir, args.steps, args.chunk_steps, workers)
     if "ddp" in jobs:
         rows += run_ddp(data_dir)
+    if "fit" in jobs:
+        rows += run_fit(data_dir, args.rows, args.chunk_rows, args.steps, args.chunk_steps,
+                        max(workers))
     runs = pd.DataFrame(rows)
     runs.to_csv(out / CSV_NAME, index=False)
     elapsed = time.perf_counter() - start
