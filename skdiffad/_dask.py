@@ -627,13 +627,6 @@ class BlockSamples(Samples):
                 mask[where] = mb
         return x, mask
 
-    @property
-    def n_cells(self):
-        return self._n * int(np.prod(self.event_shape[1:], dtype=np.int64))
-
-    def cells(self, start, stop):  # pragma: no cover - scoring never reads a stream
-        raise TypeError("a streamed training source is not scored")
-
 
 class WindowSource(BlockSamples):
     """Every window of ``length`` steps of a Dask series, streamed from its blocks.

@@ -179,7 +179,9 @@ default="reconstruction"
     network_ : torch.nn.Module or None
     device_ : torch.device
     history_, loss_curve_, validation_loss_curve_, n_iter_
-        The training record (empty for the exact denoiser).
+        The training record (empty for the exact denoiser). A U-Net fitted on a
+        Dask array adds what it streamed: ``streamed_samples``,
+        ``streamed_blocks``, ``block_loads``, ``most_blocks_held``.
 
     Examples
     --------

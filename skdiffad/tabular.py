@@ -173,7 +173,9 @@ class TabDiffusionDetector(BaseDiffusionDetector):
     history_ : dict
         Training record: per-epoch ``loss`` and ``val_loss``, ``n_steps``,
         ``best_epoch``, ``stopped_early``, ``fit_seconds`` (empty for the exact
-        model).
+        model). A network fitted on a Dask collection adds what it streamed:
+        ``streamed_samples``, ``streamed_blocks``, ``block_loads``,
+        ``most_blocks_held``.
     loss_curve_ : list of float
         Mean training loss of each epoch.
     validation_loss_curve_ : list of float

@@ -233,7 +233,10 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         ``window_size`` has several; ``None`` with the exact denoiser).
     device_ : torch.device
     history_ : dict
-        Training history (empty for the exact denoiser).
+        Training history (empty for the exact denoiser fitted in memory). A fit
+        on a Dask series adds what was streamed from its blocks:
+        ``streamed_samples`` (windows, over the lengths), ``streamed_blocks``,
+        ``block_loads``, ``most_blocks_held``.
     loss_curve_ : list of float
         Training loss per epoch.
     validation_loss_curve_ : list of float
