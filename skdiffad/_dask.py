@@ -378,14 +378,21 @@ def _block_sample(block, size, seed, index):
 
 
 def _merge_samples(samples, size):
+    """The ``size`` rows with the smallest keys among several candidates, in order, and
+    their keys."""
     keys = np.concatenate([k for _, k in samples])
     keep = np.sort(np.argpartition(keys, size - 1)[:size]) if len(keys) > size else None
     frames = [rows for rows, _ in samples]
     if isinstance(frames[0], pd.DataFrame):
         merged = pd.concat(frames)
-        return merged if keep is None else merged.iloc[keep]
+        return (merged, keys) if keep is None else (merged.iloc[keep], keys[keep])
     merged = np.concatenate(frames)
-    return merged if keep is None else merged[keep]
+    return (merged, keys) if keep is None else (merged[keep], keys[keep])
+
+
+#: Candidate sets one merge task of :func:`sample_rows` takes (it holds at most this
+#: many times ``size`` rows).
+MERGE_FANIN = 4
 
 
 def sample_rows(X, size, seed):
@@ -393,10 +400,12 @@ def sample_rows(X, size, seed):
     when it has fewer), in their order, computed block by block.
 
     Every row gets a random key (a generator seeded by ``seed`` and its block's index);
-    each block keeps its ``size`` smallest keys and one task keeps the smallest overall:
-    a sample without replacement in which every subset is equally likely. A worker holds
-    one block and the candidates, never the collection. The sample depends on
-    ``seed`` and on how the collection is split into blocks.
+    each block keeps its ``size`` smallest keys, and a tree of merges, each over
+    :data:`MERGE_FANIN` candidate sets, keeps the smallest overall: a sample without
+    replacement in which every subset is equally likely. A task holds one block, or at
+    most ``MERGE_FANIN * size`` candidate rows, never the collection (even when ``size``
+    exceeds a block). The sample depends on ``seed`` and on how the collection is split
+    into blocks.
     """
     from dask import compute, delayed
 
@@ -404,11 +413,13 @@ def sample_rows(X, size, seed):
         blocks = list(check_rows(X, "fit").to_delayed().ravel())
     else:
         blocks = list(X.to_delayed())
-    parts = [delayed(_block_sample, pure=True)(block, size, seed, i)
+    level = [delayed(_block_sample, pure=True)(block, size, seed, i)
              for i, block in enumerate(blocks)]
-    (merged,) = compute(delayed(_merge_samples, pure=True)(parts, size))
-    return merged
-
+    while len(level) > 1:
+        level = [delayed(_merge_samples, pure=True)(level[i : i + MERGE_FANIN], size)
+                 for i in range(0, len(level), MERGE_FANIN)]
+    (merged,) = compute(level[0])
+    return merged[0]
 
 
 # ---------------------------------------------------------------- streamed training
@@ -444,14 +455,14 @@ class _TrainingRows:
 class _BlockOrder:
     """One epoch's order of a streamed source's training rows, built a group of blocks at
     a time: slicing it gives a tensor of global row indices, as a shuffled index tensor
-    would, without ever holding all of them."""
+    would, without ever holding all of them. ``quota``: how many rows each block gives
+    (a uniform subset of them); ``None``: all."""
 
-    def __init__(self, source, groups, validation, seed):
+    def __init__(self, source, groups, validation, seed, quota=None):
         self.source, self.groups, self.validation, self.seed = source, groups, validation, seed
-        starts, stops = source._starts, source._stops
-        held = np.searchsorted(validation, stops) - np.searchsorted(validation, starts)
-        rows = stops - starts - held  # training rows of each block
-        self._ends = np.cumsum([int(rows[group].sum()) for group in groups], dtype=np.int64)
+        self.quota = source.training_rows(validation) if quota is None else quota
+        self._ends = np.cumsum([int(self.quota[group].sum()) for group in groups],
+                               dtype=np.int64)
         self._cached = (None, None)
 
     def __len__(self):
@@ -460,9 +471,16 @@ class _BlockOrder:
     def _group(self, g):
         if self._cached[0] != g:
             starts, stops = self.source._starts, self.source._stops
-            rows = np.concatenate([np.arange(starts[b], stops[b]) for b in self.groups[g]])
-            rows = rows[~np.isin(rows, self.validation, assume_unique=True)]
-            np.random.default_rng([self.seed, g]).shuffle(rows)
+            rng = np.random.default_rng([self.seed, g])
+            parts = []
+            for b in self.groups[g]:
+                rows = np.arange(starts[b], stops[b])
+                rows = rows[~np.isin(rows, self.validation, assume_unique=True)]
+                if self.quota[b] < len(rows):
+                    rows = rng.choice(rows, self.quota[b], replace=False)
+                parts.append(rows)
+            rows = np.concatenate(parts)
+            rng.shuffle(rows)
             self._cached = (g, rows)
         return self._cached[1]
 
@@ -556,15 +574,31 @@ class BlockSamples(Samples):
         self._hold(validation)
         return _TrainingRows(n, validation), torch.from_numpy(validation)
 
-    def epoch_order(self, train, generator):
+    def training_rows(self, validation):
+        """Rows of each block that are not held out."""
+        held = (np.searchsorted(validation, self._stops)
+                - np.searchsorted(validation, self._starts))
+        return self._stops - self._starts - held
+
+    def epoch_order(self, train, generator, limit=None):
         """The epoch's order: the blocks in a random order, ``kept`` at a time, the rows
-        of each group shuffled together (the held-out rows left out)."""
+        of each group shuffled together (the held-out rows left out).
+
+        With a ``limit`` below the training rows (a step budget shorter than an epoch)
+        the epoch is a uniform random subset of ``limit`` rows, spread over every block
+        (each block gives a hypergeometric share), so a short training still sees the
+        whole collection rather than its first few blocks; each block is read once.
+        """
         if not isinstance(train, _TrainingRows):
             raise TypeError("a streamed source orders the training rows of its own split")
         blocks = torch.randperm(self.n_blocks, generator=generator).numpy()
         groups = [blocks[i : i + self.kept] for i in range(0, len(blocks), self.kept)]
         seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-        return _BlockOrder(self, groups, train.validation, seed)
+        quota = self.training_rows(train.validation)
+        if limit is not None and limit < quota.sum():
+            quota = np.random.default_rng([seed, len(groups)]).multivariate_hypergeometric(
+                quota, int(limit))
+        return _BlockOrder(self, groups, train.validation, seed, quota)
 
     def _hold(self, validation):
         """Read the rows ``validation`` (sorted) in one pass over the blocks, encoded."""

@@ -295,6 +295,15 @@ def test_a_streamed_epoch_reads_every_training_row_once_a_few_blocks_at_a_time()
     assert max(blocks_per_batch) <= 6 and np.median(blocks_per_batch) == 3
     again = stream.epoch_order(train, torch.Generator().manual_seed(1))
     np.testing.assert_array_equal(again[0:950].numpy(), seen)  # seeded: the same order
+    # a step budget shorter than an epoch: a uniform subset spread over every block
+    loads = stream.block_loads
+    short = stream.epoch_order(train, torch.Generator().manual_seed(2), limit=120)
+    assert len(short) == 120
+    rows = np.concatenate([stream.take(short[i : i + 64])[0].numpy()[:, 0] / 2
+                           for i in range(0, 120, 64)]).astype(int)
+    assert len(np.unique(rows)) == 120 and not np.isin(rows, val.numpy()).any()
+    touched = len(np.unique(rows // 90))
+    assert touched >= 10 and stream.block_loads - loads <= touched  # each block read once
     with pytest.raises(TypeError, match="its own split"):
         stream.epoch_order(torch.arange(10), torch.Generator())
 

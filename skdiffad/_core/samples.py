@@ -147,9 +147,10 @@ class Samples:
             n_val = 0
         return perm[n_val:], perm[:n_val]
 
-    def epoch_order(self, train, generator):
+    def epoch_order(self, train, generator, limit=None):
         """The order one training epoch visits the indices ``train`` in: a uniform
-        shuffle drawn with ``generator``."""
+        shuffle drawn with ``generator``. ``limit``: how many the loop will take at
+        most (its remaining step budget); a shuffle in memory needs no such hint."""
         return train[torch.randperm(len(train), generator=generator)]
 
     def blocks(self, block: int, device="cpu"):

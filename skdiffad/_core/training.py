@@ -335,7 +335,9 @@ def train_network(network, loss_fn, samples, config: TrainingConfig, *, seed: in
     started = time.perf_counter()
     network.train()
     for epoch in epochs:
-        perm = samples.epoch_order(train_idx, cpu_gen)
+        budget = (None if config.max_steps is None
+                  else (config.max_steps - history["n_steps"]) * batch_size)
+        perm = samples.epoch_order(train_idx, cpu_gen, limit=budget)
         running, seen = 0.0, 0
         for start in range(0, len(perm), batch_size):
             idx = perm[start : start + batch_size]
