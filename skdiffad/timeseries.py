@@ -447,15 +447,15 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         raw = np.hstack(raw)
         return np.column_stack([_fill_gaps(column) for column in raw.T]), raw
 
-    def _scorer(self, encoded, reduction, divide=True):
-        """The :class:`StretchScorer` of an encoded series (``divide``: by each length's
-        training scale; without, one length at a time gives its own scores)."""
+    def _scorer(self, encoded, reduction):
+        """The :class:`StretchScorer` of an encoded series (``reduction=None``: each
+        length's scores not divided by a training scale)."""
         if not self._multiscale():
-            lengths = [(self._window_sizes()[0], None)]
-        else:
-            scales = reduction["scales"] if divide else [None] * len(encoded.parts)
-            lengths = [(length, scale) for length, scale in
-                       zip(_part_lengths(encoded), scales) if length is not None]
+            return StretchScorer(self.aggregation, [(self._window_sizes()[0], None)],
+                                 self.n_features_in_)
+        scales = [None] * len(encoded.parts) if reduction is None else reduction["scales"]
+        lengths = [(length, scale) for length, scale in zip(_part_lengths(encoded), scales)
+                   if length is not None]
         return StretchScorer(self.aggregation, lengths, self.n_features_in_)
 
     def _fit_reduction(self, folded, encoded):
@@ -463,14 +463,8 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         training scores, which its scores are divided by."""
         if not self._multiscale():
             return None
-        filled, raw = self._step_columns(folded)
-        scales = []
-        for i, length in enumerate(_part_lengths(encoded)):
-            alone = StretchScorer(self.aggregation, [(length, None)], self.n_features_in_)
-            top = float(np.percentile(alone.scores(filled[:, i:i + 1], raw[:, i:i + 1],
-                                                   channels=False), SCALE_PERCENTILE))
-            scales.append(top if top > 0 else 1.0)
-        return {"scales": np.asarray(scales)}
+        columns = self._scorer(encoded, None).columns(*self._step_columns(folded))
+        return {"scales": _training_scales(columns)}
 
     def _reduce(self, folded, encoded, reduction=None):
         """Scores of the steps; see ``aggregation`` and ``window_size``. The same
@@ -674,9 +668,7 @@ class DiffusionTSDetector(BaseDiffusionDetector):
             raise ValueError(self._explain_exclusion(exc)) from exc
         reduction = None
         if self._multiscale():
-            tops = [float(np.percentile(columns[:, i], SCALE_PERCENTILE))
-                    for i in range(columns.shape[1])]
-            reduction = {"scales": np.asarray([top if top > 0 else 1.0 for top in tops])}
+            reduction = {"scales": _training_scales(columns)}
             scores = _mean_of([columns[:, i] / scale
                                for i, scale in enumerate(reduction["scales"])])
         else:
@@ -793,6 +785,14 @@ class StretchScorer:
         """Each length's step scores, not divided: ``(m, K)`` (what the training scales
         are read from)."""
         return np.column_stack([part for part, _ in self._parts(filled, raw, False)])
+
+
+def _training_scales(columns):
+    """Each length's ``SCALE_PERCENTILE``-th percentile of its training scores (the
+    columns), 1 where that is not positive: what its scores are divided by."""
+    tops = [float(np.percentile(columns[:, i], SCALE_PERCENTILE))
+            for i in range(columns.shape[1])]
+    return np.asarray([top if top > 0 else 1.0 for top in tops])
 
 
 def _aggregate(errors, length, aggregation):
