@@ -73,26 +73,31 @@ CSV_NAME = "scale_out_runs.csv"
 SUMMARY_NAME = "scale_out_summary.md"
 
 
-def _peak_rss_mib():
-    """This process's peak resident memory since it started its program: ``VmHWM``
-    (``ru_maxrss`` would carry over the peak of the process a worker was forked from)."""
+def _status_mib(field):
+    """A memory line of this process's ``/proc/self/status`` (``VmHWM``, ``VmRSS``) in
+    MiB; NaN where there is none."""
     try:
         with open("/proc/self/status") as status:
             for line in status:
-                if line.startswith("VmHWM:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) / 1024.0
     except OSError:
         pass
+    return float("nan")
+
+
+def _peak_rss_mib():
+    """This process's peak resident memory since it started its program: ``VmHWM``
+    (``ru_maxrss`` would carry over the peak of the process a worker was forked from)."""
+    peak = _status_mib("VmHWM")
+    if peak == peak:
+        return peak
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
 def _rss_mib():
     """This process's resident memory now (MiB)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
+    return _status_mib("VmRSS")
 
 
 @contextlib.contextmanager

@@ -229,6 +229,13 @@ def _stretch(offsets, parts, lo, hi):
     return values[lo - offsets[0] : hi - offsets[0]]
 
 
+def _blocks_over(starts, stops, lo, hi):
+    """Indices of the blocks (``starts``/``stops`` of their steps) that overlap steps
+    ``lo..hi``."""
+    return range(int(np.searchsorted(stops, lo, side="right")),
+                 int(np.searchsorted(starts, hi, side="left")))
+
+
 def _raw_part(shipped, offsets, parts, lo, hi, start, stop, n, channels, training):
     errors = shipped.estimator._stretch_errors(_stretch(offsets, parts, lo, hi), lo, n,
                                                channels, training)
@@ -287,11 +294,9 @@ def _scores_part(scorer, offsets, filled, raw, lo, hi, start, stop, channels, co
                            channels)
     scores = scores[start - lo : stop - lo]
     if not channels:
-        scores = scores.ravel()
-        if not np.all(np.isfinite(scores)):
-            raise FloatingPointError(
-                f"{int(np.sum(~np.isfinite(scores)))} of {len(scores)} scores are not finite; "
-                "the input holds values too extreme for float32 after standardisation")
+        from .base import _finite_scores
+
+        scores = _finite_scores(scores.ravel())
     return scores
 
 
@@ -325,11 +330,6 @@ def series(estimator, X, *, channels=False, columns=False, training=False):
     blocks = [key for key in X.__dask_keys__()]  # (name, i, 0) per block of steps
     blocks = [b[0] if isinstance(b, list) else b for b in blocks]
 
-    def around(lo, hi):
-        """Indices of the blocks that overlap steps lo..hi."""
-        return range(int(np.searchsorted(stops, lo, side="right")),
-                     int(np.searchsorted(starts, hi, side="left")))
-
     token = uuid.uuid4().hex
     kind = "columns" if columns else "channel-scores" if channels else "scores"
     name = f"skdiffad-{kind}-{token}"
@@ -341,7 +341,7 @@ def series(estimator, X, *, channels=False, columns=False, training=False):
     edges = f"skdiffad-edges-{token}"
     for i, (a, b) in enumerate(zip(starts.tolist(), stops.tolist())):
         lo, hi = max(0, a - depth), min(n, b + depth)
-        near = around(lo, hi)
+        near = _blocks_over(starts, stops, lo, hi)
         layer[raw[i]] = (_raw_part, ship_key, [int(starts[j]) for j in near],
                          [blocks[j] for j in near], lo, hi, a, b, n, channels, training)
         layer[f"skdiffad-ends-{token}-{i}"] = (_known_ends, raw[i])
@@ -456,11 +456,11 @@ class _BlockOrder:
     """One epoch's order of a streamed source's training rows, built a group of blocks at
     a time: slicing it gives a tensor of global row indices, as a shuffled index tensor
     would, without ever holding all of them. ``quota``: how many rows each block gives
-    (a uniform subset of them); ``None``: all."""
+    (a uniform subset of its training rows)."""
 
-    def __init__(self, source, groups, validation, seed, quota=None):
+    def __init__(self, source, groups, validation, seed, quota):
         self.source, self.groups, self.validation, self.seed = source, groups, validation, seed
-        self.quota = source.training_rows(validation) if quota is None else quota
+        self.quota = quota
         self._ends = np.cumsum([int(self.quota[group].sum()) for group in groups],
                                dtype=np.int64)
         self._cached = (None, None)
@@ -537,13 +537,18 @@ class BlockSamples(Samples):
     """
 
     def __init__(self, X, encode, like, *, max_validation, kept=STREAM_BLOCKS):
-        self._parts, sizes = _row_blocks(X)
-        self._stops = np.cumsum(np.asarray(sizes, dtype=np.int64))
-        self._starts = self._stops - np.asarray(sizes, dtype=np.int64)
-        self._n = int(self._stops[-1]) if len(sizes) else 0
+        parts, sizes = _row_blocks(X)
+        stops = np.cumsum(np.asarray(sizes, dtype=np.int64))
         self.encode = encode
-        self.event_shape = tuple(like.event_shape)
-        self.has_mask = bool(like.has_mask)
+        self._source(parts, stops - np.asarray(sizes, dtype=np.int64), stops,
+                     like.event_shape, like.has_mask, max_validation, kept)
+
+    def _source(self, parts, starts, stops, event_shape, has_mask, max_validation, kept):
+        """The state every streamed source has: its blocks (``parts``, Delayed) and the
+        samples each owns (``starts..stops``), what a sample is, and what is held."""
+        self._parts, self._starts, self._stops = parts, starts, stops
+        self._n = int(stops[-1]) if len(stops) else 0
+        self.event_shape, self.has_mask = tuple(event_shape), bool(has_mask)
         self.max_validation, self.kept = int(max_validation), max(int(kept), 1)
         self._held = OrderedDict()
         self._validation = None
@@ -692,16 +697,9 @@ class WindowSource(BlockSamples):
         self.n_steps = int(self._step_stops[-1])
         self.encoder, self.extent = encoder, int(length)
         n_windows = self.n_steps - self.extent + 1
-        self._parts = self._steps
-        self._starts = np.minimum(self._step_starts, n_windows)
-        self._stops = np.minimum(self._step_stops, n_windows)
-        self._n = n_windows
-        self.event_shape = (int(X.shape[1]), self.extent)
-        self.has_mask = bool(has_mask)
-        self.max_validation, self.kept = int(max_validation), max(int(kept), 1)
-        self._held = OrderedDict()
-        self._validation = None
-        self.block_loads = self.most_held = 0
+        self._source(self._steps, np.minimum(self._step_starts, n_windows),
+                     np.minimum(self._step_stops, n_windows), (int(X.shape[1]), self.extent),
+                     has_mask, max_validation, kept)
 
     def _load(self, b):
         from dask import compute
@@ -710,8 +708,7 @@ class WindowSource(BlockSamples):
 
         lo, hi = int(self._starts[b]), int(self._stops[b])
         end = min(self.n_steps, hi + self.extent - 1)
-        near = range(int(np.searchsorted(self._step_stops, lo, side="right")),
-                     int(np.searchsorted(self._step_starts, end, side="left")))
+        near = _blocks_over(self._step_starts, self._step_stops, lo, end)
         values = compute(*[self._steps[j] for j in near])
         stretch = _stretch([int(self._step_starts[j]) for j in near], list(values), lo, end)
         Z, obs = self.encoder._standardise(np.asarray(stretch, dtype=np.float64))

@@ -50,6 +50,15 @@ def _check_n_samples(n_samples, name="n_samples"):
     return int(n_samples)
 
 
+def _finite_scores(scores):
+    """``scores``, or a ``FloatingPointError`` that counts the ones not finite."""
+    if not np.all(np.isfinite(scores)):
+        raise FloatingPointError(
+            f"{int(np.sum(~np.isfinite(scores)))} of {len(scores)} scores are not finite; "
+            "the input holds values too extreme for float32 after standardisation")
+    return scores
+
+
 def _stream_record(history, streams):
     """A training record with what streaming the training samples from Dask blocks read."""
     return dict(history or {}, streamed_samples=sum(len(s) for s in streams),
@@ -323,14 +332,7 @@ class BaseDiffusionDetector(BaseDetector):
 
     def _score(self, folded, encoded, reduction):
         """Folded errors -> one finite score per output unit."""
-        scores = self._reduce(folded, encoded, reduction)
-        if not np.all(np.isfinite(scores)):
-            bad = int(np.sum(~np.isfinite(scores)))
-            raise FloatingPointError(
-                f"{bad} of {len(scores)} scores are not finite; the input holds values "
-                "too extreme for float32 after standardisation"
-            )
-        return scores
+        return _finite_scores(self._reduce(folded, encoded, reduction))
 
     def _encode(self, X):
         check_is_fitted(self, ["model_", "decision_scores_"])

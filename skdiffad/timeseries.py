@@ -18,7 +18,13 @@ from ._core.plans import grating_masks
 from ._core.samples import WindowSamples, fold, window_starts
 from ._encoders import SeriesEncoder
 from ._encoders.series import SCALINGS, MultiScaleSeriesEncoder, min_training_steps
-from .base import BaseDiffusionDetector, _check_n_samples, _positive_ints, _seed_from
+from .base import (
+    BaseDiffusionDetector,
+    _check_n_samples,
+    _finite_scores,
+    _positive_ints,
+    _seed_from,
+)
 
 __all__ = ["DiffusionTSDetector"]
 
@@ -440,7 +446,7 @@ class DiffusionTSDetector(BaseDiffusionDetector):
     def _step_columns(self, folded, channels=False):
         """Folded errors -> ``(filled, raw)`` step errors ``(n, K)``: a column per window
         length that scored the series (``channels``: per length and channel), NaN where
-        nothing is observed in ``raw``, gaps filled in ``filled``; the lengths."""
+        nothing is observed in ``raw``, gaps filled in ``filled``."""
         parts = folded if self._multiscale() else [folded]
         raw = [_channel_errors(*part).T if channels else _observed_mean(*part)[:, None]
                for part in parts if part is not None]
@@ -673,12 +679,7 @@ class DiffusionTSDetector(BaseDiffusionDetector):
                                for i, scale in enumerate(reduction["scales"])])
         else:
             scores = _mean_of([columns[:, 0]])
-        if not np.all(np.isfinite(scores)):
-            raise FloatingPointError(
-                f"{int(np.sum(~np.isfinite(scores)))} of {len(scores)} scores are not "
-                "finite; the input holds values too extreme for float32 after "
-                "standardisation")
-        return encoder, model, device, reduction, history, scores
+        return encoder, model, device, reduction, history, _finite_scores(scores)
 
     def _lengths_for(self, n):
         """``(model, length, stride, divisor)`` of each fitted window length that a series
