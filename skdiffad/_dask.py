@@ -27,10 +27,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._core.samples import ArraySamples, Samples
+from ._core.samples import ArraySamples, Samples, WindowSamples
+from ._reductions import fill_gaps, finite_scores
 
-__all__ = ["is_dask", "Shipped", "shipments", "rowwise", "sample_rows", "BlockSamples",
-           "WindowSource"]
+__all__ = ["is_dask", "Shipped", "shipments", "rowwise", "series", "series_array",
+           "sample_rows", "BlockSamples", "WindowSource"]
 
 # unpickles of a shipped detector in this process (see Shipped)
 _SHIPMENTS = {"count": 0}
@@ -56,20 +57,21 @@ _RECEIVED_KEPT = 2
 
 
 class Shipped:
-    """A fitted detector as one graph key, unpickled at most once per process.
+    """A fitted detector (or a fitted modality and its model) as one graph key,
+    unpickled at most once per process.
 
     It travels as its token and its pickled bytes. A process that already unpickled
-    that token (the last :data:`_RECEIVED_KEPT` of them are kept) reuses the detector,
+    that token (the last :data:`_RECEIVED_KEPT` of them are kept) reuses the payload,
     so a worker whose copy Dask released and fetched again between two of its blocks
     does not unpickle it again. :func:`shipments` counts the unpickles.
     """
 
-    def __init__(self, estimator, token=None):
-        self.estimator = estimator
+    def __init__(self, payload, token=None):
+        self.payload = payload
         self.token = token or uuid.uuid4().hex
 
     def __reduce__(self):
-        return _receive, (self.token, pickle.dumps(self.estimator,
+        return _receive, (self.token, pickle.dumps(self.payload,
                                                    protocol=pickle.HIGHEST_PROTOCOL))
 
 
@@ -90,8 +92,9 @@ def _received(shipped):
     return shipped
 
 
-def ship(estimator):
-    """One Delayed key holding ``estimator``, for every block task to depend on.
+def ship(payload):
+    """One Delayed key holding ``payload`` (a fitted detector), for every block task to
+    depend on.
 
     The key is a task's result, not a literal in the graph: Dask may copy a literal
     into every task that reads it (then each block would unpickle the detector), while
@@ -104,12 +107,12 @@ def ship(estimator):
     from dask import delayed
 
     return delayed(_received, pure=False)(
-        Shipped(estimator), dask_key_name=f"skdiffad-{type(estimator).__name__}-"
-                                          f"{uuid.uuid4().hex}")
+        Shipped(payload), dask_key_name=f"skdiffad-{type(payload).__name__}-"
+                                        f"{uuid.uuid4().hex}")
 
 
 def _call(shipped, method, block, kwargs):
-    return getattr(shipped.estimator, method)(block, **kwargs)
+    return getattr(shipped.payload, method)(block, **kwargs)
 
 
 def _frame_call(part, shipped, method, kwargs):
@@ -181,12 +184,13 @@ def rowwise(estimator, method, X, *, out_dtype=np.float64, out_event=(), kwargs=
 
 
 # ---------------------------------------------------------------- series
-def _series_array(estimator, X):
+def series_array(modality, X):
     """A Dask series as an ``(n, C)`` float Dask array with the channels in one chunk,
-    and the index to give the scores back on (a Dask DataFrame's), checked against fit."""
+    and the index to give the scores back on (a Dask DataFrame's), checked against the
+    fitted series ``modality``."""
     import dask.dataframe as dd
 
-    name = type(estimator).__name__
+    name = modality.owner
     index = None
     if isinstance(X, dd.Series):
         X = X.to_frame()
@@ -196,7 +200,7 @@ def _series_array(estimator, X):
         if bad:
             raise TypeError(f"{name} needs numeric channels; column {bad[0]!r} has dtype "
                             f"{X.dtypes[bad[0]]}")
-        fitted = getattr(estimator, "feature_names_in_", None)
+        fitted = modality.feature_names_in_
         if fitted is not None and list(map(str, X.columns)) != list(fitted):
             raise ValueError(f"The channel names should match those that were passed during "
                              f"fit: got {list(X.columns)}, expected {list(fitted)}")
@@ -211,10 +215,10 @@ def _series_array(estimator, X):
         raise TypeError(f"{name} needs a numeric series, got a Dask array of dtype {X.dtype}")
     X = check_rows(X, name)
     n, channels = X.shape
-    if channels != estimator.n_features_in_:
+    if channels != modality.n_features_in_:
         raise ValueError(f"X has {channels} channels, but {name} is expecting "
-                         f"{estimator.n_features_in_} channels as input")
-    shortest = estimator.encoder_.window_size
+                         f"{modality.n_features_in_} channels as input")
+    shortest = modality.shortest_window
     if n < shortest:
         raise ValueError(f"the series has {n} sample(s) (time steps), fewer than "
                          f"window_size={shortest}; pass a longer series or a smaller "
@@ -237,8 +241,9 @@ def _blocks_over(starts, stops, lo, hi):
 
 
 def _raw_part(shipped, offsets, parts, lo, hi, start, stop, n, channels, training):
-    errors = shipped.estimator._stretch_errors(_stretch(offsets, parts, lo, hi), lo, n,
-                                               channels, training)
+    modality, model = shipped.payload
+    errors = modality.stretch_errors(model, _stretch(offsets, parts, lo, hi), lo, n,
+                                     channels, training)
     return errors[start - lo : stop - lo]
 
 
@@ -274,15 +279,13 @@ def _edges(ends, starts, need_known):
 
 
 def _filled_part(part, start, edges, index):
-    from .timeseries import _fill_gaps
-
     (left_step, left_value), (right_step, right_value) = edges[index]
     positions = np.arange(start, start + len(part))
     out = part.copy()
     for j in range(part.shape[1]):
         left = None if np.isnan(left_step[j]) else (left_step[j], left_value[j])
         right = None if np.isnan(right_step[j]) else (right_step[j], right_value[j])
-        out[:, j] = _fill_gaps(part[:, j], positions, left, right)
+        out[:, j] = fill_gaps(part[:, j], positions, left, right)
     return out
 
 
@@ -294,16 +297,15 @@ def _scores_part(scorer, offsets, filled, raw, lo, hi, start, stop, channels, co
                            channels)
     scores = scores[start - lo : stop - lo]
     if not channels:
-        from .base import _finite_scores
-
-        scores = _finite_scores(scores.ravel())
+        scores = finite_scores(scores.ravel())
     return scores
 
 
-def series(estimator, X, *, channels=False, columns=False, training=False):
+def series(modality, model, X, *, channels=False, columns=False, training=False):
     """Step scores (``channels``: per-channel scores; ``columns``: each window length's
-    scores, not divided by its scale) of a Dask series, lazily (``training``: the
-    training series' scores, under the exact model's two-fold rule).
+    scores, not divided by its scale) of a Dask series under a fitted series
+    ``modality`` and its ``model``, lazily (``training``: the training series' scores,
+    under the exact model's two-fold rule).
 
     Three passes, each block by block: the step errors of each block from the
     windows around it (it reads ``max(window) - 1`` steps of its neighbours); the
@@ -311,7 +313,8 @@ def series(estimator, X, *, channels=False, columns=False, training=False):
     far (a scan over tiny per-block summaries); each length's aggregation over the
     filled errors of the block and its neighbours. The result equals scoring the
     series in memory, to the bit. The graph is written out task by task, so the
-    detector is one key that only the first pass reads, and no pass is repeated.
+    modality and its model are one key that only the first pass reads, and no pass is
+    repeated.
 
     Returns a Dask array of shape ``(n,)`` (``channels``: ``(n, C)``; ``columns``:
     ``(n, K)``), or a Dask Series (DataFrame) on the index of a Dask DataFrame input
@@ -321,10 +324,10 @@ def series(estimator, X, *, channels=False, columns=False, training=False):
     import dask.dataframe as dd
     from dask.highlevelgraph import HighLevelGraph
 
-    X, index = _series_array(estimator, X)
+    X, index = series_array(modality, X)
     n, n_channels = X.shape
-    lengths = [entry[1] for entry in estimator._lengths_for(n)]
-    depth = max(lengths) - 1
+    n_lengths = len(modality.lengths_for(model, n))
+    depth = modality.context(model, n)
     bounds = np.cumsum((0,) + tuple(int(c) for c in X.chunks[0]))
     starts, stops = bounds[:-1], bounds[1:]
     blocks = [key for key in X.__dask_keys__()]  # (name, i, 0) per block of steps
@@ -333,9 +336,9 @@ def series(estimator, X, *, channels=False, columns=False, training=False):
     token = uuid.uuid4().hex
     kind = "columns" if columns else "channel-scores" if channels else "scores"
     name = f"skdiffad-{kind}-{token}"
-    shipped = ship(estimator)
+    shipped = ship((modality, model))
     ship_key, scorer_key = shipped.key, f"skdiffad-scorer-{token}"
-    layer = {scorer_key: (_received, estimator._stretch_scorer(n))}
+    layer = {scorer_key: (_received, modality.stretch_scorer(model, n))}
     raw = [f"skdiffad-raw-{token}-{i}" for i in range(len(starts))]
     filled = [f"skdiffad-filled-{token}-{i}" for i in range(len(starts))]
     edges = f"skdiffad-edges-{token}"
@@ -355,14 +358,14 @@ def series(estimator, X, *, channels=False, columns=False, training=False):
                     [int(a) for a in starts], not channels)
     graph = HighLevelGraph.from_collections(name, layer, dependencies=[X, shipped])
     chunks = ((X.chunks[0], (n_channels,)) if channels
-              else (X.chunks[0], (len(lengths),)) if columns else (X.chunks[0],))
+              else (X.chunks[0], (n_lengths,)) if columns else (X.chunks[0],))
     scores = da.Array(graph, name, chunks=chunks, dtype=np.float64,
                       meta=np.empty((0,) * len(chunks)))
     if index is None or columns:
         return scores
     if channels:
-        return dd.from_dask_array(scores, columns=list(estimator.feature_names_in_)
-                                  if hasattr(estimator, "feature_names_in_") else None,
+        names = modality.feature_names_in_
+        return dd.from_dask_array(scores, columns=None if names is None else list(names),
                                   index=index)
     return dd.from_dask_array(scores, index=index)
 
@@ -680,8 +683,10 @@ class WindowSource(BlockSamples):
     ----------
     X : dask.array.Array of shape (n, C)
         The series, channels in one chunk.
-    encoder : SeriesEncoder
-        Fitted; its ``_standardise`` scales each stretch.
+    standardise : callable
+        Values ``(m, C)`` in the series' units -> the scaled stretch ``(C, m)`` and its
+        observation mask (a fitted :class:`~skdiffad._encoders.SeriesEncoder`'s
+        ``standardise``).
     length : int
     has_mask : bool
         Whether the network should see observation masks.
@@ -689,13 +694,14 @@ class WindowSource(BlockSamples):
         As :class:`BlockSamples`.
     """
 
-    def __init__(self, X, encoder, length, has_mask, *, max_validation, kept=STREAM_BLOCKS):
+    def __init__(self, X, standardise, length, has_mask, *, max_validation,
+                 kept=STREAM_BLOCKS):
         self._steps = list(X.to_delayed().ravel())
         sizes = np.asarray([int(c) for c in X.chunks[0]], dtype=np.int64)
         self._step_stops = np.cumsum(sizes)
         self._step_starts = self._step_stops - sizes
         self.n_steps = int(self._step_stops[-1])
-        self.encoder, self.extent = encoder, int(length)
+        self.standardise, self.extent = standardise, int(length)
         n_windows = self.n_steps - self.extent + 1
         self._source(self._steps, np.minimum(self._step_starts, n_windows),
                      np.minimum(self._step_stops, n_windows), (int(X.shape[1]), self.extent),
@@ -704,14 +710,12 @@ class WindowSource(BlockSamples):
     def _load(self, b):
         from dask import compute
 
-        from ._core.samples import WindowSamples
-
         lo, hi = int(self._starts[b]), int(self._stops[b])
         end = min(self.n_steps, hi + self.extent - 1)
         near = _blocks_over(self._step_starts, self._step_stops, lo, end)
         values = compute(*[self._steps[j] for j in near])
         stretch = _stretch([int(self._step_starts[j]) for j in near], list(values), lo, end)
-        Z, obs = self.encoder._standardise(np.asarray(stretch, dtype=np.float64))
+        Z, obs = self.standardise(np.asarray(stretch, dtype=np.float64))
         return WindowSamples(Z, obs, np.arange(hi - lo), self.extent)
 
     def _hold(self, validation):

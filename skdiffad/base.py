@@ -1,15 +1,13 @@
 """The estimator shell every skdiffad detector shares.
 
-A detector is three things: an **encoder** (its input as samples of one event
-shape, with observation masks), a **model** from ``skdiffad._core`` (the exact
-diffusion of stored samples, or a trained network) and a **reduction** (the
-model's errors folded into one score per output unit: a row, a time step, an
-image). This shell owns everything else and is the same for every data kind:
-parameter validation, seeding, device resolution, the flow encoder -> model ->
-reduction in ``fit`` and ``decision_function``, PyOD's threshold and labels,
-and pickling. A subclass implements ``_make_encoder``, ``_make_model`` and, when
-the default per-sample mean does not fit its outputs, ``_fold`` / ``_reduce``;
-it never overrides ``fit``.
+A detector is a **modality** (:mod:`skdiffad.modalities`: an encoder, a model
+recipe and a reduction behind one plug-in object) inside this shell, which owns
+everything else and is the same for every data kind: parameter validation,
+seeding, device resolution, the flow encoder -> model -> reduction in ``fit``,
+PyOD's threshold and labels, Dask dispatch, sampling and pickling. A subclass
+implements ``_make_modality`` (its modality, built from its parameters) and
+documents its parameters; it never overrides ``fit``. Scoring reads the fitted
+modality and model only, never a parameter.
 """
 
 from __future__ import annotations
@@ -26,10 +24,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _dask
 from ._core.devices import resolve_device
-from ._core.exact import ExactModel, ExclusionError
-from ._core.learned import LearnedModel
 from ._core.schedules import BETA_SCHEDULES
-from ._core.training import TrainingConfig
+from .modalities import ModelSettings
 
 __all__ = ["BaseDiffusionDetector", "resolve_device"]
 
@@ -50,15 +46,6 @@ def _check_n_samples(n_samples, name="n_samples"):
     return int(n_samples)
 
 
-def _finite_scores(scores):
-    """``scores``, or a ``FloatingPointError`` that counts the ones not finite."""
-    if not np.all(np.isfinite(scores)):
-        raise FloatingPointError(
-            f"{int(np.sum(~np.isfinite(scores)))} of {len(scores)} scores are not finite; "
-            "the input holds values too extreme for float32 after standardisation")
-    return scores
-
-
 def _stream_record(history, streams):
     """A training record with what streaming the training samples from Dask blocks read."""
     return dict(history or {}, streamed_samples=sum(len(s) for s in streams),
@@ -75,20 +62,9 @@ def _seed_from(random_state):
 class BaseDiffusionDetector(BaseDetector):
     """Shared fit/score flow of the diffusion detectors (not for direct use).
 
-    Subclasses implement:
-
-    * ``_make_encoder()`` -- an unfitted encoder with ``fit_transform(self, X)``
-      and ``transform(self, X)`` returning an ``Encoded`` (see
-      ``skdiffad._encoders``);
-    * ``_make_model(encoded)`` -- an unfitted model, usually through
-      :meth:`_exact_model` or :meth:`_learned_model`;
-    * optionally ``_fold(blocks, encoded)`` and ``_reduce(folded, encoded,
-      reduction)`` -- how the model's error blocks become one score per output
-      unit (default: one score per sample, the mean error of its scored
-      entries);
-    * optionally ``_fit_reduction(folded, encoded)`` -- what the reduction
-      learns from the training samples' own folded errors (``reduction_``,
-      e.g. the image detector's per-pixel error statistics; default none).
+    Subclasses implement ``_make_modality()``: a
+    :class:`~skdiffad.modalities.Modality` built from the detector's parameters
+    (after they are validated), which the shell fits and keeps as ``modality_``.
     """
 
     _parameter_constraints: dict = {
@@ -114,11 +90,23 @@ class BaseDiffusionDetector(BaseDetector):
     }
 
     # ------------------------------------------------------------- subclass API
-    def _make_encoder(self):  # pragma: no cover - abstract
+    #: The class of the detector's modality (:mod:`skdiffad.modalities`).
+    modality_class = None
+
+    def _make_modality(self):  # pragma: no cover - abstract
+        """The detector's modality, built from its (validated) parameters."""
         raise NotImplementedError
 
-    def _make_model(self, encoded):  # pragma: no cover - abstract
-        raise NotImplementedError
+    def make_modality(self):
+        """The modality plug-in these parameters build, unfitted (what :meth:`fit` fits).
+
+        The parameters are validated first, as in :meth:`fit`. Useful to see what a
+        configuration will do before paying for a fit (e.g. whether its model can
+        sample: ``det.make_modality().can_sample()``).
+        """
+        self._validate_params()
+        self._check_params()
+        return self._make_modality()
 
     #: Gradient steps of ``max_iter="auto"`` when ``max_steps`` is None.
     _default_steps = 1000
@@ -126,78 +114,23 @@ class BaseDiffusionDetector(BaseDetector):
     def _check_params(self):
         """Checks that span several parameters (after ``_validate_params``)."""
 
-    def _fold(self, blocks, encoded):
-        """Collect the model's error blocks, one entry per sample.
-
-        Returns ``(sums, counts)`` of shape ``(N, *event_shape)`` for
-        element-wise errors, or ``(scores, None)`` of shape ``(N,)``.
-        """
-        n = len(encoded.samples)
-        sums = counts = None
-        for start, stop, block_sums, block_counts in blocks:
-            if sums is None:
-                sums = np.empty((n,) + block_sums.shape[1:])
-                counts = None if block_counts is None else np.empty_like(sums)
-            sums[start:stop] = block_sums
-            if counts is not None:
-                counts[start:stop] = block_counts
-        return sums, counts
-
-    def _fit_reduction(self, folded, encoded):
-        """State the reduction learns from the training samples' folded errors
-        (stored as ``reduction_`` and handed to :meth:`_reduce`); none here."""
-        return None
-
-    def _reduce(self, folded, encoded, reduction=None):
-        """One score per sample: its per-sample score, or the mean error of its
-        scored entries (an entry's error is ``sums / counts``)."""
-        sums, counts = folded
-        if counts is None:
-            return sums
-        n = sums.shape[0]
-        sums, counts = sums.reshape(n, -1), counts.reshape(n, -1)
-        scored = counts > 0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            per_entry = np.where(scored, sums / counts, 0.0)
-        return per_entry.sum(axis=1) / np.maximum(scored.sum(axis=1), 1)
-
-    # ---------------------------------------------------------- model helpers
-    def _exact_model(self, paradigm, **options):
-        """The exact diffusion of (at most ``max_samples``) stored training samples."""
-        return ExactModel(paradigm, max_samples=self.max_samples, **options)
-
-    def _learned_model(self, paradigm, network, encoded, **options):
-        """A ``network`` trained with this detector's schedule and training settings."""
-        return LearnedModel(
-            paradigm, network, beta_schedule=self.beta_schedule, n_timesteps=self.n_timesteps,
-            training=self._training_config(len(encoded.training)),
-            n_grid=self.n_scoring_timesteps, n_inference_steps=self.n_inference_steps,
-            **options,
-        )
-
-    def _training_config(self, n_samples):
-        max_iter, max_steps = self.max_iter, self.max_steps
-        if max_iter == "auto":
-            # a fixed budget of gradient steps, whatever the number of samples
-            max_steps = self._default_steps if max_steps is None else max_steps
-            n_train = n_samples
-            if self.early_stopping:
-                n_train -= int(n_samples * self.validation_fraction)
-            steps_per_epoch = -(-max(n_train, 1) // min(self.batch_size, max(n_train, 1)))
-            max_iter = -(-max_steps // steps_per_epoch)
-        return TrainingConfig(
-            max_iter=max_iter,
-            max_steps=max_steps,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay,
-            ema_decay=self.ema_decay,
-            early_stopping=self.early_stopping,
-            validation_fraction=self.validation_fraction,
-            n_iter_no_change=self.n_iter_no_change,
-            mixed_precision=self.mixed_precision,
-            verbose=self.verbose,
-        )
+    def _model_settings(self):
+        """What the shared parameters say about any model (see
+        :class:`~skdiffad.modalities.ModelSettings`)."""
+        auto = self.max_iter == "auto"
+        max_steps = self.max_steps
+        if auto and max_steps is None:
+            max_steps = self._default_steps
+        return ModelSettings(
+            n_timesteps=self.n_timesteps, beta_schedule=self.beta_schedule,
+            n_scoring_timesteps=self.n_scoring_timesteps,
+            n_inference_steps=self.n_inference_steps, max_samples=self.max_samples,
+            max_steps=max_steps, max_iter=None if auto else self.max_iter,
+            batch_size=self.batch_size, learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay, ema_decay=self.ema_decay,
+            early_stopping=self.early_stopping, validation_fraction=self.validation_fraction,
+            n_iter_no_change=self.n_iter_no_change, mixed_precision=self.mixed_precision,
+            verbose=self.verbose)
 
     # -------------------------------------------------------------------- fit
     def fit(self, X, y=None):
@@ -217,7 +150,7 @@ class BaseDiffusionDetector(BaseDetector):
             blocks read). A Dask series is never loaded whole either: its scaling
             comes from a sample of steps, its models from windows streamed from the
             blocks, its training scores from blockwise scoring (see
-            :meth:`skdiffad.DiffusionTSDetector._fit_dask`).
+            :meth:`skdiffad.modalities.SeriesModality.fit_encode_dask`).
         y : Ignored
             Present for API consistency.
 
@@ -226,16 +159,35 @@ class BaseDiffusionDetector(BaseDetector):
         self : object
             The fitted detector.
         """
-        self._validate_params()
-        self._check_params()
-        if _dask.is_dask(X) and not self._rowwise:
-            fitted = self._fit_dask(X)
+        modality = self.make_modality()
+        settings = self._model_settings()
+        if _dask.is_dask(X):
+            encoded = modality.fit_encode_dask(X, max_samples=self.max_samples,
+                                               seed=_seed_from(self.random_state))
         else:
-            fitted = self._fit_rows(X)
-        encoder, model, device, reduction, history, decision_scores = fitted
+            encoded = modality.fit_encode(X)
+        seed = _seed_from(self.random_state)
+        device = resolve_device(self.device)
+        model = modality.make_model(encoded, settings)
+        streams = encoded.streams
+        if encoded.stream is not None and model.trains:
+            # a network learns from every row, streamed from the blocks and encoded as
+            # the sample was; the sample gives the training scores
+            encoded = dataclasses.replace(encoded, training=encoded.stream())
+            streams = [encoded.training]
+            model = modality.make_model(encoded, settings)
+        history = model.fit(encoded.training, seed=seed, device=device)
+        if streams:
+            history = _stream_record(history, streams)
+        decision_scores = modality.fit_scores(model, encoded)
         # the whole fitted state is replaced at once, so nothing of a previous fit survives
-        self.encoder_, self.model_, self.device_ = encoder, model, device
-        self.reduction_ = reduction
+        self.modality_, self.model_, self.device_ = modality, model, device
+        for name in ("n_features_in_", "feature_names_in_"):
+            value = getattr(modality, name)
+            if value is None:
+                vars(self).pop(name, None)
+            else:
+                setattr(self, name, value)
         self._record_training(history)
         self.decision_scores_ = decision_scores
         # PyOD's predict_proba reads _classes; its _set_n_classes(y) would warn
@@ -243,45 +195,6 @@ class BaseDiffusionDetector(BaseDetector):
         self._classes = 2
         self._process_decision_scores()
         return self
-
-    def _fit_rows(self, X):
-        """Fit on an in-memory input, or on a Dask collection of rows (tables, images):
-        the encoder, the stored samples and the training scores from a uniform sample
-        of ``max_samples`` rows, a network from every row, streamed.
-
-        Returns ``(encoder, model, device, reduction, history, decision_scores)``.
-        """
-        source = None
-        if _dask.is_dask(X):
-            source = X
-            X = _dask.sample_rows(X, self.max_samples, _seed_from(self.random_state))
-        encoder = self._make_encoder()
-        encoded = encoder.fit_transform(self, X)
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        device = resolve_device(self.device)
-        model = self._make_model(encoded)
-        training = encoded.training
-        stream = None
-        if source is not None and isinstance(model, LearnedModel):
-            # a network learns from every row: mini-batches streamed from the blocks,
-            # encoded as the sample was; the sample gives the training scores
-            stream = _dask.BlockSamples(
-                source, lambda block: encoder.transform(self, block).samples, training,
-                max_validation=self.max_samples)
-            model = self._make_model(dataclasses.replace(encoded, training=stream))
-            training = stream
-        history = model.fit(training, seed=seed, device=device)
-        if stream is not None:
-            history = _stream_record(history, [stream])
-        folded = self._errors(model, encoded, training=True)
-        reduction = self._fit_reduction(folded, encoded)
-        decision_scores = self._score(folded, encoded, reduction)
-        return encoder, model, device, reduction, history, decision_scores
-
-    def _fit_dask(self, X):  # pragma: no cover - the series detector implements it
-        """Fit on a Dask series (detectors whose outputs are not row-wise)."""
-        raise NotImplementedError
 
     def _process_decision_scores(self):
         """PyOD's ``threshold_`` and ``labels_``, with a tie at the threshold settled.
@@ -319,24 +232,19 @@ class BaseDiffusionDetector(BaseDetector):
         self.n_iter_ = history.get("n_iter", 1)
 
     # ---------------------------------------------------------------- scoring
-    def _explain_exclusion(self, exc):
-        """Message for a training set too small for the exact model's exclusion rule."""
-        return f"the training data is too small to score itself: {exc}"
+    def _fitted(self):
+        check_is_fitted(self, ["modality_", "model_", "decision_scores_"])
+        return self.modality_, self.model_
 
-    def _errors(self, model, encoded, training=False):
-        """Encoded samples -> the model's errors, folded onto the output units."""
-        try:
-            return self._fold(model.errors(encoded.samples, training=training), encoded)
-        except ExclusionError as exc:
-            raise ValueError(self._explain_exclusion(exc)) from exc
+    @property
+    def encoder_(self):
+        """The fitted encoder (``modality_.encoder_``)."""
+        return self.modality_.encoder_
 
-    def _score(self, folded, encoded, reduction):
-        """Folded errors -> one finite score per output unit."""
-        return _finite_scores(self._reduce(folded, encoded, reduction))
-
-    def _encode(self, X):
-        check_is_fitted(self, ["model_", "decision_scores_"])
-        return self.encoder_.transform(self, X)
+    @property
+    def reduction_(self):
+        """What the reduction learned from the training samples (``modality_.reduction_``)."""
+        return self.modality_.reduction_
 
     def decision_function(self, X):
         """Anomaly score of each sample of ``X``; higher means more abnormal.
@@ -344,17 +252,18 @@ class BaseDiffusionDetector(BaseDetector):
         Parameters
         ----------
         X : array-like
-            Data of the same kind as seen in fit.
+            Data of the same kind as seen in fit; a Dask collection gives a lazy
+            result, computed block by block.
 
         Returns
         -------
         scores : ndarray, float64
             Anomaly scores in the units of the detector's scoring.
         """
+        modality, model = self._fitted()
         if _dask.is_dask(X):
-            return self._dask_scores(X)
-        encoded = self._encode(X)
-        return self._score(self._errors(self.model_, encoded), encoded, self.reduction_)
+            return modality.dask_scores(self, X)
+        return modality.scores(model, X)
 
     def score_samples(self, X):
         """Opposite of :meth:`decision_function` (scikit-learn's sign: higher = more
@@ -407,49 +316,14 @@ class BaseDiffusionDetector(BaseDetector):
             return _dask.rowwise(self, "predict_confidence", X)
         return super().predict_confidence(X)
 
-    # ------------------------------------------------------------------- dask
-    #: Whether a sample's outputs depend on that sample alone (tables, images), so
-    #: that any method can run block by block; series override the scoring instead.
-    _rowwise = True
-
     def _check_rowwise_dask(self, method):
-        check_is_fitted(self, ["model_", "decision_scores_"])
-        if not self._rowwise:
+        modality, _ = self._fitted()
+        if not modality.rowwise:
             raise TypeError(f"{type(self).__name__}.{method} does not take a Dask collection: "
                             "compute decision_function(X) (lazy, blockwise) and map the "
                             "scores yourself")
 
-    def _dask_scores(self, X):
-        """:meth:`decision_function` of a Dask collection, lazily and blockwise."""
-        check_is_fitted(self, ["model_", "decision_scores_"])
-        return _dask.rowwise(self, "decision_function", X)
-
     # -------------------------------------------------------------- generation
-    #: What to fit instead when the model cannot sample (subclasses say it).
-    _sampling_hint = "fit a detector with a trained denoiser"
-
-    def _sampling_model(self, model=None):
-        """The learned model samples are drawn from (``model``, default
-        ``model_``), or a clear error."""
-        check_is_fitted(self, ["model_", "decision_scores_"])
-        model = self.model_ if model is None else model
-        if not isinstance(model, LearnedModel):
-            raise ValueError(
-                f"{type(self).__name__} has no trained denoiser to sample from: its model "
-                f"is the exact diffusion of the stored training samples, whose samples "
-                f"would be those samples again; {self._sampling_hint}")
-        try:
-            model.check_generative()
-        except ValueError as exc:
-            raise ValueError(f"{type(self).__name__} cannot sample: {exc}; "
-                             f"{self._sampling_hint}") from None
-        return model
-
-    def _decode(self, Z, normal=False):
-        """Samples in the model's units -> the user's units (subclasses); ``normal``:
-        they are meant to be normal data (``sample``), not generated anomalies."""
-        return Z
-
     def sample(self, n_samples=1, *, random_state=None, sampler="ddpm", n_steps=None):
         """Draw new normal samples from the trained denoiser.
 
@@ -480,9 +354,9 @@ class BaseDiffusionDetector(BaseDetector):
             Decoded samples; the subclass says their kind.
         """
         n = _check_n_samples(n_samples)
-        model = self._sampling_model()
-        Z = model.draw(n, seed=_seed_from(random_state), sampler=sampler, n_steps=n_steps)
-        return self._decode(Z, normal=True)
+        modality, model = self._fitted()
+        return modality.sample(model, n, seed=_seed_from(random_state), sampler=sampler,
+                               n_steps=n_steps)
 
     @property
     def network_(self):

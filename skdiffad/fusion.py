@@ -575,7 +575,9 @@ class FusionDetector(_BaseComposition, BaseDetector):
         check_is_fitted(self, "decision_scores_")
         fitted = ([self.early_detector_] if self.fusion == "early"
                   else list(self.members_.values()))
-        series = [type(d).__name__ for d in fitted if not getattr(d, "_rowwise", True)]
+        # a skdiffad member says so through its modality; PyOD's tabular detectors score rows
+        series = [type(d).__name__ for d in fitted
+                  if not getattr(getattr(d, "modality_", None), "rowwise", True)]
         if series:
             raise TypeError(f"FusionDetector scores a Dask collection block by block, which "
                             f"needs members that score each row alone; {series[0]} scores "

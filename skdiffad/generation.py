@@ -68,37 +68,27 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-import pandas as pd
-import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._core.noise import noise_mask
-from ._core.synthetic import HARMONISE_LEVEL
-from ._encoders.images import _is_image_list
-from .base import BaseDiffusionDetector, _check_n_samples
+from .base import _check_n_samples
 from .image import DiffusionImageDetector
+from .modalities import ImageModality, SeriesModality, TableModality
 from .tabular import TabDiffusionDetector
 from .timeseries import DiffusionTSDetector
 
 __all__ = ["IMAGE_KINDS", "SERIES_KINDS", "TABLE_KINDS", "AnomalyGenerator"]
 
 #: Anomaly kinds of each data kind; ``"fewshot"`` needs real anomalies in ``fit``.
-TABLE_KINDS = ("local", "global", "dependency", "clustered", "fewshot")
-SERIES_KINDS = ("spike", "level_shift", "trend", "frequency", "flatline")
-IMAGE_KINDS = ("blend", "inpaint", "fewshot")
-_KINDS = {"table": TABLE_KINDS, "timeseries": SERIES_KINDS, "images": IMAGE_KINDS}
-_DETECTORS = {TabDiffusionDetector: "table", DiffusionTSDetector: "timeseries",
-              DiffusionImageDetector: "images"}
-DATA_KINDS = ("auto", "table", "timeseries", "images")
+TABLE_KINDS = TableModality.anomaly_kinds
+SERIES_KINDS = SeriesModality.anomaly_kinds
+IMAGE_KINDS = ImageModality.anomaly_kinds
 
-# Noise-to-signal ratios s_t/a_t of the partial chains (standardised data).
-_LOCAL_LEVEL = 1.0  # "local": noise as large as the signal
-_CLUSTER_LEVEL = 0.3  # "clustered": variations of one row
-_FEWSHOT_PULL = 0.05  # "fewshot" tables: each step's pull of its estimate to the anomaly
-_CLUSTER_SIZE = 8  # rows per cluster of "clustered"
-_RESAMPLE = 3  # RePaint's resampling in the inpainting chains
+#: The detector of each data kind, in the order ``data="auto"`` tries them.
+_DETECTORS = {"table": TabDiffusionDetector, "timeseries": DiffusionTSDetector,
+              "images": DiffusionImageDetector}
+DATA_KINDS = ("auto",) + tuple(_DETECTORS)
 
 
 def _seed(rng):
@@ -113,7 +103,8 @@ class AnomalyGenerator(BaseEstimator):
     step; images: pixel masks). The model is the trained denoiser of an
     skdiffad detector: one built here, or one passed in (fitted: its model is
     reused; unfitted: a clone is fitted). See the module docstring for what
-    each kind does and what ``strength`` means for it.
+    each kind does and what ``strength`` means for it. The recipes themselves
+    belong to each kind of data's modality (:meth:`skdiffad.modalities.Modality.plant`).
 
     Parameters
     ----------
@@ -132,9 +123,9 @@ class AnomalyGenerator(BaseEstimator):
         How far from normal, per kind (module docstring); larger is easier to
         detect.
     data : {"auto", "table", "timeseries", "images"}, default="auto"
-        What ``X`` is. ``"auto"``: the given detector's kind; else a 1-D array
-        is a series, a 2-D array or a DataFrame a table, a 3-D or 4-D array or
-        a list of image files images.
+        What ``X`` is. ``"auto"``: the given detector's kind; else the one kind
+        whose inputs ``X`` looks like (a 1-D array is a series, a 2-D array or a
+        DataFrame a table, a 3-D or 4-D array or a list of image files images).
     n_steps : int, default=100
         Network evaluations of each chain (strided ancestral sampling).
     random_state : int, RandomState instance or None, default=None
@@ -195,21 +186,16 @@ class AnomalyGenerator(BaseEstimator):
         rng = check_random_state(self.random_state)
         data = self._data_kind(X)
         detector = self._fitted_detector(X, data, _seed(rng))
-        self.data_, self.detector_ = data, detector
-        if data == "table":
-            encoded = detector.encoder_.transform(detector, X).samples
-            self._normal = encoded.values
-        elif data == "timeseries":
-            series, observed = detector.encoder_._scaled(detector, X)
-            self._normal, self._observed = series, observed
-        else:
-            self._normal = detector.encoder_.transform(detector, X).samples.values
-        self._anomalies = self._anomaly_mask = None
-        self.n_anomalies_ = 0
+        modality = detector.modality_
+        pool = modality.normal_pool(X)
+        real = None
         if anomalies is not None:
-            self._fit_anomalies(anomalies, anomaly_masks)
+            real = modality.real_anomalies(anomalies, anomaly_masks)
         elif anomaly_masks is not None:
             raise ValueError("anomaly_masks were given without anomalies")
+        self.data_, self.detector_ = data, detector
+        self._pool, self._real = pool, real
+        self.n_anomalies_ = 0 if real is None else len(real[0])
         return self
 
     def _check_params(self):
@@ -219,7 +205,7 @@ class AnomalyGenerator(BaseEstimator):
         if (isinstance(self.n_steps, bool) or not isinstance(self.n_steps, numbers.Integral)
                 or self.n_steps < 1):
             raise ValueError(f"n_steps must be a positive integer, got {self.n_steps!r}")
-        if self.detector is not None and type(self.detector) not in _DETECTORS:
+        if self.detector is not None and type(self.detector) not in _DETECTORS.values():
             raise TypeError("detector must be a TabDiffusionDetector, DiffusionTSDetector or "
                             f"DiffusionImageDetector, got {type(self.detector).__name__}")
 
@@ -232,84 +218,37 @@ class AnomalyGenerator(BaseEstimator):
 
     def _data_kind(self, X):
         if self.detector is not None:
-            data = _DETECTORS[type(self.detector)]
+            data = next(k for k, cls in _DETECTORS.items() if type(self.detector) is cls)
             if self.data not in ("auto", data):
                 raise ValueError(f"data={self.data!r} does not match the detector, a "
                                  f"{type(self.detector).__name__} ({data})")
             return data
         if self.data != "auto":
             return self.data
-        if _is_image_list(X):
-            return "images"
-        if isinstance(X, (pd.DataFrame,)):
-            return "table"
-        if isinstance(X, pd.Series):
-            return "timeseries"
-        ndim = np.ndim(X)
-        if ndim == 1:
-            return "timeseries"
-        if ndim == 2:
-            return "table"
-        if ndim in (3, 4):
-            return "images"
-        raise ValueError(f"X of {ndim} dimensions is no table (2-D), series (1-D, or 2-D "
-                         "with data='timeseries') or images (3-D or 4-D)")
+        claims = [k for k, cls in _DETECTORS.items() if cls.modality_class.claims(X)]
+        if len(claims) == 1:
+            return claims[0]
+        if claims:
+            raise ValueError(f"X could be {' or '.join(claims)} data; pass data= to say which")
+        raise ValueError(f"X of {np.ndim(X)} dimensions is no table (2-D), series (1-D, or "
+                         "2-D with data='timeseries') or images (3-D or 4-D)")
 
     def _fitted_detector(self, X, data, seed):
         detector = self.detector
         if detector is not None and hasattr(detector, "decision_scores_"):
-            detector._sampling_model()  # a clear error now, not at generate
+            detector.modality_.sampling_model(detector.model_)  # a clear error now
             return detector
+        cls = _DETECTORS[data]
         if detector is None:
-            if data == "table":
-                detector = TabDiffusionDetector(scoring="reconstruction")
-            elif data == "timeseries":
-                n = len(X)
-                detector = DiffusionTSDetector(denoiser="unet",
-                                               window_size=max(8, min(64, n // 3)))
-            else:
-                detector = DiffusionImageDetector(denoiser="unet")
+            detector = cls(**cls.modality_class.generation_defaults(X))
         detector = clone(detector).set_params(random_state=seed)
-        if isinstance(detector, BaseDiffusionDetector):
-            self._check_trains_denoiser(detector)
+        detector.make_modality().check_can_sample()
         return detector.fit(X)
-
-    @staticmethod
-    def _check_trains_denoiser(detector):
-        params = detector.get_params()
-        if isinstance(detector, TabDiffusionDetector):
-            ok = params["scoring"] in ("density", "reconstruction", "score")
-        elif isinstance(detector, DiffusionTSDetector):
-            ok = params["denoiser"] == "unet" and params["scoring"] == "reconstruction"
-        else:
-            ok = params["denoiser"] == "unet" and params["noise"] == "gaussian"
-        if not ok:
-            raise ValueError(f"the {type(detector).__name__} given trains no denoiser to "
-                             f"generate with; {detector._sampling_hint}")
-
-    def _fit_anomalies(self, anomalies, masks):
-        detector = self.detector_
-        if self.data_ == "timeseries":
-            raise ValueError("anomalies are for tables and images; series anomalies are "
-                             "shaped (see SERIES_KINDS)")
-        self._anomalies = detector.encoder_.transform(detector, anomalies).samples.values
-        self.n_anomalies_ = len(self._anomalies)
-        if self.data_ == "images":
-            if masks is not None:
-                masks = np.asarray(masks, dtype=bool)
-                size = self._normal.shape[2:]
-                if masks.shape != (self.n_anomalies_,) + tuple(size):
-                    raise ValueError(f"anomaly_masks must have shape ({self.n_anomalies_}, "
-                                     f"{size[0]}, {size[1]}), got {masks.shape}")
-                if not masks.reshape(len(masks), -1).any(axis=1).all():
-                    raise ValueError("every anomaly mask must mark at least one pixel")
-            self._anomaly_mask = masks
-        elif masks is not None:
-            raise ValueError("anomaly_masks are for images")
 
     # ------------------------------------------------------------- generate
     def _kinds(self, kind):
-        kinds = _KINDS[self.data_]
+        modality = self.detector_.modality_
+        kinds = modality.anomaly_kinds
         if kind is None:
             return tuple(k for k in kinds if k != "fewshot" or self._fewshot_ready())
         chosen = (kind,) if isinstance(kind, str) else tuple(kind)
@@ -320,15 +259,15 @@ class AnomalyGenerator(BaseEstimator):
                 raise ValueError(f"kind must be one of {kinds} for {self.data_} data, "
                                  f"got {k!r}")
             if k == "fewshot" and not self._fewshot_ready():
-                need = ("anomalies= and anomaly_masks=" if self.data_ == "images"
+                need = ("anomalies= and anomaly_masks=" if modality.fewshot_needs_masks
                         else "anomalies=")
                 raise ValueError(f"kind 'fewshot' needs real anomalies: fit with {need}")
         return chosen
 
     def _fewshot_ready(self):
-        if self._anomalies is None:
+        if self._real is None:
             return False
-        return self.data_ != "images" or self._anomaly_mask is not None
+        return self._real[1] is not None or not self.detector_.modality_.fewshot_needs_masks
 
     def generate(self, n_samples, kind=None, strength=None):
         """Draw labelled anomalies.
@@ -360,117 +299,16 @@ class AnomalyGenerator(BaseEstimator):
         kinds = self._kinds(self.kind if kind is None else kind)
         strength = self._strength(self.strength if strength is None else strength)
         rng = check_random_state(self.random_state)
+        modality, model = self.detector_.modality_, self.detector_.model_
         parts, labels = [], []
         for k, share in zip(kinds, np.array_split(np.arange(n), len(kinds))):
             if len(share) == 0:
                 continue
-            Z, y = getattr(self, f"_{self.data_}")(k, len(share), strength, rng)
+            Z, y = modality.plant(k, len(share), strength, rng, model=model, pool=self._pool,
+                                  anomalies=self._real, n_steps=self.n_steps)
             parts.append(Z)
             labels.append(y)
-        Z, y = np.concatenate(parts), np.concatenate(labels)
-        if self.data_ == "timeseries":
-            return self.detector_._to_series(Z), y
-        return self.detector_._decode(Z), y
-
-    # ---------------------------------------------------------------- tables
-    def _model(self):
-        if self.data_ == "timeseries":
-            return self.detector_._window_model(None)[0]
-        return self.detector_._sampling_model()
-
-    def _edit(self, x0, level, rng, **options):
-        model = self._model()
-        t_start = (model.n_timesteps if level is None
-                   else model.schedule_.last_step_below(level))
-        n_steps = min(self.n_steps, t_start)
-        return model.edit(x0, t_start, seed=_seed(rng), n_steps=n_steps, **options)
-
-    def _rows(self, n, rng):
-        return self._normal[rng.randint(len(self._normal), size=n)]
-
-    def _table(self, kind, n, strength, rng):
-        model = self._model()
-        if kind == "local":
-            Z = self._edit(self._rows(n, rng), _LOCAL_LEVEL, rng, temperature=1 + strength)
-        elif kind == "global":
-            Z = model.draw(n, seed=_seed(rng), sampler="ddim", n_steps=self.n_steps,
-                           temperature=1 + 2 * strength)
-        elif kind == "clustered":
-            Z = self._clustered(n, strength, rng)
-        elif kind == "dependency":
-            Z = self._dependency(n, strength, rng)
-        else:  # fewshot
-            a = self._anomalies[rng.randint(len(self._anomalies), size=n)]
-            Z = self._edit(a, 0.5 / strength, rng, target=a, attract=_FEWSHOT_PULL)
-        return Z, np.ones(n, dtype=int)
-
-    def _clustered(self, n, strength, rng):
-        d = self._normal.shape[1]
-        n_clusters = -(-n // _CLUSTER_SIZE)
-        seeds = np.repeat(self._rows(n_clusters, rng), _CLUSTER_SIZE, axis=0)[:n]
-        direction = rng.normal(size=(n_clusters, d))
-        direction /= np.linalg.norm(direction, axis=1, keepdims=True)
-        offset = np.repeat(direction * strength * np.sqrt(d), _CLUSTER_SIZE, axis=0)[:n]
-        return self._edit(seeds, _CLUSTER_LEVEL, rng) + offset.astype(np.float32)
-
-    def _blocks(self):
-        """Encoded columns of each user column (a categorical's codes together)."""
-        encoder = self.detector_.encoder_
-        n_numeric = len(encoder.numeric_)
-        blocks = [[j] for j in range(n_numeric)]
-        start = n_numeric
-        for cats in encoder.categories_.values():
-            blocks.append(list(range(start, start + len(cats))))
-            start += len(cats)
-        return blocks
-
-    def _dependency(self, n, strength, rng):
-        blocks = self._blocks()
-        if len(blocks) < 2:
-            raise ValueError("kind 'dependency' needs at least two columns")
-        k = int(np.clip(round(0.3 * strength * len(blocks)), 1, len(blocks) // 2))
-        first, other = self._rows(n, rng), self._rows(n, rng)
-        redrawn = np.zeros_like(first, dtype=bool)
-        for i in range(n):
-            for b in rng.choice(len(blocks), size=k, replace=False):
-                redrawn[i, blocks[b]] = True
-        inpainted = self._edit(other, None, rng, keep=~redrawn, n_resample=_RESAMPLE)
-        return np.where(redrawn, inpainted, first)
-
-    # ---------------------------------------------------------------- series
-    def _timeseries(self, kind, n, strength, rng):
-        length = self.detector_._window_model(None)[1]
-        starts = _window_starts(self._observed, length)
-        if len(starts) == 0:
-            raise ValueError(f"the training series has no fully observed window of "
-                             f"{length} steps to plant anomalies in")
-        starts = starts[rng.randint(len(starts), size=n)]
-        windows = np.stack([self._normal[:, s:s + length] for s in starts])
-        return self._plant(windows.astype(np.float32), kind, strength, rng)
-
-    def _plant(self, windows, kind, strength, rng):
-        """Windows ``(n, C, L)`` (model units) with an anomaly planted in each:
-        a span of one channel redrawn by inpainting and shaped; labels ``(n, L)``."""
-        n, n_channels, length = windows.shape
-        channels = rng.randint(n_channels, size=n)
-        spans = []
-        for _ in range(n):
-            m = rng.randint(max(1, length // 8), max(2, length // 3) + 1)
-            lo = rng.randint(0, length - m + 1)
-            spans.append((lo, lo + m))
-        if kind == "spike":
-            spans = [(lo, lo + min(hi - lo, rng.randint(1, 4))) for lo, hi in spans]
-        keep = np.ones_like(windows, dtype=bool)
-        for i, (lo, hi) in enumerate(spans):
-            keep[i, channels[i], lo:hi] = False
-        redrawn = self._edit(windows, None, rng, keep=keep, n_resample=_RESAMPLE)
-        labels = np.zeros((n, length), dtype=int)
-        for i, (lo, hi) in enumerate(spans):
-            row = redrawn[i, channels[i]]
-            spread = max(float(windows[i, channels[i]].std()), 0.1)
-            row[lo:hi] = _shape(kind, row, lo, hi, strength, spread, rng)
-            labels[i, lo:hi] = 1
-        return redrawn, labels
+        return modality.decode_anomalies(np.concatenate(parts)), np.concatenate(labels)
 
     def inject(self, X, n_anomalies, kind=None, strength=None):
         """Plant anomalies into a series: a labelled copy of ``X`` (series only).
@@ -496,87 +334,12 @@ class AnomalyGenerator(BaseEstimator):
             1 on the planted spans, 0 elsewhere.
         """
         check_is_fitted(self, "detector_")
-        if self.data_ != "timeseries":
+        modality = self.detector_.modality_
+        if not modality.injects:
             raise ValueError(f"inject plants anomalies into a series; this generator was "
                              f"fitted on {self.data_} data (use generate)")
         n = _check_n_samples(n_anomalies, "n_anomalies")
         kinds = self._kinds(self.kind if kind is None else kind)
         strength = self._strength(self.strength if strength is None else strength)
-        detector = self.detector_
-        length = detector._window_model(None)[1]
-        series, observed = detector.encoder_._scaled(detector, X)
-        complete = set(_window_starts(observed, length).tolist())
-        slots = [s for s in range(0, series.shape[1] - length + 1, length)
-                 if s in complete]
-        if len(slots) < n:
-            raise ValueError(f"X has room for {len(slots)} non-overlapping fully observed "
-                             f"windows of {length} steps, fewer than n_anomalies={n}")
-        rng = check_random_state(self.random_state)
-        starts = np.sort(rng.choice(slots, size=n, replace=False))
-        planted = series.astype(np.float32).copy()
-        y = np.zeros(series.shape[1], dtype=int)
-        order = rng.permutation(n)
-        for k, share in zip(kinds, np.array_split(order, len(kinds))):
-            if len(share) == 0:
-                continue
-            windows = np.stack([series[:, s:s + length] for s in starts[share]])
-            redrawn, labels = self._plant(windows.astype(np.float32), k, strength, rng)
-            for s, w, lab in zip(starts[share], redrawn, labels):
-                planted[:, s:s + length] = w
-                y[s:s + length] = lab
-        out = self.detector_._to_series(planted[None])[0]
-        out[~observed.T] = np.nan
-        return out, y
-
-    # ---------------------------------------------------------------- images
-    def _torch_generator(self, rng):
-        return torch.Generator().manual_seed(_seed(rng))
-
-    def _images(self, kind, n, strength, rng):
-        x = self._rows(n, rng)
-        if kind == "fewshot":
-            pick = rng.randint(self.n_anomalies_, size=n)
-            region = self._anomaly_mask[pick][:, None]
-            opacity = min(1.0, 0.5 + 0.5 * strength)
-            planted = x + opacity * (self._anomalies[pick] - x)
-            x = np.where(region, planted, x).astype(np.float32)
-        elif kind == "blend":
-            opacity = min(1.0, 0.3 + 0.5 * strength)
-            images, masks = self._model().harmonise(
-                torch.as_tensor(x), seed=_seed(rng), source=torch.as_tensor(self._normal),
-                n_steps=self.n_steps, n_resample=_RESAMPLE, opacity=(opacity, opacity))
-            return images.cpu().numpy(), masks.cpu().numpy()[:, 0].astype(int)
-        else:  # inpaint
-            region = noise_mask(x.shape, self._torch_generator(rng),
-                                coverage=(0.02, 0.2)).numpy()
-        if kind == "inpaint":
-            out = self._edit(x, None, rng, keep=~region, temperature=1 + strength,
-                             n_resample=_RESAMPLE)
-        else:
-            out = self._edit(x, HARMONISE_LEVEL, rng, keep=~region, n_resample=_RESAMPLE)
-        return out, region[:, 0].astype(int)
-
-
-def _window_starts(observed, length):
-    """Starts of the windows of ``length`` steps where every channel is observed."""
-    gaps = (~observed.all(axis=0)).astype(float)
-    return np.flatnonzero(np.convolve(gaps, np.ones(length), "valid") == 0)
-
-
-def _shape(kind, row, lo, hi, strength, spread, rng):
-    """The span ``row[lo:hi]`` with the perturbation of ``kind`` put on it."""
-    span = row[lo:hi].copy()
-    m = hi - lo
-    sign = 1.0 if rng.random_sample() < 0.5 else -1.0
-    if kind == "spike":
-        return span + sign * (2 + 4 * strength) * spread
-    if kind == "level_shift":
-        return span + sign * 1.5 * strength * spread
-    if kind == "trend":
-        return span + sign * 3 * strength * spread * np.arange(1, m + 1) / m
-    if kind == "frequency":
-        window = row.astype(np.float64)
-        centre = (lo + hi - 1) / 2
-        source = centre + (np.arange(lo, hi) - centre) * (1 + strength)
-        return np.interp(np.clip(source, 0, len(row) - 1), np.arange(len(row)), window)
-    return np.full(m, row[lo], dtype=row.dtype)  # flatline
+        return modality.inject(self.detector_.model_, X, n, kinds, strength,
+                               check_random_state(self.random_state), n_steps=self.n_steps)

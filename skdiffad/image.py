@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import numbers
 
-import numpy as np
 import torch
-from scipy.ndimage import gaussian_filter
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import _dask
-from ._core.samples import fold
-from ._encoders.images import CHANNEL_AXES, ImageEncoder
+from ._encoders.images import CHANNEL_AXES
 from .base import BaseDiffusionDetector, _positive_ints
+from .modalities import ImageModality
 
 __all__ = ["DiffusionImageDetector"]
 
@@ -343,30 +341,18 @@ default="reconstruction"
                 raise ValueError(f"{name} must be a tuple of positive integers {form}, "
                                  f"got {value!r}")
 
-    # ------------------------------------------------ encoder, model, reduction
-    def _make_encoder(self):
-        patch = self.patch_size if self.denoiser == "exact" else None
-        return ImageEncoder(self.image_shape, self.image_size, self.channel_axis, patch,
-                            self.patch_stride)
+    # ------------------------------------------------------------- modality
+    modality_class = ImageModality
 
-    def _make_model(self, encoded):
-        if self.denoiser == "exact":
-            return self._exact_model("reconstruction", exclusion="two-fold")
-        network = {"name": "conv2d", "widths": tuple(int(w) for w in self.widths),
-                   "kernel_size": int(self.kernel_size)}
-        if self.attention:
-            network["attention"] = True
-        return self._learned_model(
-            self.scoring, network, encoded, noise_kind=self.noise, guidance=float(self.guidance),
-            feature_extractor=self.feature_extractor,
-            head={"widths": tuple(int(w) for w in self.head_widths), "kernel_size": 3},
-            head_defects=self.head_defects)
-
-    _sampling_hint = ("fit it with denoiser='unet' (and noise='gaussian'), which trains a "
-                      "denoiser of the images")
-
-    def _decode(self, Z, normal=False):
-        return self.encoder_.inverse_transform(Z)
+    def _make_modality(self):
+        return ImageModality(
+            owner=type(self).__name__, denoiser=self.denoiser, scoring=self.scoring,
+            patch_size=self.patch_size, stride=self.patch_stride, image_shape=self.image_shape,
+            image_size=self.image_size, channel_axis=self.channel_axis,
+            pixel_normalisation=self.pixel_normalisation, smoothing=self.smoothing,
+            widths=self.widths, kernel_size=self.kernel_size, attention=self.attention,
+            noise=self.noise, guidance=self.guidance, feature_extractor=self.feature_extractor,
+            head_widths=self.head_widths, head_defects=self.head_defects)
 
     def sample(self, n_samples=1, *, random_state=None, sampler="ddpm", n_steps=None):
         """Draw new normal images from the trained denoiser.
@@ -400,43 +386,6 @@ default="reconstruction"
         return super().sample(n_samples, random_state=random_state, sampler=sampler,
                               n_steps=n_steps)
 
-    def _explain_exclusion(self, exc):
-        return ("every stored training patch comes from the scored patch's own image, so "
-                "the training images cannot be scored as new images would be; fit on more "
-                f"images ({exc.n_positions} given)")
-
-    def _fold(self, blocks, encoded):
-        """Pixel errors of every image, ``(n, H, W)`` at the working size: patch
-        (or pixel) errors summed onto the pixels they cover
-        (:func:`~skdiffad._core.samples.fold`), averaged over the channels."""
-        n = len(encoded.sizes)
-        sums, counts = fold(encoded.samples, blocks)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            per_pixel = np.where(counts > 0, sums / counts, 0.0)
-        return per_pixel.reshape((n,) + encoded.working_size + (-1,)).mean(axis=-1)
-
-    def _fit_reduction(self, folded, encoded):
-        """Per-pixel mean and scale of the training images' error maps (see
-        ``pixel_normalisation``); ``None`` when it is off."""
-        if not self.pixel_normalisation:
-            return None
-        mean, std = folded.mean(axis=0), folded.std(axis=0)
-        floor = 0.1 * float(std.mean())
-        # training maps all alike (e.g. identical images): excess error counts in raw units
-        return {"mean": mean, "scale": std + (floor if floor > 0 else 1.0)}
-
-    def _maps(self, folded, reduction):
-        """Normalised (see ``pixel_normalisation``) and smoothed error maps."""
-        if reduction is not None:
-            folded = (folded - reduction["mean"]) / reduction["scale"]
-        if self.smoothing <= 0:
-            return folded
-        return gaussian_filter(folded, sigma=(0, self.smoothing, self.smoothing), mode="nearest")
-
-    def _reduce(self, folded, encoded, reduction=None):
-        """One score per image: the maximum of its map."""
-        return self._maps(folded, reduction).reshape(len(folded), -1).max(axis=1)
-
     # ------------------------------------------------------------- public API
     def anomaly_map(self, X):
         """Smoothed pixel anomaly scores of each image, at the input's resolution.
@@ -444,7 +393,8 @@ default="reconstruction"
         Parameters
         ----------
         X : images
-            As accepted by :meth:`fit` (arrays, flat rows, files, PIL images).
+            As accepted by :meth:`fit` (arrays, flat rows, files, PIL images);
+            a Dask array gives a lazy result, computed block by block.
 
         Returns
         -------
@@ -453,14 +403,10 @@ default="reconstruction"
             (:meth:`decision_function` is each map's maximum at the working
             size). A list when the input images have different sizes.
         """
+        modality, model = self._fitted()
         if _dask.is_dask(X):
-            return self._dask_maps(X, "anomaly_map", np.float64)
-        encoded = self._encode(X)
-        maps = self._maps(self._errors(self.model_, encoded), self.reduction_)
-        out = [self._at_size(m, size) for m, size in zip(maps, encoded.sizes)]
-        if len({o.shape for o in out}) == 1:
-            return np.stack(out)
-        return out
+            return modality.dask_scores(self, X, "anomaly_map")
+        return modality.anomaly_map(model, X)
 
     def predict_mask(self, X):
         """Pixel masks of the anomalies: where :meth:`anomaly_map` exceeds ``threshold_``.
@@ -473,39 +419,18 @@ default="reconstruction"
         -------
         masks : ndarray of shape (n, H, W), bool, or a list of arrays
         """
+        modality, _ = self._fitted()
         if _dask.is_dask(X):
-            return self._dask_maps(X, "predict_mask", bool)
+            return modality.dask_scores(self, X, "predict_mask")
         maps = self.anomaly_map(X)
         if isinstance(maps, list):
             return [m > self.threshold_ for m in maps]
         return maps > self.threshold_
 
-    patch_size_ = property(lambda self: self.encoder_.patch_,
+    patch_size_ = property(lambda self: self.modality_.patch_size_,
                            doc="Side of the exact denoiser's patches (None for the U-Net).")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False  # images have no missing pixels: NaN is an error
         return tags
-
-    def _dask_maps(self, X, method, dtype):
-        """``method`` (maps or masks) of a Dask array of images, lazily and blockwise."""
-        from sklearn.utils.validation import check_is_fitted
-
-        check_is_fitted(self, ["model_", "decision_scores_"])
-        if not hasattr(X, "chunks") or X.ndim < 2:
-            raise TypeError(f"{type(self).__name__}.{method} takes a Dask array of images "
-                            f"(n, H, W), (n, H, W, C), (n, C, H, W) or flat rows, got "
-                            f"{type(X).__name__}")
-        # the layout of one empty image says the maps' height and width (the input's)
-        probe = np.zeros((1,) + tuple(X.shape[1:]), dtype=X.dtype)
-        height, width = self.encoder_._layout(probe, type(self).__name__, False).shape[2:]
-        return _dask.rowwise(self, method, X, out_dtype=dtype, out_event=(height, width))
-
-    @staticmethod
-    def _at_size(error_map, size):
-        if tuple(error_map.shape) == tuple(size):
-            return error_map
-        x = torch.as_tensor(error_map)[None, None]
-        return torch.nn.functional.interpolate(x, size=tuple(size), mode="bilinear",
-                                               align_corners=False)[0, 0].numpy()

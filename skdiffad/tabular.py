@@ -8,17 +8,10 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._core.learned import GENERATIVE_PARADIGMS, LEARNED_PARADIGMS
-from ._encoders import TabularEncoder
-from ._neighbours import NeighbourIndex
-from .base import BaseDiffusionDetector, _positive_ints, _seed_from
+from .base import BaseDiffusionDetector, _check_n_samples, _positive_ints, _seed_from
+from .modalities import TableModality
 
 __all__ = ["TabDiffusionDetector"]
-
-# Neighbours of the exact posterior: its weights fall off as r^-d, so beyond the
-# first few the terms vanish (ADBench: k = 1, 5, 10 and 50 within 0.0002 AUROC).
-_POSTERIOR_NEIGHBOURS = 10
-# Fewest neighbours of the contamination-robust estimator.
-_MIN_NEIGHBOURHOOD = 20
 
 
 class TabDiffusionDetector(BaseDiffusionDetector):
@@ -285,24 +278,17 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         super()._check_params()
         _positive_ints(self.hidden_dims, "hidden_dims")
 
-    def _make_encoder(self):
-        # the discrete columns' levels serve sample() only
-        return TabularEncoder(levels=self.scoring in GENERATIVE_PARADIGMS)
+    modality_class = TableModality
 
-    def _make_model(self, encoded):
-        if self.scoring == "nonparametric":
-            n_stored = min(len(encoded.training), self.max_samples)
-            return self._exact_model(
-                "time", exclusion="self", n_neighbors=self._n_neighbours(n_stored),
-                estimator="posterior" if self.novelty else "neighbourhood", index=NeighbourIndex)
-        network = {"name": "mlp", "hidden_dims": tuple(int(w) for w in self.hidden_dims)}
-        return self._learned_model(self.scoring, network, encoded, n_bins=self.n_bins)
-
-    _sampling_hint = ("fit it with scoring='density', 'reconstruction' or 'score', which "
-                      "train a denoiser of the rows")
-
-    def _decode(self, Z, normal=False):
-        return self.encoder_.inverse_transform(Z, clip=normal)
+    def _make_modality(self):
+        exact = self.scoring == "nonparametric"
+        return TableModality(
+            owner=type(self).__name__, denoiser="exact" if exact else "mlp",
+            scoring="time" if exact else self.scoring, widths=self.hidden_dims,
+            n_bins=self.n_bins, novelty=self.novelty, n_neighbors=self.n_neighbors,
+            contamination=self.contamination,
+            # the discrete columns' levels serve sample() only
+            levels=self.scoring in GENERATIVE_PARADIGMS)
 
     def sample(self, n_samples=1, *, random_state=None, sampler="ddpm", n_steps=None,
                missing=False):
@@ -355,24 +341,8 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         """
         if not isinstance(missing, (bool, np.bool_)):
             raise TypeError(f"missing must be True or False, got {missing!r}")
+        n = _check_n_samples(n_samples)
+        modality, model = self._fitted()
         seed = _seed_from(random_state)
-        rows = super().sample(n_samples, random_state=seed, sampler=sampler, n_steps=n_steps)
-        if not missing:
-            return rows
-        rng = np.random.default_rng(seed)
-        blank = rng.random((len(rows), len(self.encoder_.missing_rates_))) \
-            < self.encoder_.missing_rates_
-        if isinstance(rows, np.ndarray):
-            return np.where(blank, np.nan, rows)
-        for j, c in enumerate(rows.columns):
-            if blank[:, j].any():
-                rows[c] = rows[c].mask(blank[:, j])
-        return rows
-
-    def _n_neighbours(self, n_stored):
-        if self.n_neighbors != "auto":
-            return self.n_neighbors
-        if self.novelty:
-            return _POSTERIOR_NEIGHBOURS
-        # look past a cluster as large as the expected number of anomalies
-        return max(_MIN_NEIGHBOURHOOD, int(np.ceil(self.contamination * n_stored)))
+        return modality.sample(model, n, seed=_seed_from(seed), sampler=sampler,
+                               n_steps=n_steps, missing=bool(missing), missing_seed=seed)

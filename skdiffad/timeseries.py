@@ -4,45 +4,19 @@ from __future__ import annotations
 
 import numbers
 
-import numpy as np
-from scipy.ndimage import maximum_filter1d
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 
 from . import _dask
-from ._core.devices import resolve_device
-from ._core.ensemble import ScaleEnsemble
-from ._core.exact import ExclusionError
-from ._core.plans import grating_masks
-from ._core.samples import WindowSamples, fold, window_starts
-from ._encoders import SeriesEncoder
-from ._encoders.series import SCALINGS, MultiScaleSeriesEncoder, min_training_steps
-from .base import (
-    BaseDiffusionDetector,
-    _check_n_samples,
-    _finite_scores,
-    _positive_ints,
-    _seed_from,
-)
+from ._encoders.series import SCALINGS
+from ._reductions import SCALE_PERCENTILE  # noqa: F401  (documented here)
+from .base import BaseDiffusionDetector, _check_n_samples, _positive_ints, _seed_from
+from .modalities import SeriesModality
+from .modalities.series import SCALING_STEPS  # noqa: F401  (documented here)
 
 __all__ = ["DiffusionTSDetector"]
 
 #: Scoring paradigms of the series detector.
 SEQUENCE_SCORINGS = ("reconstruction", "imputation")
-
-#: Each scale's scores are divided by this percentile of its training scores
-#: before the scales are averaged (``window_size`` with several lengths).
-SCALE_PERCENTILE = 99.0
-
-#: Steps of a Dask series that its channel scaling is fitted on (a uniform sample;
-#: every step of a shorter series).
-SCALING_STEPS = 200_000
-
-# Fractions of T spanned by the starting steps of U-Net reconstruction: a little
-# further than for table rows, where a window's fine detail is gone but its
-# shape is kept.
-_T0_RANGE = (0.05, 0.3)
 
 
 class DiffusionTSDetector(BaseDiffusionDetector):
@@ -220,23 +194,27 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         ``scaling="robust"`` and ``"standard"`` map onto -1/2 and +1/2.
     window_sizes_ : tuple of int
         The window lengths in use (see ``window_size``).
-    stride_ : int or tuple of int
-        Resolved scoring stride (one per length in ``window_sizes_`` when
-        ``window_size`` has several).
-    reduction_ : dict or None
-        With several window lengths, ``{"scales": ndarray}``: the
-        ``SCALE_PERCENTILE``-th percentile of each length's training scores,
-        which its scores are divided by; ``None`` for a single length.
+    stride_ : tuple of int
+        Resolved scoring stride of each length in ``window_sizes_``.
+    reduction_ : dict
+        ``{"scales": ndarray}``: what each window length's scores are divided
+        by before the lengths are averaged -- the ``SCALE_PERCENTILE``-th (99th)
+        percentile of its training scores when ``window_size`` has several
+        lengths, 1 for a single length.
+    modality_ : SeriesModality
+        The fitted plug-in of the series (:mod:`skdiffad.modalities`): the
+        channel scaling and windowing (``encoder_``, which holds the four
+        above) and the reduction (``reduction_``).
     encoder_ : object
-        The fitted channel scaling and windowing (holds the four above).
-    model_ : object
-        The fitted model, replaced as a whole by every fit: the exact model
-        (the stored training windows and their positions) or the learned
-        model (the trained U-Net, its noise schedule and the scoring noise and
-        masks drawn at fit time).
-    network_ : torch.nn.Module, tuple of Module or None
-        The trained U-Net (one per length in ``window_sizes_`` when
-        ``window_size`` has several; ``None`` with the exact denoiser).
+        The fitted channel scaling and windowing.
+    model_ : ScaleEnsemble
+        The fitted model, one member per window length, replaced as a whole by
+        every fit: exact members (the stored training windows and their
+        positions) or learned ones (the trained U-Net, its noise schedule and
+        the scoring noise and masks drawn at fit time).
+    network_ : tuple of torch.nn.Module or None
+        The trained U-Net of each length in ``window_sizes_`` (``None`` with the
+        exact denoiser).
     device_ : torch.device
     history_ : dict
         Training history (empty for the exact denoiser fitted in memory). A fit
@@ -377,9 +355,6 @@ class DiffusionTSDetector(BaseDiffusionDetector):
             return (int(self.window_size),)
         return tuple(self.window_size)
 
-    def _multiscale(self):
-        return len(self._window_sizes()) > 1
-
     def _check_params(self):
         super()._check_params()
         _positive_ints(self.widths, "widths")
@@ -399,111 +374,16 @@ class DiffusionTSDetector(BaseDiffusionDetector):
                 "some steps would never be scored"
             )
 
-    # ------------------------------------------------ encoder, model, reduction
-    def _make_encoder(self):
-        if self._multiscale():
-            return MultiScaleSeriesEncoder(self._window_sizes(), self.stride, self.scaling)
-        return SeriesEncoder(self._window_sizes()[0], self.stride, self.scaling)
+    modality_class = SeriesModality
 
-    def _make_model(self, encoded):
-        if self._multiscale():
-            return ScaleEnsemble([self._scale_model(part, length) for part, length
-                                  in zip(encoded.parts, _part_lengths(encoded))])
-        return self._scale_model(encoded, self._window_sizes()[0])
-
-    def _scale_model(self, encoded, length):
-        """The model of one window length."""
-        hidden = None
-        if self.scoring == "imputation":
-            hidden = grating_masks(length, min(self.n_stripes, length))
-            hidden = hidden[:, None, :]  # stripes along time, shared by the channels
-        if self.denoiser == "exact":
-            return self._exact_model(self.scoring, exclusion="two-fold", hidden=hidden)
-        network = {"name": "conv1d", "widths": tuple(int(w) for w in self.widths),
-                   "kernel_size": int(self.kernel_size)}
-        return self._learned_model(self.scoring, network, encoded, t0_range=_T0_RANGE,
-                                   hidden=hidden)
-
-    def _explain_exclusion(self, exc):
-        return (
-            f"the training series is too short for the exact denoiser: its window at "
-            f"step {exc.position} overlaps every stored window, so it cannot be "
-            f"scored as new data would be (threshold_ needs that). Pass a series of "
-            f"at least {min_training_steps(exc.extent)} steps, a smaller window_size (now "
-            f"{self.window_size}) or denoiser='unet'"
-        )
-
-    def _fold(self, blocks, encoded):
-        """Window errors summed onto the steps they cover: ``(sums, counts)`` of
-        shape ``(C, n)`` (:func:`~skdiffad._core.samples.fold`); one pair per
-        scale (``None`` where a scale did not score the series) when
-        ``window_size`` has several lengths."""
-        if self._multiscale():
-            return [None if stream is None else _fold_series(stream, part)
-                    for stream, part in zip(blocks, encoded.parts)]
-        return _fold_series(blocks, encoded)
-
-    def _step_columns(self, folded, channels=False):
-        """Folded errors -> ``(filled, raw)`` step errors ``(n, K)``: a column per window
-        length that scored the series (``channels``: per length and channel), NaN where
-        nothing is observed in ``raw``, gaps filled in ``filled``."""
-        parts = folded if self._multiscale() else [folded]
-        raw = [_channel_errors(*part).T if channels else _observed_mean(*part)[:, None]
-               for part in parts if part is not None]
-        raw = np.hstack(raw)
-        return np.column_stack([_fill_gaps(column) for column in raw.T]), raw
-
-    def _scorer(self, encoded, reduction):
-        """The :class:`StretchScorer` of an encoded series (``reduction=None``: each
-        length's scores not divided by a training scale)."""
-        if not self._multiscale():
-            return StretchScorer(self.aggregation, [(self._window_sizes()[0], None)],
-                                 self.n_features_in_)
-        scales = [None] * len(encoded.parts) if reduction is None else reduction["scales"]
-        lengths = [(length, scale) for length, scale in zip(_part_lengths(encoded), scales)
-                   if length is not None]
-        return StretchScorer(self.aggregation, lengths, self.n_features_in_)
-
-    def _fit_reduction(self, folded, encoded):
-        """Several lengths: each scale's ``SCALE_PERCENTILE``-th percentile of its
-        training scores, which its scores are divided by."""
-        if not self._multiscale():
-            return None
-        columns = self._scorer(encoded, None).columns(*self._step_columns(folded))
-        return {"scales": _training_scales(columns)}
-
-    def _reduce(self, folded, encoded, reduction=None):
-        """Scores of the steps; see ``aggregation`` and ``window_size``. The same
-        :class:`StretchScorer` scores a stretch of a Dask series."""
-        return self._scorer(encoded, reduction).scores(*self._step_columns(folded),
-                                                       channels=False)
+    def _make_modality(self):
+        return SeriesModality(
+            owner=type(self).__name__, window_sizes=self._window_sizes(), stride=self.stride,
+            scaling=self.scaling, aggregation=self.aggregation, denoiser=self.denoiser,
+            scoring=self.scoring, widths=self.widths, kernel_size=self.kernel_size,
+            n_stripes=self.n_stripes)
 
     # ------------------------------------------------------------- generation
-    _sampling_hint = ("fit it with denoiser='unet' and scoring='reconstruction', which train "
-                      "a denoiser of the windows")
-
-    def _window_model(self, window_size):
-        """The learned model of one fitted window length, and that length."""
-        model = self._sampling_model()
-        lengths = self.window_sizes_
-        if window_size is None:
-            window_size = max(lengths)
-        if window_size not in lengths:
-            raise ValueError(f"window_size must be one of the fitted lengths {lengths}, got "
-                             f"{window_size!r}")
-        if isinstance(self.model_, ScaleEnsemble):
-            model = self.model_.members[lengths.index(window_size)]
-        return model, int(window_size)
-
-    def _sampling_model(self, model=None):
-        if model is None and isinstance(getattr(self, "model_", None), ScaleEnsemble):
-            model = self.model_.members[0]  # every member is of one kind
-        return super()._sampling_model(model)
-
-    def _to_series(self, Z):
-        """Windows ``(n, C, L)`` in model units -> ``(n, L, C)`` in the user's units."""
-        return Z.transpose(0, 2, 1) * self.encoder_.scale_ + self.encoder_.center_
-
     def sample(self, n_samples=1, *, random_state=None, sampler="ddpm", n_steps=None,
                window_size=None, context=None, horizon=None, n_resample=5):
         """Draw new normal windows, or continuations of a given series.
@@ -545,45 +425,21 @@ class DiffusionTSDetector(BaseDiffusionDetector):
             ``window_size``, ``context`` or ``horizon``.
         """
         n = _check_n_samples(n_samples)
-        model, length = self._window_model(window_size)
-        seed = _seed_from(random_state)
-        if context is None:
-            if horizon is not None:
-                raise ValueError("horizon needs a context to continue")
-            Z = model.draw(n, seed=seed, sampler=sampler, n_steps=n_steps)
-            return self._to_series(Z)
-        if not hasattr(context, "__len__") or len(context) < length:
-            raise ValueError(f"context must end with {length} fully observed steps (one "
-                             f"window), got {len(context) if hasattr(context, '__len__') else 0}"
-                             " steps")
-        series, observed = self.encoder_._scaled(self, context)
-        if series.shape[1] < length or not observed[:, -length:].all():
-            raise ValueError(f"context must end with {length} fully observed steps (one "
-                             f"window), got {series.shape[1]} steps")
-        step = max(1, length // 2)
-        horizon = step if horizon is None else _check_n_samples(horizon, "horizon")
-        tail = np.repeat(series[None, :, -length:], n, axis=0)
-        drawn = []
-        remaining, k = horizon, 0
-        while remaining > 0:
-            new = min(step, remaining)
-            window = np.concatenate([tail[:, :, new:], np.zeros_like(tail[:, :, :new])], axis=2)
-            keep = np.zeros((1, 1, length), dtype=bool)
-            keep[..., :length - new] = True
-            window = model.edit(window, model.n_timesteps, seed=seed + k, sampler=sampler,
-                                n_steps=n_steps, keep=keep, n_resample=n_resample)
-            drawn.append(window[:, :, length - new:])
-            tail, remaining, k = window, remaining - new, k + 1
-        return self._to_series(np.concatenate(drawn, axis=2))
+        if horizon is not None:
+            horizon = _check_n_samples(horizon, "horizon")
+        modality, model = self._fitted()
+        return modality.sample(model, n, seed=_seed_from(random_state), sampler=sampler,
+                               n_steps=n_steps, window_size=window_size, context=context,
+                               horizon=horizon, n_resample=n_resample)
 
     # ------------------------------------------------------------- public API
     center_ = property(lambda self: self.encoder_.center_, doc="Centre of each channel.")
     scale_ = property(lambda self: self.encoder_.scale_, doc="Scale of each channel.")
     two_valued_ = property(lambda self: self.encoder_.two_valued_, doc="Two-valued channels.")
-    stride_ = property(lambda self: getattr(self.encoder_, "strides_", None)
-                       or self.encoder_.stride_, doc="Resolved scoring stride(s).")
-    window_sizes_ = property(lambda self: getattr(self.encoder_, "window_sizes_", None)
-                             or (self.encoder_.window_size,), doc="Window lengths in use.")
+    stride_ = property(lambda self: self.encoder_.strides_,
+                       doc="Resolved scoring stride of each window length in use.")
+    window_sizes_ = property(lambda self: self.encoder_.window_sizes_,
+                             doc="Window lengths in use.")
 
     def channel_scores(self, X):
         """Squared error of each step in each channel, for root-cause analysis.
@@ -591,7 +447,8 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         Parameters
         ----------
         X : array-like of shape (n_timestamps,) or (n_timestamps, n_channels)
-            One series with the channels seen in fit.
+            One series with the channels seen in fit; a Dask array or DataFrame
+            gives a lazy result, computed blockwise.
 
         Returns
         -------
@@ -605,127 +462,10 @@ class DiffusionTSDetector(BaseDiffusionDetector):
             its training scale (``reduction_["scales"]``) and averaged, as in
             :meth:`decision_function`.
         """
+        modality, model = self._fitted()
         if _dask.is_dask(X):
-            check_is_fitted(self, ["model_", "decision_scores_"])
-            return _dask.series(self, X, channels=True)
-        encoded = self._encode(X)
-        folded = self._fold(self.model_.errors(encoded.samples), encoded)
-        return self._scorer(encoded, self.reduction_).scores(
-            *self._step_columns(folded, channels=True), channels=True)
-
-    # ------------------------------------------------------------- blockwise
-    # A Dask series is scored stretch by stretch (skdiffad._dask.series): each stretch
-    # with its neighbours' steps around it, on the whole series' grid of windows, its
-    # gaps filled from the nearest observed steps beyond it. Each step then gets the
-    # bits that scoring the whole series in memory gives it.
-    _rowwise = False
-
-    def _dask_scores(self, X):
-        check_is_fitted(self, ["model_", "decision_scores_"])
-        return _dask.series(self, X, channels=False)
-
-    def _fit_dask(self, X):
-        """Fit on a Dask series without loading it.
-
-        The channels' scaling is fitted on a uniform sample of
-        :data:`SCALING_STEPS` steps (every step of a shorter series: then the fit
-        equals the in-memory one, to the bit). Each window length's model learns
-        from :class:`~skdiffad._dask.WindowSource`, every window of the series
-        streamed from its blocks: the exact model gathers its ``max_samples``
-        windows, a network trains on mini-batches a few blocks at a time. The
-        training scores are the blockwise scores of the training series under the
-        two-fold rule (``decision_scores_`` holds one per step).
-        """
-        import copy
-
-        from ._encoders._base import Encoded
-        from ._encoders.series import MultiScaleEncoded
-        from .base import _stream_record
-
-        if hasattr(X, "to_frame") and not hasattr(X, "columns"):  # a Dask Series
-            X = X.to_frame()
-        steps = _dask.sample_rows(X, SCALING_STEPS, _seed_from(self.random_state))
-        if hasattr(X, "columns"):
-            X_rows = X.to_dask_array(lengths=True)
-        else:
-            X_rows = X[:, None] if X.ndim == 1 else X
-        n = int(X_rows.shape[0])
-        encoder = self._make_encoder().fit_stream(self, steps, n)
-        probe = copy.copy(self)
-        probe.encoder_ = encoder
-        X_rows, _ = _dask._series_array(probe, X_rows)
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        device = resolve_device(self.device)
-        has_mask = bool(np.isnan(np.asarray(steps, dtype=np.float64)).any())
-        lengths = encoder.window_sizes_ if self._multiscale() else (encoder.window_size,)
-        streams = [_dask.WindowSource(X_rows, encoder, length, has_mask,
-                                      max_validation=self.max_samples) for length in lengths]
-        encoded = (MultiScaleEncoded([Encoded(stream) for stream in streams])
-                   if self._multiscale() else Encoded(streams[0]))
-        model = self._make_model(encoded)
-        history = model.fit(encoded.training, seed=seed, device=device)
-        history = _stream_record(history, streams)
-        probe.model_, probe.device_ = model, device
-        probe.reduction_ = {"scales": np.ones(len(lengths))} if self._multiscale() else None
-        try:
-            columns = _dask.series(probe, X_rows, columns=True, training=True).compute()
-        except ExclusionError as exc:
-            raise ValueError(self._explain_exclusion(exc)) from exc
-        reduction = None
-        if self._multiscale():
-            reduction = {"scales": _training_scales(columns)}
-            scores = _mean_of([columns[:, i] / scale
-                               for i, scale in enumerate(reduction["scales"])])
-        else:
-            scores = _mean_of([columns[:, 0]])
-        return encoder, model, device, reduction, history, _finite_scores(scores)
-
-    def _lengths_for(self, n):
-        """``(model, length, stride, divisor)`` of each fitted window length that a series
-        of ``n`` steps is scored at (``divisor``: ``None`` for a single length)."""
-        multi = isinstance(self.model_, ScaleEnsemble)
-        members = self.model_.members if multi else [self.model_]
-        strides = self.stride_ if isinstance(self.stride_, tuple) else (self.stride_,)
-        divisors = (list(self.reduction_["scales"]) if self._multiscale()
-                    else [None] * len(members))
-        return [entry for entry in zip(members, self.window_sizes_, strides, divisors)
-                if n >= entry[1]]
-
-    def _stretch_errors(self, values, start, n, channels, training=False):
-        """Step errors of the stretch ``values`` ``(m, C)`` (user units, NaN missing)
-        that starts at step ``start`` of a series of ``n`` steps, gaps not filled
-        (``training``: of the training series, under the exact model's two-fold rule,
-        whose folds are that series' halves).
-
-        Returns ``(m, K)``: a column per window length (``channels``: per length and
-        channel), NaN where nothing is observed. Only the windows of the whole
-        series' grid that lie inside the stretch are scored, so a step whose windows
-        all lie inside it gets the whole series' value.
-        """
-        Z, obs = self.encoder_._standardise(np.asarray(values, dtype=np.float64))
-        m, width = Z.shape[1], (Z.shape[0] if channels else 1)
-        columns = []
-        for model, length, stride, _ in self._lengths_for(n):
-            starts = window_starts(n, length, stride)
-            inside = starts[(starts >= start) & (starts + length <= start + m)] - start
-            if not len(inside):
-                columns.append(np.full((m, width), np.nan))
-                continue
-            samples = WindowSamples(Z, obs, inside, length, offset=start,
-                                    n_positions=n - length + 1)
-            sums, counts = (a.T for a in fold(samples, model.errors(samples,
-                                                                   training=training)))
-            columns.append(_channel_errors(sums, counts).T if channels
-                           else _observed_mean(sums, counts)[:, None])
-        return np.hstack(columns)
-
-    def _stretch_scorer(self, n):
-        """What turns a stretch's step errors into scores, without the model (the
-        blockwise aggregation pass needs no more)."""
-        return StretchScorer(self.aggregation,
-                             [(length, divisor) for _, length, _, divisor in self._lengths_for(n)],
-                             self.n_features_in_)
+            return modality.dask_scores(self, X, "channel_scores")
+        return modality.channel_scores(model, X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -734,159 +474,3 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         # (and check_fit1d is an expected failure, tests/test_common.py).
         tags.input_tags.one_d_array = False
         return tags
-
-
-def _fold_series(blocks, encoded):
-    sums, counts = fold(encoded.samples, blocks)
-    return sums.T, counts.T
-
-
-def _part_lengths(encoded):
-    """Window length of each part of a multi-scale encoding (``None``: not encoded)."""
-    return [None if part is None else part.samples.extent for part in encoded.parts]
-
-
-class StretchScorer:
-    """Step scores of a series, or of a stretch of it, from its step errors.
-
-    The one reduction of the series detector: in-memory scoring, ``channel_scores``
-    and every block of a Dask series go through it, so a stretch's steps get the
-    whole series' scores.
-
-    Parameters
-    ----------
-    aggregation : {"window", "step"}
-    lengths : list of (int, float or None)
-        Each window length scored and its divisor (``None``: a single length).
-    n_channels : int
-    """
-
-    def __init__(self, aggregation, lengths, n_channels):
-        self.aggregation, self.lengths, self.n_channels = aggregation, lengths, n_channels
-
-    def _parts(self, filled, raw, channels):
-        width = self.n_channels if channels else 1
-        for i, (length, divisor) in enumerate(self.lengths):
-            cols = slice(i * width, (i + 1) * width)
-            if channels:
-                part = _aggregate_channels(raw[:, cols].T, length, self.aggregation,
-                                           filled=filled[:, cols].T).T
-            else:
-                part = _aggregate(filled[:, i], length, self.aggregation)
-            yield part, divisor
-
-    def scores(self, filled, raw, channels):
-        """``raw`` step errors ``(m, K)`` (NaN: nothing observed) and the same with gaps
-        filled -> each length's aggregation inside the stretch, its divisor, the mean
-        over lengths: ``(m,)``, or ``(m, C)`` per channel."""
-        return _mean_of([part if divisor is None else part / divisor
-                         for part, divisor in self._parts(filled, raw, channels)])
-
-    def columns(self, filled, raw):
-        """Each length's step scores, not divided: ``(m, K)`` (what the training scales
-        are read from)."""
-        return np.column_stack([part for part, _ in self._parts(filled, raw, False)])
-
-
-def _training_scales(columns):
-    """Each length's ``SCALE_PERCENTILE``-th percentile of its training scores (the
-    columns), 1 where that is not positive: what its scores are divided by."""
-    tops = [float(np.percentile(columns[:, i], SCALE_PERCENTILE))
-            for i in range(columns.shape[1])]
-    return np.asarray([top if top > 0 else 1.0 for top in tops])
-
-
-def _aggregate(errors, length, aggregation):
-    """Gap-free step errors of one window length -> its step scores."""
-    return _max_window_mean(errors, length) if aggregation == "window" else errors
-
-
-def _aggregate_channels(per_channel, length, aggregation, filled=None):
-    """Per-channel step errors ``(C, n)`` (NaN: not observed) -> per-channel scores;
-    ``filled``: the same with their gaps already filled (a stretch of a longer series,
-    filled from beyond it)."""
-    if aggregation != "window":
-        return per_channel
-    out = np.full_like(per_channel, np.nan)
-    for c, row in enumerate(per_channel):
-        seen = ~np.isnan(row)
-        if seen.any():
-            full = _fill_gaps(row) if filled is None else filled[c]
-            out[c] = np.where(seen, _max_window_mean(full, length), np.nan)
-    return out
-
-
-def _observed_mean(sums, counts):
-    """Mean error over each step's observed channels; NaN where none is observed.
-
-    The channels are added one after another, so a step's value does not depend in
-    its last bits on how long the series (or the stretch of it) is.
-    """
-    total = np.zeros(sums.shape[1])
-    n_obs = np.zeros(sums.shape[1])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for channel_sums, channel_counts in zip(sums, counts):
-            scored = channel_counts > 0
-            total += np.where(scored, channel_sums / channel_counts, 0.0)
-            n_obs += scored
-        return np.where(n_obs > 0, total / np.maximum(n_obs, 1), np.nan)
-
-
-def _channel_errors(sums, counts):
-    """Each channel's mean error at each step ``(C, n)``; NaN where not observed."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, sums / counts, np.nan)
-
-
-def _fill_gaps(values, positions=None, left=None, right=None):
-    """``values`` with their NaN entries interpolated linearly from the nearest known ones
-    (the first or last known one beyond the ends).
-
-    ``positions`` are the entries' steps in the series (default ``0..n-1``);
-    ``left`` / ``right`` are ``(step, value)`` of the nearest known entries before and
-    after them in a longer series (``None``: none), so that a stretch of a series is
-    filled exactly as the whole series would be.
-    """
-    known = ~np.isnan(values)
-    if known.all():
-        return values
-    if positions is None:
-        positions = np.arange(len(values))
-    xp, fp = positions[known], values[known]
-    if left is not None:
-        xp, fp = np.r_[left[0], xp], np.r_[left[1], fp]
-    if right is not None:
-        xp, fp = np.r_[xp, right[0]], np.r_[fp, right[1]]
-    if not len(xp):
-        return values
-    return np.where(known, values, np.interp(positions, xp, fp))
-
-
-def _mean_of(parts):
-    """Element-wise mean of equal-shape arrays, added one after another (so the result
-    does not depend in its last bits on the arrays' shape)."""
-    total = np.array(parts[0], dtype=np.float64, copy=True)
-    for part in parts[1:]:
-        total += part
-    return total / len(parts)
-
-
-def _max_window_mean(errors, length):
-    """For each step, the largest mean of ``errors`` over a window of ``length``
-    steps that covers it (windows lie inside the series).
-
-    Each window's sum runs over its steps in order, with no running sums, so a
-    step's value depends neither on distant steps nor on the length of the array
-    (a stretch of a series gives its steps the whole series' values).
-    """
-    n = len(errors)
-    means = np.empty(n - length + 1)
-    chunk = 1 << 16
-    for start in range(0, len(means), chunk):
-        stop = min(start + chunk, len(means))
-        total = errors[start:stop].copy()
-        for k in range(1, length):
-            total += errors[start + k : stop + k]
-        means[start:stop] = total / length
-    padded = np.concatenate([np.full(length - 1, -np.inf), means, np.full(length - 1, -np.inf)])
-    return maximum_filter1d(padded, length, origin=-(length // 2), mode="nearest")[:n]

@@ -189,6 +189,8 @@ def cluster():
             yield local, client
 
 
+@pytest.mark.cluster
+@pytest.mark.slow
 def test_local_cluster_ships_the_model_once_per_worker(cluster, table, table_detector):
     _, client = cluster
     det = DiffusionTSDetector(random_state=0, window_size=(16, 32)).fit(_series()[:800])
@@ -205,6 +207,8 @@ def test_local_cluster_ships_the_model_once_per_worker(cluster, table, table_det
                                   table_detector.decision_function(table))
 
 
+@pytest.mark.cluster
+@pytest.mark.slow
 def test_a_worker_killed_mid_scoring_leaves_a_complete_result(cluster):
     local, client = cluster
     det = DiffusionTSDetector(random_state=0, window_size=(16, 32)).fit(_series()[:800])
@@ -221,6 +225,7 @@ def test_a_worker_killed_mid_scoring_leaves_a_complete_result(cluster):
 
 
 # ---------------------------------------------------------------- fit
+@pytest.mark.slow
 def test_sample_rows_is_a_uniform_sample_in_order():
     X = np.arange(1000.0)[:, None] * [1.0, -1.0]
     dX = da.from_array(X, chunks=(130, 2))
@@ -415,9 +420,9 @@ def test_fit_on_a_bad_dask_series_says_what_is_wrong_as_in_memory(case):
 
 
 def test_fit_on_a_long_dask_series_scales_on_a_sample_of_steps(monkeypatch):
-    import skdiffad.timeseries as timeseries
+    import skdiffad.modalities.series as series_modality
 
-    monkeypatch.setattr(timeseries, "SCALING_STEPS", 400)
+    monkeypatch.setattr(series_modality, "SCALING_STEPS", 400)
     train, test = _series(3000)[:2000], _series(3000, seed=4)
     test[2500:2530, 0] += 3.0
     memory = DiffusionTSDetector(random_state=0, window_size=(16, 32)).fit(train)
@@ -445,6 +450,8 @@ def test_dask_ml_parallel_post_fit_wraps_a_detector(table, table_detector):
     np.testing.assert_array_equal(labels.compute(**SYNC), wrapped.estimator.predict(table))
 
 
+@pytest.mark.cluster
+@pytest.mark.slow
 def test_grid_search_under_the_joblib_dask_backend(cluster, table):
     import joblib
     from sklearn.model_selection import GridSearchCV, StratifiedKFold

@@ -4,7 +4,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skdiffad import TabDiffusionDetector
 from skdiffad._encoders.tabular import TabularEncoder
 
 
@@ -23,9 +22,8 @@ def _frame(n=40, seed=0):
 
 def test_frames_come_back_with_their_columns_dtypes_and_values():
     X = _frame()
-    det = TabDiffusionDetector()
     encoder = TabularEncoder()
-    Z = encoder.fit_transform(det, X).samples.values
+    Z = encoder.fit_transform(X).samples.values
     back = encoder.inverse_transform(Z)
     assert list(back.columns) == list(X.columns)
     assert dict(back.dtypes) == dict(X.dtypes)
@@ -37,7 +35,7 @@ def test_frames_come_back_with_their_columns_dtypes_and_values():
 def test_decoded_categories_are_the_largest_code_and_integers_are_rounded():
     X = _frame()
     encoder = TabularEncoder()
-    Z = encoder.fit_transform(TabDiffusionDetector(), X).samples.values.copy()
+    Z = encoder.fit_transform(X).samples.values.copy()
     # colour's codes follow size and count (numeric block first), one per category
     # seen in training, sorted: blue, green, red
     assert encoder.categories_["colour"] == ["blue", "green", "red"]
@@ -50,14 +48,14 @@ def test_decoded_categories_are_the_largest_code_and_integers_are_rounded():
 def test_arrays_come_back_as_float_arrays():
     X = np.random.default_rng(1).normal(5, 2, (30, 3))
     encoder = TabularEncoder()
-    Z = encoder.fit_transform(TabDiffusionDetector(), X).samples.values
+    Z = encoder.fit_transform(X).samples.values
     back = encoder.inverse_transform(Z)
     assert isinstance(back, np.ndarray) and np.allclose(back, X, rtol=1e-5)
 
 
 def test_a_wrong_width_is_named():
     encoder = TabularEncoder()
-    encoder.fit_transform(TabDiffusionDetector(), _frame())
+    encoder.fit_transform(_frame())
     with pytest.raises(ValueError, match=r"Z must have shape \(n, 12\), got \(2, 5\)"):
         encoder.inverse_transform(np.zeros((2, 5)))
 
@@ -67,15 +65,14 @@ def test_unseen_and_missing_categories_activate_no_code_without_a_pandas_warning
 
     X = _frame()
     encoder = TabularEncoder()
-    det = TabDiffusionDetector()
-    encoder.fit_transform(det, X)
+    encoder.fit_transform(X)
     new = X.head(3).copy()
     new["colour"] = pd.Categorical(["violet", None, "red"],
                                    categories=["red", "green", "blue", "violet"])
     new["name"] = np.array(["c", "a", None], dtype=object)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        Z = encoder.transform(det, new).samples.values
+        Z = encoder.transform(new).samples.values
     assert (Z[0, 2:5] == -1).all()            # unseen: every code off
     assert (Z[1, 2:5] == 0).all()             # missing: neutral (and masked)
     assert Z[2, 2:5].tolist() == [-1, -1, 1]  # red
@@ -84,16 +81,14 @@ def test_unseen_and_missing_categories_activate_no_code_without_a_pandas_warning
 
 
 def test_discrete_columns_decode_onto_their_training_values():
-    from skdiffad import TabDiffusionDetector
     from skdiffad._encoders import TabularEncoder
 
     rng = np.random.default_rng(0)
     X = np.column_stack([rng.integers(0, 5, 400) * 0.5,   # 5 levels: discrete
                          rng.normal(size=400),             # continuous
                          np.full(400, 3.0)])               # constant
-    det = TabDiffusionDetector()
     encoder = TabularEncoder()
-    encoder.fit_transform(det, X)
+    encoder.fit_transform(X)
     assert set(encoder.levels_) == {0, 2}
     Z = np.array([[0.1, 0.3, 5.0], [-10.0, 0.0, -1.0], [10.0, 1.0, 0.0]])
     decoded = encoder.inverse_transform(Z)
@@ -108,5 +103,5 @@ def test_discrete_columns_decode_onto_their_training_values():
     np.testing.assert_array_equal(decoded[:, 2], 3.0)
     # a small continuous sample is not taken for a discrete one
     few = TabularEncoder()
-    few.fit_transform(TabDiffusionDetector(), rng.normal(size=(15, 2)))
+    few.fit_transform(rng.normal(size=(15, 2)))
     assert few.levels_ == {}

@@ -36,6 +36,7 @@ def with_anomalies(X):
 
 
 # ------------------------------------------------------------------ quality
+@pytest.mark.slow
 @pytest.mark.parametrize("scoring, floor", [("imputation", 0.95), ("reconstruction", 0.75)])
 def test_planted_anomalies_score_highest(scoring, floor):
     train = sine_series(800, seed=1)
@@ -50,6 +51,7 @@ def test_planted_anomalies_score_highest(scoring, floor):
     assert set(np.unique(det.predict(test))) <= {0, 1}
 
 
+@pytest.mark.slow
 def test_channel_scores_point_at_the_channel_that_broke():
     train = sine_series(800, channels=3, seed=1)
     test = sine_series(600, channels=3, seed=2)
@@ -66,6 +68,7 @@ def test_channel_scores_point_at_the_channel_that_broke():
 
 
 # ---------------------------------------------------------------- contract
+@pytest.mark.slow
 def test_univariate_inputs_of_every_kind_agree():
     train, test = sine_series(500)[:, 0], sine_series(300, seed=3)[:, 0]
     det = fast().fit(train)
@@ -84,6 +87,7 @@ def test_dataframe_channels_are_named_and_checked():
         det.decision_function(frame[["load", "temp"]].rename(columns={"load": "x", "temp": "y"}))
 
 
+@pytest.mark.slow
 def test_same_seed_same_scores_other_seed_other_scores():
     train, test = sine_series(500), sine_series(300, seed=3)
     a = fast().fit(train).decision_function(test)
@@ -93,6 +97,7 @@ def test_same_seed_same_scores_other_seed_other_scores():
     assert not np.allclose(a, c)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("aggregation, reach", [("step", 16), ("window", 32)])
 def test_a_steps_score_depends_only_on_nearby_steps(aggregation, reach):
     det = fast(stride=16, aggregation=aggregation).fit(sine_series(500))
@@ -106,6 +111,7 @@ def test_a_steps_score_depends_only_on_nearby_steps(aggregation, reach):
     assert not np.allclose(a[600:], b[600:])
 
 
+@pytest.mark.slow
 def test_pickle_round_trip_scores_identically():
     det = fast().fit(sine_series(500))
     test = sine_series(300, seed=3)
@@ -113,6 +119,7 @@ def test_pickle_round_trip_scores_identically():
     np.testing.assert_array_equal(again.decision_function(test), det.decision_function(test))
 
 
+@pytest.mark.slow
 def test_training_scores_and_threshold_follow_contamination():
     det = fast(contamination=0.05, aggregation="step").fit(sine_series(800))
     assert det.labels_.mean() == pytest.approx(0.05, abs=0.01)
@@ -133,6 +140,7 @@ def test_first_and_last_steps_are_scored(denoiser):
     assert scores[-3:].min() > np.median(scores) * 5
 
 
+@pytest.mark.slow
 def test_a_million_step_series_scores_in_blocks():
     det = fast(steps=5, window_size=64, stride=64, widths=(4,), n_inference_steps=1, n_stripes=2)
     det.fit(sine_series(2000)[:, 0])
@@ -143,6 +151,7 @@ def test_a_million_step_series_scores_in_blocks():
 
 # ---------------------------------------------------------------- gaps
 # floors sit a few points under what a 300-step U-Net reaches here (0.85 and 0.75)
+@pytest.mark.slow
 @pytest.mark.parametrize("scoring, floor", [("imputation", 0.8), ("reconstruction", 0.7)])
 def test_missing_values_are_masked_not_crashed_on(scoring, floor):
     rng = np.random.default_rng(5)
@@ -152,7 +161,7 @@ def test_missing_values_are_masked_not_crashed_on(scoring, floor):
     test[rng.random(test.shape) < 0.1] = np.nan
     test[500:520, :] = np.nan  # a gap in every channel
     det = fast(scoring=scoring, steps=300, aggregation="step").fit(train)
-    assert det.model_.mask_input_
+    assert det.model_.members[0].mask_input_
     scores = det.decision_function(test)
     assert np.all(np.isfinite(scores))
     assert roc_auc_score(y, scores) > floor
@@ -173,6 +182,7 @@ def test_window_longer_than_the_series_is_named():
         det.decision_function(sine_series(12))
 
 
+@pytest.mark.slow
 def test_wrong_channel_count_at_scoring_is_named():
     det = fast().fit(sine_series(300, channels=2))
     with pytest.raises(ValueError, match="3 features.*expecting 2"):
@@ -244,7 +254,7 @@ def test_exact_denoiser_finds_planted_anomalies(scoring, aggregation):
     train = sine_series(800, seed=1)
     test, y = with_anomalies(sine_series(1000, seed=2))
     det = exact(scoring=scoring, aggregation=aggregation).fit(train)
-    assert det.network_ is None and det.model_.stored_.shape == (785, 1, 16)
+    assert det.network_ is None and det.model_.members[0].stored_.shape == (785, 1, 16)
     assert roc_auc_score(y, det.decision_function(test)) > 0.95
 
 
@@ -287,9 +297,10 @@ def test_exact_stores_a_seeded_sample_of_at_most_max_samples_windows():
     a = exact(max_samples=300).fit(train)
     b = exact(max_samples=300).fit(train)
     c = exact(max_samples=300, random_state=1).fit(train)
-    assert a.model_.stored_.shape == (300, 1, 16)
-    np.testing.assert_array_equal(a.model_.positions_, b.model_.positions_)
-    assert not np.array_equal(a.model_.positions_, c.model_.positions_)
+    (a, b, c) = (det.model_.members[0] for det in (a, b, c))  # one length: one member
+    assert a.stored_.shape == (300, 1, 16)
+    np.testing.assert_array_equal(a.positions_, b.positions_)
+    assert not np.array_equal(a.positions_, c.positions_)
 
 
 def test_exact_pickles_and_handles_gaps():
@@ -368,7 +379,9 @@ def test_default_is_multiscale_and_a_single_length_tuple_is_an_int():
     assert DiffusionTSDetector().window_size == (32, 64, 128)
     train, test = sine_series(800, seed=1), with_anomalies(sine_series(900, seed=2))[0]
     one = exact(window_size=(16,)).fit(train)
-    assert one.reduction_ is None and one.window_sizes_ == (16,) and one.stride_ == 8
+    # one length is a one-member ensemble whose scores are not divided
+    assert len(one.model_.members) == 1 and one.reduction_["scales"].tolist() == [1.0]
+    assert one.window_sizes_ == (16,) and one.stride_ == (8,)
     np.testing.assert_array_equal(one.decision_function(test),
                                   exact(window_size=16).fit(train).decision_function(test))
 

@@ -34,18 +34,26 @@ class ScaleEnsemble:
     def __init__(self, members):
         self.members = list(members)
 
+    @property
+    def trains(self):
+        """Whether any member trains a network."""
+        return any(member.trains for member in self.members)
+
     def fit(self, training, seed, device):
         """Fit member ``i`` on ``training[i]`` with seed ``seed + i``.
 
         Returns the members' training histories merged (``None`` when no
         member trains): per epoch the mean loss over the members that ran that
-        epoch, ``n_iter`` the most epochs, and ``"members"`` every history.
+        epoch, ``n_iter`` the most epochs, and ``"members"`` every history; the
+        record of a single member is its own, with ``"members"`` added.
         """
         histories = [member.fit(part, seed=seed + i, device=device)
                      for i, (member, part) in enumerate(zip(self.members, training))]
         histories = [h for h in histories if h]
         if not histories:
             return None
+        if len(histories) == 1:
+            return dict(histories[0], members=histories)
         merged = {"members": histories, "n_iter": max(h.get("n_iter", 1) for h in histories)}
         for key in ("loss", "val_loss"):
             curves = [list(h.get(key, [])) for h in histories]

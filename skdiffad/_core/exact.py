@@ -113,6 +113,9 @@ class ExactModel:
         Where searches run.
     """
 
+    #: Nothing is trained: the training samples are stored.
+    trains = False
+
     def __init__(self, paradigm, *, max_samples=10_000, exclusion="none", n_neighbors=10,
                  estimator="posterior", hidden=None, index=None):
         if paradigm not in EXACT_PARADIGMS:

@@ -186,6 +186,9 @@ class LearnedModel:
     device_ : torch.device
     """
 
+    #: A network is trained.
+    trains = True
+
     def __init__(self, paradigm, network, *, beta_schedule="linear", n_timesteps=1000,
                  training=None, n_grid=8, n_inference_steps=5, n_bins=7,
                  t0_range=RECONSTRUCTION_RANGE, hidden=None, noise_kind="gaussian",

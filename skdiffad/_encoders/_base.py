@@ -1,4 +1,4 @@
-"""What every encoder shares: the encoded form and the clipping bound."""
+"""What every encoder shares: the encoded forms, the input record and the clipping bound."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sklearn.utils.validation import validate_data
+from sklearn.utils import check_array
+from sklearn.utils.validation import _get_feature_names
 
 from .._core.samples import Samples
 
-__all__ = ["CLIP", "Encoded", "column_moments", "standardise", "validated"]
+__all__ = ["CLIP", "Encoded", "InputRecord", "ScalesEncoded", "column_moments", "standardise",
+           "validated"]
 
 # Standardised values beyond this many standard deviations are clipped: the order
 # of such points no longer matters (they are anomalies at any threshold) and it
@@ -35,16 +37,112 @@ class Encoded:
         Images: the height and width the model sees.
     sizes : list of tuple of int or None
         Images: each input's own height and width (maps come back at it).
+    stream : callable or None
+        A Dask collection of rows: makes the streamed source of every row
+        (:class:`skdiffad._dask.BlockSamples`), which a model that trains learns from
+        instead of ``training`` (the encoded sample).
     """
 
     samples: Samples
     training: Samples | None = None
     working_size: tuple | None = None
     sizes: list | None = None
+    stream: object = None
 
     def __post_init__(self):
         if self.training is None:
             self.training = self.samples
+
+    @property
+    def streams(self):
+        """The streamed sources among the training samples (none: in memory)."""
+        return []
+
+
+@dataclass
+class ScalesEncoded:
+    """One input encoded at several scales (a series at several window lengths).
+
+    Attributes
+    ----------
+    parts : list of Encoded or None
+        One encoding per scale; ``None`` for a scale the input is too small for
+        (a window length longer than the series: that scale does not score it).
+    source : object or None
+        A Dask series fitted on: the ``(n, C)`` Dask array the parts stream their
+        windows from (its training scores are then computed blockwise).
+    """
+
+    parts: list
+    source: object = None
+    #: Series stream their windows per part (``source``), never a whole-row stream.
+    stream = None
+
+    @property
+    def streams(self):
+        """The streamed sources of each part (none: in memory)."""
+        return [] if self.source is None else list(self.training)
+
+    @property
+    def samples(self):
+        return tuple(None if p is None else p.samples for p in self.parts)
+
+    @property
+    def training(self):
+        return tuple(None if p is None else p.training for p in self.parts)
+
+
+class InputRecord:
+    """The number and names of the features an encoder was fitted on.
+
+    scikit-learn's rules for ``n_features_in_`` and ``feature_names_in_``, kept by the
+    encoder itself (the detector copies them once its fit has succeeded), with
+    messages that name the detector (``owner``).
+    """
+
+    owner = "the detector"
+    n_features_in_ = None
+    feature_names_in_ = None
+
+    def check_names(self, X, reset):
+        """Record (``reset``) or check the feature names of ``X``, as scikit-learn's
+        ``validate_data`` does: a warning when only one side has names, a
+        ``ValueError`` when both have and they differ."""
+        names = _get_feature_names(X)
+        if reset:
+            self.feature_names_in_ = names
+            return
+        fitted = self.feature_names_in_
+        if fitted is None and names is None:
+            return
+        if fitted is None:
+            warnings.warn(f"X has feature names, but {self.owner} was fitted without feature "
+                          "names", UserWarning, stacklevel=4)
+            return
+        if names is None:
+            warnings.warn(f"X does not have valid feature names, but {self.owner} was fitted "
+                          "with feature names", UserWarning, stacklevel=4)
+            return
+        if len(fitted) == len(names) and np.all(fitted == names):
+            return
+        message = "The feature names should match those that were passed during fit.\n"
+        unseen, missing = sorted(set(names) - set(fitted)), sorted(set(fitted) - set(names))
+        for title, group in (("Feature names unseen at fit time:", unseen),
+                             ("Feature names seen at fit time, yet now missing:", missing)):
+            if group:
+                shown = [f"- {name}" for name in group[:5]] + (["- ..."] if len(group) > 5 else [])
+                message += title + "\n" + "\n".join(shown) + "\n"
+        if not unseen and not missing:
+            message += "Feature names must be in the same order as they were in fit.\n"
+        raise ValueError(message)
+
+    def check_count(self, n_features, reset, what="features"):
+        """Record (``reset``) or check the number of features."""
+        if reset:
+            self.n_features_in_ = int(n_features)
+        elif self.n_features_in_ is not None and n_features != self.n_features_in_:
+            raise ValueError(f"X has {n_features} {what}, but {self.owner} is expecting "
+                             f"{self.n_features_in_} {what} as input.")
 
 
 def column_moments(X):
@@ -86,12 +184,17 @@ def standardise(X, centre, scale):
     return Z
 
 
-def validated(estimator, X, **kwargs):
-    """scikit-learn's ``validate_data``, quiet near the float64 limit.
+def validated(record, X, *, reset, **kwargs):
+    """scikit-learn's input validation for an encoder (an :class:`InputRecord`): the
+    feature names, ``check_array`` (its messages naming the detector) and the feature
+    count, recorded with ``reset`` and checked against the record otherwise.
 
-    Its finiteness check sums the values first; for finite values near the
-    limit that sum overflows and numpy warns, although the check then looks
+    ``check_array``'s finiteness check sums the values first; for finite values near
+    the float64 limit that sum overflows and numpy warns, although the check then looks
     at every value and passes. The warning is suppressed, the check is not.
     """
+    record.check_names(X, reset)
     with np.errstate(over="ignore", invalid="ignore"):
-        return validate_data(estimator, X, **kwargs)
+        X = check_array(X, estimator=record.owner, input_name="X", **kwargs)
+    record.check_count(X.shape[1], reset)
+    return X

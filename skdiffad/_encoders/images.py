@@ -10,7 +10,7 @@ import torch
 from scipy import sparse
 
 from .._core.samples import ArraySamples, PatchSamples
-from ._base import CLIP, Encoded, column_moments, standardise, validated
+from ._base import CLIP, Encoded, InputRecord, column_moments, standardise, validated
 
 __all__ = ["CHANNEL_AXES", "ImageEncoder"]
 
@@ -23,11 +23,12 @@ AUTO_PATCH_CAP = 16
 _CHANNELS = (1, 3, 4)
 
 
-def _is_image_list(X):
+def is_image_list(X):
+    """Whether ``X`` is a list of images (file paths or PIL images), not numbers."""
     return isinstance(X, (list, tuple)) and len(X) > 0 and not isinstance(X[0], (int, float))
 
 
-class ImageEncoder:
+class ImageEncoder(InputRecord):
     """Fitted layout, size and per-channel scaling of :class:`~skdiffad.DiffusionImageDetector`.
 
     Accepted inputs, and how the layout is decided:
@@ -69,24 +70,30 @@ class ImageEncoder:
         Whether every training pixel was a whole number.
     mode_ : {"L", "RGB"} or None
         Pillow mode images read from files are converted to.
+    n_features_in_ : int or None
+        Values per image (``C * H * W``) when fitted on arrays; ``None`` when fitted
+        on a list of files (they have no fixed number of features).
+    feature_names_in_ : ndarray or None
+        Column names of a DataFrame of flat images.
     """
 
     def __init__(self, image_shape="auto", image_size=None, channel_axis="auto", patch=None,
-                 stride=None):
+                 stride=None, owner="DiffusionImageDetector"):
         self.image_shape = image_shape
         self.image_size = image_size
         self.channel_axis = channel_axis
         self.patch = patch
         self.stride = stride
+        self.owner = owner
 
     # ------------------------------------------------------------------ API
-    def fit_transform(self, estimator, X):
+    def fit_transform(self, X):
         """Fit the layout and scaling on the training images and encode them."""
-        images, sizes, flat = self._read(estimator, X, fitting=True)
+        images, sizes, flat = self._read(X, fitting=True)
         self.n_channels_ = images.shape[1]
         self.size_ = tuple(int(s) for s in images.shape[2:])
         self.patch_, self.stride_ = self._patch_geometry()
-        self.input_size_ = None if _is_image_list(X) else sizes[0]
+        self.input_size_ = None if is_image_list(X) else sizes[0]
         if self.input_size_ is not None:  # fitted on arrays: files scored later read alike
             self.mode_ = {1: "L", 3: "RGB", 4: "RGBA"}[self.n_channels_]
         if self.input_size_ is None:  # fitted on files: arrays must come at the working size
@@ -100,15 +107,21 @@ class ImageEncoder:
             self.mean_, std = column_moments(pixels.T)  # values near the float64 limit
         self.scale_ = np.where(std > 1e-12 * np.maximum(1.0, np.abs(self.mean_)), std, 1.0)
         if self.input_size_ is None:  # a list of files: no fixed number of features
-            vars(estimator).pop("n_features_in_", None)
-        elif not flat:  # flat rows: validate_data has set it
-            estimator.n_features_in_ = self.flat_features_
+            self.n_features_in_ = self.feature_names_in_ = None
+        elif not flat:  # flat rows: validated() has recorded it
+            self.n_features_in_ = self.flat_features_
         return self._encode(images, sizes)
 
-    def transform(self, estimator, X):
+    def transform(self, X):
         """Encode images of the fitted kind."""
-        images, sizes, _ = self._read(estimator, X, fitting=False)
+        images, sizes, _ = self._read(X, fitting=False)
         return self._encode(images, sizes)
+
+    def map_size(self, shape):
+        """Height and width of the maps of inputs of ``shape`` (an array's, first axis
+        the images): each input's own size."""
+        probe = np.zeros((1,) + tuple(shape[1:]))
+        return tuple(int(s) for s in self._layout(probe, fitting=False).shape[2:])
 
     def _patch_geometry(self):
         """Side of the patches and the pixels between them, at the working size."""
@@ -151,11 +164,11 @@ class ImageEncoder:
         return Encoded(samples, working_size=tuple(Z.shape[2:]), sizes=sizes)
 
     # -------------------------------------------------------------- reading
-    def _read(self, estimator, X, fitting):
+    def _read(self, X, fitting):
         """``(images (n, C, H, W) float64 at the working size, input sizes, flat)``."""
-        name = type(estimator).__name__
+        name = self.owner
         flat = False
-        if _is_image_list(X):
+        if is_image_list(X):
             images, sizes = self._read_list(X, fitting)
         else:
             if isinstance(X, (list, tuple)) and len(X) == 0:
@@ -165,15 +178,15 @@ class ImageEncoder:
             ndim = X.ndim if isinstance(X, np.ndarray) else np.asarray(X).ndim
             flat = ndim <= 2
             if flat:  # flat rows: scikit-learn's checks and messages
-                X = validated(estimator, X, reset=fitting, dtype=np.float64,
-                                  ensure_min_samples=2 if fitting else 1)
+                X = validated(self, X, reset=fitting, dtype=np.float64,
+                              ensure_min_samples=2 if fitting else 1)
             else:
                 X = np.asarray(X)
                 if np.iscomplexobj(X):
                     raise ValueError("Complex data not supported")
                 if X.dtype == object:
                     X = X.astype(np.float64)
-            images = self._layout(X, name, fitting)
+            images = self._layout(X, fitting)
             sizes = [tuple(images.shape[2:])] * len(images)
             if not fitting and self.image_size is None and tuple(images.shape[2:]) != self.size_:
                 raise ValueError(
@@ -204,7 +217,8 @@ class ImageEncoder:
                 return side, side, channels
         return 1, n_features, 1
 
-    def _layout(self, X, name, fitting):
+    def _layout(self, X, fitting):
+        name = self.owner
         if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
             raise TypeError(f"{name} needs numeric images, got an array of dtype {X.dtype}")
         if X.ndim >= 2 and len(X) == 0:

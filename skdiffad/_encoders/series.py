@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
 from .._core.samples import WindowSamples, window_starts
-from ._base import CLIP, Encoded, column_moments, standardise, validated
+from ._base import CLIP, Encoded, InputRecord, ScalesEncoded, column_moments, standardise, validated
 
-__all__ = ["SCALINGS", "MultiScaleEncoded", "MultiScaleSeriesEncoder", "SeriesEncoder",
-           "min_training_steps"]
+__all__ = ["SCALINGS", "SeriesEncoder", "channel_scaling", "min_training_steps"]
 
 SCALINGS = ("robust", "standard", "minmax", "none")
 
@@ -53,18 +50,24 @@ def channel_scaling(X, observed, scaling):
     return centre, np.where(_vanishing(spread, centre), 1.0, spread), two_valued
 
 
-class SeriesEncoder:
+class SeriesEncoder(InputRecord):
     """Fitted channel scaling and windowing of :class:`~skdiffad.DiffusionTSDetector`.
+
+    One channel scaling, windows of one or several lengths: every series is encoded
+    as a :class:`~skdiffad._encoders.ScalesEncoded`, one part per window length.
 
     Parameters
     ----------
-    window_size : int
-        Steps per window.
+    window_sizes : tuple of int
+        The window lengths asked for.
     stride : int or None
-        Steps between scored windows (``None``: ``window_size // 2``); training
-        uses every window.
+        Steps between scored windows; ``None``: half the window for a single length
+        (every step is scored by two windows), each length itself for several (every
+        step is scored once per length). Training uses every window.
     scaling : {"robust", "standard", "minmax", "none"}
         How channels are put on one scale (see the detector).
+    owner : str, default="DiffusionTSDetector"
+        The detector's name, for error messages.
 
     Attributes
     ----------
@@ -72,59 +75,93 @@ class SeriesEncoder:
         A value ``x`` becomes ``(x - center_) / scale_``.
     two_valued_ : ndarray of shape (n_channels,), bool
         Channels with exactly two distinct training values.
-    stride_ : int
-        Resolved scoring stride.
+    window_sizes_ : tuple of int
+        The lengths kept at fit: those the training series is long enough for
+        (at least ``3 * length - 1`` steps, so that a training window can be
+        scored without its neighbours), or the shortest one when none is.
+    strides_ : tuple of int
+        The scoring stride of each kept length.
+    n_features_in_, feature_names_in_
+        The channels seen in fit (see :class:`~skdiffad._encoders.InputRecord`).
     """
 
-    def __init__(self, window_size, stride, scaling):
-        self.window_size = int(window_size)
+    def __init__(self, window_sizes, stride, scaling, owner="DiffusionTSDetector"):
+        self.window_sizes = tuple(int(w) for w in window_sizes)
         self.stride = stride
         self.scaling = scaling
+        self.owner = owner
 
-    def fit_transform(self, estimator, X):
-        """Fit the scaling on the training series and encode it."""
-        series, obs = self._fit_scaling(estimator, X)
-        self.stride_ = self.stride or max(1, self.window_size // 2)
-        return _training_encoding(series, obs, self.window_size, self.stride_)
+    @property
+    def shortest(self):
+        """The shortest window length: no series may be shorter."""
+        return min(self.window_sizes)
 
-    def fit_stream(self, estimator, steps, n):
+    def fit_transform(self, X):
+        """Fit the scaling, keep the lengths the series allows, encode it at each."""
+        series, obs = self._fit_scaling(X)
+        self._keep_lengths(series.shape[1])
+        return ScalesEncoded([_training_encoding(series, obs, w, s)
+                              for w, s in zip(self.window_sizes_, self.strides_)])
+
+    def fit_stream(self, steps, n):
         """Fit the scaling on ``steps`` (the rows of a series of ``n`` steps, or a
-        sample of them) without encoding it; the windowing follows ``n``."""
-        self._fit_scaling(estimator, steps)
-        self.stride_ = self.stride or max(1, self.window_size // 2)
+        sample of them) without encoding it; the lengths kept follow ``n``."""
+        self._fit_scaling(steps)
+        self._keep_lengths(n)
         return self
 
-    def transform(self, estimator, X):
-        """Encode a series with the fitted channels."""
-        series, obs = self._scaled(estimator, X)
-        return Encoded(_windows(series, obs, self.window_size, self.stride_))
+    def _keep_lengths(self, n):
+        kept = tuple(w for w in self.window_sizes if n >= min_training_steps(w))
+        self.window_sizes_ = kept or (self.shortest,)
+        several = len(self.window_sizes) > 1
+        self.strides_ = tuple(self.stride or (w if several else max(1, w // 2))
+                              for w in self.window_sizes_)
 
-    def _fit_scaling(self, estimator, X):
+    def transform(self, X):
+        """Encode a series at every kept length it is long enough for."""
+        return self.encode_scaled(*self.scale(X))
+
+    def encode_scaled(self, series, obs):
+        """Encode a scaled series ``(C, n)`` and its observation mask at every kept
+        length it is long enough for."""
+        n = series.shape[1]
+        return ScalesEncoded([Encoded(_windows(series, obs, w, s)) if n >= w else None
+                              for w, s in zip(self.window_sizes_, self.strides_)])
+
+    def scale(self, X):
+        """A series of the fitted channels in model units: ``(series, observed)``, the
+        scaled series ``(C, n)`` float32 (missing entries at 0) and its observation mask."""
+        X = self._validate(X, reset=False)
+        if np.isnan(X).all():
+            raise ValueError("X has no observed value: every entry is NaN")
+        return self.standardise(X)
+
+    def inverse_transform(self, Z):
+        """Windows ``(n, C, L)`` in model units -> ``(n, L, C)`` in the series' units."""
+        return Z.transpose(0, 2, 1) * self.scale_ + self.center_
+
+    def _fit_scaling(self, X):
         """Fit the channels' scaling on the training series; the scaled series."""
-        X = self._validate(estimator, X, reset=True)
+        X = self._validate(X, reset=True)
         observed = ~np.isnan(X)
         empty = np.flatnonzero(~observed.any(axis=0))
         if len(empty):
-            raise ValueError(f"channel {_channel_name(estimator, empty[0])} has no observed value")
+            raise ValueError(f"channel {self._channel_name(empty[0])} has no observed value")
         self.center_, self.scale_, self.two_valued_ = channel_scaling(X, observed, self.scaling)
-        return self._standardise(X)
+        return self.standardise(X)
 
-    def _scaled(self, estimator, X):
-        X = self._validate(estimator, X, reset=False)
-        if np.isnan(X).all():
-            raise ValueError("X has no observed value: every entry is NaN")
-        return self._standardise(X)
-
-    def _standardise(self, X):
+    def standardise(self, X):
+        """Values ``(m, C)`` (user units, NaN missing, not validated) -> the scaled
+        ``(C, m)`` float32 series with missing entries at 0, and its observation mask."""
         observed = ~np.isnan(X)
         Z = standardise(X, self.center_, self.scale_)
         Z = np.clip(np.where(observed, Z, 0.0), -CLIP, CLIP)
         return (np.ascontiguousarray(Z.T, dtype=np.float32),
                 np.ascontiguousarray(observed.T))
 
-    def _validate(self, estimator, X, reset):
+    def _validate(self, X, reset):
         """``(n_timestamps, n_channels)`` float64 array from any accepted input."""
-        name = type(estimator).__name__
+        name = self.owner
         if isinstance(X, pd.Series):
             X = X.to_frame()
         if isinstance(X, pd.DataFrame):
@@ -143,7 +180,7 @@ class SeriesEncoder:
         else:
             X = np.asarray(X)
             if X.ndim == 1:
-                fitted = getattr(estimator, "n_features_in_", None)
+                fitted = self.n_features_in_
                 if not reset and fitted is not None and fitted != 1:
                     raise ValueError(
                         f"X is 1-D (one univariate series) but {name} was "
@@ -156,15 +193,19 @@ class SeriesEncoder:
                     "X must be one series of shape (n_timestamps,) or (n_timestamps, "
                     f"n_channels), got an array of shape {X.shape}"
                 )
-        X = validated(estimator, X, reset=reset, dtype=np.float64,
+        X = validated(self, X, reset=reset, dtype=np.float64,
                       ensure_all_finite="allow-nan", ensure_min_samples=1)
         n = X.shape[0]
-        if n < self.window_size:
+        if n < self.shortest:
             raise ValueError(
                 f"the series has {n} sample(s) (time steps), fewer than window_size="
-                f"{self.window_size}; pass a longer series or a smaller window_size"
+                f"{self.shortest}; pass a longer series or a smaller window_size"
             )
         return X
+
+    def _channel_name(self, j):
+        names = self.feature_names_in_
+        return repr(names[j]) if names is not None else str(j)
 
 
 def min_training_steps(length):
@@ -184,84 +225,3 @@ def _training_encoding(series, obs, length, stride):
     every = np.arange(series.shape[1] - length + 1)
     return Encoded(_windows(series, obs, length, stride),
                    WindowSamples(series, obs, every, length))
-
-
-@dataclass
-class MultiScaleEncoded:
-    """One series encoded at several window lengths.
-
-    Attributes
-    ----------
-    parts : list of Encoded or None
-        One encoding per window length; ``None`` for a length longer than the
-        series (that scale does not score it).
-    """
-
-    parts: list
-
-    @property
-    def samples(self):
-        return tuple(None if p is None else p.samples for p in self.parts)
-
-    @property
-    def training(self):
-        return tuple(None if p is None else p.training for p in self.parts)
-
-
-class MultiScaleSeriesEncoder(SeriesEncoder):
-    """One channel scaling, windows of several lengths (a multi-scale detector).
-
-    Parameters
-    ----------
-    window_sizes : tuple of int
-        The window lengths asked for.
-    stride : int or None
-        Steps between scored windows (``None``: each length's own, so every
-        step is scored once per scale).
-    scaling : {"robust", "standard", "minmax", "none"}
-        As for :class:`SeriesEncoder`.
-
-    Attributes
-    ----------
-    window_sizes_ : tuple of int
-        The lengths kept at fit: those the training series is long enough for
-        (at least ``3 * length - 1`` steps, so that a training window can be
-        scored without its neighbours), or the shortest one when none is.
-    strides_ : tuple of int
-        The scoring stride of each kept length.
-    """
-
-    def __init__(self, window_sizes, stride, scaling):
-        super().__init__(min(window_sizes), stride, scaling)
-        self.window_sizes = tuple(int(w) for w in window_sizes)
-
-    def fit_transform(self, estimator, X):
-        """Fit the scaling, keep the lengths the series allows, encode it at each."""
-        series, obs = self._fit_scaling(estimator, X)
-        self._keep_lengths(series.shape[1])
-        return MultiScaleEncoded([_training_encoding(series, obs, w, s)
-                                  for w, s in zip(self.window_sizes_, self.strides_)])
-
-    def fit_stream(self, estimator, steps, n):
-        """Fit the scaling on ``steps`` (a series of ``n`` steps, or a sample of its
-        rows) without encoding it; the lengths kept follow ``n``."""
-        self._fit_scaling(estimator, steps)
-        self._keep_lengths(n)
-        return self
-
-    def _keep_lengths(self, n):
-        kept = tuple(w for w in self.window_sizes if n >= min_training_steps(w))
-        self.window_sizes_ = kept or (min(self.window_sizes),)
-        self.strides_ = tuple(self.stride or w for w in self.window_sizes_)
-
-    def transform(self, estimator, X):
-        """Encode a series at every kept length it is long enough for."""
-        series, obs = self._scaled(estimator, X)
-        n = series.shape[1]
-        return MultiScaleEncoded([Encoded(_windows(series, obs, w, s)) if n >= w else None
-                                  for w, s in zip(self.window_sizes_, self.strides_)])
-
-
-def _channel_name(estimator, j):
-    names = getattr(estimator, "feature_names_in_", None)
-    return repr(names[j]) if names is not None else str(j)

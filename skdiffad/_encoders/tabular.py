@@ -15,10 +15,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn.utils.validation import _check_feature_names, _check_n_features
-
 from .._core.samples import ArraySamples
-from ._base import CLIP, Encoded, column_moments, standardise, validated
+from ._base import CLIP, Encoded, InputRecord, column_moments, standardise, validated
 
 __all__ = ["TabularEncoder"]
 
@@ -57,12 +55,13 @@ def _is_categorical(series: pd.Series) -> bool:
     )
 
 
-class TabularEncoder:
-    """Fitted column encoder used by :class:`~skdiffad.TabDiffusionDetector`.
+class TabularEncoder(InputRecord):
+    """Fitted column encoder of :class:`~skdiffad.TabDiffusionDetector`.
 
-    ``estimator`` is the detector whose ``n_features_in_`` / ``feature_names_in_``
-    are set and checked (scikit-learn's validation helpers write them there).
-    Each row becomes one sample of shape ``(n_encoded_features,)``.
+    Each row becomes one sample of shape ``(n_encoded_features,)``. The encoder
+    records the number and names of the training columns itself
+    (``n_features_in_``, ``feature_names_in_``, scikit-learn's rules) and checks
+    later input against them.
 
     Parameters
     ----------
@@ -70,6 +69,8 @@ class TabularEncoder:
         Record the training values of discrete numeric columns (``levels_``),
         which :meth:`inverse_transform` decodes onto; a detector that cannot
         sample skips that pass over the columns.
+    owner : str, default="TabDiffusionDetector"
+        The detector's name, for error messages.
 
     Attributes
     ----------
@@ -84,14 +85,15 @@ class TabularEncoder:
         Share of missing entries of each training column, in column order.
     """
 
-    def __init__(self, levels=True):
+    def __init__(self, levels=True, owner="TabDiffusionDetector"):
         self.levels = levels
+        self.owner = owner
 
-    def fit_transform(self, estimator, X):
+    def fit_transform(self, X):
         """Fit on the training table and encode it (an :class:`Encoded`)."""
         if isinstance(X, pd.DataFrame):
-            return _encoded(*self._fit_frame(estimator, X))
-        X = self._validate_array(estimator, X, reset=True)
+            return _encoded(*self._fit_frame(X))
+        X = self._validate_array(X, reset=True)
         self.kind_ = "array"
         self.missing_rates_ = np.isnan(X).mean(axis=0)
         self.numeric_ = list(range(X.shape[1]))
@@ -99,18 +101,18 @@ class TabularEncoder:
         self._fit_numeric(X, [str(j) for j in range(X.shape[1])])
         return _encoded(*self._encode_numeric(X))
 
-    def transform(self, estimator, X):
+    def transform(self, X):
         """Encode a table of the fitted kind (an :class:`Encoded`)."""
         if self.kind_ == "frame":
             if not isinstance(X, pd.DataFrame):
-                X = self._array_to_frame(estimator, X)
-            return _encoded(*self._transform_frame(estimator, X))
+                X = self._array_to_frame(X)
+            return _encoded(*self._transform_frame(X))
         if isinstance(X, pd.DataFrame) and any(_is_categorical(X[c]) for c in X.columns):
             raise ValueError(
                 "X has categorical columns but the detector was fitted on a numeric "
                 "array; fit it on a DataFrame to use categorical columns"
             )
-        X = self._validate_array(estimator, X, reset=False)
+        X = self._validate_array(X, reset=False)
         return _encoded(*self._encode_numeric(X))
 
     def inverse_transform(self, Z, clip=False):
@@ -166,11 +168,10 @@ class TabularEncoder:
         return frame
 
     # ------------------------------------------------------------- numeric path
-    @staticmethod
-    def _validate_array(estimator, X, reset):
+    def _validate_array(self, X, reset):
         try:
             return validated(
-                estimator, X, reset=reset, dtype=np.float64, ensure_all_finite="allow-nan",
+                self, X, reset=reset, dtype=np.float64, ensure_all_finite="allow-nan",
                 ensure_min_samples=2 if reset else 1,
             )
         except ValueError as exc:
@@ -205,7 +206,7 @@ class TabularEncoder:
         return Z, (mask if not mask.all() else None)
 
     # --------------------------------------------------------------- frame path
-    def _fit_frame(self, estimator, X):
+    def _fit_frame(self, X):
         if X.shape[0] == 0 or X.shape[1] == 0:
             raise ValueError(f"Found array with shape {X.shape}: X must not be empty")
         if X.shape[0] < 2:
@@ -213,8 +214,8 @@ class TabularEncoder:
                 f"Found array with 1 sample(s) (shape={X.shape}) while a minimum of 2 is "
                 "required to fit"
             )
-        _check_feature_names(estimator, X, reset=True)
-        _check_n_features(estimator, X, reset=True)
+        self.check_names(X, reset=True)
+        self.check_count(X.shape[1], reset=True)
         self.kind_ = "frame"
         self.columns_ = list(X.columns)
         self.missing_rates_ = X.isna().mean(axis=0).to_numpy(dtype=np.float64)
@@ -269,7 +270,7 @@ class TabularEncoder:
         mask = np.concatenate(masks, axis=1)
         return Z, (mask if not mask.all() else None)
 
-    def _transform_frame(self, estimator, X):
+    def _transform_frame(self, X):
         if X.shape[0] == 0:
             raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a "
                              "minimum of 1 is required")
@@ -280,20 +281,20 @@ class TabularEncoder:
                 raise ValueError(f"X is missing the columns seen in fit: {missing}")
             if len(X.columns) == len(self.columns_):
                 X = X[self.columns_]
-        _check_feature_names(estimator, X, reset=False)
-        _check_n_features(estimator, X, reset=False)
+        self.check_names(X, reset=False)
+        self.check_count(X.shape[1], reset=False)
         return self._encode_frame(X, self._numeric_block(X))
 
-    def _array_to_frame(self, estimator, X):
+    def _array_to_frame(self, X):
         X = np.asarray(X, dtype=object) if not hasattr(X, "shape") else X
         if X.ndim != 2 or X.shape[1] != len(self.columns_):
             raise ValueError(
                 f"X has {X.shape[-1] if X.ndim else 0} features, but "
-                f"{type(estimator).__name__} is expecting {len(self.columns_)} features "
+                f"{self.owner} is expecting {len(self.columns_)} features "
                 "as input."
             )
         warnings.warn(
-            f"X does not have valid feature names, but {type(estimator).__name__} was "
+            f"X does not have valid feature names, but {self.owner} was "
             "fitted with feature names; columns are taken by position",
             UserWarning,
             stacklevel=4,

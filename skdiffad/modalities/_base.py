@@ -1,0 +1,287 @@
+"""The modality plug-in: what a kind of data supplies to the estimator shell."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import _dask
+from .._core.exact import ExactModel, ExclusionError
+from .._core.learned import LearnedModel
+from .._core.training import TrainingConfig
+from .._reductions import collect_rows, finite_scores, mean_per_sample
+
+__all__ = ["Modality", "ModelSettings", "edit"]
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """What a detector's shared parameters say about any model it fits.
+
+    The shell builds it from the parameters at fit; a modality's :meth:`Modality.make_model`
+    reads it, and the names are the detector's (see the shared parameters' docs).
+    """
+
+    n_timesteps: int = 1000
+    beta_schedule: str = "linear"
+    n_scoring_timesteps: int = 8
+    n_inference_steps: int = 5
+    max_samples: int = 10_000
+    max_steps: int = 1000
+    max_iter: int | None = None
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    ema_decay: float | None = None
+    early_stopping: bool = False
+    validation_fraction: float = 0.1
+    n_iter_no_change: int = 20
+    mixed_precision: bool = True
+    verbose: int = 0
+
+    def training(self, n_samples):
+        """The :class:`~skdiffad._core.training.TrainingConfig` of ``n_samples``
+        training samples: exactly ``max_steps`` gradient steps (the epochs they take),
+        or with an int ``max_iter`` that many epochs, ``max_steps`` capping the steps."""
+        max_iter, max_steps = self.max_iter, self.max_steps
+        if max_iter is None:
+            n_train = n_samples
+            if self.early_stopping:
+                n_train -= int(n_samples * self.validation_fraction)
+            steps_per_epoch = -(-max(n_train, 1) // min(self.batch_size, max(n_train, 1)))
+            max_iter = -(-max_steps // steps_per_epoch)
+        return TrainingConfig(
+            max_iter=max_iter, max_steps=max_steps, batch_size=self.batch_size,
+            learning_rate=self.learning_rate, weight_decay=self.weight_decay,
+            ema_decay=self.ema_decay, early_stopping=self.early_stopping,
+            validation_fraction=self.validation_fraction,
+            n_iter_no_change=self.n_iter_no_change, mixed_precision=self.mixed_precision,
+            verbose=self.verbose)
+
+    def exact_model(self, paradigm, **options):
+        """The exact diffusion of (at most ``max_samples``) stored training samples."""
+        return ExactModel(paradigm, max_samples=self.max_samples, **options)
+
+    def learned_model(self, paradigm, network, n_samples, **options):
+        """A ``network`` trained on ``n_samples`` samples with these settings."""
+        return LearnedModel(
+            paradigm, network, beta_schedule=self.beta_schedule, n_timesteps=self.n_timesteps,
+            training=self.training(n_samples), n_grid=self.n_scoring_timesteps,
+            n_inference_steps=self.n_inference_steps, **options)
+
+
+def edit(model, x0, level, rng, n_steps, **options):
+    """``x0`` (model units) noised to where the noise-to-signal ratio reaches ``level``
+    (``None``: the prior) and denoised back by the learned ``model``, with
+    :meth:`~skdiffad._core.learned.LearnedModel.edit`'s controls; the chain's seed is
+    drawn from ``rng``, its steps are at most ``n_steps``."""
+    t_start = (model.n_timesteps if level is None
+               else model.schedule_.last_step_below(level))
+    return model.edit(x0, t_start, seed=_seed(rng), n_steps=min(n_steps, t_start), **options)
+
+
+def _seed(rng):
+    return int(rng.randint(np.iinfo(np.int32).max))
+
+
+class Modality:
+    """A kind of data behind the estimator shell: an encoder, a model recipe and a
+    reduction, with its Dask block plan and its generation recipes.
+
+    The shell (:class:`skdiffad.base.BaseDiffusionDetector`), the Dask services
+    (:mod:`skdiffad._dask`) and anomaly generation (:mod:`skdiffad.generation`) talk
+    to a kind of data only through these public methods. A detector builds its
+    modality from its parameters at every fit (:meth:`make_model` and the reduction
+    read the settings it was built with, never the detector's parameters), fits it,
+    and keeps it as ``modality_``: the fitted encoder (``encoder_``) and what the
+    reduction learned from the training samples (``reduction_``).
+
+    A subclass implements :meth:`make_encoder` and :meth:`make_model`, and overrides
+    :meth:`fold`, :meth:`fit_reduction` and :meth:`reduce` when the default (one
+    score per sample: its mean error) does not fit its outputs. ``doc/design.rst``
+    walks through adding one.
+
+    Parameters
+    ----------
+    owner : str
+        The detector's name, for messages.
+
+    Attributes
+    ----------
+    kind : str
+        The data kind (``"table"``, ``"series"``, ``"images"``).
+    rowwise : bool
+        Whether a sample's outputs depend on that sample alone, so that any method
+        runs block by block on a Dask collection of rows.
+    anomaly_kinds : tuple of str
+        The kinds of anomalies :meth:`plant` can generate.
+    encoder_ : object
+        The fitted encoder.
+    reduction_ : object
+        What the reduction learned from the training samples' errors (``None``: nothing).
+    """
+
+    kind = None
+    rowwise = True
+    anomaly_kinds = ()
+    #: Whether ``"fewshot"`` anomalies need masks of where the real ones are.
+    fewshot_needs_masks = False
+    #: Whether :meth:`inject` plants anomalies into a whole input (series).
+    injects = False
+    #: What to fit instead when the model cannot sample.
+    sampling_hint = "fit a detector with a trained denoiser"
+
+    @staticmethod
+    def claims(X):  # pragma: no cover - abstract
+        """Whether ``X`` looks like this kind of data (for ``data="auto"`` in generation)."""
+        raise NotImplementedError
+
+    @classmethod
+    def generation_defaults(cls, X):
+        """Parameters of the detector that generation builds for ``X`` when given none."""
+        return {}
+
+    def __init__(self, *, owner):
+        self.owner = owner
+
+    # ------------------------------------------------------------------ recipe
+    def make_encoder(self):  # pragma: no cover - abstract
+        """An unfitted encoder with ``fit_transform(X)`` and ``transform(X)``."""
+        raise NotImplementedError
+
+    def make_model(self, encoded, settings):  # pragma: no cover - abstract
+        """The unfitted model of ``encoded`` training data (``settings``: a
+        :class:`ModelSettings`)."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- encoding
+    def fit_encode(self, X):
+        """Fit the encoder on the training input and encode it."""
+        self.encoder_ = self.make_encoder()
+        return self.encoder_.fit_transform(X)
+
+    def fit_encode_dask(self, X, *, max_samples, seed):
+        """Fit on a Dask collection of rows without loading it: the encoder on a uniform
+        sample of ``max_samples`` rows (:func:`skdiffad._dask.sample_rows`), whose
+        encoding is the training samples of a model that stores them; a model that
+        trains learns from every row instead, streamed a few blocks at a time
+        (``Encoded.stream``)."""
+        encoded = self.fit_encode(_dask.sample_rows(X, max_samples, seed))
+        like = encoded.training
+        encoded.stream = lambda: _dask.BlockSamples(
+            X, lambda block: self.encode(block).samples, like, max_validation=max_samples)
+        return encoded
+
+    def encode(self, X):
+        """Encode input of the fitted kind."""
+        return self.encoder_.transform(X)
+
+    def decode(self, Z, normal=False):
+        """Samples in model units -> the user's units (``normal``: meant to be normal
+        data, as :meth:`sample` draws, not generated anomalies)."""
+        return self.encoder_.inverse_transform(Z)
+
+    @property
+    def n_features_in_(self):
+        """Features seen in fit (``None``: no fixed number)."""
+        return self.encoder_.n_features_in_
+
+    @property
+    def feature_names_in_(self):
+        """Feature names seen in fit (``None``: none)."""
+        return self.encoder_.feature_names_in_
+
+    # --------------------------------------------------------------- reduction
+    def fold(self, blocks, encoded):
+        """Collect a model's error blocks into the outputs' layout (default: one entry
+        per sample, see :func:`skdiffad._reductions.collect_rows`)."""
+        return collect_rows(blocks, len(encoded.samples))
+
+    def fit_reduction(self, folded, encoded):
+        """What the reduction learns from the training samples' folded errors (stored as
+        ``reduction_``); nothing by default."""
+        return None
+
+    def reduce(self, folded, encoded):
+        """One score per output unit (default: a sample's mean error)."""
+        return mean_per_sample(folded)
+
+    def explain_exclusion(self, exc):
+        """Message for a training set too small for the exact model's exclusion rule."""
+        return f"the training data is too small to score itself: {exc}"
+
+    def errors(self, model, encoded, training=False):
+        """Encoded samples -> ``model``'s errors, folded (``training``: of the training
+        samples, under the exact model's exclusion rule)."""
+        try:
+            return self.fold(model.errors(encoded.samples, training=training), encoded)
+        except ExclusionError as exc:
+            raise ValueError(self.explain_exclusion(exc)) from exc
+
+    def fit_scores(self, model, encoded):
+        """The training samples' scores, after the reduction has learned from their
+        errors (``reduction_``)."""
+        folded = self.errors(model, encoded, training=True)
+        self.reduction_ = self.fit_reduction(folded, encoded)
+        return finite_scores(self.reduce(folded, encoded))
+
+    def scores(self, model, X):
+        """One finite score per output unit of ``X`` under the fitted ``model``."""
+        encoded = self.encode(X)
+        return finite_scores(self.reduce(self.errors(model, encoded), encoded))
+
+    # -------------------------------------------------------------------- dask
+    def dask_scores(self, estimator, X, method="decision_function"):
+        """``estimator.<method>`` of a Dask collection, lazily and blockwise (a rowwise
+        modality: block by block of rows, see :func:`skdiffad._dask.rowwise`)."""
+        return _dask.rowwise(estimator, method, X)
+
+    # ---------------------------------------------------------------- sampling
+    def can_sample(self):
+        """Whether the model these settings build trains a denoiser that can sample
+        (known before fitting)."""
+        return False
+
+    def check_can_sample(self):
+        """Raise a ``ValueError`` naming what to fit unless :meth:`can_sample`."""
+        if not self.can_sample():
+            raise ValueError(f"the {self.owner} given trains no denoiser to generate with; "
+                             f"{self.sampling_hint}")
+
+    def sampling_model(self, model):
+        """The learned model samples are drawn from, or a clear error."""
+        if not isinstance(model, LearnedModel):
+            raise ValueError(
+                f"{self.owner} has no trained denoiser to sample from: its model is the "
+                "exact diffusion of the stored training samples, whose samples would be "
+                f"those samples again; {self.sampling_hint}")
+        try:
+            model.check_generative()
+        except ValueError as exc:
+            raise ValueError(f"{self.owner} cannot sample: {exc}; {self.sampling_hint}") from None
+        return model
+
+    def sample(self, model, n, *, seed, sampler="ddpm", n_steps=None):
+        """``n`` new normal samples of the trained denoiser, decoded."""
+        Z = self.sampling_model(model).draw(n, seed=seed, sampler=sampler, n_steps=n_steps)
+        return self.decode(Z, normal=True)
+
+    # -------------------------------------------------------------- generation
+    def normal_pool(self, X):
+        """Normal data in model units, which :meth:`plant` starts anomalies from."""
+        return self.encode(X).samples.values
+
+    def real_anomalies(self, anomalies, masks=None):
+        """Real anomalies for the ``"fewshot"`` kind, in model units (and their masks)."""
+        if masks is not None:
+            raise ValueError(f"anomaly_masks are for images, not {self.kind} data")
+        return self.encode(anomalies).samples.values, None
+
+    def plant(self, kind, n, strength, rng, *, model, pool, anomalies=None, n_steps=100):
+        """``n`` anomalies of ``kind`` (model units) and their labels."""
+        raise ValueError(f"{self.owner} generates no anomalies")  # pragma: no cover
+
+    def decode_anomalies(self, Z):
+        """Generated anomalies in model units -> the user's units."""
+        return self.decode(Z)
