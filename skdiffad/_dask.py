@@ -473,7 +473,7 @@ class _BlockOrder:
 
     def _group(self, g):
         if self._cached[0] != g:
-            starts, stops = self.source._starts, self.source._stops
+            starts, stops = self.source.block_starts, self.source.block_stops
             rng = np.random.default_rng([self.seed, g])
             parts = []
             for b in self.groups[g]:
@@ -533,6 +533,8 @@ class BlockSamples(Samples):
 
     Attributes
     ----------
+    block_starts, block_stops : ndarray of int
+        The samples each block owns (``block_starts[b]`` to ``block_stops[b]``).
     block_loads : int
         Blocks computed and encoded so far (the validation pass not counted).
     most_held : int
@@ -549,7 +551,7 @@ class BlockSamples(Samples):
     def _source(self, parts, starts, stops, event_shape, has_mask, max_validation, kept):
         """The state every streamed source has: its blocks (``parts``, Delayed) and the
         samples each owns (``starts..stops``), what a sample is, and what is held."""
-        self._parts, self._starts, self._stops = parts, starts, stops
+        self._parts, self.block_starts, self.block_stops = parts, starts, stops
         self._n = int(stops[-1]) if len(stops) else 0
         self.event_shape, self.has_mask = tuple(event_shape), bool(has_mask)
         self.max_validation, self.kept = int(max_validation), max(int(kept), 1)
@@ -584,9 +586,9 @@ class BlockSamples(Samples):
 
     def training_rows(self, validation):
         """Rows of each block that are not held out."""
-        held = (np.searchsorted(validation, self._stops)
-                - np.searchsorted(validation, self._starts))
-        return self._stops - self._starts - held
+        held = (np.searchsorted(validation, self.block_stops)
+                - np.searchsorted(validation, self.block_starts))
+        return self.block_stops - self.block_starts - held
 
     def epoch_order(self, train, generator, limit=None):
         """The epoch's order: the blocks in a random order, ``kept`` at a time, the rows
@@ -614,10 +616,10 @@ class BlockSamples(Samples):
 
         tasks = []
         for b in range(self.n_blocks):
-            lo, hi = np.searchsorted(validation, [self._starts[b], self._stops[b]])
+            lo, hi = np.searchsorted(validation, [self.block_starts[b], self.block_stops[b]])
             if hi > lo:
                 tasks.append(delayed(_take_rows, pure=True)(
-                    self._parts[b], validation[lo:hi] - self._starts[b]))
+                    self._parts[b], validation[lo:hi] - self.block_starts[b]))
         parts = compute(*tasks)
         rows = pd.concat(parts) if isinstance(parts[0], pd.DataFrame) else np.concatenate(parts)
         self._validation = (validation, self.encode(rows))
@@ -653,7 +655,7 @@ class BlockSamples(Samples):
 
     def _gather(self, index):
         """Samples ``index`` on the CPU, read block by block."""
-        owner = np.searchsorted(self._stops, index, side="right")
+        owner = np.searchsorted(self.block_stops, index, side="right")
         # blocks already held first, so that loading the others never evicts one this
         # batch still needs
         needed = sorted(set(owner.tolist()), key=lambda b: (b not in self._held, b))
@@ -661,7 +663,7 @@ class BlockSamples(Samples):
         mask = None
         for b in needed:
             where = np.flatnonzero(owner == b)
-            xb, mb = self._block(b).take(index[where] - self._starts[b], "cpu")
+            xb, mb = self._block(b).take(index[where] - self.block_starts[b], "cpu")
             x[where] = xb
             if mb is not None:
                 if mask is None:
@@ -710,7 +712,7 @@ class WindowSource(BlockSamples):
     def _load(self, b):
         from dask import compute
 
-        lo, hi = int(self._starts[b]), int(self._stops[b])
+        lo, hi = int(self.block_starts[b]), int(self.block_stops[b])
         end = min(self.n_steps, hi + self.extent - 1)
         near = _blocks_over(self._step_starts, self._step_stops, lo, end)
         values = compute(*[self._steps[j] for j in near])

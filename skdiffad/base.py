@@ -13,6 +13,7 @@ modality and model only, never a parameter.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import numbers
 
 import numpy as np
@@ -25,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _dask
 from ._core.devices import resolve_device
 from ._core.schedules import BETA_SCHEDULES
+from ._params import DEPRECATED, UNSET, warn_deprecated
 from .modalities import ModelSettings
 
 __all__ = ["BaseDiffusionDetector", "resolve_device"]
@@ -54,6 +56,11 @@ def _stream_record(history, streams):
                 most_blocks_held=max(s.most_held for s in streams))
 
 
+def _unset(value):
+    """Whether a deprecated parameter holds its default (it was not set)."""
+    return isinstance(value, str) and value == UNSET
+
+
 def _seed_from(random_state):
     """An int seed from scikit-learn's ``random_state`` (``None``: NumPy's global)."""
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
@@ -73,7 +80,8 @@ class BaseDiffusionDetector(BaseDetector):
         "n_scoring_timesteps": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_inference_steps": [Interval(numbers.Integral, 1, None, closed="left")],
         "max_samples": [Interval(numbers.Integral, 1, None, closed="left")],
-        "max_iter": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left"),
+                     StrOptions({"auto", UNSET})],
         "max_steps": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
@@ -106,26 +114,51 @@ class BaseDiffusionDetector(BaseDetector):
         """
         self._validate_params()
         self._check_params()
+        self._warn_deprecated()
         return self._make_modality()
 
-    #: Gradient steps of ``max_iter="auto"`` when ``max_steps`` is None.
-    _default_steps = 1000
+    #: Parameters renamed in 0.2 that this detector still takes: old -> new name.
+    _renamed = {"max_iter": "max_steps"}
 
     def _check_params(self):
         """Checks that span several parameters (after ``_validate_params``)."""
 
+    def _current(self, name):
+        """The value of parameter ``name``, or of its 0.1 spelling when that was set."""
+        for old, new in self._renamed.items():
+            if new == name and old != "max_iter" and not _unset(getattr(self, old)):
+                return getattr(self, old)
+        return getattr(self, name)
+
+    def _warn_deprecated(self):
+        """A ``FutureWarning`` for every 0.1 spelling that was set."""
+        owner = type(self).__name__
+        for old in self._renamed:
+            if not _unset(getattr(self, old)):
+                new, what = DEPRECATED[old]
+                warn_deprecated(owner, old, f"{new}=", what)
+        if self.max_steps is None:
+            warn_deprecated(owner, "max_steps=None", "an int max_steps",
+                            "max_steps=None (the detector's default budget) is deprecated")
+
+    def _default(self, name):
+        return inspect.signature(type(self)).parameters[name].default
+
     def _model_settings(self):
         """What the shared parameters say about any model (see
         :class:`~skdiffad.modalities.ModelSettings`)."""
-        auto = self.max_iter == "auto"
-        max_steps = self.max_steps
-        if auto and max_steps is None:
-            max_steps = self._default_steps
+        default = self._default("max_steps")
+        max_steps = default if self.max_steps is None else self.max_steps
+        max_iter = None
+        if not _unset(self.max_iter) and self.max_iter != "auto":
+            # 0.1's epochs, capped only by a max_steps that was set (0.1: no cap by default)
+            max_iter = self.max_iter
+            max_steps = None if max_steps == default else max_steps
         return ModelSettings(
             n_timesteps=self.n_timesteps, beta_schedule=self.beta_schedule,
             n_scoring_timesteps=self.n_scoring_timesteps,
             n_inference_steps=self.n_inference_steps, max_samples=self.max_samples,
-            max_steps=max_steps, max_iter=None if auto else self.max_iter,
+            max_steps=max_steps, max_iter=max_iter,
             batch_size=self.batch_size, learning_rate=self.learning_rate,
             weight_decay=self.weight_decay, ema_decay=self.ema_decay,
             early_stopping=self.early_stopping, validation_fraction=self.validation_fraction,

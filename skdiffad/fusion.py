@@ -27,6 +27,7 @@ from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import _dask
+from .tabular import TabDiffusionDetector
 
 __all__ = ["FusionDetector"]
 
@@ -102,6 +103,72 @@ def _take(block, rows):
     return block.iloc[rows] if isinstance(block, (pd.DataFrame, pd.Series)) else block[rows]
 
 
+#: What a fit sets besides PyOD's scores, threshold and labels (replaced at once).
+_FITTED = ("modalities_", "settings_", "_input_kind", "n_features_in_", "feature_names_in_",
+           "members_", "early_detector_", "calibration_", "ranges_")
+
+
+def _joined(blocks, input_kind):
+    """Early fusion's input: the modalities side by side (a frame keeps its dtypes)."""
+    if input_kind == "table":
+        parts = list(blocks.values())
+        if isinstance(parts[0], pd.DataFrame):
+            return pd.concat(parts, axis=1)
+        return np.hstack(parts)
+    return np.hstack([_numeric(block, name) for name, block in blocks.items()])
+
+
+def _calibrate(state, name, scores):
+    """A member's raw scores on its training scores' scale (``state``: the fitted state)."""
+    training = state["calibration_"][name]
+    if state["settings_"]["calibration"] == "tail":
+        calibrated = _surprisal(training, scores)
+    else:
+        std = training.std()
+        calibrated = (scores - training.mean()) / (std if std > 0 else 1.0)
+    return np.where(np.isnan(scores), np.nan, calibrated)
+
+
+def _outside(state, name, block):
+    low, high = state["ranges_"][name]
+    values = _numeric(block, name)
+    if values.shape[1] == 0:  # no numeric feature: no range to leave
+        return np.zeros(len(values))
+    half = np.maximum((high - low) / 2, 1e-12)
+    observed = ~np.isnan(values)
+    beyond = np.where(observed, np.maximum(np.abs(values - (high + low) / 2) / half - 1, 0), 0)
+    # a sample with no observed value has weight 0 anyway (its modality is missing)
+    return beyond.sum(axis=1) / np.maximum(observed.sum(axis=1), 1)
+
+
+def _combine(blocks, raw, state):
+    """Raw member scores (NaN: modality missing) -> one fused score per sample."""
+    settings = state["settings_"]
+    calibrated = np.column_stack([_calibrate(state, name, raw[name]) for name in blocks])
+    present = ~np.isnan(calibrated)
+    none = np.flatnonzero(~present.any(axis=1))
+    if len(none):
+        raise ValueError(f"every modality is missing for {len(none)} samples (the first "
+                         f"at position {none[0]}); nothing to score them by")
+    values = np.where(present, calibrated, 0.0)
+    if settings["fusion"] == "dynamic":
+        outside = np.column_stack([_outside(state, name, blocks[name]) for name in blocks])
+        weights = np.where(present, 1.0 / (1.0 + np.nan_to_num(outside)), 0.0)
+        # the weighted sum, scaled like the mean of a complete sample with equal weights
+        return ((weights * values).sum(axis=1)
+                / np.sqrt(present.shape[1] * (weights ** 2).sum(axis=1)))
+    # Rows missing a modality combine fewer scores; each rule keeps their spread
+    # under the null that of a complete row's (independent modalities).
+    count, total = present.sum(axis=1), values.sum(axis=1)
+    if settings["combine"] == "max":
+        return np.where(present, calibrated, -np.inf).max(axis=1)
+    if settings["combine"] == "sum" and settings["calibration"] == "tail":
+        return _fisher(total, count)
+    if settings["combine"] == "sum":
+        return total / np.sqrt(count)  # Stouffer
+    return total / np.sqrt(count * present.shape[1])  # the mean on complete rows
+
+
 class FusionDetector(_BaseComposition, BaseDetector):
     """Anomaly detector that fuses per-modality detectors: early, late or dynamic.
 
@@ -154,6 +221,12 @@ class FusionDetector(_BaseComposition, BaseDetector):
 
     Attributes
     ----------
+    modalities_ : list of (str, columns) tuples
+        Each modality's name and column selection as fitted (scoring reads
+        these, not ``modalities``).
+    settings_ : dict
+        ``fusion``, ``combine`` and ``calibration`` as fitted (scoring reads
+        these, not the parameters).
     members_ : dict of str to estimator
         The fitted detector of each modality (late and dynamic fusion).
     early_detector_ : estimator
@@ -259,19 +332,23 @@ class FusionDetector(_BaseComposition, BaseDetector):
             raise ValueError(f"modality names must be unique; repeated: {repeated}")
         self._validate_names(names)
 
-    def _split(self, X, reset):
-        """``X`` -> {modality name: its block}, checking columns and shapes."""
-        if isinstance(X, dict) and not sparse.issparse(X):  # a DOK matrix is a dict
-            return self._split_dict(X, reset)
-        return self._split_table(X, reset)
+    def _split(self, X, layout, record, reset):
+        """``X`` -> {modality name: its block}, checking columns and shapes.
 
-    def _split_dict(self, X, reset):
+        ``layout`` is each modality's ``(name, columns)``; ``record`` holds the kind of
+        input and its columns: filled in at fit (``reset``), checked against later.
+        """
+        if isinstance(X, dict) and not sparse.issparse(X):  # a DOK matrix is a dict
+            return self._split_dict(X, layout, record, reset)
+        return self._split_table(X, layout, record, reset)
+
+    def _split_dict(self, X, layout, record, reset):
         if reset:
-            self._input_kind = "dict"
-        elif self._input_kind != "dict":
+            record["_input_kind"] = "dict"
+        elif record["_input_kind"] != "dict":
             raise ValueError("X is a dict of modalities but the detector was fitted on a table")
         blocks, n = {}, None
-        for name, _, columns in self.modalities:
+        for name, columns in layout:
             if columns is not None:
                 raise ValueError(f"modality {name!r}: with a dict X, columns must be None "
                                  f"(the modality is X[{name!r}]), got {columns!r}")
@@ -291,10 +368,10 @@ class FusionDetector(_BaseComposition, BaseDetector):
             blocks[name] = block
         return blocks
 
-    def _split_table(self, X, reset):
+    def _split_table(self, X, layout, record, reset):
         if reset:
-            self._input_kind = "table"
-        elif self._input_kind != "table":
+            record["_input_kind"] = "table"
+        elif record["_input_kind"] != "table":
             raise ValueError("X is a table but the detector was fitted on a dict of modalities")
         frame = isinstance(X, pd.DataFrame)
         if not frame:
@@ -308,16 +385,14 @@ class FusionDetector(_BaseComposition, BaseDetector):
             raise ValueError("X has 0 samples; at least one is needed")
         names = np.asarray(X.columns, dtype=object) if frame else None
         if reset:
-            self.n_features_in_ = X.shape[1]
+            record["n_features_in_"] = X.shape[1]
             if frame and all(isinstance(c, str) for c in names):
-                self.feature_names_in_ = names.astype(object)
-            elif hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-        elif X.shape[1] != self.n_features_in_:
+                record["feature_names_in_"] = names.astype(object)
+        elif X.shape[1] != record["n_features_in_"]:
             raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
-                             f"expecting {self.n_features_in_} features as input")
+                             f"expecting {record['n_features_in_']} features as input")
         blocks, owner = {}, {}
-        for name, _, columns in self.modalities:
+        for name, columns in layout:
             positions = self._positions(X, names, name, columns)
             for p in positions:
                 label = names[p] if frame else p
@@ -389,7 +464,13 @@ class FusionDetector(_BaseComposition, BaseDetector):
             raise TypeError("FusionDetector.fit takes data in memory; to fit on a Dask "
                             "table, fit on a sample of it, e.g. X.sample(frac=...).compute()"
                             " (scoring a Dask table works block by block)")
-        blocks = self._split(X, reset=True)
+        layout = [(name, columns) for name, _, columns in self.modalities]
+        settings = {"fusion": self.fusion, "combine": self.combine,
+                    "calibration": self.calibration}
+        # the fitted state is built here and assigned at once at the end, so a fit that
+        # fails part-way (a member refusing its modality) leaves the previous one whole
+        state = {"modalities_": layout, "settings_": settings}
+        blocks = self._split(X, layout, state, reset=True)
         missing = {name: _is_missing(block) for name, block in blocks.items()}
         for name, absent in missing.items():
             if absent.all():
@@ -398,28 +479,30 @@ class FusionDetector(_BaseComposition, BaseDetector):
         n = len(next(iter(missing.values())))
         if n < 2:
             raise ValueError(f"FusionDetector needs at least 2 training samples, got {n}")
-        for attribute in ("members_", "early_detector_", "calibration_", "ranges_"):
-            self.__dict__.pop(attribute, None)
         if self.fusion == "early":
-            joined = self._joined(blocks)
-            self.early_detector_ = clone(self._early_prototype()).fit(joined)
-            scores = getattr(self.early_detector_, "decision_scores_", None)
+            joined = _joined(blocks, state["_input_kind"])
+            state["early_detector_"] = early = clone(self._early_prototype()).fit(joined)
+            scores = getattr(early, "decision_scores_", None)
             if scores is None:
-                scores = self.early_detector_.decision_function(joined)
+                scores = early.decision_function(joined)
             scores = np.asarray(scores, dtype=np.float64).ravel()
         else:
-            self.members_, self.calibration_, training = {}, {}, {}
+            members, calibration, training = {}, {}, {}
             for name, detector, _ in self.modalities:
                 member, scores = self._fit_member(name, detector, blocks[name], missing[name])
-                self.members_[name] = member
-                self.calibration_[name] = np.sort(scores[~np.isnan(scores)])
+                members[name] = member
+                calibration[name] = np.sort(scores[~np.isnan(scores)])
                 training[name] = scores
+            state.update(members_=members, calibration_=calibration)
             if self.fusion == "dynamic":
-                self.ranges_ = {name: self._range(blocks[name], missing[name], name)
-                                for name in blocks}
+                state["ranges_"] = {name: self._range(blocks[name], missing[name], name)
+                                    for name in blocks}
             # the members' own training scores, not a second pass over the training data
             # (PyOD's KNN, for one, scores a training row apart from itself only there)
-            scores = self._combine(blocks, training)
+            scores = _combine(blocks, training, state)
+        for attribute in _FITTED:
+            self.__dict__.pop(attribute, None)
+        self.__dict__.update(state)
         self.decision_scores_ = scores
         self._classes = 2
         self._process_decision_scores()
@@ -428,8 +511,6 @@ class FusionDetector(_BaseComposition, BaseDetector):
     def _early_prototype(self):
         if self.early_detector is not None:
             return self.early_detector
-        from .tabular import TabDiffusionDetector
-
         return TabDiffusionDetector()
 
     @staticmethod
@@ -468,15 +549,6 @@ class FusionDetector(_BaseComposition, BaseDetector):
             low, high = np.nanquantile(values, RANGE_QUANTILES, axis=0)
         return np.stack([low, high])
 
-    def _joined(self, blocks):
-        """Early fusion's input: the modalities side by side (a frame keeps its dtypes)."""
-        if self._input_kind == "table":
-            parts = list(blocks.values())
-            if isinstance(parts[0], pd.DataFrame):
-                return pd.concat(parts, axis=1)
-            return np.hstack(parts)
-        return np.hstack([_numeric(block, name) for name, block in blocks.items()])
-
     # ---------------------------------------------------------------- scoring
     def _member_scores(self, name, block, absent):
         """A member's raw scores, NaN where the modality is missing."""
@@ -491,59 +563,17 @@ class FusionDetector(_BaseComposition, BaseDetector):
                                       dtype=np.float64).ravel()
         return scores
 
-    def _calibrate(self, name, scores):
-        training = self.calibration_[name]
-        if self.calibration == "tail":
-            calibrated = _surprisal(training, scores)
-        else:
-            std = training.std()
-            calibrated = (scores - training.mean()) / (std if std > 0 else 1.0)
-        return np.where(np.isnan(scores), np.nan, calibrated)
+    def _state(self):
+        """The fitted state that scoring reads."""
+        check_is_fitted(self, ["decision_scores_", "settings_"])
+        return {name: getattr(self, name) for name in _FITTED if hasattr(self, name)}
 
-    def _outside(self, name, block):
-        low, high = self.ranges_[name]
-        values = _numeric(block, name)
-        if values.shape[1] == 0:  # no numeric feature: no range to leave
-            return np.zeros(len(values))
-        half = np.maximum((high - low) / 2, 1e-12)
-        observed = ~np.isnan(values)
-        beyond = np.where(observed, np.maximum(np.abs(values - (high + low) / 2) / half - 1, 0), 0)
-        # a sample with no observed value has weight 0 anyway (its modality is missing)
-        return beyond.sum(axis=1) / np.maximum(observed.sum(axis=1), 1)
+    def _fuse(self, blocks, missing, state):
+        return _combine(blocks, {name: self._member_scores(name, blocks[name], missing[name])
+                                 for name in blocks}, state)
 
-    def _fuse(self, blocks, missing):
-        return self._combine(blocks, {name: self._member_scores(name, blocks[name], missing[name])
-                                      for name in blocks})
-
-    def _combine(self, blocks, raw):
-        """Raw member scores (NaN: modality missing) -> one fused score per sample."""
-        calibrated = np.column_stack([self._calibrate(name, raw[name]) for name in blocks])
-        present = ~np.isnan(calibrated)
-        none = np.flatnonzero(~present.any(axis=1))
-        if len(none):
-            raise ValueError(f"every modality is missing for {len(none)} samples (the first "
-                             f"at position {none[0]}); nothing to score them by")
-        values = np.where(present, calibrated, 0.0)
-        if self.fusion == "dynamic":
-            outside = np.column_stack([self._outside(name, blocks[name]) for name in blocks])
-            weights = np.where(present, 1.0 / (1.0 + np.nan_to_num(outside)), 0.0)
-            # the weighted sum, scaled like the mean of a complete sample with equal weights
-            return ((weights * values).sum(axis=1)
-                    / np.sqrt(present.shape[1] * (weights ** 2).sum(axis=1)))
-        # Rows missing a modality combine fewer scores; each rule keeps their spread
-        # under the null that of a complete row's (independent modalities).
-        count, total = present.sum(axis=1), values.sum(axis=1)
-        if self.combine == "max":
-            return np.where(present, calibrated, -np.inf).max(axis=1)
-        if self.combine == "sum" and self.calibration == "tail":
-            return _fisher(total, count)
-        if self.combine == "sum":
-            return total / np.sqrt(count)  # Stouffer
-        return total / np.sqrt(count * present.shape[1])  # the mean on complete rows
-
-    def _blocks(self, X):
-        check_is_fitted(self, "decision_scores_")
-        blocks = self._split(X, reset=False)
+    def _blocks(self, X, state):
+        blocks = self._split(X, state["modalities_"], state, reset=False)
         return blocks, {name: _is_missing(block) for name, block in blocks.items()}
 
     def decision_function(self, X):
@@ -564,16 +594,17 @@ class FusionDetector(_BaseComposition, BaseDetector):
         if _dask.is_dask(X):
             self._check_rowwise_dask()
             return _dask.rowwise(self, "decision_function", X)
-        blocks, missing = self._blocks(X)
-        if self.fusion == "early":
-            return np.asarray(self.early_detector_.decision_function(self._joined(blocks)),
-                              dtype=np.float64)
-        return self._fuse(blocks, missing)
+        state = self._state()
+        blocks, missing = self._blocks(X, state)
+        if state["settings_"]["fusion"] == "early":
+            joined = _joined(blocks, state["_input_kind"])
+            return np.asarray(self.early_detector_.decision_function(joined), dtype=np.float64)
+        return self._fuse(blocks, missing, state)
 
     def _check_rowwise_dask(self):
         """A Dask table is scored block by block: every member must score rows alone."""
-        check_is_fitted(self, "decision_scores_")
-        fitted = ([self.early_detector_] if self.fusion == "early"
+        state = self._state()
+        fitted = ([self.early_detector_] if state["settings_"]["fusion"] == "early"
                   else list(self.members_.values()))
         # a skdiffad member says so through its modality; PyOD's tabular detectors score rows
         series = [type(d).__name__ for d in fitted
@@ -613,15 +644,15 @@ class FusionDetector(_BaseComposition, BaseDetector):
         ValueError
             For early fusion, which has one joined model and no per-modality score.
         """
-        check_is_fitted(self, "decision_scores_")
-        if self.fusion == "early":
+        state = self._state()
+        if state["settings_"]["fusion"] == "early":
             raise ValueError("early fusion scores the modalities jointly and has no "
                              "per-modality score; use fusion='late' or 'dynamic'")
-        blocks, missing = self._blocks(X)
+        blocks, missing = self._blocks(X, state)
         index = getattr(X[next(iter(blocks))] if isinstance(X, dict) else X, "index", None)
         if not isinstance(index, pd.Index) or len(index) != len(next(iter(missing.values()))):
             index = None
-        return pd.DataFrame({name: self._calibrate(name, self._member_scores(
+        return pd.DataFrame({name: _calibrate(state, name, self._member_scores(
             name, blocks[name], missing[name])) for name in blocks}, index=index)
 
     def score_samples(self, X):

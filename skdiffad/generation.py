@@ -108,11 +108,13 @@ class AnomalyGenerator(BaseEstimator):
 
     Parameters
     ----------
-    detector : TabDiffusionDetector, DiffusionTSDetector, DiffusionImageDetector or None
+    detector : TabDiffusionDetector, DiffusionTSDetector, DiffusionImageDetector or None, \
+default=None
         The detector whose denoiser draws the anomalies. It must train one
-        (tables: ``scoring`` ``"density"``, ``"reconstruction"`` or
-        ``"score"``; series and images: ``denoiser="unet"``). ``None`` builds
-        one for the data: ``TabDiffusionDetector(scoring="reconstruction")``,
+        (tables: ``denoiser="mlp"`` with ``scoring`` ``"density"``,
+        ``"reconstruction"`` or ``"score"``; series and images:
+        ``denoiser="unet"``). ``None`` builds one for the data:
+        ``TabDiffusionDetector(denoiser="mlp", scoring="reconstruction")``,
         ``DiffusionTSDetector(denoiser="unet", window_size=64)`` (shorter for
         a short series) or ``DiffusionImageDetector(denoiser="unet")``.
     kind : str, tuple of str or None, default=None

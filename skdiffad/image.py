@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import _dask
 from ._encoders.images import CHANNEL_AXES
+from ._params import UNSET, document_shared
 from .base import BaseDiffusionDetector, _positive_ints
 from .modalities import ImageModality
 
@@ -17,6 +18,7 @@ __all__ = ["DiffusionImageDetector"]
 IMAGE_SCORINGS = ("reconstruction", "density", "feature", "discriminative")
 
 
+@document_shared
 class DiffusionImageDetector(BaseDiffusionDetector):
     """Anomaly detector for images, with pixel-level anomaly maps.
 
@@ -66,37 +68,11 @@ default="reconstruction"
           segmentation network (``head_widths``) is trained on training images
           with pasted synthetic defects and their restorations; its defect
           probability is the map.
-    noise : {"gaussian", "simplex"}, default="gaussian"
-        U-Net: the noise it is trained with and diffuses images with before
-        restoring them (not for ``"density"``). ``"simplex"`` is AnoDDPM's
-        multi-scale simplex noise: smooth fields that also wash out large
-        defects, which Gaussian noise of the same level leaves recognisable.
-    guidance : float, default=0.0
-        U-Net, ``"reconstruction"`` and ``"feature"``: DDAD's conditioning,
-        the weight of the pull of every DDIM step toward the input image
-        diffused to the same level (0: none; 1: the strongest the schedule
-        keeps stable), so that normal detail survives the restoration.
-    feature_extractor : torch.nn.Module or None, default=None
-        ``"feature"``: the network whose feature maps are compared (``None``:
-        the trained U-Net's encoder). Any module mapping ``(n, C, H, W)`` to a
-        tensor or a list/dict of feature maps, e.g. a pretrained backbone whose
-        weights you hold; nothing is downloaded. It is copied, not trained.
-    head_widths : tuple of int, default=(16, 32)
-        ``"discriminative"``: feature channels of the segmentation head's levels.
-    head_defects : {"synthetic", "generated"}, default="synthetic"
-        ``"discriminative"``: the defects the head learns to find.
-        ``"synthetic"``: DRAEM's patches (another training image or smooth
-        noise in a blob-shaped region), pasted as they are; ``"generated"``:
-        such patches harmonised by the trained U-Net (the region noised to a
-        low level and redrawn conditioned on the rest of the image, as
-        :class:`~skdiffad.AnomalyGenerator`'s ``"blend"`` kind does), a pool of
-        up to 256 drawn once after the U-Net is trained. Needs
-        ``noise="gaussian"``.
     patch_size : int or "auto", default="auto"
         Exact denoiser: side of the patches (capped at the image's size);
         ``"auto"``: half the working image's shorter side, at most 16 (14 on
         28x28 MNIST, 16 on 128x128 tiles). The resolved side is ``patch_size_``.
-    patch_stride : int or None, default=None
+    stride : int or None, default=None
         Exact denoiser: pixels between patches (``None``: half the patch).
     image_shape : "auto" or tuple of int, default="auto"
         Layout of flat rows ``(n, H*W*C)``: ``(H, W)`` or ``(H, W, C)``, row-major
@@ -128,35 +104,38 @@ default="reconstruction"
         U-Net: side of the square convolution kernels (odd).
     attention : bool, default=False
         U-Net: self-attention at the lowest resolution.
-    n_timesteps : int, default=1000
-    beta_schedule : {"linear", "cosine", "ve"}, default="linear"
-    n_scoring_timesteps : int, default=2
-        U-Net reconstruction: starting levels ``t0``; density: ELBO strata.
-    n_inference_steps : int, default=5
-        U-Net: DDIM steps of each denoising run.
-    max_samples : int, default=10000
-        Exact denoiser: most training patches stored.
-    max_iter : int or "auto", default="auto"
-        U-Net: training epochs, or ``"auto"``: a fixed budget of ``max_steps``
-        gradient steps (1000 unless set).
-    max_steps : int or None, default=None
-        U-Net: gradient steps with ``max_iter="auto"`` (``None``: 1000), or a
-        cap on an integer ``max_iter`` (``None``: no cap).
-    batch_size : int, default=32
-    learning_rate : float, default=1e-3
-    weight_decay : float, default=1e-4
-    ema_decay : float or None, default=None
-    early_stopping : bool, default=False
-    validation_fraction : float, default=0.1
-    n_iter_no_change : int, default=20
-    mixed_precision : bool, default=True
-        U-Net: bfloat16 autocast when training on CUDA.
-    contamination : float, default=0.1
-        Expected share of anomalous images; sets ``threshold_``, which is also
-        the pixel threshold of :meth:`predict_mask`.
-    device : {"auto", "cpu", "cuda"} or str, default="auto"
-    random_state : int, RandomState instance or None, default=None
-    verbose : int, default=0
+    noise : {"gaussian", "simplex"}, default="gaussian"
+        U-Net: the noise it is trained with and diffuses images with before
+        restoring them (not for ``"density"``). ``"simplex"`` is AnoDDPM's
+        multi-scale simplex noise: smooth fields that also wash out large
+        defects, which Gaussian noise of the same level leaves recognisable.
+    guidance : float, default=0.0
+        U-Net, ``"reconstruction"`` and ``"feature"``: DDAD's conditioning,
+        the weight of the pull of every DDIM step toward the input image
+        diffused to the same level (0: none; 1: the strongest the schedule
+        keeps stable), so that normal detail survives the restoration.
+    feature_extractor : torch.nn.Module or None, default=None
+        ``"feature"``: the network whose feature maps are compared (``None``:
+        the trained U-Net's encoder). Any module mapping ``(n, C, H, W)`` to a
+        tensor or a list/dict of feature maps, e.g. a pretrained backbone whose
+        weights you hold; nothing is downloaded. It is copied, not trained.
+    head_widths : tuple of int, default=(16, 32)
+        ``"discriminative"``: feature channels of the segmentation head's levels.
+    head_defects : {"synthetic", "generated"}, default="synthetic"
+        ``"discriminative"``: the defects the head learns to find.
+        ``"synthetic"``: DRAEM's patches (another training image or smooth
+        noise in a blob-shaped region), pasted as they are; ``"generated"``:
+        such patches harmonised by the trained U-Net (the region noised to a
+        low level and redrawn conditioned on the rest of the image, as
+        :class:`~skdiffad.AnomalyGenerator`'s ``"blend"`` kind does), a pool of
+        up to 256 drawn once after the U-Net is trained. Needs
+        ``noise="gaussian"``.
+    {shared parameters}
+    max_iter : int, default="deprecated"
+        Deprecated in 0.2 (removed in 0.3): the training budget is ``max_steps``.
+        An int still trains that many epochs.
+    patch_stride : int or None, default="deprecated"
+        Deprecated in 0.2 (removed in 0.3): 0.1's name of ``stride``.
 
     Attributes
     ----------
@@ -202,7 +181,9 @@ default="reconstruction"
         "scoring": [StrOptions(set(IMAGE_SCORINGS))],
         "patch_size": [Interval(numbers.Integral, 1, None, closed="left"),
                        StrOptions({"auto"})],
-        "patch_stride": [None, Interval(numbers.Integral, 1, None, closed="left")],
+        "stride": [None, Interval(numbers.Integral, 1, None, closed="left")],
+        "patch_stride": [None, Interval(numbers.Integral, 1, None, closed="left"),
+                         StrOptions({UNSET})],
         "image_shape": [StrOptions({"auto"}), tuple, list],
         "image_size": [None, tuple, list],
         "channel_axis": [StrOptions(set(CHANNEL_AXES))],
@@ -217,13 +198,15 @@ default="reconstruction"
         "head_widths": [tuple, list],
         "head_defects": [StrOptions({"synthetic", "generated"})],
     }
+    _renamed = {**BaseDiffusionDetector._renamed, "patch_stride": "stride"}
 
     def __init__(
         self,
+        *,
         denoiser="exact",
         scoring="reconstruction",
         patch_size="auto",
-        patch_stride=None,
+        stride=None,
         image_shape="auto",
         image_size=None,
         channel_axis="auto",
@@ -242,8 +225,7 @@ default="reconstruction"
         n_scoring_timesteps=2,
         n_inference_steps=5,
         max_samples=10_000,
-        max_iter="auto",
-        max_steps=None,
+        max_steps=1000,
         batch_size=32,
         learning_rate=1e-3,
         weight_decay=1e-4,
@@ -256,11 +238,13 @@ default="reconstruction"
         device="auto",
         random_state=None,
         verbose=0,
+        max_iter=UNSET,
+        patch_stride=UNSET,
     ):
         self.denoiser = denoiser
         self.scoring = scoring
         self.patch_size = patch_size
-        self.patch_stride = patch_stride
+        self.stride = stride
         self.image_shape = image_shape
         self.image_size = image_size
         self.channel_axis = channel_axis
@@ -279,7 +263,6 @@ default="reconstruction"
         self.n_scoring_timesteps = n_scoring_timesteps
         self.n_inference_steps = n_inference_steps
         self.max_samples = max_samples
-        self.max_iter = max_iter
         self.max_steps = max_steps
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -293,11 +276,13 @@ default="reconstruction"
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.max_iter = max_iter
+        self.patch_stride = patch_stride
 
     @classmethod
     def _unit_test_params(cls):
         """Small, fast settings for the test-suite (river's convention)."""
-        return {"patch_size": 2, "widths": (4,), "max_iter": 2, "n_timesteps": 50,
+        return {"patch_size": 2, "widths": (4,), "max_steps": 4, "n_timesteps": 50,
                 "n_inference_steps": 2, "n_scoring_timesteps": 1, "random_state": 0,
                 "device": "cpu"}
 
@@ -347,7 +332,8 @@ default="reconstruction"
     def _make_modality(self):
         return ImageModality(
             owner=type(self).__name__, denoiser=self.denoiser, scoring=self.scoring,
-            patch_size=self.patch_size, stride=self.patch_stride, image_shape=self.image_shape,
+            patch_size=self.patch_size, stride=self._current("stride"),
+            image_shape=self.image_shape,
             image_size=self.image_size, channel_axis=self.channel_axis,
             pixel_normalisation=self.pixel_normalisation, smoothing=self.smoothing,
             widths=self.widths, kernel_size=self.kernel_size, attention=self.attention,

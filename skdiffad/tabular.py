@@ -7,13 +7,18 @@ import numbers
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._core.learned import GENERATIVE_PARADIGMS, LEARNED_PARADIGMS
+from ._core.learned import GENERATIVE_PARADIGMS
+from ._params import UNSET, document_shared, warn_deprecated
 from .base import BaseDiffusionDetector, _check_n_samples, _positive_ints, _seed_from
 from .modalities import TableModality
 
 __all__ = ["TabDiffusionDetector"]
 
+#: Scorings of the table detector (``"time"`` is the exact model's and the MLP's).
+TABLE_SCORINGS = ("time", "density", "reconstruction", "score")
 
+
+@document_shared
 class TabDiffusionDetector(BaseDiffusionDetector):
     """Anomaly detector for tables, built on a denoising diffusion model.
 
@@ -26,118 +31,79 @@ class TabDiffusionDetector(BaseDiffusionDetector):
 
     Parameters
     ----------
-    scoring : {"nonparametric", "density", "reconstruction", "time", "score"}, \
-            default="nonparametric"
+    denoiser : {"exact", "mlp"}, default="exact"
+        The model of the training rows.
+
+        - ``"exact"``: the *exact* diffusion of the stored training rows (at most
+          ``max_samples``), whose noised marginals are known in closed form: no
+          network is trained, fitting stores the rows and a score is a
+          nearest-neighbour query. It won the tabular benchmark
+          (``benchmarks/RESULTS_tabular.md``), hence the default.
+        - ``"mlp"``: a residual MLP (``widths``) trained by denoising (DDPM), which
+          generalises between training rows instead of memorising them, and can
+          draw new rows (:meth:`sample`).
+    scoring : {"time", "density", "reconstruction", "score"}, default="time"
         How a row is scored; higher is always more abnormal. The user guide
         compares them on the benchmark and says when to pick which.
 
-        - ``"nonparametric"``: diffusion-time estimation under the *exact*
-          diffusion of the training rows, whose noised marginals are known in
-          closed form (no network is trained). The score is the posterior mean of
-          ``log sigma``, the noise level at which the row looks like a diffused
-          training row, under a scale-free prior (DTE-NP, with the continuous
-          posterior in place of a grid argmax). Fits by storing at most
-          ``max_samples`` rows and scores like a nearest-neighbour query; its
-          ranking is close to that of the nearest stored row's distance, where
-          the posterior puts almost all its weight. A stored row identical to
-          the scored row is left out once, so ``decision_scores_`` are
+        - ``"time"``: diffusion-time estimation (DTE): how much noise the row
+          looks as if it carries. With ``denoiser="exact"`` the score is the
+          posterior mean of ``log sigma`` under a scale-free prior, from the
+          row's distances to its nearest stored rows (DTE-NP, with the
+          continuous posterior in place of a grid argmax); its ranking is close
+          to that of the nearest stored row's distance. A stored row identical
+          to the scored row is left out once, so ``decision_scores_`` are
           leave-one-out scores and a new row equal to a training row scores as
-          that training row does.
-        - ``"density"``: the negative ELBO of a trained denoiser, a bound on
-          ``-log p(x)`` in nats per observed feature; 2 x
-          (``n_scoring_timesteps`` + 1) network passes per row. It generalises
-          between training rows instead of memorising them.
-        - ``"reconstruction"``: noise the row part-way (DDPM forward process),
-          denoise it with DDIM, and measure the squared error; averaged over
-          ``n_scoring_timesteps`` starting levels and an antithetic noise pair.
-        - ``"time"``: diffusion-time estimation (DTE) by a trained classifier over
-          time bins; a row's score is its expected diffusion time. One forward
-          pass: the fastest learned paradigm.
-        - ``"score"``: the norm of the learned score ``|grad log p_t|`` at the
-          row's forward mean, averaged over noise levels.
+          that training row does. With ``denoiser="mlp"``: the expected
+          diffusion time under a trained classifier over ``n_bins`` time bins,
+          one forward pass a row.
+        - ``"density"`` (``"mlp"``): the negative ELBO of the trained denoiser,
+          a bound on ``-log p(x)`` in nats per observed feature; 2 x
+          (``n_scoring_timesteps`` + 1) network passes per row.
+        - ``"reconstruction"`` (``"mlp"``): noise the row part-way (DDPM forward
+          process), denoise it with DDIM, and measure the squared error; averaged
+          over ``n_scoring_timesteps`` starting levels and an antithetic noise
+          pair.
+        - ``"score"`` (``"mlp"``): the norm of the learned score
+          ``|grad log p_t|`` at the row's forward mean, averaged over noise
+          levels.
+
+        ``"nonparametric"`` is 0.1's name of ``denoiser="exact", scoring="time"``
+        (deprecated). A learned scoring with ``denoiser="exact"`` is 0.1's
+        spelling of ``denoiser="mlp"``: for this release it implies it, with a
+        ``FutureWarning``.
     novelty : bool, default=True
         Whether the training rows are all normal (``True``: novelty detection,
         the semi-supervised setting) or may hold anomalies themselves
         (``False``: outlier detection), as in scikit-learn's
-        ``LocalOutlierFactor``. Used by ``scoring="nonparametric"``: with
-        ``False`` it gives the ``n_neighbors`` nearest stored rows equal weight
-        (their mean distance) instead of trusting the nearest, so that a cluster
-        or duplicates of anomalies do not vouch for each other. The learned
-        paradigms ignore it.
+        ``LocalOutlierFactor``. Used by the exact model: with ``False`` it gives
+        the ``n_neighbors`` nearest stored rows equal weight (their mean
+        distance) instead of trusting the nearest, so that a cluster or
+        duplicates of anomalies do not vouch for each other. A trained network
+        ignores it.
     n_neighbors : int or "auto", default="auto"
-        Stored rows each score looks at (``scoring="nonparametric"``). ``"auto"``:
-        10 with ``novelty=True`` (the posterior's weights fall off as
-        ``r^{-d}``, so more changes nothing), and ``max(20, ceil(contamination x
-        n_stored))`` with ``novelty=False``, enough to see past a cluster of the
-        expected number of anomalies (up to 1000 neighbours at the default
-        ``max_samples``: scoring then costs about 100 times a 10-neighbour query).
-    max_samples : int, default=10000
-        Most training rows stored by ``scoring="nonparametric"`` (a seeded random
-        sample above that); bounds memory and per-row scoring cost.
-    n_timesteps : int, default=1000
-        Number of diffusion steps ``T``.
-    beta_schedule : {"linear", "cosine", "ve"}, default="linear"
-        Noise schedule: DDPM's linear betas, the improved-DDPM cosine schedule, or
-        a variance-exploding geometric schedule.
-    hidden_dims : tuple of int, default=(128, 128)
-        Widths of the denoiser's residual blocks (its depth is the length).
+        Stored rows each exact score looks at. ``"auto"``: 10 with
+        ``novelty=True`` (the posterior's weights fall off as ``r^{-d}``, so more
+        changes nothing), and ``max(20, ceil(contamination x n_stored))`` with
+        ``novelty=False``, enough to see past a cluster of the expected number of
+        anomalies (up to 1000 neighbours at the default ``max_samples``: scoring
+        then costs about 100 times a 10-neighbour query).
+    widths : tuple of int, default=(128, 128)
+        ``"mlp"``: widths of the residual blocks (the depth is the length).
     n_bins : int, default=7
-        Number of diffusion-time bins of the ``"time"`` classifier.
-    n_scoring_timesteps : int, default=8
-        Grid size of the multi-step scorers (``"reconstruction"``, ``"density"``,
-        ``"score"``); more is smoother and proportionally slower.
-    n_inference_steps : int, default=5
-        DDIM steps of each reconstruction.
-    max_iter : int or "auto", default="auto"
-        Maximum number of training epochs. ``"auto"``: a fixed budget of
-        gradient steps (``max_steps``, 1000 by default), whatever the number of
-        rows (a 200-row table gets as many updates as a 100k-row one, and fit
-        time does not grow with n).
-    max_steps : int or None, default=None
-        Gradient steps of training. With ``max_iter="auto"`` training runs
-        exactly this many (``None``: 1000); with an integer ``max_iter`` an int
-        caps the steps, whichever limit comes first (``None``: no cap).
-    batch_size : int, default=256
-        Mini-batch size for training (scoring uses blocks sized by memory).
-    learning_rate : float, default=1e-3
-        AdamW learning rate.
-    weight_decay : float, default=1e-4
-        AdamW weight decay.
-    ema_decay : float or None, default=None
-        Decay of an exponential moving average of the weights used for scoring;
-        ``None`` scores with the raw weights.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the rows and stop when their loss
-        has not improved for ``n_iter_no_change`` epochs; the best weights are
-        kept. Off by default: on small tables the held-out loss of a diffusion
-        model is too noisy a signal and stops training too early.
-    validation_fraction : float, default=0.1
-        Fraction of rows held out for early stopping.
-    n_iter_no_change : int, default=20
-        Patience of early stopping, in epochs.
-    mixed_precision : bool, default=True
-        Train in bfloat16 autocast on CUDA (faster, and the default there);
-        ``False`` trains in float32. Ignored on the CPU and by the exact model.
-    contamination : float in (0, 0.5], default=0.1
-        Expected share of anomalies; sets ``threshold_`` as in PyOD (and the
-        neighbourhood of ``novelty=False``).
-    device : {"auto", "cpu", "cuda"} or str, default="auto"
-        Where to train and score; ``"auto"`` uses a GPU when one is visible.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, training noise, the stored sample and the
-        fixed scoring noise through private generators. Fitting and scoring
-        never advance torch's global generator; with ``None`` the seed itself is
-        drawn from NumPy's global generator (scikit-learn's convention), so pass
-        an int for reproducible results. On CUDA, training is not
-        bit-reproducible (see the user guide).
-    verbose : int, default=0
-        Show a training progress bar when positive.
+        ``denoiser="mlp", scoring="time"``: time bins of the classifier.
+    {shared parameters}
+    max_iter : int, default="deprecated"
+        Deprecated in 0.2 (removed in 0.3): the training budget is ``max_steps``.
+        An int still trains that many epochs.
+    hidden_dims : tuple of int, default="deprecated"
+        Deprecated in 0.2 (removed in 0.3): 0.1's name of ``widths``.
 
     Attributes
     ----------
     decision_scores_ : ndarray of shape (n_samples,)
-        Anomaly scores of the training rows (leave-one-out for
-        ``scoring="nonparametric"``: a row is never its own neighbour).
+        Anomaly scores of the training rows (leave-one-out for the exact model:
+        a row is never its own neighbour).
     threshold_ : float
         Score above which :meth:`predict` calls a row an anomaly (the
         ``1 - contamination`` quantile of ``decision_scores_``; when it falls
@@ -149,18 +115,20 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         Number of columns seen in fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names seen in fit, when ``X`` was a DataFrame with string names.
+    modality_ : TableModality
+        The fitted plug-in of tables (:mod:`skdiffad.modalities`): the column
+        encoder and the reduction.
     encoder_ : object
         The fitted column encoder (standardisation and one-hot codes).
     model_ : object
         The fitted model, replaced as a whole by every fit: the exact model
-        (``scoring="nonparametric"``: the stored rows, at most ``max_samples``,
-        with missing values at 0, the training mean; its search index is
-        rebuilt when the detector is unpickled, never saved) or the learned
-        model (the trained network, its noise schedule and the scoring noise
-        drawn at fit time).
+        (the stored rows, at most ``max_samples``, with missing values at 0, the
+        training mean; its search index is rebuilt when the detector is
+        loaded, never saved) or the learned model (the trained network, its
+        noise schedule and the scoring noise drawn at fit time).
     network_ : torch.nn.Module or None
-        The trained denoiser (or time classifier for ``scoring="time"``);
-        ``None`` for ``scoring="nonparametric"``.
+        The trained denoiser (or time classifier for ``denoiser="mlp",
+        scoring="time"``); ``None`` for the exact model.
     device_ : torch.device
         The device in use.
     history_ : dict
@@ -174,8 +142,8 @@ class TabDiffusionDetector(BaseDiffusionDetector):
     validation_loss_curve_ : list of float
         Held-out loss of each epoch (empty without early stopping).
     n_iter_ : int
-        Number of epochs run (1 for ``scoring="nonparametric"``: the rows are
-        stored in one pass).
+        Number of epochs run (1 for the exact model: the rows are stored in one
+        pass).
 
     See Also
     --------
@@ -201,34 +169,39 @@ class TabDiffusionDetector(BaseDiffusionDetector):
     >>> rng = np.random.default_rng(0)
     >>> X_train = rng.normal(size=(500, 4))
     >>> X_test = np.vstack([rng.normal(size=(5, 4)), rng.normal(6, 1, size=(5, 4))])
-    >>> det = TabDiffusionDetector(max_iter=20, random_state=0).fit(X_train)
+    >>> det = TabDiffusionDetector(random_state=0).fit(X_train)
     >>> det.predict(X_test)
     array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
     """
 
     _parameter_constraints: dict = {
         **BaseDiffusionDetector._parameter_constraints,
-        "scoring": [StrOptions({"nonparametric"} | (set(LEARNED_PARADIGMS) - {"imputation"}))],
+        "denoiser": [StrOptions({"exact", "mlp"})],
+        "scoring": [StrOptions(set(TABLE_SCORINGS) | {"nonparametric"},
+                               deprecated={"nonparametric"})],
         "novelty": ["boolean"],
         "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "n_bins": [Interval(numbers.Integral, 2, None, closed="left")],
-        "hidden_dims": [tuple, list],
+        "widths": [tuple, list],
+        "hidden_dims": [tuple, list, StrOptions({UNSET})],
     }
+    _renamed = {**BaseDiffusionDetector._renamed, "hidden_dims": "widths"}
 
     def __init__(
         self,
-        scoring="nonparametric",
+        *,
+        denoiser="exact",
+        scoring="time",
         novelty=True,
         n_neighbors="auto",
-        max_samples=10_000,
+        widths=(128, 128),
+        n_bins=7,
         n_timesteps=1000,
         beta_schedule="linear",
-        hidden_dims=(128, 128),
-        n_bins=7,
         n_scoring_timesteps=8,
         n_inference_steps=5,
-        max_iter="auto",
-        max_steps=None,
+        max_samples=10_000,
+        max_steps=1000,
         batch_size=256,
         learning_rate=1e-3,
         weight_decay=1e-4,
@@ -241,18 +214,20 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         device="auto",
         random_state=None,
         verbose=0,
+        max_iter=UNSET,
+        hidden_dims=UNSET,
     ):
+        self.denoiser = denoiser
         self.scoring = scoring
         self.novelty = novelty
         self.n_neighbors = n_neighbors
-        self.max_samples = max_samples
+        self.widths = widths
+        self.n_bins = n_bins
         self.n_timesteps = n_timesteps
         self.beta_schedule = beta_schedule
-        self.hidden_dims = hidden_dims
-        self.n_bins = n_bins
         self.n_scoring_timesteps = n_scoring_timesteps
         self.n_inference_steps = n_inference_steps
-        self.max_iter = max_iter
+        self.max_samples = max_samples
         self.max_steps = max_steps
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -266,29 +241,45 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.max_iter = max_iter
+        self.hidden_dims = hidden_dims
 
     @classmethod
     def _unit_test_params(cls):
         """Small, fast settings for the test-suite (river's convention)."""
-        return {"hidden_dims": (16,), "max_iter": 3, "n_timesteps": 50,
-                "n_scoring_timesteps": 3, "n_inference_steps": 2, "random_state": 0,
-                "device": "cpu"}
+        return {"widths": (16,), "max_steps": 6, "n_timesteps": 50, "n_scoring_timesteps": 3,
+                "n_inference_steps": 2, "random_state": 0, "device": "cpu"}
 
     def _check_params(self):
         super()._check_params()
-        _positive_ints(self.hidden_dims, "hidden_dims")
+        _positive_ints(self._current("widths"), "widths")
+
+    def _paradigm(self):
+        """``(denoiser, scoring)`` the parameters ask for, 0.1's spellings resolved."""
+        denoiser, scoring = self.denoiser, self.scoring
+        if scoring == "nonparametric":
+            warn_deprecated(type(self).__name__, "scoring='nonparametric'",
+                            "denoiser='exact', scoring='time'",
+                            "scoring='nonparametric' is the exact model's diffusion time")
+            return "exact", "time"
+        if denoiser == "exact" and scoring != "time":
+            warn_deprecated(type(self).__name__, f"scoring={scoring!r} alone",
+                            f"denoiser='mlp', scoring={scoring!r}",
+                            f"scoring={scoring!r} needs a trained denoiser (the exact model "
+                            "has none); for this release it implies denoiser='mlp'")
+            return "mlp", scoring
+        return denoiser, scoring
 
     modality_class = TableModality
 
     def _make_modality(self):
-        exact = self.scoring == "nonparametric"
+        denoiser, scoring = self._paradigm()
         return TableModality(
-            owner=type(self).__name__, denoiser="exact" if exact else "mlp",
-            scoring="time" if exact else self.scoring, widths=self.hidden_dims,
-            n_bins=self.n_bins, novelty=self.novelty, n_neighbors=self.n_neighbors,
-            contamination=self.contamination,
+            owner=type(self).__name__, denoiser=denoiser, scoring=scoring,
+            widths=self._current("widths"), n_bins=self.n_bins, novelty=self.novelty,
+            n_neighbors=self.n_neighbors, contamination=self.contamination,
             # the discrete columns' levels serve sample() only
-            levels=self.scoring in GENERATIVE_PARADIGMS)
+            levels=denoiser != "exact" and scoring in GENERATIVE_PARADIGMS)
 
     def sample(self, n_samples=1, *, random_state=None, sampler="ddpm", n_steps=None,
                missing=False):
@@ -325,16 +316,16 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         Raises
         ------
         ValueError
-            When the detector has no trained denoiser
-            (``scoring="nonparametric"`` or ``"time"``), naming the scorings
-            that have one; for a bad ``n_samples``, ``sampler`` or ``n_steps``.
+            When the detector has no trained denoiser that can sample (the exact
+            model, or the MLP's time classifier), naming the settings that
+            have one; for a bad ``n_samples``, ``sampler`` or ``n_steps``.
 
         Examples
         --------
         >>> import numpy as np
         >>> from skdiffad import TabDiffusionDetector
         >>> X = np.random.default_rng(0).normal(size=(300, 3))
-        >>> det = TabDiffusionDetector(scoring="density", max_steps=200,
+        >>> det = TabDiffusionDetector(denoiser="mlp", scoring="density", max_steps=200,
         ...                            random_state=0).fit(X)
         >>> det.sample(5, random_state=0, sampler="ddim").shape
         (5, 3)

@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from . import _dask
 from ._encoders.series import SCALINGS
 from ._reductions import SCALE_PERCENTILE  # noqa: F401  (documented here)
+from ._params import UNSET, document_shared
 from .base import BaseDiffusionDetector, _check_n_samples, _positive_ints, _seed_from
 from .modalities import SeriesModality
 from .modalities.series import SCALING_STEPS  # noqa: F401  (documented here)
@@ -19,6 +20,7 @@ __all__ = ["DiffusionTSDetector"]
 SEQUENCE_SCORINGS = ("reconstruction", "imputation")
 
 
+@document_shared
 class DiffusionTSDetector(BaseDiffusionDetector):
     """Anomaly detector for time series, built on a denoising diffusion model.
 
@@ -32,20 +34,6 @@ class DiffusionTSDetector(BaseDiffusionDetector):
 
     Parameters
     ----------
-    scoring : {"reconstruction", "imputation"}, default="reconstruction"
-        How a window is restored; higher scores are always more abnormal.
-
-        - ``"reconstruction"`` (DDTAD, D3R, TimeADDM): the whole window is
-          diffused part-way and denoised back; a step's error is its squared
-          reconstruction error. With the U-Net: DDIM from ``n_scoring_timesteps``
-          starting levels and an antithetic noise pair,
-          ``2 * n_scoring_timesteps * n_inference_steps`` passes per window.
-        - ``"imputation"`` (ImDiffusion, DiffAD): complementary grating masks
-          hide alternate stripes of the window; the hidden stripes are generated
-          from the visible ones and a step's error is its squared imputation
-          error. An anomaly cannot leak into its own imputation, but a long
-          anomaly is imputed from anomalous context. With the U-Net: DDIM from
-          pure noise, ``2 * n_inference_steps`` passes per window.
     denoiser : {"exact", "unet"}, default="exact"
         - ``"exact"``: the denoiser of the exact diffusion of the stored training
           windows (at most ``max_samples``). Their noised distribution is a
@@ -64,6 +52,20 @@ class DiffusionTSDetector(BaseDiffusionDetector):
           every window of the training series; it generalises between windows
           instead of memorising them, at the cost of seconds to minutes of
           training and many network passes per window.
+    scoring : {"reconstruction", "imputation"}, default="reconstruction"
+        How a window is restored; higher scores are always more abnormal.
+
+        - ``"reconstruction"`` (DDTAD, D3R, TimeADDM): the whole window is
+          diffused part-way and denoised back; a step's error is its squared
+          reconstruction error. With the U-Net: DDIM from ``n_scoring_timesteps``
+          starting levels and an antithetic noise pair,
+          ``2 * n_scoring_timesteps * n_inference_steps`` passes per window.
+        - ``"imputation"`` (ImDiffusion, DiffAD): complementary grating masks
+          hide alternate stripes of the window; the hidden stripes are generated
+          from the visible ones and a step's error is its squared imputation
+          error. An anomaly cannot leak into its own imputation, but a long
+          anomaly is imputed from anomalous context. With the U-Net: DDIM from
+          pure noise, ``2 * n_inference_steps`` passes per window.
     window_size : int or tuple of int, default=(32, 64, 128)
         Steps per window, or several window lengths: a *multi-scale* detector
         that fits one model per length (one shared channel scaling), scores
@@ -117,56 +119,12 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         U-Net: feature channels of its levels.
     kernel_size : int, default=5
         U-Net: width of the convolutions (odd).
-    n_timesteps : int, default=1000
-        U-Net: diffusion steps ``T``.
-    beta_schedule : {"linear", "cosine"}, default="linear"
-        U-Net: noise schedule.
-    n_scoring_timesteps : int, default=2
-        U-Net reconstruction: starting levels ``t0`` between 5% and 30% of ``T``.
-    n_inference_steps : int, default=5
-        U-Net: DDIM steps of each denoising run.
     n_stripes : int, default=8
         Imputation: stripes of the grating masks.
-    max_samples : int, default=10000
-        Exact denoiser: most training windows stored (a seeded random sample
-        of them when the series has more).
-    max_iter : int or "auto", default="auto"
-        U-Net: training epochs (passes over every window), or ``"auto"``: a
-        fixed budget of gradient steps (``max_steps``, 600 by default),
-        whatever the length of the series.
-    max_steps : int or None, default=None
-        U-Net: gradient steps of training. With ``max_iter="auto"`` training
-        runs exactly this many (``None``: 600); with an integer ``max_iter`` an
-        int caps the steps, whichever limit comes first (``None``: no cap).
-    batch_size : int, default=32
-        U-Net: windows per gradient step.
-    learning_rate : float, default=1e-3
-        AdamW learning rate.
-    weight_decay : float, default=1e-4
-        AdamW weight decay.
-    ema_decay : float or None, default=None
-        Decay of an exponential moving average of the weights.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the windows and stop after
-        ``n_iter_no_change`` epochs without improvement.
-    validation_fraction : float, default=0.1
-        Held-out windows for early stopping.
-    n_iter_no_change : int, default=20
-        Patience of early stopping, in epochs.
-    mixed_precision : bool, default=True
-        U-Net: train in bfloat16 autocast on CUDA; ``False`` trains in float32.
-        Ignored on the CPU and by the exact denoiser.
-    contamination : float, default=0.1
-        Expected share of anomalous steps in the training series; sets
-        ``threshold_`` (PyOD).
-    device : {"auto", "cpu", "cuda"} or str, default="auto"
-        Where the network runs; ``"auto"`` uses a GPU when one is visible.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initialisation, the training batches, the stored sample of
-        windows and the scoring noise. On CUDA, U-Net training is not
-        bit-reproducible.
-    verbose : int, default=0
-        Show a training progress bar when positive.
+    {shared parameters}
+    max_iter : int, default="deprecated"
+        Deprecated in 0.2 (removed in 0.3): the training budget is ``max_steps``.
+        An int still trains that many epochs.
 
     Attributes
     ----------
@@ -269,35 +227,35 @@ class DiffusionTSDetector(BaseDiffusionDetector):
 
     _parameter_constraints: dict = {
         **BaseDiffusionDetector._parameter_constraints,
+        "denoiser": [StrOptions({"exact", "unet"})],
         "scoring": [StrOptions(set(SEQUENCE_SCORINGS))],
         "window_size": [Interval(numbers.Integral, 2, None, closed="left"), tuple, list],
         "stride": [None, Interval(numbers.Integral, 1, None, closed="left")],
+        "scaling": [StrOptions(set(SCALINGS))],
+        "aggregation": [StrOptions({"window", "step"})],
         "widths": [tuple, list],
         "kernel_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_stripes": [Interval(numbers.Integral, 2, None, closed="left")],
-        "denoiser": [StrOptions({"exact", "unet"})],
-        "scaling": [StrOptions(set(SCALINGS))],
-        "aggregation": [StrOptions({"window", "step"})],
     }
 
     def __init__(
         self,
-        scoring="reconstruction",
+        *,
         denoiser="exact",
+        scoring="reconstruction",
         window_size=(32, 64, 128),
         stride=None,
         scaling="robust",
         aggregation="window",
         widths=(32, 64),
         kernel_size=5,
+        n_stripes=8,
         n_timesteps=1000,
         beta_schedule="linear",
         n_scoring_timesteps=2,
         n_inference_steps=5,
-        n_stripes=8,
         max_samples=10_000,
-        max_iter="auto",
-        max_steps=None,
+        max_steps=600,
         batch_size=32,
         learning_rate=1e-3,
         weight_decay=1e-4,
@@ -310,22 +268,22 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         device="auto",
         random_state=None,
         verbose=0,
+        max_iter=UNSET,
     ):
-        self.scoring = scoring
         self.denoiser = denoiser
+        self.scoring = scoring
         self.window_size = window_size
         self.stride = stride
         self.scaling = scaling
         self.aggregation = aggregation
         self.widths = widths
         self.kernel_size = kernel_size
+        self.n_stripes = n_stripes
         self.n_timesteps = n_timesteps
         self.beta_schedule = beta_schedule
         self.n_scoring_timesteps = n_scoring_timesteps
         self.n_inference_steps = n_inference_steps
-        self.n_stripes = n_stripes
         self.max_samples = max_samples
-        self.max_iter = max_iter
         self.max_steps = max_steps
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -339,15 +297,14 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.max_iter = max_iter
 
     @classmethod
     def _unit_test_params(cls):
         """Small, fast settings for the test-suite (river's convention)."""
-        return {"window_size": 4, "widths": (8,), "kernel_size": 3, "max_iter": 2,
+        return {"window_size": 4, "widths": (8,), "kernel_size": 3, "max_steps": 4,
                 "n_timesteps": 50, "n_inference_steps": 2, "n_stripes": 2,
                 "random_state": 0, "device": "cpu"}
-
-    _default_steps = 600
 
     def _window_sizes(self):
         """``window_size`` as a tuple of ints."""

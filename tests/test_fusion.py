@@ -11,9 +11,20 @@ from sklearn.base import clone
 from sklearn.metrics import make_scorer, roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
+import skdiffad.fusion as fusion_module
 from skdiffad import DiffusionImageDetector, FusionDetector, TabDiffusionDetector
 
 FAST = TabDiffusionDetector._unit_test_params()
+
+
+def _calibrate(det, name, scores):
+    """A member's calibrated scores under ``det``'s fitted state."""
+    return fusion_module._calibrate(det._state(), name, scores)
+
+
+def _outside(det, name, block):
+    """How far ``block`` lies outside the modality's training range."""
+    return fusion_module._outside(det._state(), name, block)
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +83,10 @@ def test_tail_calibration_is_empirical_then_an_exponential_tail(two_groups):
     excess = training[training > threshold] - threshold
     low = np.array([training[0] - 1.0, training[10], np.median(training)])
     above = n - np.searchsorted(training, low, side="left")
-    np.testing.assert_allclose(det._calibrate("b", low), -np.log((1.0 + above) / (n + 1)))
+    np.testing.assert_allclose(_calibrate(det, "b", low), -np.log((1.0 + above) / (n + 1)))
     # beyond every training score the surprisal keeps growing, by 1 per mean excess
     high = training[-1] + np.array([1.0, 2.0]) * excess.mean()
-    surprisal = det._calibrate("b", high)
+    surprisal = _calibrate(det, "b", high)
     assert surprisal[0] >= np.log(n + 1) - 1e-9
     assert surprisal[1] - surprisal[0] == pytest.approx(1.0)
     np.testing.assert_allclose(surprisal, -np.log(len(excess) / n)
@@ -104,7 +115,7 @@ def test_combine_reduces_the_modality_scores(two_groups, combine):
     expected = {"mean": per.mean(axis=1), "max": per.max(axis=1),
                 "sum": per.sum(axis=1) / np.sqrt(2)}  # Stouffer
     np.testing.assert_allclose(det.decision_function(test), expected[combine])
-    training = np.column_stack([det._calibrate(m, det.members_[m].decision_scores_)
+    training = np.column_stack([_calibrate(det, m, det.members_[m].decision_scores_)
                                 for m in ("a", "b")])
     np.testing.assert_allclose(det.decision_scores_,
                                {"mean": training.mean(axis=1), "max": training.max(axis=1),
@@ -132,8 +143,8 @@ def test_dynamic_fusion_damps_a_modality_far_outside_its_training_range(two_grou
                              - dynamic.decision_function(normal))
     assert dynamic_rise < 0.6 * late_rise
     per = dynamic.modality_scores(broken)
-    outside = dynamic._outside("b", broken[:, 2:])
-    weights = np.column_stack([1 / (1 + dynamic._outside("a", broken[:, :2])), 1 / (1 + outside)])
+    outside = _outside(dynamic, "b", broken[:, 2:])
+    weights = np.column_stack([1 / (1 + _outside(dynamic, "a", broken[:, :2])), 1 / (1 + outside)])
     np.testing.assert_allclose(dynamic.decision_function(broken),
                                (weights * per.to_numpy()).sum(1)
                                / np.sqrt(2 * (weights ** 2).sum(1)))
@@ -205,7 +216,7 @@ def test_rows_missing_a_modality_at_fit_are_left_out_of_its_member(two_groups):
     # the fused training score of a row without modality b is modality a's alone
     np.testing.assert_allclose(
         det.decision_scores_[:100],
-        det._calibrate("a", det.members_["a"].decision_scores_[:100]) / np.sqrt(2))
+        _calibrate(det, "a", det.members_["a"].decision_scores_[:100]) / np.sqrt(2))
     # a member that takes NaN (skdiffad's) sees every row; its missing rows are not scored
     mixed = FusionDetector([("a", KNN(), [0, 1]),
                             ("b", TabDiffusionDetector(**FAST), [2, 3, 4])]).fit(holed)

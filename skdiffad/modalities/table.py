@@ -87,7 +87,7 @@ class TableModality(Modality):
 
     @classmethod
     def generation_defaults(cls, X):
-        return {"scoring": "reconstruction"}
+        return {"denoiser": "mlp", "scoring": "reconstruction"}
 
     def can_sample(self):
         return self.denoiser != "exact" and self.scoring in GENERATIVE_PARADIGMS
