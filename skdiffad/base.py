@@ -27,6 +27,7 @@ from . import _dask
 from ._core.devices import resolve_device
 from ._core.schedules import BETA_SCHEDULES
 from ._params import DEPRECATED, UNSET, warn_deprecated
+from ._persistence import check_stamp, load, save, stamp
 from .modalities import ModelSettings
 
 __all__ = ["BaseDiffusionDetector", "resolve_device"]
@@ -397,11 +398,47 @@ class BaseDiffusionDetector(BaseDetector):
         return getattr(self.model_, "networks_", {}).get("denoiser")
 
     # ------------------------------------------------------------- persistence
+    def __getstate__(self):
+        return stamp(super().__getstate__())
+
     def __setstate__(self, state):
-        super().__setstate__(state)
+        super().__setstate__(check_stamp(dict(state), type(self).__name__))
         model = getattr(self, "model_", None)
         if model is not None:  # the model found its own device when it was unpickled
             self.device_ = model.device_
+
+    def save(self, path):
+        """Save the detector to the folder ``path``, without pickle.
+
+        The folder holds ``config.json`` (the parameters, every fitted value that
+        is not an array, and the skdiffad version and state format) and
+        ``weights.safetensors`` (every array and tensor: stored samples, network
+        weights, scoring noise). :meth:`load` reads it back without running code
+        from the file, and the loaded detector scores bit for bit as this one. A
+        detector holding objects that are not skdiffad's (a user
+        ``feature_extractor`` module) cannot be saved this way: pickle it.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The folder (created when missing; its two files are overwritten).
+
+        Returns
+        -------
+        path : pathlib.Path
+        """
+        return save(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """A detector saved by :meth:`save` in the folder ``path``.
+
+        Raises :class:`~skdiffad._persistence.IncompatibleVersionError` (a
+        ``ValueError``) when the folder was written by a skdiffad whose state
+        format differs from this one's, and ``TypeError`` when it holds another
+        class of detector.
+        """
+        return load(path, cls)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -27,6 +27,7 @@ from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import _dask
+from ._persistence import check_stamp, load, save, stamp
 from .tabular import TabDiffusionDetector
 
 __all__ = ["FusionDetector"]
@@ -658,6 +659,24 @@ class FusionDetector(_BaseComposition, BaseDetector):
     def score_samples(self, X):
         """Opposite of :meth:`decision_function` (scikit-learn's sign)."""
         return -self.decision_function(X)
+
+    # ------------------------------------------------------------- persistence
+    def __getstate__(self):
+        return stamp(super().__getstate__())
+
+    def __setstate__(self, state):
+        super().__setstate__(check_stamp(dict(state), type(self).__name__))
+
+    def save(self, path):
+        """Save to the folder ``path`` without pickle (see
+        :meth:`skdiffad.TabDiffusionDetector.save`); every member must be a skdiffad
+        detector and every column selection a plain value (not a callable)."""
+        return save(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """A fusion detector saved by :meth:`save` in the folder ``path``."""
+        return load(path, cls)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
