@@ -36,14 +36,13 @@ part, and the rate of flagged steps. Written to ``<out>/calibration.csv`` and
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from benchmarks.tabular import resolve_data_dir, set_threads
+from benchmarks._common import RESULTS_DIR, command_line, resolve_data_dir, set_threads
 from skdiffad import AnomalyGenerator, DiffusionTSDetector
 from skdiffad.datasets import list_timeseries, load_timeseries
 from skdiffad.metrics import best_range_f1, range_f1
@@ -122,7 +121,7 @@ def main(argv=None):
     parser.add_argument("--max-series", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default="benchmarks/results/calibration")
+    parser.add_argument("--out", default=str(RESULTS_DIR / "calibration"))
     args = parser.parse_args(argv)
     set_threads(args.threads)
     data_dir = resolve_data_dir(args.data_dir)
@@ -137,9 +136,7 @@ def main(argv=None):
         rows += result
         print(name, " ".join(f"{r['arm']}={r['range_f1']:.3f}" for r in result), flush=True)
         pd.DataFrame(rows).to_csv(out / "calibration.csv", index=False)
-    command = "python -m benchmarks.calibration " + " ".join(
-        sys.argv[1:] if argv is None else argv)
-    text = summarise(pd.DataFrame(rows), command.strip())
+    text = summarise(pd.DataFrame(rows), command_line("benchmarks.calibration", argv))
     (out / "calibration_summary.md").write_text(text)
     print(text)
 

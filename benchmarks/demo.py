@@ -16,7 +16,7 @@ from :func:`skdiffad.datasets.make_tabular_anomalies`:
 
 When the ADBench files are found (under ``--data-dir``, else ``$SKDIFFAD_DATA``,
 else the ``shared/data`` folder next to the checkout, found from this file's
-location: :func:`benchmarks.tabular.resolve_data_dir`), four small ADBench sets are
+location: :func:`benchmarks._common.resolve_data_dir`), four small ADBench sets are
 added (:data:`DEMO_ADBENCH`); without them the demo runs on the rest.
 The tabular part takes about four minutes on one CPU core.
 
@@ -60,21 +60,20 @@ from __future__ import annotations
 
 import argparse
 import functools
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.tabular import (
+from benchmarks._common import (
     add_run_arguments,
+    command_line,
     environment_notes,
     resolve_data_dir,
-    run_benchmark,
-    select_detectors,
+    select_from,
     set_threads,
-    summarise,
 )
+from benchmarks.tabular import run_benchmark, select_detectors, summarise
 from skdiffad import TabDiffusionDetector
 from skdiffad.datasets import (
     list_adbench,
@@ -148,7 +147,7 @@ def sklearn_datasets(random_state=0):
 def adbench_datasets(data_dir=None, names=DEMO_ADBENCH):
     """The small ADBench sets of the demo that exist under ``data_dir`` (may be none).
 
-    ``data_dir=None`` uses :func:`benchmarks.tabular.resolve_data_dir`'s default.
+    ``data_dir=None`` uses :func:`benchmarks._common.resolve_data_dir`'s default.
     """
     data_dir = resolve_data_dir(data_dir)
     available = set(list_adbench(data_dir))
@@ -263,7 +262,7 @@ def image_detectors(names=None):
                                             device=device)
 
     registry = {**image.select_detectors(IMAGE_DEMO_DETECTORS), "PatchNN-p4": patch_nn_p4}
-    return select_detectors(names, registry=registry)
+    return select_from(registry, names)
 
 
 def image_demo(out, device, command, threads, detectors=None):
@@ -274,7 +273,7 @@ def image_demo(out, device, command, threads, detectors=None):
     runs = image.run_benchmark(digit_units(), image_detectors(detectors), max_train=0,
                                max_test=0, device=device,
                                csv_path=out / "demo_image_runs.csv")
-    notes = environment_notes(command, threads, device, deep_baselines=False) + [
+    notes = environment_notes(command, threads, device) + [
         ("Data: sklearn.datasets.load_digits (8x8, grey levels 0-16 scaled to [0, 1]). "
          "sklearn_digits: one digit normal, a random 10% of the set other digits. "
          "sklearn_digits_defects: every digit normal, a random 10% of the images with one "
@@ -325,7 +324,7 @@ def tabular_demo(out, args, command):
     runs = run_benchmark(datasets, detectors, protocols=["semi"], seeds=[0],
                          device=args.device, csv_path=out / "demo_runs.csv")
     elapsed = time.perf_counter() - start
-    notes = environment_notes(command, args.threads, args.device, deep_baselines=False) + [
+    notes = environment_notes(command, args.threads, args.device) + [
         f"Diffusion-{TabDiffusionDetector().scoring} is TabDiffusionDetector() with its "
         "default settings; the other Diffusion rows change only `scoring`. Baselines "
         "use PyOD defaults.",
@@ -353,8 +352,7 @@ def main(argv=None):
     if unknown:
         raise SystemExit(f"unknown part(s) {unknown}; choose from {list(PARTS)}")
     set_threads(args.threads)
-    command = ("python -m benchmarks.demo " + " ".join(
-        sys.argv[1:] if argv is None else argv)).strip()
+    command = command_line("benchmarks.demo", argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runners = {"tabular": lambda: tabular_demo(out, args, command),

@@ -31,7 +31,7 @@ import warnings
 import numpy as np
 import torch
 
-from benchmarks.tabular import resolve_data_dir, set_threads
+from benchmarks._common import resolve_data_dir, set_threads
 from skdiffad.datasets import (
     load_adbench,
     load_magnetic_tile,

@@ -71,15 +71,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.generation import _error
-from benchmarks.tabular import (
+from benchmarks._common import (
     RESULTS_DIR,
-    _markdown_table,
+    add_run_arguments,
     append_row,
     command_line,
+    elapsed_text,
     environment_notes,
+    error_message,
+    error_text,
+    markdown_table,
+    read_runs,
     resolve_data_dir,
     set_threads,
+    start_runs_csv,
 )
 
 SKAB_GROUPS = {"vibration": [0, 1], "electrical": [2, 6], "flow": [3, 7],
@@ -106,6 +111,8 @@ CSV_NAME = "fusion_runs.csv"
 SUMMARY_NAME = "fusion_summary.md"
 FIGURE_NAME = "fusion.png"
 FIGURE_ARMS = ("best single", "concat", "late", "late-max", "dynamic", "pyod-aom")
+#: Columns of ``fusion_runs.csv`` read back as text (unit names may look like numbers).
+TEXT_COLUMNS = ("unit",)
 COLUMNS = ["collection", "split", "unit", "seed", "condition", "corrupted", "arm", "metric",
            "metric2", "fit_s", "score_s", "error"]
 
@@ -263,7 +270,7 @@ def fitted_arms(unit, seed, device="cpu"):
         try:
             fitted[arm] = (make().fit(X_train), time.perf_counter() - start, "")
         except Exception as exc:  # noqa: BLE001 - one arm must not end the benchmark
-            fitted[arm] = (None, np.nan, _error(exc))
+            fitted[arm] = (None, np.nan, error_message(exc))
     return fitted
 
 
@@ -347,7 +354,7 @@ def evaluate_unit(collection, name, unit, seed, index, device="cpu"):
                     if arm.startswith("single:"):
                         singles.append({"train": detector.decision_scores_, "test": scores})
                 except Exception as exc:  # noqa: BLE001
-                    row["error"] = _error(exc)
+                    row["error"] = error_message(exc)
             rows.append(row)
         combined = {}
         if len(singles) == len(modalities):
@@ -361,7 +368,7 @@ def evaluate_unit(collection, name, unit, seed, index, device="cpu"):
             row = {**rows[-1], "arm": arm, "metric": np.nan, "metric2": np.nan,
                    "fit_s": np.nan, "score_s": np.nan, "error": ""}
             if isinstance(scores, Exception):
-                row["error"] = _error(scores)
+                row["error"] = error_message(scores)
             else:
                 row["metric"], row["metric2"] = _metrics(kind, y, scores)
             rows.append(row)
@@ -378,7 +385,7 @@ def best_single(runs):
 
 def summarise(runs, notes=()):
     runs = runs.copy()
-    runs["error"] = runs["error"].fillna("").astype(str)
+    runs["error"] = error_text(runs["error"])
     order = [c for c in COLLECTIONS if c in set(runs["collection"])]
     best = best_single(runs)
     seen = list(dict.fromkeys(runs["arm"]))
@@ -399,7 +406,7 @@ def summarise(runs, notes=()):
               "data. SKAB is the tuning split; the others only report. `best single` is "
               "each collection's best single modality: " +
               ", ".join(f"{c}: {best[c][7:]}" for c in order) + "."), "",
-             _markdown_table(table, "arm"), ""]
+             markdown_table(table, "arm"), ""]
     drops = []
     for condition in CONDITIONS[1:]:
         part = runs[runs["condition"] == condition]
@@ -418,9 +425,9 @@ def summarise(runs, notes=()):
         frame = pd.concat(drops, axis=1)
         lines += [("Mean drop of the metric (clean minus corrupted; lower is better) with "
                    f"one modality corrupted on {CORRUPT_FRACTION:.0%} of the test rows, "
-                   "mean over collections:"), "", _markdown_table(frame, "arm"), ""]
+                   "mean over collections:"), "", markdown_table(frame, "arm"), ""]
     seconds = clean.groupby("arm")[["fit_s", "score_s"]].median().reindex(arms)
-    lines += ["Median seconds per unit (clean):", "", _markdown_table(seconds, "arm"), ""]
+    lines += ["Median seconds per unit (clean):", "", markdown_table(seconds, "arm"), ""]
     failed = runs[runs["error"] != ""]
     if len(failed):
         lines += ["Failures:", ""]
@@ -485,13 +492,8 @@ def plot_fusion(runs, path):
 # ---------------------------------------------------------------- command line
 def run(collections, seeds, data_dir, out, resume=False, max_units=None, device="cpu",
         verbose=True):
-    csv_path = Path(out) / CSV_NAME
-    done = set()
-    if resume and csv_path.exists():
-        previous = pd.read_csv(csv_path)
-        done = set(zip(previous["collection"], previous["unit"].astype(str), previous["seed"]))
-    elif csv_path.exists():
-        csv_path.unlink()
+    csv_path, previous = start_runs_csv(Path(out) / CSV_NAME, resume, COLUMNS, TEXT_COLUMNS)
+    done = set(zip(previous["collection"], previous["unit"], previous["seed"]))
     for collection in collections:
         units = collection_units(collection, data_dir, max_units)
         if not units and verbose:
@@ -509,7 +511,7 @@ def run(collections, seeds, data_dir, out, resume=False, max_units=None, device=
                             if r["arm"] == "late" and r["condition"] == "clean"]
                     print(f"{collection} {name} seed {seed}: late {late[0]:.3f}, "
                           f"{time.perf_counter() - start:.0f} s", flush=True)
-    return pd.read_csv(csv_path, dtype={"unit": str, "error": str})
+    return read_runs(csv_path, TEXT_COLUMNS)
 
 
 def main(argv=None):
@@ -521,11 +523,8 @@ def main(argv=None):
     parser.add_argument("--seeds", default="0", help="comma list (default: %(default)s)")
     parser.add_argument("--max-units", type=int, default=None,
                         help="at most this many evenly spread units per collection")
-    parser.add_argument("--data-dir", default=None,
-                        help="data root (default: $SKDIFFAD_DATA, else ../shared/data)")
-    parser.add_argument("--device", default="cpu", help="detector device (default: cpu)")
-    parser.add_argument("--threads", type=int, default=1, help="torch / BLAS threads")
-    parser.add_argument("--out", default=str(RESULTS_DIR / "fusion"), help="output directory")
+    add_run_arguments(parser, data="timeseries/ and images/", devices="the detectors",
+                      device="cpu", out=RESULTS_DIR / "fusion")
     parser.add_argument("--resume", action="store_true",
                         help=f"keep <out>/{CSV_NAME} and skip the units it holds")
     parser.add_argument("--summarise", metavar="DIR", default=None,
@@ -541,14 +540,14 @@ def main(argv=None):
     set_threads(args.threads)
     start = time.perf_counter()
     if args.summarise:
-        runs = pd.read_csv(Path(args.summarise) / CSV_NAME, dtype={"unit": str, "error": str})
+        runs = read_runs(Path(args.summarise) / CSV_NAME, TEXT_COLUMNS)
     else:
         runs = run(collections, seeds, resolve_data_dir(args.data_dir), out, args.resume,
                    args.max_units, args.device)
     elapsed = time.perf_counter() - start
     notes = [*environment_notes(command_line("benchmarks.fusion", argv), args.threads,
-                                args.device, deep_baselines=False),
-             f"Wall time of the last invocation: {elapsed:.0f} s ({elapsed / 60:.1f} min)."]
+                                args.device),
+             f"Wall time of the last invocation: {elapsed_text(elapsed)}."]
     text = summarise(runs, notes)
     (out / SUMMARY_NAME).write_text(text)
     plot_fusion(runs, out / FIGURE_NAME)

@@ -11,7 +11,7 @@ Run from the repository root::
 
 Data: every ``.npz`` in ``<data-dir>/tabular/adbench`` (keys ``X``, ``y``; 1 =
 anomaly), read with :func:`skdiffad.datasets.load_adbench`; without ``--data-dir``
-:func:`benchmarks.tabular.resolve_data_dir` picks ``$SKDIFFAD_DATA`` or the
+:func:`benchmarks._common.resolve_data_dir` picks ``$SKDIFFAD_DATA`` or the
 ``shared/data`` folder next to the checkout. ``--datasets`` takes a comma list of
 names, numeric prefixes (``6`` is ``6_cardio``, never ``16_http``) or substrings.
 
@@ -114,22 +114,26 @@ from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
 from sklearn.neighbors import NearestNeighbors
 
-from benchmarks.tabular import (
+from benchmarks import _common
+from benchmarks._common import (
     RESULTS_DIR,
-    _dataset_order,
-    _error_text,
-    _markdown_table,
-    _standardise,
-    adbench_names,
+    add_run_arguments,
     append_row,
     command_line,
+    dataset_order,
+    elapsed_text,
     environment_notes,
+    error_message,
+    error_text,
+    markdown_table,
     resolve_data_dir,
     results_csv,
-    select_detectors,
+    select_from,
     set_threads,
-    warm_up,
+    start_runs_csv,
+    summary_lines,
 )
+from benchmarks.tabular import _standardise, adbench_names, select_detectors, warm_up
 from skdiffad import TabDiffusionDetector
 from skdiffad.datasets import load_adbench
 
@@ -218,6 +222,8 @@ STRESS_COLUMNS = [
     "fit_s", "gen_fit_s", "gen_s", "n_train", "n_heldout", "n_generated", "d", "subsampled",
     "error",
 ]
+#: Columns of the studies' CSVs read back as text.
+TEXT_COLUMNS = ("labelled", "dataset")
 _KEYS = {"fidelity": ["dataset", "seed", "generator"],
          "utility": ["dataset", "seed", "labelled", "arm"],
          "stress": ["dataset", "seed", "detector", "kind", "strength"]}
@@ -502,11 +508,6 @@ def mean_wasserstein(A, B):
     return float(np.mean([wasserstein_distance(a, b) for a, b in zip(A.T, B.T)]))
 
 
-def _error(exc):
-    message = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {message}"[:300]
-
-
 def _checked_rows(rows, n, d, what):
     rows = np.asarray(rows, dtype=np.float64)
     if rows.shape != (n, d):
@@ -518,25 +519,9 @@ def _checked_rows(rows, n, d, what):
 
 
 # ---------------------------------------------------------------- CSV bookkeeping
-def _start_csv(csv_path, resume, columns):
-    """The earlier rows of a study's CSV when resuming (keys typed), else an empty frame;
-    without ``resume`` the file is deleted."""
-    empty = pd.DataFrame(columns=columns)
-    if csv_path is None:
-        return None, empty
-    csv_path = Path(csv_path)
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
-    if resume and csv_path.exists() and csv_path.stat().st_size > 0:
-        return csv_path, read_runs(csv_path)
-    csv_path.unlink(missing_ok=True)
-    return csv_path, empty
-
-
 def read_runs(csv_path):
     """A study's CSV read back: error as str (``""`` for none), labelled as its text."""
-    runs = pd.read_csv(csv_path, dtype={"error": str, "labelled": str, "dataset": str})
-    runs["error"] = _error_text(runs["error"])
-    return runs
+    return _common.read_runs(csv_path, TEXT_COLUMNS)
 
 
 def _key(study, row):
@@ -593,7 +578,7 @@ def evaluate_generator(make_sampler, X_fit, X_heldout, seed):
         result["wasserstein"] = mean_wasserstein(rows, X_heldout)
         result["c2st_auroc"] = c2st_auroc(X_heldout, rows, random_state=seed)
     except Exception as exc:  # noqa: BLE001 - one generator must not end the benchmark
-        result["error"] = _error(exc)
+        result["error"] = error_message(exc)
     return result
 
 
@@ -623,7 +608,7 @@ def run_fidelity(datasets, generators=None, seeds=(0, 1, 2), *, max_train=3000,
     """
     generators = GENERATORS if generators is None else generators
     seeds = [int(s) for s in seeds]
-    csv_path, previous = _start_csv(csv_path, resume, FIDELITY_COLUMNS)
+    csv_path, previous = start_runs_csv(csv_path, resume, FIDELITY_COLUMNS, TEXT_COLUMNS)
     done = _done("fidelity", previous)
     rows = []
     for name, data in datasets.items():
@@ -785,7 +770,7 @@ def evaluate_arm(arm, split, n_synth, seed):
         result["auroc"] = roc_auc_score(split["y_test"], proba)
         result["aupr"] = average_precision_score(split["y_test"], proba)
     except Exception as exc:  # noqa: BLE001 - one arm must not end the benchmark
-        result["error"] = _error(exc)
+        result["error"] = error_message(exc)
     return result
 
 
@@ -803,7 +788,7 @@ def run_utility(datasets, labelled=("5", "0.01"), arms=UTILITY_ARMS, seeds=(0, 1
     """
     labelled = [str(spec).strip() for spec in labelled]
     seeds = [int(s) for s in seeds]
-    csv_path, previous = _start_csv(csv_path, resume, UTILITY_COLUMNS)
+    csv_path, previous = start_runs_csv(csv_path, resume, UTILITY_COLUMNS, TEXT_COLUMNS)
     done = _done("utility", previous)
     rows = []
     for name, data in datasets.items():
@@ -821,7 +806,7 @@ def run_utility(datasets, labelled=("5", "0.01"), arms=UTILITY_ARMS, seeds=(0, 1
             except Exception as exc:  # noqa: BLE001 - a set that cannot be split is a failed run
                 for arm in pending:
                     row = dict.fromkeys(UTILITY_COLUMNS, np.nan) | base | {
-                        "arm": arm, "subsampled": False, "error": _error(exc)}
+                        "arm": arm, "subsampled": False, "error": error_message(exc)}
                     _record(csv_path, row, UTILITY_COLUMNS, rows, verbose,
                             f"utility {name} seed={seed} labelled={spec} {arm}")
                 continue
@@ -852,7 +837,7 @@ def _generate_stress_sets(X_fit, seed, cells):
         generator.fit(X_fit)
         fit_s = time.perf_counter() - start
     except Exception as exc:  # noqa: BLE001 - a failed generator is a failed run
-        return {cell: (None, f"generator fit: {_error(exc)}", np.nan, np.nan)
+        return {cell: (None, f"generator fit: {error_message(exc)}", np.nan, np.nan)
                 for cell in cells}
     sets = {}
     for kind, strength in cells:
@@ -863,7 +848,7 @@ def _generate_stress_sets(X_fit, seed, cells):
             rows = _checked_rows(rows, STRESS_N_ANOMALIES, X_fit.shape[1], "generate")
             sets[kind, strength] = (rows, "", fit_s, gen_s)
         except Exception as exc:  # noqa: BLE001
-            sets[kind, strength] = (None, f"generate: {_error(exc)}", fit_s, np.nan)
+            sets[kind, strength] = (None, f"generate: {error_message(exc)}", fit_s, np.nan)
     return sets
 
 
@@ -932,7 +917,7 @@ def run_stress(datasets, detectors=None, seeds=(0,), *, kinds=STRESS_KINDS,
         detectors = select_detectors(list(STRESS_DETECTORS))
     seeds = [int(s) for s in seeds]
     strengths = [float(s) for s in strengths]
-    csv_path, previous = _start_csv(csv_path, resume, STRESS_COLUMNS)
+    csv_path, previous = start_runs_csv(csv_path, resume, STRESS_COLUMNS, TEXT_COLUMNS)
     done = _done("stress", previous)
     rows = []
     for name, data in datasets.items():
@@ -959,7 +944,7 @@ def run_stress(datasets, detectors=None, seeds=(0,), *, kinds=STRESS_KINDS,
                     fitted, fit_s = _fit_detector(detectors[detector], X_fit, seed, device)
                     normal = batched_scores(fitted, X_heldout)
                 except Exception as exc:  # noqa: BLE001 - one detector must not end the run
-                    fit_error = f"detector: {_error(exc)}"
+                    fit_error = f"detector: {error_message(exc)}"
                 for _, _, kind, strength in [t for t in pending if t[1] == detector]:
                     generated, error, gen_fit_s, gen_s = sets[kind, strength]
                     row = {"dataset": name, "split": split_of(name), "seed": seed,
@@ -974,7 +959,7 @@ def run_stress(datasets, detectors=None, seeds=(0,), *, kinds=STRESS_KINDS,
                             row["detection_rate"], row["auroc"] = stress_metrics(
                                 normal, batched_scores(fitted, generated))
                         except Exception as exc:  # noqa: BLE001
-                            row["error"] = f"detector: {_error(exc)}"
+                            row["error"] = f"detector: {error_message(exc)}"
                     _record(csv_path, row, STRESS_COLUMNS, rows, verbose,
                             f"stress {name} seed={seed} {detector} {kind} x{strength:g}",
                             f"detected={row['detection_rate']:.3f} "
@@ -999,7 +984,7 @@ def fidelity_tables(runs):
         generators = _ordered(part["generator"], list(GENERATORS))
         c2st = part.pivot_table(index="dataset", columns="generator", values="c2st_auroc",
                                 aggfunc="mean", dropna=False)
-        c2st = c2st.reindex(index=_dataset_order(c2st.index), columns=generators)
+        c2st = c2st.reindex(index=dataset_order(c2st.index), columns=generators)
         w1 = part.pivot_table(index="dataset", columns="generator", values="wasserstein",
                               aggfunc="mean", dropna=False).reindex(columns=generators)
         per_dataset = c2st.copy()
@@ -1057,7 +1042,7 @@ def utility_tables(runs):
                         for spec in specs]
         auroc = part.pivot_table(index="dataset", columns=["labelled", "arm"], values="auroc",
                                  aggfunc="mean", dropna=False)
-        auroc = auroc.reindex(index=_dataset_order(auroc.index))
+        auroc = auroc.reindex(index=dataset_order(auroc.index))
         auroc = auroc[[(spec, a) for spec in specs for a in arms
                        if (spec, a) in auroc.columns]]
         auroc.columns = [f"{a} @{spec}" for spec, a in auroc.columns]
@@ -1096,13 +1081,13 @@ def _failures(runs, name_column):
     failed = runs[runs["error"] != ""]
     lines = []
     for (name, error), group in failed.groupby([name_column, "error"]):
-        sets = ", ".join(_dataset_order(group["dataset"]))
+        sets = ", ".join(dataset_order(group["dataset"]))
         lines.append(f"- {name} ({len(group)} runs; {sets}): {error}")
     return lines
 
 
 def _subsampled_line(runs):
-    sets = _dataset_order(runs.loc[runs["subsampled"].astype(bool), "dataset"])
+    sets = dataset_order(runs.loc[runs["subsampled"].astype(bool), "dataset"])
     return ("Training rows subsampled (cap of --max-train) on: " + ", ".join(sets)) if sets \
         else "No set needed subsampling."
 
@@ -1111,10 +1096,9 @@ def summarise(fidelity=None, utility=None, stress=None, notes=()):
     """Markdown summary of the studies' runs (any of them may be None or empty)."""
     splits = (f"- Tuning split (defaults chosen here only): {', '.join(TUNING_SETS)}; every "
               "other set is the evaluation split. Per-set numbers are means over seeds.")
-    lines = ["# Anomaly generation benchmark", "", *[f"- {note}" for note in notes],
-             splits, ""]
+    lines = [*summary_lines("Anomaly generation benchmark", notes), splits, ""]
     if fidelity is not None and len(fidelity):
-        fidelity = fidelity.assign(error=_error_text(fidelity["error"]))
+        fidelity = fidelity.assign(error=error_text(fidelity["error"]))
         about = ("C2ST: cross-validated AUROC of a gradient-boosted classifier telling "
                  "generated from held-out real normal rows (0.5 = indistinguishable; "
                  "`copy` re-draws real fit rows: the memorisation reference). W1: mean "
@@ -1124,11 +1108,11 @@ def summarise(fidelity=None, utility=None, stress=None, notes=()):
                   f"All sets: {diffusion_vs_gmm(fidelity)}.", ""]
         for split, (per_dataset, overview, line) in fidelity_tables(fidelity).items():
             lines += [f"### {split.capitalize()} split", "", f"{line}.", "",
-                      _markdown_table(overview, "generator"), "",
-                      "Mean C2ST per set:", "", _markdown_table(per_dataset, "dataset"), ""]
+                      markdown_table(overview, "generator"), "",
+                      "Mean C2ST per set:", "", markdown_table(per_dataset, "dataset"), ""]
         lines += _failure_section(fidelity, "generator")
     if utility is not None and len(utility):
-        utility = utility.assign(error=_error_text(utility["error"]),
+        utility = utility.assign(error=error_text(utility["error"]),
                                  labelled=utility["labelled"].astype(str))
         about = ("HistGradientBoostingClassifier on the labelled training rows (`real`) "
                  "plus generated anomalies (`smote`, `adbench`, `diffusion` with kind "
@@ -1139,26 +1123,26 @@ def summarise(fidelity=None, utility=None, stress=None, notes=()):
                   _subsampled_line(utility), ""]
         for split, (means, wins, auroc, grid) in utility_tables(utility).items():
             lines += [f"### {split.capitalize()} split", "",
-                      _markdown_table(means, "labelled"), "",
+                      markdown_table(means, "labelled"), "",
                       "Sets where `diffusion` beats each other arm:", "",
-                      _markdown_table(wins, "labelled"), "",
-                      "AUROC per set:", "", _markdown_table(auroc, "dataset"), ""]
+                      markdown_table(wins, "labelled"), "",
+                      "AUROC per set:", "", markdown_table(auroc, "dataset"), ""]
             if grid is not None:
                 lines += ["Kind grid (`--kind-grid`), mean over sets, lowest AUROC first:",
-                          "", _markdown_table(grid.reset_index("labelled"), "arm"), ""]
+                          "", markdown_table(grid.reset_index("labelled"), "arm"), ""]
         lines += _failure_section(utility, "arm")
     if stress is not None and len(stress):
-        stress = stress.assign(error=_error_text(stress["error"]))
+        stress = stress.assign(error=error_text(stress["error"]))
         detection, auroc = stress_tables(stress)
-        sets = ", ".join(_dataset_order(stress["dataset"]))
+        sets = ", ".join(dataset_order(stress["dataset"]))
         about = (f"Sets: {sets}. Detection rate: share of {int(stress['n_generated'].max())} "
                  f"generated anomalies scored above the {STRESS_QUANTILE:.0%} quantile of "
                  f"the held-out normal rows' scores (chance: {1 - STRESS_QUANTILE:.2f}); "
                  f"columns: generator strength. Figure: `{STRESS_PNG}`.")
         lines += ["## Stress: how often detectors catch generated anomalies", "", about, "",
-                  _markdown_table(detection, "kind / detector"), "",
+                  markdown_table(detection, "kind / detector"), "",
                   "AUROC, held-out normal rows vs generated anomalies:", "",
-                  _markdown_table(auroc, "kind / detector"), ""]
+                  markdown_table(auroc, "kind / detector"), ""]
         lines += _failure_section(stress, "detector")
     return "\n".join(lines)
 
@@ -1251,15 +1235,8 @@ def _parse_args(argv):
     parser.add_argument("--max-train", type=int, default=3000,
                         help="cap on normal training rows, a seeded random subset "
                              "(default: %(default)s)")
-    parser.add_argument("--data-dir", default=None,
-                        help="data root holding tabular/adbench/ (default: $SKDIFFAD_DATA, "
-                             "else the shared/data folder next to the checkout)")
-    parser.add_argument("--device", default="auto",
-                        help="device of the stress study's detectors (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch / BLAS threads (default: %(default)s)")
-    parser.add_argument("--out", default=str(RESULTS_DIR / "generation"),
-                        help="output directory (default: benchmarks/results/generation)")
+    add_run_arguments(parser, devices="the stress study's detectors",
+                      out=RESULTS_DIR / "generation")
     parser.add_argument("--resume", action="store_true",
                         help="keep the studies' CSVs in --out and skip the runs they hold")
     args = parser.parse_args(argv)
@@ -1288,7 +1265,7 @@ def main(argv=None):
           f"subset); sets: {', '.join(chosen)}", flush=True)
     start = time.perf_counter()
     if "fidelity" in args.studies:
-        generators = select_detectors(args.generators, registry=GENERATORS)
+        generators = select_from(GENERATORS, args.generators)
         run_fidelity(loaders(chosen), generators, seeds, max_train=args.max_train,
                      csv_path=results_csv(out, FIDELITY_CSV, args.resume), resume=args.resume)
     if "utility" in args.studies:
@@ -1307,9 +1284,9 @@ def main(argv=None):
     data_line = (f"Data: {data_dir / 'tabular' / 'adbench'}; normal training rows capped "
                  f"at {args.max_train} per set (a seeded random subset).")
     notes = [*environment_notes(command_line("benchmarks.generation", argv), args.threads,
-                                args.device, deep_baselines=False),
+                                args.device),
              data_line,
-             f"Wall time of the last invocation: {elapsed:.0f} s ({elapsed / 60:.1f} min)."]
+             f"Wall time of the last invocation: {elapsed_text(elapsed)}."]
     text = write_summary(out, notes)
     print("\n" + text, flush=True)
     print(f"\nwrote {out / SUMMARY_MD}", flush=True)

@@ -55,17 +55,21 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from benchmarks.generation import _error, _start_csv, fit_bic_gmm, read_runs
-from benchmarks.tabular import (
+from benchmarks._common import (
     RESULTS_DIR,
-    _markdown_table,
+    add_run_arguments,
     append_row,
     command_line,
+    elapsed_text,
     environment_notes,
+    error_message,
+    markdown_table,
     resolve_data_dir,
-    select_detectors,
+    select_from,
     set_threads,
+    start_runs_csv,
 )
+from benchmarks.generation import TEXT_COLUMNS, fit_bic_gmm, read_runs
 from skdiffad.datasets import list_images, load_one_class_images
 
 COLLECTIONS = ("mnist", "fashion_mnist")
@@ -222,14 +226,14 @@ def evaluate(make_sampler, X_fit, X_heldout, seed, device="cpu"):
         result["mean_grey_error"] = float(abs(drawn.mean() - X_heldout.mean()))
         result["c2st_auroc"] = c2st_cnn(X_heldout, drawn, random_state=seed)
     except Exception as exc:  # noqa: BLE001 - one generator must not end the benchmark
-        result["error"] = _error(exc)
+        result["error"] = error_message(exc)
     return result
 
 
 def run(sets, generators, seeds=(0,), *, data_dir=None, n_images=N_IMAGES, device="cpu",
         csv_path=None, resume=False, verbose=True):
     """Every (set, seed, generator) run; returns the runs (earlier ones kept on ``resume``)."""
-    csv_path, previous = _start_csv(csv_path, resume, COLUMNS)
+    csv_path, previous = start_runs_csv(csv_path, resume, COLUMNS, TEXT_COLUMNS)
     done = {(str(r["dataset"]), int(r["seed"]), str(r["generator"]))
             for r in previous.to_dict("records")}
     rows = []
@@ -265,11 +269,11 @@ def summarise(runs, notes=()):
         order = [g for g in GENERATORS if g in table.columns]
         table = table[order]
         table.index = [f"{name} / {seed}" for name, seed in table.index]
-        lines += [_markdown_table(table, "set / seed"), ""]
+        lines += [markdown_table(table, "set / seed"), ""]
         means = ok.groupby("generator")[["c2st_auroc", "mean_grey_error", "fit_s",
                                          "sample_s"]].mean()
         lines += ["Means over the runs (grey-level error in 0-255 units, seconds):", "",
-                  _markdown_table(means.reindex(order), "generator"), ""]
+                  markdown_table(means.reindex(order), "generator"), ""]
         if {"diffusion", "pca-gmm"} <= set(table.columns):
             both = table[["diffusion", "pca-gmm"]].dropna()
             wins = int((both["diffusion"] < both["pca-gmm"]).sum())
@@ -303,15 +307,8 @@ def main(argv=None):
     parser.add_argument("--n-images", type=int, default=N_IMAGES,
                         help="images in the fit part and in the held-out part "
                              "(default: %(default)s)")
-    parser.add_argument("--data-dir", default=None,
-                        help="data root holding images/ (default: $SKDIFFAD_DATA, else "
-                             "the shared/data folder next to the checkout)")
-    parser.add_argument("--device", default="cpu",
-                        help="device of the diffusion model (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch / BLAS threads (default: %(default)s)")
-    parser.add_argument("--out", default=str(RESULTS_DIR / "generation"),
-                        help="output directory (default: benchmarks/results/generation)")
+    add_run_arguments(parser, data="images/", devices="the diffusion model", device="cpu",
+                      out=RESULTS_DIR / "generation")
     parser.add_argument("--resume", action="store_true",
                         help=f"keep {CSV_NAME} in --out and skip the runs it holds")
     args = parser.parse_args(argv)
@@ -324,7 +321,7 @@ def main(argv=None):
     if not sets:
         raise SystemExit(f"no MNIST / Fashion-MNIST sets under {data_dir / 'images'}")
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    generators = select_detectors(args.generators, registry=GENERATORS)
+    generators = select_from(GENERATORS, args.generators)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -332,10 +329,10 @@ def main(argv=None):
         device=args.device, csv_path=out / CSV_NAME, resume=args.resume)
     elapsed = time.perf_counter() - start
     notes = [*environment_notes(command_line("benchmarks.generation_images", argv),
-                                args.threads, args.device, deep_baselines=False),
+                                args.threads, args.device),
              (f"diffusion: widths {WIDTHS}, {MAX_STEPS} training steps, DDIM {DDIM_STEPS} "
               f"steps; pca-gmm: {PCA_COMPONENTS} components; CNN: {CNN_EPOCHS} epochs."),
-             f"Wall time of the last invocation: {elapsed:.0f} s ({elapsed / 60:.1f} min)."]
+             f"Wall time of the last invocation: {elapsed_text(elapsed)}."]
     text = summarise(read_runs(out / CSV_NAME), notes)
     (out / SUMMARY_NAME).write_text(text)
     print("\n" + text, flush=True)

@@ -69,8 +69,9 @@ import torch
 from scipy.ndimage import gaussian_filter
 from sklearn.metrics import roc_auc_score
 
+from benchmarks._common import plain_table
 from skdiffad import DiffusionImageDetector, DiffusionTSDetector, TabDiffusionDetector
-from skdiffad.datasets import make_tabular_anomalies, make_timeseries_anomalies
+from skdiffad.datasets import DATA_ENV_VAR, make_tabular_anomalies, make_timeseries_anomalies
 
 # Relative CPU-CUDA score difference accepted (float32 rounding through TF32-free
 # kernels; learned models trained in bfloat16 differ more, see the table).
@@ -102,7 +103,6 @@ TILE_SIZE = (256, 256)
 MNIST_SET, MNIST_TRAIN, MNIST_TEST = "mnist0", 2000, 1000
 REAL_UNET = {"denoiser": "unet", "max_steps": 1000}
 QUICK_REAL = {"max_steps": 200, "mnist_test": 300, "tile_test": 200}
-DATA_ENV_VAR = "SKDIFFAD_DATA"
 
 
 def _textures(n_normal, n_anomalous, side, seed):
@@ -385,15 +385,12 @@ REAL_COLUMNS = ["set", "detector", "size", "n_train", "n_test", "fit_cuda_s", "s
                 "images_per_s", "map_cuda_s", "auroc", "pixel_auroc", "ok"]
 
 
+def _cell(value):
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def _markdown(rows, cols=CHECK_COLUMNS):
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in rows:
-        cells = []
-        for c in cols:
-            v = row.get(c, "")
-            cells.append(f"{v:.4g}" if isinstance(v, float) else str(v))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return plain_table(rows, cols, cell=_cell)
 
 
 def main(argv=None):

@@ -14,7 +14,7 @@ Run from the repository root::
     wait; python -m benchmarks.image --summarise S1 S2 --out benchmarks/results
 
 Data: ``<data-dir>/images/{mnist,fashion_mnist,magnetic_tile}`` (see the data
-README; without ``--data-dir``, :func:`benchmarks.tabular.resolve_data_dir` picks
+README; without ``--data-dir``, :func:`benchmarks._common.resolve_data_dir` picks
 ``$SKDIFFAD_DATA`` or the ``shared/data`` folder next to the checkout), read with
 :func:`skdiffad.datasets.load_one_class_images` (``mnist0``-``mnist9``,
 ``fashion0``, ``fashion1``, ``fashion3``-``5``, ``fashion7``-``9``: 28x28, about 7000
@@ -126,35 +126,39 @@ import torch
 from scipy.ndimage import gaussian_filter
 from sklearn.base import BaseEstimator
 
+from benchmarks._common import (
+    NOT_APPLICABLE,
+    SHARDS_DEVICE,
+    NotApplicable,
+    append_row,
+    benchmark_parser,
+    choose_names,
+    command_line,
+    elapsed_text,
+    environment_notes,
+    error_message,
+    error_text,
+    markdown_table,
+    merge_run_files,
+    merged_from,
+    parse_shard,
+    resolve_data_dir,
+    results_csv,
+    select_from,
+    set_threads,
+    stacked_tables,
+    start_runs_csv,
+    summary_lines,
+    take_shard,
+)
 from benchmarks.tabular import (
     AUTOENCODER_EPOCHS,
     DEEPSVDD_EPOCHS,
-    _error_text,
-    _markdown_table,
     _stratified_subsample,
-    append_row,
-    benchmark_parser,
-    command_line,
     dataset_table,
     detector_table,
-    environment_notes,
-    merge_run_files,
-    resolve_data_dir,
-    results_csv,
-    set_threads,
-    start_runs_csv,
 )
 from benchmarks.tabular import DETECTORS as TABULAR_DETECTORS
-from benchmarks.tabular import select_detectors as _tabular_select
-from benchmarks.timeseries import (
-    NOT_APPLICABLE,
-    NotApplicable,
-    _choose,
-    _error_message,
-    parse_shard,
-    summary_frame,
-    take_shard,
-)
 from skdiffad._core.devices import resolve_device
 from skdiffad._core.samples import window_starts
 from skdiffad.datasets import (
@@ -580,8 +584,8 @@ DETECTORS = {
 
 
 def select_detectors(names=None) -> dict:
-    """:func:`benchmarks.tabular.select_detectors` over this module's :data:`DETECTORS`."""
-    return _tabular_select(names, registry=DETECTORS)
+    """:func:`benchmarks._common.select_from` over this module's :data:`DETECTORS`."""
+    return select_from(DETECTORS, names)
 
 
 def with_budget(make_detector, steps, epochs):
@@ -725,7 +729,7 @@ def evaluate(make_detector, run, seed, device="auto"):
             result["score_s"] = time.perf_counter() - start
         result.update(image_metrics(run["y_test"], _checked(scores, (len(X_test),), "scores")))
     except Exception as exc:  # noqa: BLE001 - one detector must not end the benchmark
-        result["error"] = _error_message(exc)
+        result["error"] = error_message(exc)
     return result
 
 
@@ -898,7 +902,7 @@ def collection_table(runs):
     without maps) and the map seconds added where the collection has masks.
     """
     runs = runs.copy()
-    runs["error"] = _error_text(runs["error"])
+    runs["error"] = error_text(runs["error"])
     table = detector_table(runs).rename(columns={"datasets": "sets"})
     not_applicable = runs["error"].str.startswith(NOT_APPLICABLE)
     table["failures"] = ((runs["error"] != "") & ~not_applicable).groupby(
@@ -936,8 +940,8 @@ def summarise(runs, title="Image anomaly detection benchmark", notes=()):
     in bold; † where a cap subsampled the set), then the failed runs.
     """
     runs = runs.copy()
-    runs["error"] = _error_text(runs["error"])
-    lines = [f"# {title}", ""] + [f"- {note}" for note in notes]
+    runs["error"] = error_text(runs["error"])
+    lines = summary_lines(title, notes)
     lines += ["- Metrics are averaged over seeds per set, then over sets; mean rank: "
               "1 = best AUROC on a set. Pixel metrics pool the pixels of all test images "
               "(sets with masks only); n/a: the detector gives no map.", ""]
@@ -951,12 +955,12 @@ def summarise(runs, title="Image anomaly detection benchmark", notes=()):
                   f"images {', '.join(sizes)}; e.g. {first['dataset']} seed "
                   f"{first['seed']}: {first['n_train']} training images, "
                   f"{first['n_test']} test images ({first['n_test_anomalies']} anomalies).",
-                  "", _markdown_table(table, "detector"), ""]
+                  "", markdown_table(table, "detector"), ""]
         if collection in IMAGE_COLLECTIONS[:2] or (collection not in IMAGE_COLLECTIONS
                                                    and part["dataset"].nunique() > 1):
             lines += [f"### {_TITLES.get(collection, collection)}: AUROC per class "
                       "(mean over seeds)", "",
-                      _markdown_table(dataset_table(part, list(table.index)), "set"), ""]
+                      markdown_table(dataset_table(part, list(table.index)), "set"), ""]
             per_set = part.groupby("dataset")["seed"].apply(
                 lambda s: ",".join(map(str, sorted(set(s)))))
             several = per_set[per_set.str.contains(",")]
@@ -1043,13 +1047,13 @@ def write_outputs(runs, out, notes, directories):
     summary, table, figure = (Path(out) / name for name in OUTPUT_FILES)
     text = summarise(runs, notes=notes)
     summary.write_text(text + "\n")
-    summary_frame(summary_tables(runs)).to_csv(table, index=False)
+    stacked_tables(summary_tables(runs)).to_csv(table, index=False)
     plot_tile_examples(runs, directories, figure)
     return text
 
 
 def _notes(command, threads, device, max_train, max_test, tile_size, quick=False):
-    notes = environment_notes(command, threads, device, deep_baselines=False) + [
+    notes = environment_notes(command, threads, device) + [
         "Protocol: one-class. Training: a random half of a set's normal images, "
         + (f"at most {max_train} (normal images left out by the cap are tested)"
            if max_train else "uncapped") + "; test: the other normal images and every "
@@ -1091,7 +1095,7 @@ def _parse_args(argv):
         "python -m benchmarks.image",
         "MNIST / Fashion-MNIST / magnetic-tile benchmark: DiffusionImageDetector vs PyOD "
         "and localisation baselines.", DETECTORS, "image_runs.csv", data="images/",
-        torch_baseline="ConvAE, PatchNN")
+        devices="the diffusion detectors (and ConvAE, PatchNN)")
     parser.add_argument("--collections", default=",".join(IMAGE_COLLECTIONS),
                         help="comma list of collections (default: %(default)s)")
     parser.add_argument("--sets", default=None,
@@ -1130,7 +1134,7 @@ def plan_units(collections, data_dir, tile_size, sets=None, seeds=None, quick=Fa
         names = list(loaders)
         grid = ([(n, s) for n in names for s in seeds] if seeds is not None
                 else default_grid(collection, names))
-        chosen = _choose(names, sets)[:1] if quick else _choose(names, sets)
+        chosen = choose_names(names, sets)[:1] if quick else choose_names(names, sets)
         for name, seed in grid:
             if name in chosen:
                 units[(collection, name, seed)] = loaders[name]
@@ -1143,9 +1147,9 @@ def summarise_directories(directories, out, command):
     """Merge the ``image_runs.csv`` of several runs (shards) and write one summary."""
     runs = merge_run_files(directories, "image_runs.csv",
                            ["collection", "dataset", "seed", "detector"], out)
-    notes = environment_notes(command, 1, "see the shards' commands", deep_baselines=False)
-    notes += ["Merged from: " + ", ".join(str(d) for d in directories)
-              + " (caps and sizes: see the shards' summaries and the CSV columns)."]
+    notes = environment_notes(command, 1, SHARDS_DEVICE) + [
+        merged_from(directories)
+        + " (caps and sizes: see the shards' summaries and the CSV columns)."]
     text = write_outputs(runs, out, notes, list(directories))
     print(text, flush=True)
     return runs
@@ -1194,7 +1198,7 @@ def main(argv=None):
     elapsed = time.perf_counter() - start
     notes = _notes(command, args.threads, args.device, max_train, max_test, tile_size,
                    args.quick) + [f"Data: {data_dir / 'images'}; wall time of this "
-                                  f"invocation: {elapsed:.0f} s ({elapsed / 60:.1f} min)."]
+                                  f"invocation: {elapsed_text(elapsed)}."]
     text = write_outputs(runs, out, notes, [out])
     print(f"\n{text}\nwrote {csv_path} and, next to it, {', '.join(OUTPUT_FILES)}", flush=True)
     return runs

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.tabular import resolve_data_dir, set_threads
+from benchmarks._common import RESULTS_DIR, resolve_data_dir, set_threads
 from skdiffad import DiffusionImageDetector
 from skdiffad.datasets import load_one_class_images, semi_supervised_split
 
@@ -141,7 +141,7 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--threads", default="1,2", help="comma list (default: 1,2)")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--out", default=str(RESULTS_DIR))
     parser.add_argument("--unet", action="store_true",
                         help="few-step vs every-step U-Net restoration instead")
     parser.add_argument("--unet-test", type=int, default=300)

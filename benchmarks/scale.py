@@ -12,7 +12,7 @@ Usage::
     python -m benchmarks.scale --datasets 11_donors --detectors Diffusion-nonparametric
 
 Data: ``<data-dir>/tabular/adbench``; without ``--data-dir``,
-:func:`benchmarks.tabular.resolve_data_dir` picks ``$SKDIFFAD_DATA`` or the
+:func:`benchmarks._common.resolve_data_dir` picks ``$SKDIFFAD_DATA`` or the
 ``shared/data`` folder next to the checkout, and every child process is given
 that folder explicitly.
 """
@@ -28,8 +28,9 @@ import time
 from pathlib import Path
 
 
-from benchmarks.tabular import (DETECTORS, add_run_arguments, environment_notes, prepare,
-                                resolve_data_dir, select_detectors, set_threads)
+from benchmarks._common import (add_run_arguments, command_line, environment_notes,
+                                resolve_data_dir, set_threads, summary_lines)
+from benchmarks.tabular import DETECTORS, prepare, select_detectors
 
 DEFAULT_DATASETS = ("11_donors", "16_http")
 DEFAULT_DETECTORS = ("Diffusion-nonparametric", "KNN", "IForest")
@@ -118,9 +119,9 @@ def main(argv=None):
             print(_table([row]).splitlines()[-1], flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    notes = environment_notes("python -m benchmarks.scale " + " ".join(argv or sys.argv[1:]),
-                              args.threads, args.device, deep_baselines=False)
-    text = "# Scale benchmark\n\n" + "\n".join(f"- {n}" for n in notes) + "\n\n" + _table(rows) + "\n"
+    notes = environment_notes(command_line("benchmarks.scale", argv), args.threads,
+                              args.device)
+    text = "\n".join(summary_lines("Scale benchmark", notes)) + "\n\n" + _table(rows) + "\n"
     (out / "scale_summary.md").write_text(text)
     (out / "scale_runs.json").write_text(json.dumps(rows, indent=1))
     print(f"wrote {out / 'scale_summary.md'}")

@@ -58,9 +58,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.tabular import (
+from benchmarks._common import (
+    RESULTS_DIR,
     command_line,
+    elapsed_text,
     environment_notes,
+    plain_table,
     resolve_data_dir,
     set_threads,
 )
@@ -68,7 +71,6 @@ from benchmarks.tabular import (
 TABLE_SET = "11_donors"
 SERIES_FIT = "SMAP_A-1"
 TRAIN_ROWS = 20_000
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 CSV_NAME = "scale_out_runs.csv"
 SUMMARY_NAME = "scale_out_summary.md"
 
@@ -432,10 +434,7 @@ def summarise(runs, notes=()):
               "shipments", "peak_mib"] + (["val_loss_ratio"] if "val_loss_ratio" in table
                                          else [])
     table = table.reindex(columns=header).astype(object).fillna("")
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "---|" * len(header))
-    for _, row in table.iterrows():
-        lines.append("| " + " | ".join(str(row[c]) for c in header) + " |")
+    lines.append(plain_table(table.to_dict("records"), header))
     lines += [""] + [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
 
@@ -479,9 +478,8 @@ def main(argv=None):
     runs = pd.DataFrame(rows)
     runs.to_csv(out / CSV_NAME, index=False)
     elapsed = time.perf_counter() - start
-    notes = [*environment_notes(command_line("benchmarks.scale_out", argv), 1, "cpu",
-                                deep_baselines=False),
-             f"Wall time: {elapsed:.0f} s ({elapsed / 60:.1f} min)."]
+    notes = [*environment_notes(command_line("benchmarks.scale_out", argv), 1, "cpu"),
+             f"Wall time: {elapsed_text(elapsed)}."]
     text = summarise(runs, notes)
     (out / SUMMARY_NAME).write_text(text)
     print(text, flush=True)

@@ -9,9 +9,9 @@ Run from the repository root::
 
 Data: every ``.npz`` in ``<data-dir>/tabular/adbench`` (see the data README). Without
 ``--data-dir`` the data root is ``$SKDIFFAD_DATA`` when that is set, else the
-``shared/data`` folder next to the checkout (:data:`SHARED_DATA`, found from this
-file's location, so the working directory does not matter); see
-:func:`resolve_data_dir`.
+``shared/data`` folder next to the checkout (:data:`benchmarks._common.SHARED_DATA`,
+found from the scripts' location, so the working directory does not matter); see
+:func:`benchmarks._common.resolve_data_dir`.
 
 Detectors (:data:`DETECTORS`, chosen with ``--detectors``): ``TabDiffusionDetector``
 with its default settings under each scoring paradigm (``Diffusion-nonparametric``
@@ -59,11 +59,7 @@ the first dataset. Torch and BLAS use one thread unless ``--threads`` says more.
 
 from __future__ import annotations
 
-import argparse
-import csv
 import math
-import os
-import platform
 import sys
 import time
 import warnings
@@ -85,13 +81,30 @@ from pyod.models.ocsvm import OCSVM
 from pyod.models.pca import PCA
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from benchmarks._common import (
+    SHARDS_DEVICE,
+    append_row,
+    benchmark_parser,
+    choose_names,
+    command_line,
+    dataset_order,
+    elapsed_text,
+    environment_notes,
+    error_message,
+    error_text,
+    markdown_table,
+    merge_run_files,
+    merged_from,
+    resolve_data_dir,
+    results_csv,
+    select_from,
+    set_threads,
+    start_runs_csv,
+    summary_lines,
+)
 from skdiffad import TabDiffusionDetector
-from skdiffad.datasets import DATA_ENV_VAR, list_adbench, load_adbench, semi_supervised_split
+from skdiffad.datasets import list_adbench, load_adbench, semi_supervised_split
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
-#: The benchmark data next to the checkout, ``<repository>/../shared/data``, found
-#: from this file's location (never from the working directory).
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PROTOCOLS = ("semi", "unsup")
 DIFFUSION_PREFIX = "Diffusion"
 
@@ -99,6 +112,9 @@ DIFFUSION_PREFIX = "Diffusion"
 # 2-core CPU: AutoEncoder keeps PyOD's default (10); DeepSVDD drops from 100 to 20.
 AUTOENCODER_EPOCHS = 10
 DEEPSVDD_EPOCHS = 20
+#: The summary's note on the deep baselines' settings.
+DEEP_BASELINES_NOTE = (f"Deep baselines: AutoEncoder epoch_num={AUTOENCODER_EPOCHS}, DeepSVDD "
+                       f"epochs={DEEPSVDD_EPOCHS}; every other setting is the library default.")
 
 
 # ---------------------------------------------------------------- detectors
@@ -145,33 +161,9 @@ RUN_COLUMNS = [
 ]
 
 
-def select_detectors(names=None, registry=None) -> dict:
-    """Pick detectors from a registry (default :data:`DETECTORS`) by name, case-insensitively.
-
-    Parameters
-    ----------
-    names : str, iterable of str or None, default=None
-        A comma-separated string or a list of names; ``None`` selects all.
-    registry : dict or None, default=None
-        Name -> factory; ``None`` is this module's :data:`DETECTORS` (the
-        time-series benchmark passes its own).
-
-    Returns
-    -------
-    detectors : dict
-        Name -> factory, in registry order.
-    """
-    registry = DETECTORS if registry is None else registry
-    if names is None:
-        return dict(registry)
-    if isinstance(names, str):
-        names = [n for n in names.split(",") if n.strip()]
-    by_lower = {name.lower(): name for name in registry}
-    unknown = [n for n in names if n.strip().lower() not in by_lower]
-    if unknown:
-        raise ValueError(f"unknown detector(s) {unknown}; choose from {list(registry)}")
-    wanted = {by_lower[n.strip().lower()] for n in names}
-    return {name: make for name, make in registry.items() if name in wanted}
+def select_detectors(names=None) -> dict:
+    """:func:`benchmarks._common.select_from` over this module's :data:`DETECTORS`."""
+    return select_from(DETECTORS, names)
 
 
 # ------------------------------------------------------------- preparation
@@ -275,8 +267,7 @@ def evaluate(make_detector, run, seed, device="auto"):
         result["auroc"] = roc_auc_score(run["y_test"], scores)
         result["aupr"] = average_precision_score(run["y_test"], scores)
     except Exception as exc:  # noqa: BLE001 - one detector must not end the benchmark
-        message = " ".join(str(exc).split())
-        result["error"] = f"{type(exc).__name__}: {message}"[:300]
+        result["error"] = error_message(exc)
     return result
 
 
@@ -306,86 +297,6 @@ def _fit_once(make_detector, X, device):
         detector.fit(X).decision_function(X)
     except Exception:  # noqa: BLE001 - a failing detector fails again, recorded, later
         pass
-
-
-def _error_text(errors):
-    """Error column as str, ``""`` for no error (a CSV read back gives NaN there)."""
-    return errors.astype(object).where(errors.notna(), "").astype(str)
-
-
-def _read_runs(csv_path):
-    runs = pd.read_csv(csv_path, dtype={"error": str})
-    runs["error"] = _error_text(runs["error"])
-    return runs
-
-
-def start_runs_csv(csv_path, resume, columns):
-    """Get a benchmark's per-run CSV ready: the earlier rows when resuming, else a fresh start.
-
-    Makes the CSV's folder; without ``resume`` (or with an empty file) an existing
-    CSV is deleted.
-
-    Returns
-    -------
-    csv_path : Path or None
-        ``csv_path`` as a ``Path`` (None stays None: nothing is written).
-    previous : pandas.DataFrame
-        The rows already there when resuming, else an empty frame with ``columns``.
-    """
-    if csv_path is None:
-        return None, pd.DataFrame(columns=columns)
-    csv_path = Path(csv_path)
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
-    if resume and csv_path.exists() and csv_path.stat().st_size > 0:
-        return csv_path, _read_runs(csv_path)
-    csv_path.unlink(missing_ok=True)
-    return csv_path, pd.DataFrame(columns=columns)
-
-
-def results_csv(out, name, resume):
-    """``<out>/<name>``, with ``out`` made; without ``resume`` an earlier file goes to ``.bak``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    csv_path = out / name
-    if csv_path.exists() and not resume:
-        backup = csv_path.with_suffix(".csv.bak")
-        csv_path.replace(backup)
-        print(f"previous results moved to {backup} (use --resume to continue them)",
-              flush=True)
-    return csv_path
-
-
-def merge_run_files(directories, name, keys, out):
-    """Join the per-run CSV ``name`` of several output directories (shards) into ``<out>/<name>``.
-
-    Raises ``SystemExit`` when a directory has no such file or a run (the same
-    ``keys`` values) appears in more than one. Returns the joined runs.
-    """
-    paths = [Path(d) / name for d in directories]
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        raise SystemExit(f"no results to merge at {missing}")
-    runs = pd.concat([_read_runs(p) for p in paths], ignore_index=True)
-    duplicated = runs.duplicated(list(keys))
-    if duplicated.any():
-        raise SystemExit(f"{int(duplicated.sum())} runs appear in more than one directory")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    runs.to_csv(out / name, index=False)
-    return runs
-
-
-def append_row(csv_path, row, columns=RUN_COLUMNS):
-    """Add one run to a benchmark's per-run CSV at once (nothing when ``csv_path`` is None),
-    so an interrupted run can be resumed."""
-    if csv_path is None:
-        return
-    new_file = not csv_path.exists() or csv_path.stat().st_size == 0
-    with open(csv_path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        if new_file:
-            writer.writeheader()
-        writer.writerow({k: row[k] for k in columns})
 
 
 def run_benchmark(datasets, detectors=None, protocols=PROTOCOLS, seeds=(0, 1, 2), *,
@@ -475,7 +386,7 @@ def run_benchmark(datasets, detectors=None, protocols=PROTOCOLS, seeds=(0, 1, 2)
                            "test_subsampled": run["test_subsampled"]}
                     rows.append(row)
                     if csv_path is not None:
-                        append_row(csv_path, row)
+                        append_row(csv_path, row, RUN_COLUMNS)
                     if verbose:
                         _print_progress(count, total, row)
         del X, y
@@ -500,30 +411,6 @@ def _print_progress(count, total, row):
 
 
 # ---------------------------------------------------------------- summary
-def _markdown_table(frame, index_name, floatfmt=".3f"):
-    def cell(value):
-        if isinstance(value, str):
-            return value
-        if isinstance(value, (float, np.floating)):
-            return "–" if np.isnan(value) else format(value, floatfmt)
-        return str(value)
-
-    header = [index_name] + [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join(["---"] + ["---:"] * len(frame.columns)) + "|"]
-    columns = [frame[c].tolist() for c in frame.columns]  # keeps int columns int
-    for i, index in enumerate(frame.index):
-        lines.append("| " + " | ".join([str(index)] + [cell(col[i]) for col in columns]) + " |")
-    return "\n".join(lines)
-
-
-def _dataset_order(names):
-    def key(name):
-        head = name.split("_")[0]
-        return (0, int(head), name) if head.isdigit() else (1, 0, name)
-    return sorted(set(names), key=key)
-
-
 def detector_table(runs):
     """Per-detector summary of one protocol's runs, best mean AUROC first.
 
@@ -567,7 +454,7 @@ def dataset_table(runs, order=None):
     """
     auroc = runs.pivot_table(index="dataset", columns="detector", values="auroc",
                              aggfunc="mean", dropna=False)
-    auroc = auroc.reindex(index=_dataset_order(auroc.index), columns=order or auroc.columns)
+    auroc = auroc.reindex(index=dataset_order(auroc.index), columns=order or auroc.columns)
     sub = runs.groupby("dataset")[["train_subsampled", "test_subsampled"]].any().any(axis=1)
     rounded = auroc.round(3)
     cells = auroc.map(lambda v: "–" if np.isnan(v) else f"{v:.3f}")
@@ -603,9 +490,8 @@ def summarise(runs, title="Tabular anomaly detection benchmark", notes=()):
         Markdown.
     """
     runs = runs.copy()
-    runs["error"] = _error_text(runs["error"])
-    lines = [f"# {title}", ""]
-    lines += [f"- {note}" for note in notes]
+    runs["error"] = error_text(runs["error"])
+    lines = summary_lines(title, notes)
     lines += ["- Per-dataset AUROC/AUPR are averaged over seeds, then over datasets; "
               "mean rank: 1 = best AUROC on a dataset, among the detectors that "
               "produced a score there.", ""]
@@ -619,9 +505,9 @@ def summarise(runs, title="Tabular anomaly detection benchmark", notes=()):
         lines += [f"## Protocol: {label}", "",
                   f"{part['dataset'].nunique()} datasets, seeds {seeds}, "
                   f"{len(part)} runs.", "",
-                  _markdown_table(table, "detector"), "",
+                  markdown_table(table, "detector"), "",
                   "### AUROC per dataset (mean over seeds)", "",
-                  _markdown_table(dataset_table(part, list(table.index)), "dataset"), ""]
+                  markdown_table(dataset_table(part, list(table.index)), "dataset"), ""]
         subsampled = part[part["train_subsampled"] | part["test_subsampled"]]
         if len(subsampled):
             lines.append("† subsampled (rows fitted / scored, seed "
@@ -634,7 +520,7 @@ def summarise(runs, title="Tabular anomaly detection benchmark", notes=()):
         if len(failed):
             lines += ["### Failures", ""]
             for (detector, error), group in failed.groupby(["detector", "error"]):
-                names = ", ".join(_dataset_order(group["dataset"]))
+                names = ", ".join(dataset_order(group["dataset"]))
                 lines.append(f"- {detector} ({len(group)} runs; {names}): {error}")
             lines.append("")
     return "\n".join(lines)
@@ -678,42 +564,6 @@ def plot_auroc(runs, path):
     plt.close(fig)
 
 
-# ---------------------------------------------------------------- threads
-def set_threads(n_threads):
-    """Use ``n_threads`` for torch and for the BLAS/OpenMP pools numpy and scikit-learn use.
-
-    The command lines default to one thread: the networks are small, so extra
-    threads gain little, and on a machine shared with other jobs OpenMP threads
-    that wait for a core made the diffusion fits ten times slower in our runs.
-    """
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(n_threads)
-    threadpool_limits(limits=n_threads)
-
-
-def environment_notes(args_line, n_threads, device, deep_baselines=True):
-    """Lines that say how a result was produced (command, versions, machine)."""
-    import pyod
-    import sklearn
-    import torch
-
-    import skdiffad
-    notes = [
-        f"Command: `{args_line}`",
-        f"skdiffad {skdiffad.__version__}, pyod {pyod.__version__}, torch "
-        f"{torch.__version__}, scikit-learn {sklearn.__version__}, python "
-        f"{platform.python_version()}",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {n_threads} threads, "
-        f"device={device} (CUDA available: {torch.cuda.is_available()})",
-    ]
-    if deep_baselines:
-        notes.append(f"Deep baselines: AutoEncoder epoch_num={AUTOENCODER_EPOCHS}, DeepSVDD "
-                     f"epochs={DEEPSVDD_EPOCHS}; every other setting is the library default.")
-    return notes
-
-
 # ---------------------------------------------------------------- command line
 def adbench_names(data_dir):
     """The ADBench sets found under ``data_dir``, or ``SystemExit`` saying where none were."""
@@ -724,65 +574,17 @@ def adbench_names(data_dir):
     return names
 
 
-def resolve_data_dir(data_dir=None) -> Path:
-    """The data root a benchmark script reads.
-
-    ``data_dir`` (``--data-dir``) when given, else the ``SKDIFFAD_DATA``
-    environment variable when set (as :func:`skdiffad.datasets.get_data_home`
-    reads it), else :data:`SHARED_DATA`. The folder is not checked: a script
-    that finds no data there says so (or, like the demo, goes on without it).
-    """
-    chosen = data_dir or os.environ.get(DATA_ENV_VAR)
-    return Path(chosen).expanduser() if chosen else SHARED_DATA
+def _notes(command, threads, device):
+    return environment_notes(command, threads, device) + [DEEP_BASELINES_NOTE]
 
 
-def add_run_arguments(parser, data="tabular/adbench/", torch_baseline="PyOD's AutoEncoder"):
-    """Options every benchmark script shares: data, device, threads, output.
-
-    ``data`` names the folder under the data root the script reads, and
-    ``torch_baseline`` the baselines that also follow ``--device`` (for ``--help``).
-    """
-    parser.add_argument("--data-dir", default=None,
-                        help=f"data root holding {data} (default: $SKDIFFAD_DATA when "
-                             "set, else the shared/data folder next to the checkout, "
-                             "found from the script's location, not the working "
-                             f"directory: {SHARED_DATA})")
-    parser.add_argument("--device", default="auto",
-                        help=f"device of the diffusion detectors (and {torch_baseline}): "
-                             "auto, cpu, cuda (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch / BLAS threads per process; the models are small, and "
-                             "more threads slow them down badly on a busy machine "
-                             "(default: %(default)s)")
-    parser.add_argument("--out", default=str(RESULTS_DIR),
-                        help="output directory (default: benchmarks/results)")
-
-
-def command_line(module, argv=None):
-    """The command that ran ``python -m <module>`` with ``argv`` (None: this process's)."""
-    return (f"python -m {module} " + " ".join(sys.argv[1:] if argv is None else argv)).strip()
-
-
-def benchmark_parser(prog, description, registry, csv_name, data="tabular/adbench/",
-                     torch_baseline="PyOD's AutoEncoder"):
-    """An argument parser holding the options every benchmark script shares.
-
-    Those of :func:`add_run_arguments` (``data`` and ``torch_baseline`` go there),
-    ``--detectors`` (names of ``registry``), and ``--resume`` and ``--summarise``
-    for the script's per-run CSV ``csv_name``.
-    """
-    parser = argparse.ArgumentParser(prog=prog, description=description)
-    add_run_arguments(parser, data=data, torch_baseline=torch_baseline)
-    parser.add_argument("--detectors", default=None,
-                        help="comma list of detector names, case-insensitive "
-                             f"(default: all of {', '.join(registry)})")
-    parser.add_argument("--resume", action="store_true",
-                        help=f"keep <out>/{csv_name} and skip the runs it holds")
-    parser.add_argument("--summarise", nargs="+", metavar="DIR", default=None,
-                        help=f"run nothing: merge the {csv_name} of these output "
-                             "directories (e.g. shards run in parallel) and write the "
-                             "summary and figure to --out")
-    return parser
+def write_outputs(runs, out, notes):
+    """Write ``tabular_summary.md`` and ``tabular_auroc.png`` to ``out``; returns the Markdown."""
+    out = Path(out)
+    text = summarise(runs, notes=notes)
+    (out / "tabular_summary.md").write_text(text + "\n")
+    plot_auroc(runs, out / "tabular_auroc.png")
+    return text
 
 
 def _parse_args(argv):
@@ -812,25 +614,18 @@ def summarise_directories(directories, out, command):
     Lets a long benchmark run as parallel shards (one process per core, each with
     its own ``--out``), then be summarised as a single table.
     """
-
     runs = merge_run_files(directories, "tabular_runs.csv",
                            ["dataset", "protocol", "seed", "detector"], out)
-    out = Path(out)
-    notes = environment_notes(command, 1, "see the shards' commands") + [
-        "Merged from: " + ", ".join(str(d) for d in directories),
-    ]
-    text = summarise(runs, notes=notes)
-    (out / "tabular_summary.md").write_text(text + "\n")
-    plot_auroc(runs, out / "tabular_auroc.png")
+    text = write_outputs(runs, out, _notes(command, 1, SHARDS_DEVICE) + [merged_from(directories)])
     print(text, flush=True)
     return runs
 
 
 def _choose_datasets(names, spec):
+    chosen = choose_names(names, spec)
     if not spec:
-        return list(names)
+        return chosen
     wanted = [s.strip().lower() for s in spec.split(",") if s.strip()]
-    chosen = [n for n in names if any(w == n.lower() or w in n.lower() for w in wanted)]
     missing = [w for w in wanted if not any(w in n.lower() for n in names)]
     if missing:
         print(f"warning: no dataset matches {missing}", file=sys.stderr, flush=True)
@@ -874,15 +669,12 @@ def main(argv=None):
                          max_test=args.max_test, device=args.device, csv_path=csv_path,
                          resume=args.resume)
     elapsed = time.perf_counter() - start
-    notes = environment_notes(command_line("benchmarks.tabular", argv), args.threads,
-                              args.device) + [
+    notes = _notes(command_line("benchmarks.tabular", argv), args.threads, args.device) + [
         f"Data: {data_dir / 'tabular' / 'adbench'}; caps: {args.max_train} fitted rows, "
         f"{args.max_test} scored rows (see the module docstring for the protocol).",
-        f"Wall time of this invocation: {elapsed:.0f} s ({elapsed / 60:.1f} min).",
+        f"Wall time of this invocation: {elapsed_text(elapsed)}.",
     ]
-    text = summarise(runs, notes=notes)
-    (out / "tabular_summary.md").write_text(text + "\n")
-    plot_auroc(runs, out / "tabular_auroc.png")
+    text = write_outputs(runs, out, notes)
     print("\n" + text, flush=True)
     print(f"\nwrote {csv_path}, {out / 'tabular_summary.md'}, {out / 'tabular_auroc.png'}",
           flush=True)

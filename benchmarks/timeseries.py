@@ -16,7 +16,7 @@ Run from the repository root::
     python -m benchmarks.timeseries --speed                  # the 100k x 25 speed target
 
 Data: ``<data-dir>/timeseries/{NAB,SKAB,SMAP_MSL,SMD,UCR_KDD21,MGAB}`` (see the data README; without
-``--data-dir``, :func:`benchmarks.tabular.resolve_data_dir` picks ``$SKDIFFAD_DATA``
+``--data-dir``, :func:`benchmarks._common.resolve_data_dir` picks ``$SKDIFFAD_DATA``
 or the ``shared/data`` folder next to the checkout), read at run time with
 :func:`skdiffad.datasets.load_timeseries`. Protocols, one split per series:
 
@@ -99,8 +99,8 @@ Detectors (:data:`DETECTORS`, chosen with ``--detectors``; each factory gets
 
 Every PyOD detector above accepts multivariate input, so none is ruled out by a
 collection's channel count; a factory or a detector that cannot handle a series
-by design raises :class:`NotApplicable`, recorded as ``not applicable: ...`` in
-the ``error`` column and counted apart from failures.
+by design raises :class:`~benchmarks._common.NotApplicable`, recorded as
+``not applicable: ...`` in the ``error`` column and counted apart from failures.
 
 Metrics (:mod:`skdiffad.metrics`, per series): VUS-PR and VUS-ROC (buffer up to
 100 steps: ``window=100``, TSB-AD's ``slidingWindow=100``), AUPR, AUROC, the
@@ -130,7 +130,6 @@ its score time to ``TSOD-IForest``'s in the same run (``speed.csv``, ``speed.md`
 
 from __future__ import annotations
 
-import argparse
 import functools
 import sys
 import time
@@ -150,16 +149,31 @@ from pyod.models.ts_od import TimeSeriesOD
 from pyod.models.ts_spectral_residual import SpectralResidual
 from sklearn.base import BaseEstimator
 
-from benchmarks.tabular import (
-    _error_text,
-    _markdown_table,
-    add_run_arguments,
+from benchmarks._common import (
+    NOT_APPLICABLE,
+    SHARDS_DEVICE,
+    NotApplicable,
     append_row,
+    benchmark_parser,
+    choose_names,
+    command_line,
+    elapsed_text,
     environment_notes,
+    error_message,
+    error_text,
+    markdown_table,
+    merge_run_files,
+    merged_from,
+    parse_shard,
     resolve_data_dir,
+    results_csv,
+    select_from,
     set_threads,
+    stacked_tables,
+    start_runs_csv,
+    summary_lines,
+    take_shard,
 )
-from benchmarks.tabular import select_detectors as _tabular_select
 from skdiffad.datasets import (
     TIMESERIES_COLLECTIONS,
     list_timeseries,
@@ -169,7 +183,6 @@ from skdiffad.datasets import (
 
 REFERENCE_DETECTOR = "TSOD-IForest"
 SPEED_ANOMALIES = 10
-NOT_APPLICABLE = "not applicable"
 VUS_WINDOW = 100
 #: Steps either side of an anomaly in which the top score still counts for the
 #: UCR archive's own measure (:func:`skdiffad.metrics.top_score_hit`).
@@ -199,16 +212,14 @@ TUNING, EVALUATION = "tuning", "evaluation"
 #: (5 machines) tunes, groups 2 and 3 (6 machines) evaluate.
 TUNING_SPLIT = {"NAB": "*", "SKAB": "*", "SMAP_MSL": "*", "SMD": "machine-1-"}
 
+#: Columns of ``timeseries_runs.csv`` read back as text (series names may look like numbers).
+TEXT_COLUMNS = ("series", "collection")
 RUN_COLUMNS = [
     "collection", "series", "seed", "detector", "n_train", "n_test", "n_channels",
     "vus_pr", "vus_roc", "aupr", "auroc", "range_f1", "top_hit", "fit_s", "score_s", "error",
 ]
 SPEED_COLUMNS = ["detector", "n_train", "n_test", "n_channels", "fit_s", "score_s",
                  "rows_per_s", "score_ratio_to_" + REFERENCE_DETECTOR, "error"]
-
-
-class NotApplicable(Exception):
-    """Raised by a factory or a detector that cannot handle a series by design."""
 
 
 # ---------------------------------------------------------------- detectors
@@ -311,19 +322,8 @@ DETECTORS = {
 
 
 def select_detectors(names=None) -> dict:
-    """Pick detectors from :data:`DETECTORS` by name, case-insensitively.
-
-    Parameters
-    ----------
-    names : str, iterable of str or None, default=None
-        A comma-separated string or a list of names; ``None`` selects all.
-
-    Returns
-    -------
-    detectors : dict
-        Name -> factory, in registry order.
-    """
-    return _tabular_select(names, registry=DETECTORS)
+    """:func:`benchmarks._common.select_from` over this module's :data:`DETECTORS`."""
+    return select_from(DETECTORS, names)
 
 
 # ---------------------------------------------------------------- data
@@ -345,29 +345,6 @@ def pick_evenly(names, k):
     if k <= 0:
         return []
     return [names[i] for i in np.unique(np.linspace(0, len(names) - 1, k).round().astype(int))]
-
-
-def parse_shard(text):
-    """``"i/n"`` -> ``(i, n)``, shards counted from 1."""
-    try:
-        index, count = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise ValueError(f"--shard must look like i/n, e.g. 1/2, got {text!r}") from None
-    if not 1 <= index <= count:
-        raise ValueError(f"--shard i/n needs 1 <= i <= n (shards count from 1), got {text!r}")
-    return index, count
-
-
-def take_shard(units, shard):
-    """Every ``n``-th of ``units`` from the ``i``-th on (``shard=(i, n)``; None: all).
-
-    Dealing round-robin over a list sorted by collection gives each shard its
-    share of the costly collections.
-    """
-    if shard is None:
-        return list(units)
-    index, count = shard
-    return list(units)[index - 1::count]
 
 
 def split_of(collection, series):
@@ -406,12 +383,6 @@ def score_metrics(y, scores):
         "range_f1": float(metrics.best_range_f1(y, scores)[0]),
         "top_hit": float(metrics.top_score_hit(y, scores, tolerance=TOP_HIT_TOLERANCE)),
     }
-
-
-def _error_message(exc):
-    if isinstance(exc, NotApplicable):
-        return f"{NOT_APPLICABLE}: {' '.join(str(exc).split())}"[:300]
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
 
 
 def evaluate(make_detector, series, seed, device="auto"):
@@ -457,7 +428,7 @@ def evaluate(make_detector, series, seed, device="auto"):
         result["scores"] = scores
         result.update(score_metrics(y_test, scores))
     except Exception as exc:  # noqa: BLE001 - one detector must not end the benchmark
-        result["error"] = _error_message(exc)
+        result["error"] = error_message(exc)
     return result
 
 
@@ -481,12 +452,6 @@ def warm_up(detectors, device="auto"):
                 detector.fit(X[:200]).decision_function(X[200:])
             except Exception:  # noqa: BLE001 - a failing detector fails again, recorded, later
                 pass
-
-
-def _read_runs(csv_path):
-    runs = pd.read_csv(csv_path, dtype={"error": str, "series": str, "collection": str})
-    runs["error"] = _error_text(runs["error"])
-    return runs
 
 
 def _scores_path(scores_dir, collection):
@@ -568,14 +533,7 @@ def run_benchmark(series, detectors=None, seeds=(0,), *, device="auto", csv_path
     seeds = [int(s) for s in seeds]
     examples = examples or {}
 
-    previous = pd.DataFrame(columns=RUN_COLUMNS)
-    if csv_path is not None:
-        csv_path = Path(csv_path)
-        csv_path.parent.mkdir(parents=True, exist_ok=True)
-        if resume and csv_path.exists() and csv_path.stat().st_size > 0:
-            previous = _read_runs(csv_path)
-        elif csv_path.exists():
-            csv_path.unlink()
+    csv_path, previous = start_runs_csv(csv_path, resume, RUN_COLUMNS, TEXT_COLUMNS)
     done = set(zip(previous["collection"], previous["series"],
                    previous["seed"].astype(int), previous["detector"]))
 
@@ -662,7 +620,7 @@ def collection_table(runs):
         Indexed by detector.
     """
     runs = runs.copy()
-    runs["error"] = _error_text(runs["error"])
+    runs["error"] = error_text(runs["error"])
     ok = runs[runs["error"] == ""]
     per_series = ok.groupby(["detector", "series"])[list(METRICS)].mean()
     means = per_series.groupby("detector").mean()
@@ -773,7 +731,7 @@ def paired_overview(runs, metric="vus_pr", reference=PAIRED_REFERENCE):
         the detectors it is paired with.
     """
     runs = runs.copy()
-    runs["error"] = _error_text(runs["error"])
+    runs["error"] = error_text(runs["error"])
     groups = _groups(runs)
     columns, ordered, anchors = {}, [], {}
     for group in _group_order(groups):
@@ -816,15 +774,6 @@ def paired_overview(runs, metric="vus_pr", reference=PAIRED_REFERENCE):
     return overview.loc[rows]
 
 
-def summary_frame(tables):
-    """The per-collection tables stacked into one frame (``timeseries_summary.csv``)."""
-    frames = [table.reset_index().assign(collection=c) for c, table in tables.items()]
-    if not frames:
-        return pd.DataFrame()
-    frame = pd.concat(frames, ignore_index=True)
-    return frame[["collection"] + [c for c in frame.columns if c != "collection"]]
-
-
 def summarise(runs, title="Time-series anomaly detection benchmark", notes=()):
     """Markdown summary of :func:`run_benchmark`'s results: one table per collection.
 
@@ -843,9 +792,8 @@ def summarise(runs, title="Time-series anomaly detection benchmark", notes=()):
         Markdown.
     """
     runs = runs.copy()
-    runs["error"] = _error_text(runs["error"])
-    lines = [f"# {title}", ""]
-    lines += [f"- {note}" for note in notes]
+    runs["error"] = error_text(runs["error"])
+    lines = summary_lines(title, notes)
     lines += [f"- VUS-PR / VUS-ROC with buffers up to {VUS_WINDOW} steps; range-F1 is the "
               "best over thresholds. Metrics are averaged over seeds per series, then "
               "over the series a detector scored without error (the ok column), so "
@@ -859,7 +807,7 @@ def summarise(runs, title="Time-series anomaly detection benchmark", notes=()):
                   "`*` = all series, otherwise the series whose names start so); the "
                   "evaluation split is only reported. Rows sorted by the mean over the "
                   "evaluation columns.", "",
-                  _markdown_table(split_overview(tables), "detector"), ""]
+                  markdown_table(split_overview(tables), "detector"), ""]
     paired = paired_overview(runs)
     if not paired.empty:
         lines += ["## Paired mean VUS-PR", "",
@@ -868,12 +816,12 @@ def summarise(runs, title="Time-series anomaly detection benchmark", notes=()):
                   "all of them scored; a detector run on or applicable to only some "
                   f"series is averaged over its part of them, next to {PAIRED_REFERENCE} "
                   "on that part (the bracketed rows). Quote these for comparisons.", "",
-                  _markdown_table(paired, "detector"), ""]
+                  markdown_table(paired, "detector"), ""]
         if "UCR_KDD21" in set(runs["collection"]):
             lines += ["## Paired top-score hit rate", "",
                       "UCR's own measure (top score within 100 steps of the anomaly); "
                       "meaningful where a series has one anomaly (UCR_KDD21).", "",
-                      _markdown_table(paired_overview(runs, "top_hit"), "detector"), ""]
+                      markdown_table(paired_overview(runs, "top_hit"), "detector"), ""]
     for collection, table in tables.items():
         part = runs[groups == collection]
         seeds = sorted(int(s) for s in part["seed"].unique())
@@ -881,7 +829,7 @@ def summarise(runs, title="Time-series anomaly detection benchmark", notes=()):
         lines += [f"## {collection}", "",
                   f"{part['series'].nunique()} series, channels: "
                   f"{' or '.join(map(str, channels))}, seeds {seeds}, {len(part)} runs.", "",
-                  _markdown_table(table, "detector"), ""]
+                  markdown_table(table, "detector"), ""]
         failed = part[part["error"] != ""]
         if len(failed):
             lines += [f"### {collection}: failed and not-applicable runs", ""]
@@ -1002,13 +950,13 @@ def write_outputs(runs, out, notes, score_dirs, data_dir=None):
     out = Path(out)
     text = summarise(runs, notes=notes)
     (out / "timeseries_summary.md").write_text(text + "\n")
-    summary_frame(summary_tables(runs)).to_csv(out / "timeseries_summary.csv", index=False)
+    stacked_tables(summary_tables(runs)).to_csv(out / "timeseries_summary.csv", index=False)
     plot_examples(runs, score_dirs, out / "timeseries_examples.png", data_dir=data_dir)
     return text
 
 
 def _notes(command, threads, device):
-    return environment_notes(command, threads, device, deep_baselines=False) + [
+    return environment_notes(command, threads, device) + [
         f"Deep baselines: LSTMAD epochs={LSTMAD_EPOCHS}; AnomalyTransformer "
         + ", ".join(f"{k}={v}" for k, v in ANOMALY_TRANSFORMER_PARAMS.items())
         + "; every other setting is the library default (see the module docstring).",
@@ -1056,7 +1004,7 @@ def speed_benchmark(detectors, n_timestamps=100_000, n_channels=25, n_train=10_0
             if scores.shape != (n_timestamps,):
                 raise ValueError(f"expected {n_timestamps} scores, got shape {scores.shape}")
         except Exception as exc:  # noqa: BLE001
-            result["error"] = _error_message(exc)
+            result["error"] = error_message(exc)
         rows.append({"detector": name, "n_train": n_train, "n_test": n_timestamps,
                      "n_channels": n_channels, **result,
                      "rows_per_s": n_timestamps / result["score_s"]})
@@ -1071,7 +1019,7 @@ def speed_benchmark(detectors, n_timestamps=100_000, n_channels=25, n_train=10_0
 
 def speed_markdown(speed, notes=(), target_s=60.0, seed=0):
     """Markdown of :func:`speed_benchmark`'s table, with the target's verdict."""
-    lines = ["# Time-series speed", ""] + [f"- {note}" for note in notes]
+    lines = summary_lines("Time-series speed", notes)
     n_test, n_channels = int(speed["n_test"].iloc[0]), int(speed["n_channels"].iloc[0])
     lines += [f"- Series: make_timeseries_anomalies(n_timestamps={n_test}, n_channels="
               f"{n_channels}, n_anomalies={SPEED_ANOMALIES}, random_state={seed}); fit on "
@@ -1079,7 +1027,7 @@ def speed_markdown(speed, notes=(), target_s=60.0, seed=0):
               f"- Target: score {n_test} x {n_channels} in <= {target_s:.0f} s with the "
               f"default configuration, reported as a ratio to {REFERENCE_DETECTOR}.", ""]
     table = speed.set_index("detector").drop(columns=["n_train", "n_test", "n_channels"])
-    lines += [_markdown_table(table, "detector", floatfmt=".2f"), ""]
+    lines += [markdown_table(table, "detector", floatfmt=".2f"), ""]
     if "Diffusion-default" in table.index:
         row = table.loc["Diffusion-default"]
         if row["error"]:
@@ -1094,18 +1042,15 @@ def speed_markdown(speed, notes=(), target_s=60.0, seed=0):
 
 # ---------------------------------------------------------------- command line
 def _parse_args(argv):
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.timeseries",
-        description="NAB / SKAB / SMAP-MSL / SMD / UCR-KDD21 / MGAB benchmark: diffusion "
-                    "detectors vs PyOD time-series baselines.")
-    add_run_arguments(parser, data="timeseries/", torch_baseline="AnomalyTransformer")
+    parser = benchmark_parser(
+        "python -m benchmarks.timeseries",
+        "NAB / SKAB / SMAP-MSL / SMD / UCR-KDD21 / MGAB benchmark: diffusion detectors vs "
+        "PyOD time-series baselines.", DETECTORS, "timeseries_runs.csv", data="timeseries/",
+        devices="the diffusion detectors (and AnomalyTransformer)")
     parser.add_argument("--collections", default=",".join(TIMESERIES_COLLECTIONS),
                         help="comma list of collections (default: %(default)s)")
     parser.add_argument("--series", default=None,
                         help="comma list of series names or substrings (default: all)")
-    parser.add_argument("--detectors", default=None,
-                        help="comma list of detector names, case-insensitive "
-                             f"(default: all of {', '.join(DETECTORS)})")
     parser.add_argument("--seeds", default="0", help="comma list of seeds (default: 0)")
     parser.add_argument("--split", choices=(TUNING, EVALUATION), default=None,
                         help="only the series of this split (default: both; see "
@@ -1116,12 +1061,6 @@ def _parse_args(argv):
     parser.add_argument("--shard", default=None, metavar="i/n",
                         help="run only the i-th of n interleaved shares of the series "
                              "(i from 1); give each shard its own --out")
-    parser.add_argument("--resume", action="store_true",
-                        help="keep <out>/timeseries_runs.csv and skip the runs it holds")
-    parser.add_argument("--summarise", nargs="+", metavar="DIR", default=None,
-                        help="run nothing: merge the timeseries_runs.csv of these output "
-                             "directories (e.g. shards) and write the summary and figure "
-                             "to --out")
     parser.add_argument("--speed", action="store_true",
                         help="run the speed measurement instead (default detectors: "
                              f"Diffusion-default and {REFERENCE_DETECTOR})")
@@ -1131,33 +1070,11 @@ def _parse_args(argv):
     return parser.parse_args(argv)
 
 
-def _command(argv):
-    return ("python -m benchmarks.timeseries "
-            + " ".join(sys.argv[1:] if argv is None else argv)).strip()
-
-
-def _choose(names, spec):
-    if not spec:
-        return list(names)
-    wanted = [s.strip().lower() for s in spec.split(",") if s.strip()]
-    return [n for n in names if any(w == n.lower() or w in n.lower() for w in wanted)]
-
-
 def summarise_directories(directories, out, command, data_dir=None):
     """Merge the ``timeseries_runs.csv`` of several runs (shards) and write one summary."""
-    paths = [Path(d) / "timeseries_runs.csv" for d in directories]
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        raise SystemExit(f"no results to merge at {missing}")
-    runs = pd.concat([_read_runs(p) for p in paths], ignore_index=True)
-    duplicated = runs.duplicated(["collection", "series", "seed", "detector"])
-    if duplicated.any():
-        raise SystemExit(f"{int(duplicated.sum())} runs appear in more than one directory")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    runs.to_csv(out / "timeseries_runs.csv", index=False)
-    notes = _notes(command, 1, "see the shards' commands") + [
-        "Merged from: " + ", ".join(str(d) for d in directories)]
+    runs = merge_run_files(directories, "timeseries_runs.csv",
+                           ["collection", "series", "seed", "detector"], out, TEXT_COLUMNS)
+    notes = _notes(command, 1, SHARDS_DEVICE) + [merged_from(directories)]
     text = write_outputs(runs, out, notes, list(directories), data_dir)
     print(text, flush=True)
     return runs
@@ -1172,8 +1089,8 @@ def _run_speed(args, argv):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     speed.to_csv(out / "speed.csv", index=False)
-    text = speed_markdown(speed, notes=_notes(_command(argv), args.threads, args.device),
-                          seed=seed)
+    notes = _notes(command_line("benchmarks.timeseries", argv), args.threads, args.device)
+    text = speed_markdown(speed, notes=notes, seed=seed)
     (out / "speed.md").write_text(text + "\n")
     print("\n" + text, flush=True)
     return speed
@@ -1181,10 +1098,10 @@ def _run_speed(args, argv):
 
 def main(argv=None):
     """Command-line entry point; see ``python -m benchmarks.timeseries --help``."""
-    args = _parse_args(argv)
+    args, command = _parse_args(argv), command_line("benchmarks.timeseries", argv)
     data_dir = resolve_data_dir(args.data_dir)
     if args.summarise:
-        return summarise_directories(args.summarise, args.out, _command(argv), data_dir)
+        return summarise_directories(args.summarise, args.out, command, data_dir)
     set_threads(args.threads)
     if args.speed:
         return _run_speed(args, argv)
@@ -1204,7 +1121,7 @@ def main(argv=None):
         if not loaders:
             print(f"warning: no {collection} series under {data_dir / 'timeseries'}",
                   file=sys.stderr, flush=True)
-        names = [n for n in _choose(list(loaders), args.series)
+        names = [n for n in choose_names(list(loaders), args.series)
                  if args.split is None or split_of(collection, n) == args.split]
         names = pick_evenly(names, args.max_series)
         if names:
@@ -1216,13 +1133,7 @@ def main(argv=None):
         raise SystemExit("no series selected (check --collections, --series, --data-dir)")
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    csv_path = out / "timeseries_runs.csv"
-    if csv_path.exists() and not args.resume:
-        backup = csv_path.with_suffix(".csv.bak")
-        csv_path.replace(backup)
-        print(f"previous results moved to {backup} (use --resume to continue them)",
-              flush=True)
+    csv_path = results_csv(out, "timeseries_runs.csv", args.resume)
     shard_text = f" (shard {shard[0]}/{shard[1]} of {len(units)})" if shard else ""
     print(f"{len(mine)} series{shard_text} x {len(seeds)} seeds x {len(detectors)} "
           f"detectors; results -> {csv_path}", flush=True)
@@ -1232,9 +1143,9 @@ def main(argv=None):
                          resume=args.resume, examples=examples,
                          scores_dir=out / "timeseries_scores")
     elapsed = time.perf_counter() - start
-    notes = _notes(_command(argv), args.threads, args.device) + [
+    notes = _notes(command, args.threads, args.device) + [
         f"Data: {data_dir / 'timeseries'} (protocols in the module docstring).",
-        f"Wall time of this invocation: {elapsed:.0f} s ({elapsed / 60:.1f} min).",
+        f"Wall time of this invocation: {elapsed_text(elapsed)}.",
     ]
     text = write_outputs(runs, out, notes, [out], data_dir)
     print("\n" + text, flush=True)

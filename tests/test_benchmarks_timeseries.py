@@ -23,6 +23,8 @@ except ModuleNotFoundError:  # pytest's importlib mode leaves the repository roo
 
 from skdiffad.datasets import make_timeseries_anomalies
 
+pytestmark = pytest.mark.benchmark
+
 CHEAP = "TSOD-KNN,SpectralResidual"
 
 
@@ -161,10 +163,6 @@ def test_shards_cover_every_series_once_and_merge(toy, tmp_path):
 def test_max_series_picks_evenly():
     assert bt.pick_evenly(list("abcdefg"), 3) == ["a", "d", "g"]
     assert bt.pick_evenly(list("ab"), 5) == ["a", "b"]
-    assert bt.take_shard(list("abcde"), (2, 2)) == ["b", "d"]
-    for bad in ("0/2", "3/2", "x"):
-        with pytest.raises(ValueError, match="shard"):
-            bt.parse_shard(bad)
 
 
 def test_matrix_profile_not_applicable_on_constant_stretch(toy):
@@ -203,18 +201,6 @@ def test_real_metrics_on_a_toy_series():
 def test_data_dir_option_reaches_the_loaders(toy, tmp_path):
     _main(tmp_path / "out", "--detectors", "SpectralResidual", "--data-dir", str(tmp_path))
     assert toy and all(data_dir == tmp_path for data_dir in toy)
-
-
-def test_default_data_dir_follows_the_script_not_the_working_directory(monkeypatch, tmp_path):
-    shared = Path(bt.__file__).resolve().parents[1].parent / "shared" / "data"
-    (tmp_path / "shared" / "data").mkdir(parents=True)  # a decoy next to the working directory
-    (tmp_path / "work").mkdir()
-    monkeypatch.chdir(tmp_path / "work")
-    monkeypatch.delenv("SKDIFFAD_DATA", raising=False)
-    assert bt.resolve_data_dir() == bt.resolve_data_dir(None) == shared
-    monkeypatch.setenv("SKDIFFAD_DATA", str(tmp_path / "env"))
-    assert bt.resolve_data_dir() == tmp_path / "env"
-    assert bt.resolve_data_dir(str(tmp_path / "given")) == tmp_path / "given"
 
 
 def test_real_collection_series(shared_data):
