@@ -19,7 +19,13 @@ Two ways to keep a fitted detector:
 
 What cannot be saved this way is said at :func:`save`: objects whose class is not
 skdiffad's (a PyOD member of a :class:`~skdiffad.FusionDetector`, a user
-``feature_extractor`` module, a callable column selection); pickle those.
+``feature_extractor`` module, a callable column selection); pickle those. A plug-in
+defined outside the package (a subclass of :class:`~skdiffad.modalities.Modality`,
+of an encoder's :class:`~skdiffad.modalities.InputRecord` or of the detector shell)
+is trusted like skdiffad's own once the module that defines it has been imported:
+such classes register themselves when they are defined (:func:`trust`), and
+:func:`load` only builds registered classes, never importing a module that a file
+names unless it is skdiffad's.
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ from safetensors.torch import load_file, save_file
 
 from ._version import __version__
 
-__all__ = ["STATE_FORMAT", "IncompatibleVersionError", "check_stamp", "load", "save", "stamp"]
+__all__ = ["STATE_FORMAT", "IncompatibleVersionError", "check_stamp", "load", "save", "stamp",
+           "trust"]
 
 #: Version of the layout of a fitted detector's state. It changes when a fitted
 #: attribute, a model's state or a saved key is renamed or restructured; a state of
@@ -53,6 +60,17 @@ _FORMAT = "_skdiffad_state_format"
 
 class IncompatibleVersionError(ValueError):
     """A saved detector whose state this version of skdiffad cannot read."""
+
+
+#: Classes defined outside skdiffad that save() may write and load() may build, by name.
+_TRUSTED = {}
+
+
+def trust(cls):
+    """Let :func:`save` write and :func:`load` build objects of ``cls``, a plug-in class
+    defined outside skdiffad (the plug-in base classes call this for every subclass)."""
+    _TRUSTED[_qualified(cls)] = cls
+    return cls
 
 
 def stamp(state):
@@ -156,16 +174,23 @@ def _qualified(cls):
 
 
 def _ours(cls):
-    return getattr(cls, "__module__", "").split(".")[0] == "skdiffad"
+    """Whether objects of ``cls`` are saved and built: skdiffad's, or trusted plug-ins."""
+    return (getattr(cls, "__module__", "").split(".")[0] == "skdiffad"
+            or _TRUSTED.get(_qualified(cls)) is cls)
 
 
 # ------------------------------------------------------------------ decoding
 def _class(name):
-    """A class of skdiffad named ``module:qualname``; nothing else is ever imported."""
+    """A class of skdiffad, or a trusted plug-in class, named ``module:qualname``; no
+    module other than skdiffad's is ever imported."""
+    if name in _TRUSTED:
+        return _TRUSTED[name]
     module, _, qualname = str(name).partition(":")
     if module.split(".")[0] != "skdiffad" or not qualname:
-        raise ValueError(f"the saved state names {name!r}, which is not a class of skdiffad; "
-                         "refusing to load it (load() builds skdiffad's objects only)")
+        raise ValueError(f"the saved state names {name!r}, which is not a class of skdiffad "
+                         "nor a plug-in class defined in this session; refusing to load it "
+                         "(load() builds those only: import the module that defines a "
+                         "plug-in before loading)")
     try:
         value = importlib.import_module(module)
         for part in qualname.split("."):

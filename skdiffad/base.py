@@ -27,7 +27,7 @@ from . import _dask
 from ._core.devices import resolve_device
 from ._core.schedules import BETA_SCHEDULES
 from ._params import DEPRECATED, UNSET, warn_deprecated
-from ._persistence import check_stamp, load, save, stamp
+from ._persistence import check_stamp, load, save, stamp, trust
 from .modalities import ModelSettings
 
 __all__ = ["BaseDiffusionDetector", "resolve_device"]
@@ -97,6 +97,10 @@ class BaseDiffusionDetector(BaseDetector):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        trust(cls)  # a plug-in defined outside the package saves and loads like ours
 
     # ------------------------------------------------------------- subclass API
     #: The class of the detector's modality (:mod:`skdiffad.modalities`).

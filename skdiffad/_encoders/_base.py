@@ -11,6 +11,7 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import _get_feature_names
 
 from .._core.samples import Samples
+from .._persistence import trust
 
 __all__ = ["CLIP", "Encoded", "InputRecord", "ScalesEncoded", "column_moments", "standardise",
            "validated"]
@@ -103,6 +104,11 @@ class InputRecord:
     owner = "the detector"
     n_features_in_ = None
     feature_names_in_ = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        trust(cls)  # a plug-in defined outside the package saves and loads like ours
+
 
     def check_names(self, X, reset):
         """Record (``reset``) or check the feature names of ``X``, as scikit-learn's

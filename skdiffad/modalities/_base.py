@@ -10,6 +10,7 @@ from .. import _dask
 from .._core.exact import ExactModel, ExclusionError
 from .._core.learned import LearnedModel
 from .._core.training import TrainingConfig
+from .._persistence import trust
 from .._reductions import collect_rows, finite_scores, mean_per_sample
 
 __all__ = ["Modality", "ModelSettings", "edit"]
@@ -131,6 +132,10 @@ class Modality:
     injects = False
     #: What to fit instead when the model cannot sample.
     sampling_hint = "fit a detector with a trained denoiser"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        trust(cls)  # a plug-in defined outside the package saves and loads like ours
 
     @staticmethod
     def claims(X):  # pragma: no cover - abstract
