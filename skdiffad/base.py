@@ -28,6 +28,7 @@ from . import _dask
 from ._core.devices import resolve_device
 from ._core.exact import ExactModel, ExclusionError
 from ._core.learned import LearnedModel
+from ._core.paradigms import PARADIGMS, make_paradigm
 from ._core.schedules import BETA_SCHEDULES
 from ._core.training import TrainingConfig
 
@@ -40,6 +41,16 @@ def _positive_ints(value, name):
         isinstance(w, numbers.Integral) and not isinstance(w, bool) and w >= 1 for w in value
     ):
         raise ValueError(f"{name} must be a non-empty tuple of positive integers, got {value!r}")
+
+
+def _paradigm(name, options):
+    """The paradigm ``name`` built with the ``options`` it takes, and the options
+    that are no paradigm's (the model's). A detector passes its settings to
+    whichever scoring it has: another paradigm's options are dropped."""
+    takes = PARADIGMS[name].options
+    every = {option for cls in PARADIGMS.values() for option in cls.options}
+    paradigm = make_paradigm(name, **{k: v for k, v in options.items() if k in takes})
+    return paradigm, {k: v for k, v in options.items() if k not in every}
 
 
 def _check_n_samples(n_samples, name="n_samples"):
@@ -163,16 +174,20 @@ class BaseDiffusionDetector(BaseDetector):
 
     # ---------------------------------------------------------- model helpers
     def _exact_model(self, paradigm, **options):
-        """The exact diffusion of (at most ``max_samples``) stored training samples."""
+        """The exact diffusion of (at most ``max_samples``) stored training samples
+        (``options``: the paradigm's and the model's; see :func:`_paradigm`)."""
+        paradigm, options = _paradigm(paradigm, options)
         return ExactModel(paradigm, max_samples=self.max_samples, **options)
 
     def _learned_model(self, paradigm, network, encoded, **options):
-        """A ``network`` trained with this detector's schedule and training settings."""
+        """A ``network`` trained with this detector's schedule and training settings
+        (``options``: the paradigm's and the model's; see :func:`_paradigm`)."""
+        paradigm, options = _paradigm(paradigm, {"n_grid": self.n_scoring_timesteps,
+                                                 "n_inference_steps": self.n_inference_steps,
+                                                 **options})
         return LearnedModel(
             paradigm, network, beta_schedule=self.beta_schedule, n_timesteps=self.n_timesteps,
-            training=self._training_config(len(encoded.training)),
-            n_grid=self.n_scoring_timesteps, n_inference_steps=self.n_inference_steps,
-            **options,
+            training=self._training_config(len(encoded.training)), **options,
         )
 
     def _training_config(self, n_samples):

@@ -75,7 +75,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._core.noise import noise_mask
-from ._core.synthetic import HARMONISE_LEVEL
+from ._core.synthetic import HARMONISE_LEVEL, harmonise
 from ._encoders.images import _is_image_list
 from .base import BaseDiffusionDetector, _check_n_samples
 from .image import DiffusionImageDetector
@@ -542,8 +542,8 @@ class AnomalyGenerator(BaseEstimator):
             x = np.where(region, planted, x).astype(np.float32)
         elif kind == "blend":
             opacity = min(1.0, 0.3 + 0.5 * strength)
-            images, masks = self._model().harmonise(
-                torch.as_tensor(x), seed=_seed(rng), source=torch.as_tensor(self._normal),
+            images, masks = harmonise(
+                self._model(), torch.as_tensor(x), seed=_seed(rng), source=torch.as_tensor(self._normal),
                 n_steps=self.n_steps, n_resample=_RESAMPLE, opacity=(opacity, opacity))
             return images.cpu().numpy(), masks.cpu().numpy()[:, 0].astype(int)
         else:  # inpaint

@@ -357,7 +357,7 @@ default="reconstruction"
         if self.attention:
             network["attention"] = True
         return self._learned_model(
-            self.scoring, network, encoded, noise_kind=self.noise, guidance=float(self.guidance),
+            self.scoring, network, encoded, noise=self.noise, guidance=float(self.guidance),
             feature_extractor=self.feature_extractor,
             head={"widths": tuple(int(w) for w in self.head_widths), "kernel_size": 3},
             head_defects=self.head_defects)

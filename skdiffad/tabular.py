@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._core.learned import GENERATIVE_PARADIGMS, LEARNED_PARADIGMS
+from ._core.paradigms import PARADIGMS
 from ._encoders import TabularEncoder
 from ._neighbours import NeighbourIndex
 from .base import BaseDiffusionDetector, _positive_ints, _seed_from
@@ -215,7 +215,7 @@ class TabDiffusionDetector(BaseDiffusionDetector):
 
     _parameter_constraints: dict = {
         **BaseDiffusionDetector._parameter_constraints,
-        "scoring": [StrOptions({"nonparametric"} | (set(LEARNED_PARADIGMS) - {"imputation"}))],
+        "scoring": [StrOptions({"nonparametric"} | (set(PARADIGMS) - {"imputation"}))],
         "novelty": ["boolean"],
         "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "n_bins": [Interval(numbers.Integral, 2, None, closed="left")],
@@ -287,7 +287,8 @@ class TabDiffusionDetector(BaseDiffusionDetector):
 
     def _make_encoder(self):
         # the discrete columns' levels serve sample() only
-        return TabularEncoder(levels=self.scoring in GENERATIVE_PARADIGMS)
+        return TabularEncoder(levels=self.scoring in PARADIGMS
+                              and PARADIGMS[self.scoring].generative)
 
     def _make_model(self, encoded):
         if self.scoring == "nonparametric":
