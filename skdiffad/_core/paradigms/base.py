@@ -6,6 +6,8 @@ import math
 import numbers
 from collections.abc import Mapping
 
+import torch
+
 from ..training import denoising_loss
 
 __all__ = ["Paradigm", "TIME_EMBED_DIM"]
@@ -234,5 +236,14 @@ class Paradigm:
         return cls(**config)
 
     def __repr__(self):
-        options = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        options = ", ".join(f"{k}={_short(v)}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({options})"
+
+
+def _short(value):
+    """An option's repr, with a tensor or module named rather than printed whole."""
+    if isinstance(value, torch.Tensor):
+        return f"<{str(value.dtype).replace('torch.', '')} tensor of shape {tuple(value.shape)}>"
+    if isinstance(value, torch.nn.Module):
+        return f"<{type(value).__name__}>"
+    return repr(value)
