@@ -32,8 +32,7 @@ The formulas themselves, one batch at a time, are in :mod:`.batch`.
 
 from __future__ import annotations
 
-# the batch functions first: skdiffad._core.discriminative imports them while
-# this package's own discriminative module is being loaded
+from .base import TIME_EMBED_DIM, Paradigm
 from .batch import (
     accumulate,
     ddim_path,
@@ -48,7 +47,6 @@ from .batch import (
     restorations,
     score_norms,
 )
-from .base import TIME_EMBED_DIM, Paradigm
 from .density import Density
 from .discriminative import Discriminative
 from .feature import Feature

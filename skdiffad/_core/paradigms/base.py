@@ -10,7 +10,7 @@ import torch
 
 from ..training import denoising_loss
 
-__all__ = ["Paradigm", "TIME_EMBED_DIM"]
+__all__ = ["TIME_EMBED_DIM", "Paradigm"]
 
 # Width of the sinusoidal timestep embedding of every denoiser.
 TIME_EMBED_DIM = 64

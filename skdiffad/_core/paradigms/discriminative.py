@@ -14,7 +14,7 @@ from .. import synthetic
 from ..networks import build_network, place
 from ..plans import RECONSTRUCTION_RANGE
 from ..training import train_network
-from .base import optional_positive_int, one_of
+from .base import one_of, optional_positive_int
 from .reconstruction import Restoring
 
 __all__ = ["Discriminative"]
