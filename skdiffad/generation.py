@@ -543,8 +543,9 @@ class AnomalyGenerator(BaseEstimator):
         elif kind == "blend":
             opacity = min(1.0, 0.3 + 0.5 * strength)
             images, masks = harmonise(
-                self._model(), torch.as_tensor(x), seed=_seed(rng), source=torch.as_tensor(self._normal),
-                n_steps=self.n_steps, n_resample=_RESAMPLE, opacity=(opacity, opacity))
+                self._model(), torch.as_tensor(x), seed=_seed(rng),
+                source=torch.as_tensor(self._normal), n_steps=self.n_steps,
+                n_resample=_RESAMPLE, opacity=(opacity, opacity))
             return images.cpu().numpy(), masks.cpu().numpy()[:, 0].astype(int)
         else:  # inpaint
             region = noise_mask(x.shape, self._torch_generator(rng),
