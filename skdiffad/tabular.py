@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._core.learned import GENERATIVE_PARADIGMS
+from ._core.paradigms import PARADIGMS
 from ._params import UNSET, document_shared, warn_deprecated
 from .base import BaseDiffusionDetector, _check_n_samples, _positive_ints, _seed_from
 from .modalities import TableModality
@@ -279,7 +279,7 @@ class TabDiffusionDetector(BaseDiffusionDetector):
             widths=self._current("widths"), n_bins=self.n_bins, novelty=self.novelty,
             n_neighbors=self.n_neighbors, contamination=self.contamination,
             # the discrete columns' levels serve sample() only
-            levels=denoiser != "exact" and scoring in GENERATIVE_PARADIGMS)
+            levels=denoiser != "exact" and PARADIGMS[scoring].generative)
 
     def sample(self, n_samples=1, *, random_state=None, sampler="ddpm", n_steps=None,
                missing=False):

@@ -44,13 +44,22 @@ def _resolve(module, node):
 
 
 def _imports(module, path, top_level_only):
+    """The modules ``module`` imports, with the packages Python imports on the way: a
+    submodule's parent packages, unless they are the importer's own (already imported)."""
     tree = ast.parse(path.read_text())
     found = []
     nodes = tree.body if top_level_only else ast.walk(tree)
     for node in nodes:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             found += _resolve(module, node)
-    return found
+    parents = set()
+    for name in found:
+        parts = name.split(".")
+        for i in range(2, len(parts)):
+            package = ".".join(parts[:i])
+            if not (module == package or module.startswith(package + ".")):
+                parents.add(package)
+    return found + sorted(parents)
 
 
 def test_no_import_cycle_between_modules():

@@ -250,7 +250,7 @@ def test_the_segmentation_head_can_learn_from_generated_defects():
                   **FAST)
     generated = DiffusionImageDetector(head_defects="generated", **params).fit(images)
     plain = DiffusionImageDetector(**params).fit(images)
-    assert generated.model_.head_defects == "generated"
+    assert generated.model_.paradigm.head_defects == "generated"
     maps = generated.anomaly_map(images[:2])
     assert np.isfinite(maps).all() and maps.shape == (2, 16, 16)
     assert not np.allclose(maps, plain.anomaly_map(images[:2]))

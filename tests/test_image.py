@@ -287,7 +287,7 @@ def test_a_user_feature_extractor_is_copied_and_used():
                                  feature_extractor=backbone).fit(textures(20))
     maps = det.anomaly_map(textures(3, seed=3))
     assert maps.shape == (3, 13, 21) and np.all(maps >= -1e9)
-    assert det.model_.feature_module_ is not backbone
+    assert det.model_.paradigm.feature_extractor is not backbone
     for k, v in backbone.state_dict().items():
         torch.testing.assert_close(v, before[k])
     own = DiffusionImageDetector(**{**UNET, "max_steps": 20}, scoring="feature").fit(textures(20))

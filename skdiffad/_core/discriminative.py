@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from .noise import noise_like
-from .paradigms import reconstruct
+from .scoring import reconstruct
 from .synthetic import synthetic_anomalies
 from .training import masked_mean, observed
 

@@ -1,7 +1,7 @@
 """Several models of one input at several scales, fitted and scored side by side.
 
 :class:`ScaleEnsemble` holds one model per member encoding (a window length of
-a series, say) and answers the shell's model protocol (``fit``, ``errors``,
+a series, say) and answers the shell's model protocol (``fit``, ``errors``, ``trains``,
 ``device_``, ``networks_``) for all of them at once: ``errors`` gives one
 stream of error blocks per member, and the detector's reduction combines them.
 """
@@ -24,6 +24,8 @@ class ScaleEnsemble:
 
     Attributes
     ----------
+    trains : bool
+        Whether fitting trains networks: whether any member trains.
     device_ : torch.device
         Where the members run (the first member's device).
     networks_ : dict

@@ -43,12 +43,11 @@ from .nonparametric import (
     query_chunk,
     ranking_sq_distances,
 )
-from .paradigms import accumulate
+from .paradigms import PARADIGMS, Paradigm, accumulate, make_paradigm
 from .samples import block_size
 
-__all__ = ["EXACT_PARADIGMS", "EXCLUSIONS", "ExactModel", "ExclusionError"]
+__all__ = ["EXCLUSIONS", "ExactModel", "ExclusionError"]
 
-EXACT_PARADIGMS = ("time", "reconstruction", "imputation")
 EXCLUSIONS = ("none", "self", "two-fold")
 
 
@@ -80,8 +79,14 @@ class ExactModel:
 
     Parameters
     ----------
-    paradigm : {"time", "reconstruction", "imputation"}
-        How a query is scored from its nearest stored samples (module docstring).
+    paradigm : Paradigm or str
+        How a query is scored from its nearest stored samples (module
+        docstring): a paradigm whose ``exact`` is true (``"time"``,
+        ``"reconstruction"``, ``"imputation"``), or its name. A per-sample
+        paradigm (time) is scored from the distances to the nearest stored
+        samples; an element-wise one restores every entry from the nearest
+        stored sample, on the entries its masks hide (``hidden``, the
+        imputation masks) or on all of them.
     max_samples : int, default=10000
         Most training samples stored (a seeded random sample above that).
     exclusion : {"none", "self", "two-fold"}, default="none"
@@ -91,8 +96,6 @@ class ExactModel:
     estimator : {"posterior", "neighbourhood"}, default="posterior"
         ``"time"``: the exact posterior (clean training data), or equal weights
         over the ``n_neighbors`` nearest (contaminated training data).
-    hidden : torch.Tensor of shape (M, *mask_shape), bool, optional
-        ``"imputation"``: the masks, in complementary pairs.
     index : callable, optional
         ``"time"``: ``index(rows)`` builds a search index over the stored rows
         with a ``kneighbors(queries, k)`` method (see
@@ -103,6 +106,8 @@ class ExactModel:
 
     Attributes
     ----------
+    trains : bool
+        ``False``: fitting stores samples and trains nothing (a class attribute).
     stored_ : torch.Tensor of shape (N, *event_shape), float32
         The stored samples (on the CPU).
     positions_ : ndarray of shape (N,), int64
@@ -113,25 +118,25 @@ class ExactModel:
         Where searches run.
     """
 
-    #: Nothing is trained: the training samples are stored.
     trains = False
 
     def __init__(self, paradigm, *, max_samples=10_000, exclusion="none", n_neighbors=10,
-                 estimator="posterior", hidden=None, index=None):
-        if paradigm not in EXACT_PARADIGMS:
-            raise ValueError(f"paradigm must be one of {EXACT_PARADIGMS}, got {paradigm!r}")
+                 estimator="posterior", index=None):
+        paradigm = make_paradigm(paradigm)
+        if not paradigm.exact:
+            exact = tuple(name for name, cls in PARADIGMS.items() if cls.exact)
+            raise ValueError(f"the exact model scores from stored samples only: paradigm must "
+                             f"be one of {exact}, got {paradigm.name!r}")
+        paradigm.check_ready()
         if exclusion not in EXCLUSIONS:
             raise ValueError(f"exclusion must be one of {EXCLUSIONS}, got {exclusion!r}")
         if estimator not in ESTIMATORS:
             raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-        if paradigm == "imputation" and hidden is None:
-            raise ValueError("imputation needs its masks (hidden)")
         self.paradigm = paradigm
         self.max_samples = int(max_samples)
         self.exclusion = exclusion
         self.n_neighbors = int(n_neighbors)
         self.estimator = estimator
-        self.hidden = None if hidden is None else torch.as_tensor(hidden, dtype=torch.bool)
         self.index = index
 
     # ------------------------------------------------------------------ fit
@@ -156,7 +161,7 @@ class ExactModel:
         """Move the search to ``device`` (the stored samples stay on the CPU too)."""
         self.device_ = torch.device(device)
         flat = self.stored_.reshape(len(self.stored_), -1)
-        if self.paradigm == "time":
+        if not self.paradigm.elementwise:
             self._rows = flat.numpy()
             k_search = self.n_neighbors_ + (1 if self.exclusion == "self" else 0)
             use_index = self.index is not None and k_search <= MAX_INDEX_NEIGHBOURS
@@ -175,7 +180,9 @@ class ExactModel:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        if "stored_" in state:
+        # a state of skdiffad 0.1 named its paradigm by a string: left as it is, so that
+        # the detector holding it refuses it with the versions (skdiffad._persistence)
+        if "stored_" in state and isinstance(self.paradigm, Paradigm):
             self.to(loadable_device(self.device_, "the exact model"))
 
     # -------------------------------------------------------------- scoring
@@ -199,7 +206,7 @@ class ExactModel:
             ``(stop - start, *event_shape)``, the squared error of each entry
             and the number of restorations that scored it.
         """
-        if self.paradigm == "time":
+        if not self.paradigm.elementwise:
             yield from self._time_errors(samples)
             return
         two_fold = training and self.exclusion == "two-fold"
@@ -268,10 +275,10 @@ class ExactModel:
         obs_f = torch.ones_like(x) if obs is None else obs.to(x.dtype)
         sums = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
         counts = torch.zeros_like(sums)
-        if self.paradigm == "reconstruction":
+        if self.paradigm.hidden is None:
             accumulate(sums, counts, self._nearest(x, obs_f, excluded), x, obs_f)
             return sums, counts
-        for hidden in self.hidden.to(x.device):
+        for hidden in self.paradigm.hidden.to(x.device):
             hidden = hidden.to(x.dtype)
             x_hat = self._nearest(x, obs_f * (1 - hidden), excluded)
             accumulate(sums, counts, x_hat, x, obs_f * hidden)

@@ -5,6 +5,10 @@ weights, the noise every sample is diffused with and, for imputation, the
 masks. It is drawn once from a seeded generator, so every sample is noised with
 the same noise vectors: a sample's score never depends on the other samples of
 its batch, and repeated calls agree exactly.
+
+Each paradigm object draws its own plan
+(:meth:`~skdiffad._core.paradigms.Paradigm.plan`) from the pieces here: the
+step grids, the ELBO's strata, the antithetic noise and the grating masks.
 """
 
 from __future__ import annotations
@@ -13,13 +17,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .noise import NOISE_KINDS, noise_like
-from .training import time_bins
+from .noise import noise_like
 
-__all__ = ["PARADIGMS", "ScoringPlan", "grating_masks", "make_plan"]
-
-#: The scoring paradigms of the survey that a plan can be drawn for.
-PARADIGMS = ("reconstruction", "imputation", "density", "score", "time")
+__all__ = ["RECONSTRUCTION_RANGE", "SCORE_RANGE", "ScoringPlan", "antithetic_noise",
+           "elbo_strata", "grating_masks", "step_grid"]
 
 #: Fractions of ``T`` spanned by the starting steps ``t0`` of reconstruction, by
 #: default: where the schedule has blurred fine detail but kept the data's
@@ -38,7 +39,9 @@ class ScoringPlan:
     Attributes
     ----------
     paradigm : str
-        One of :data:`PARADIGMS`.
+        The name of the paradigm whose grid it is: ``"reconstruction"`` also
+        for the paradigms that score over reconstructions (``"feature"``,
+        ``"discriminative"``).
     timesteps : torch.LongTensor of shape (K,)
         The grid of diffusion steps: reconstruction's ``t0``, the ELBO's strata
         (step 1 first, for the decoder term), the score norm's steps, the time
@@ -79,12 +82,14 @@ class ScoringPlan:
                            self.guidance)
 
 
-def _grid(lo, hi, k, n_timesteps):
+def step_grid(lo, hi, k, n_timesteps):
+    """Up to ``k`` distinct steps equally spaced between fractions ``lo`` and ``hi``
+    of ``n_timesteps`` (rounded, within ``1..n_timesteps``)."""
     ts = torch.linspace(lo * n_timesteps, hi * n_timesteps, k).round().long()
     return torch.unique(ts.clamp(1, n_timesteps))
 
 
-def _elbo_strata(schedule, k):
+def elbo_strata(schedule, k):
     """Strata of steps ``2..T`` equally spaced in log-SNR, one representative each.
 
     The diffusion part of the negative ELBO is
@@ -156,92 +161,3 @@ def grating_masks(length: int, n_stripes: int) -> torch.Tensor:
     stripe = (torch.arange(length) * n_stripes) // length
     odd = stripe % 2 == 1
     return torch.stack([odd, ~odd])
-
-
-def make_plan(paradigm, schedule, event_shape, generator, *, n_grid=8, n_inference_steps=5,
-              n_bins=None, t_max=None, t0_range=RECONSTRUCTION_RANGE, hidden=None,
-              noise_kind="gaussian", guidance=0.0):
-    """Draw the fixed grid, noise and masks of a scoring paradigm.
-
-    Parameters
-    ----------
-    paradigm : {"reconstruction", "imputation", "density", "score", "time"}
-        The paradigm the plan is for.
-    schedule : NoiseSchedule
-        The schedule the network was trained with.
-    event_shape : tuple of int
-        Shape of one sample, ``(C, *spatial)``.
-    generator : torch.Generator
-        CPU generator everything is drawn from.
-    n_grid : int, default=8
-        Grid points ``K`` of the multi-step paradigms (reconstruction, density,
-        score).
-    n_inference_steps : int, default=5
-        DDIM steps of each denoising run.
-    n_bins : int, optional
-        Time bins of the ``"time"`` classifier.
-    t_max : int, optional
-        Last step the ``"time"`` classifier was trained on (default ``T``); the
-        score is the expected step divided by ``t_max``.
-    t0_range : tuple of float, default=RECONSTRUCTION_RANGE
-        Reconstruction: fractions of ``T`` between which the ``K`` starting
-        steps lie.
-    hidden : torch.Tensor of shape (M, *mask_shape), bool, optional
-        Imputation: the masks, in complementary pairs (e.g.
-        :func:`grating_masks`, reshaped to broadcast against a sample).
-    noise_kind : {"gaussian", "simplex"}, default="gaussian"
-        Reconstruction: the kind of the antithetic noise (see
-        :func:`antithetic_noise`); ``"simplex"`` needs ``event_shape = (C, H, W)``
-        and matches a network trained with simplex noise (AnoDDPM). The other
-        paradigms always use Gaussian noise: their maths assumes it.
-    guidance : float, default=0.0
-        Reconstruction: DDAD's conditioning weight of every DDIM step
-        (:func:`~skdiffad._core.paradigms.reconstruct_conditioned`); 0 is the
-        plain reconstruction. The other paradigms take no guidance.
-
-    Returns
-    -------
-    plan : ScoringPlan
-    """
-    T = schedule.n_timesteps
-    event_shape = tuple(int(s) for s in event_shape)
-    if noise_kind not in NOISE_KINDS:
-        raise ValueError(f"noise_kind must be one of {NOISE_KINDS}, got {noise_kind!r}")
-    guidance = float(guidance)
-    if not guidance >= 0.0 or guidance == float("inf"):
-        raise ValueError(f"guidance must be a finite number >= 0, got {guidance!r}")
-    if guidance and paradigm != "reconstruction":
-        raise ValueError(f"guidance conditions the reconstruction; paradigm {paradigm!r} "
-                         f"takes none (got guidance={guidance})")
-    if paradigm == "time":
-        t_max = T if t_max is None else t_max
-        edges = time_bins(t_max, n_bins)
-        centres = 0.5 * (edges[1:] + edges[:-1])
-        return ScoringPlan(paradigm, centres, centres / t_max, None, None, n_inference_steps)
-    if paradigm == "imputation":
-        if hidden is None:
-            raise ValueError("imputation needs its masks (hidden)")
-        hidden = torch.as_tensor(hidden, dtype=torch.bool)
-        noise = torch.randn((1, len(hidden)) + event_shape, generator=generator)
-        return ScoringPlan(paradigm, torch.tensor([T]), torch.ones(1, dtype=torch.float64),
-                           noise, hidden, n_inference_steps)
-    if paradigm == "reconstruction":
-        ts = _grid(*t0_range, n_grid, T)
-        weights = torch.full((len(ts),), 1.0 / len(ts), dtype=torch.float64)
-    elif paradigm == "score":
-        ts = _grid(*SCORE_RANGE, n_grid, T)
-        weights = torch.full((len(ts),), 1.0 / len(ts), dtype=torch.float64)
-    elif paradigm == "density":
-        if T < 2:
-            raise ValueError("density scoring needs n_timesteps >= 2")
-        ts, weights = _elbo_strata(schedule, n_grid)
-        # grid point 0 is the decoder term at t = 1
-        ts = torch.cat([torch.tensor([1]), ts])
-        weights = torch.cat([torch.tensor([float("nan")], dtype=torch.float64), weights])
-    else:
-        raise ValueError(f"paradigm must be one of {PARADIGMS}, got {paradigm!r}")
-    # the score norm is read at the forward mean a_t x: it needs no noise
-    kind = noise_kind if paradigm == "reconstruction" else "gaussian"
-    noise = (None if paradigm == "score"
-             else antithetic_noise(len(ts), event_shape, generator, kind))
-    return ScoringPlan(paradigm, ts, weights, noise, None, n_inference_steps, guidance)

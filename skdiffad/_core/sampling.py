@@ -45,7 +45,7 @@ import numbers
 
 import torch
 
-from .paradigms import ddim_path
+from .schedules import ddim_path
 from .training import network_input
 
 __all__ = ["SAMPLERS", "draw_samples", "edit_samples"]

@@ -21,7 +21,7 @@ import numbers
 
 import torch
 
-__all__ = ["NoiseSchedule", "make_schedule", "BETA_SCHEDULES"]
+__all__ = ["NoiseSchedule", "make_schedule", "BETA_SCHEDULES", "ddim_path"]
 
 BETA_SCHEDULES = ("linear", "cosine", "ve")
 
@@ -236,3 +236,10 @@ def make_schedule(
     one = torch.ones(1, dtype=torch.float64)
     alpha_bars = torch.cat([one, alpha_bars])
     return NoiseSchedule(alpha_bars.sqrt(), (1 - alpha_bars).sqrt(), "vp")
+
+
+def ddim_path(t_start, n_steps):
+    """``(t, s)`` pairs of a DDIM run from ``t_start`` down to step 0, in at most
+    ``n_steps`` steps."""
+    steps = torch.linspace(t_start, 0, min(n_steps, t_start) + 1).round().long().tolist()
+    return list(zip(steps[:-1], steps[1:]))

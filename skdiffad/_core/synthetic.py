@@ -24,7 +24,7 @@ import torch
 from .noise import noise_mask, simplex_noise
 from .sampling import edit_samples
 
-__all__ = ["DEFECT_SOURCES", "HARMONISE_LEVEL", "POOL_SIZE", "DefectPool",
+__all__ = ["DEFECT_SOURCES", "HARMONISE_LEVEL", "POOL_SIZE", "DefectPool", "harmonise",
            "harmonised_anomalies", "synthetic_anomalies"]
 
 #: Where a segmentation head's training defects come from: pasted as they are
@@ -199,6 +199,49 @@ def harmonised_anomalies(network, schedule, x, generator, *, t_start, n_steps=10
     out = edit_samples(network, schedule, pasted, t_start, n_steps=min(n_steps, t_start),
                        generator=generator, keep=keep, n_resample=n_resample)
     return out.to(x.dtype), region
+
+
+def harmonise(model, x, *, seed, source, n_steps=100, n_resample=3, opacity=None):
+    """:func:`harmonised_anomalies` of images ``x`` by a fitted learned model, in
+    memory-sized blocks.
+
+    Parameters
+    ----------
+    model : LearnedModel
+        A fitted model whose denoiser can sample (see its ``check_generative``);
+        only its public attributes are read.
+    x : torch.Tensor of shape (n, C, H, W)
+        Good images, in the standardised units the model was trained in.
+    seed : int
+        Seeds the model's generator (on its device) every draw comes from.
+    source : torch.Tensor of shape (m, C, H, W)
+        Images the pasted textures are taken from.
+    n_steps, n_resample : int
+        Chain steps and RePaint's resampling.
+    opacity : tuple of float, optional
+        Range of the blending weight (:func:`synthetic_anomalies`' default when
+        ``None``).
+
+    Returns
+    -------
+    images, masks : torch.Tensor on the model's device
+        The harmonised images and their ``(n, 1, H, W)`` defect masks.
+    """
+    model.check_generative()
+    generator = model.generator(seed)
+    t_start = model.schedule_.last_step_below(HARMONISE_LEVEL)
+    options = {} if opacity is None else {"opacity": opacity}
+    x = x.to(model.device_)
+    source = source.to(model.device_)
+    images, masks = [], []
+    for start, stop in model.blocks(len(x)):
+        with torch.no_grad():
+            aug, mask = harmonised_anomalies(
+                model.denoiser, model.schedule_, x[start:stop], generator, t_start=t_start,
+                n_steps=n_steps, n_resample=n_resample, source=source, **options)
+        images.append(aug)
+        masks.append(mask)
+    return torch.cat(images), torch.cat(masks)
 
 
 class DefectPool:

@@ -9,6 +9,7 @@ import numpy as np
 from .. import _dask
 from .._core.exact import ExactModel, ExclusionError
 from .._core.learned import LearnedModel
+from .._core.paradigms import PARADIGMS, make_paradigm
 from .._core.training import TrainingConfig
 from .._persistence import trust
 from .._reductions import collect_rows, finite_scores, mean_per_sample
@@ -61,15 +62,33 @@ class ModelSettings:
             verbose=self.verbose)
 
     def exact_model(self, paradigm, **options):
-        """The exact diffusion of (at most ``max_samples``) stored training samples."""
+        """The exact diffusion of (at most ``max_samples``) stored training samples, under
+        ``paradigm`` (a name of :data:`~skdiffad._core.paradigms.PARADIGMS`) built with the
+        ``options`` it takes; the others go to :class:`~skdiffad._core.exact.ExactModel`."""
+        paradigm, options = _paradigm(paradigm, options)
         return ExactModel(paradigm, max_samples=self.max_samples, **options)
 
     def learned_model(self, paradigm, network, n_samples, **options):
-        """A ``network`` trained on ``n_samples`` samples with these settings."""
-        return LearnedModel(
-            paradigm, network, beta_schedule=self.beta_schedule, n_timesteps=self.n_timesteps,
-            training=self.training(n_samples), n_grid=self.n_scoring_timesteps,
-            n_inference_steps=self.n_inference_steps, **options)
+        """A ``network`` trained on ``n_samples`` samples with these settings, scored under
+        ``paradigm`` built with the ``options`` it takes (and ``n_grid`` /
+        ``n_inference_steps`` from ``n_scoring_timesteps`` / ``n_inference_steps`` when it
+        takes them)."""
+        options = {"n_grid": self.n_scoring_timesteps,
+                   "n_inference_steps": self.n_inference_steps, **options}
+        paradigm, options = _paradigm(paradigm, options)
+        return LearnedModel(paradigm, network, beta_schedule=self.beta_schedule,
+                            n_timesteps=self.n_timesteps, training=self.training(n_samples),
+                            **options)
+
+
+def _paradigm(name, options):
+    """The paradigm ``name`` built with the ``options`` it takes, and the options that
+    are no paradigm's (the model's). A modality passes the settings of any scoring it
+    has; another paradigm's options (``n_grid`` for time, say) are dropped."""
+    takes = PARADIGMS[name].options
+    every = {option for cls in PARADIGMS.values() for option in cls.options}
+    paradigm = make_paradigm(name, **{k: v for k, v in options.items() if k in takes})
+    return paradigm, {k: v for k, v in options.items() if k not in every}
 
 
 def edit(model, x0, level, rng, n_steps, **options):

@@ -7,7 +7,7 @@ import torch
 
 from .. import _dask
 from .._core.noise import noise_mask
-from .._core.synthetic import HARMONISE_LEVEL
+from .._core.synthetic import HARMONISE_LEVEL, harmonise
 from .._encoders import ImageEncoder, is_image_list
 from .._reductions import normalised_maps, pixel_errors, pixel_statistics
 from ._base import Modality, _seed, edit
@@ -94,7 +94,7 @@ class ImageModality(Modality):
         if self.attention:
             network["attention"] = True
         return settings.learned_model(
-            self.scoring, network, len(encoded.training), noise_kind=self.noise,
+            self.scoring, network, len(encoded.training), noise=self.noise,
             guidance=self.guidance, feature_extractor=self.feature_extractor,
             head={"widths": self.head_widths, "kernel_size": 3},
             head_defects=self.head_defects)
@@ -175,8 +175,8 @@ class ImageModality(Modality):
             x = np.where(region, planted, x).astype(np.float32)
         elif kind == "blend":
             opacity = min(1.0, 0.3 + 0.5 * strength)
-            images, masks = model.harmonise(
-                torch.as_tensor(x), seed=_seed(rng), source=torch.as_tensor(pool),
+            images, masks = harmonise(
+                model, torch.as_tensor(x), seed=_seed(rng), source=torch.as_tensor(pool),
                 n_steps=n_steps, n_resample=_RESAMPLE, opacity=(opacity, opacity))
             return images.cpu().numpy(), masks.cpu().numpy()[:, 0].astype(int)
         else:  # inpaint

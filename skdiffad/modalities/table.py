@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .._core.learned import GENERATIVE_PARADIGMS
+from .._core.paradigms import PARADIGMS
 from .._encoders import TabularEncoder
 from .._neighbours import NeighbourIndex
 from ._base import Modality, _seed, edit
@@ -90,7 +90,7 @@ class TableModality(Modality):
         return {"denoiser": "mlp", "scoring": "reconstruction"}
 
     def can_sample(self):
-        return self.denoiser != "exact" and self.scoring in GENERATIVE_PARADIGMS
+        return self.denoiser != "exact" and PARADIGMS[self.scoring].generative
 
     def make_encoder(self):
         return TabularEncoder(levels=self.levels, owner=self.owner)

@@ -14,6 +14,7 @@ from skdiffad._core import (
     ExclusionError,
     WindowSamples,
     grating_masks,
+    make_paradigm,
     window_starts,
 )
 from skdiffad._core import samples as samples_module
@@ -31,8 +32,15 @@ def windows(n=40, length=4, starts=None, channels=1, seed=0):
     return WindowSamples(series, np.ones_like(series, dtype=bool), starts, length)
 
 
+def exact_model(paradigm, *, hidden=None, **kwargs):
+    """An exact model; the masks are the imputation paradigm's (the others hide nothing)."""
+    if paradigm == "imputation" and hidden is not None:
+        paradigm = make_paradigm("imputation", hidden=hidden)
+    return ExactModel(paradigm, **kwargs)
+
+
 def fitted(paradigm, samples, seed=0, **kwargs):
-    model = ExactModel(paradigm, **kwargs)
+    model = exact_model(paradigm, **kwargs)
     assert model.fit(samples, seed=seed, device="cpu") is None
     return model
 
@@ -296,7 +304,7 @@ def test_cuda_scores_match_the_cpu_and_repeat_exactly(paradigm):
     kwargs = {"hidden": grating_masks(6, 2), "n_neighbors": 5,
               "exclusion": "self" if paradigm == "time" else "none"}
     cpu = fitted(paradigm, ArraySamples(X), **kwargs)
-    gpu = ExactModel(paradigm, **kwargs)
+    gpu = exact_model(paradigm, **kwargs)
     gpu.fit(ArraySamples(X), seed=0, device="cuda")
     _, expected, _ = collect(cpu, ArraySamples(Q))
     _, first, _ = collect(gpu, ArraySamples(Q))

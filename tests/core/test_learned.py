@@ -8,12 +8,14 @@ import pytest
 import torch
 
 from skdiffad._core import (
+    PARADIGMS,
     ArraySamples,
     LearnedModel,
     TrainingConfig,
     WindowSamples,
     build_network,
     grating_masks,
+    make_paradigm,
     window_starts,
 )
 from skdiffad._core import samples as samples_module
@@ -39,13 +41,18 @@ def series_windows(n=120, channels=2, length=16, stride=4, seed=0):
                          window_starts(n, length, stride), length)
 
 
+MODEL_OPTIONS = ("beta_schedule", "n_timesteps", "training")
+
+
 def model_for(paradigm, network=MLP, **kwargs):
-    kwargs.setdefault("n_timesteps", 50)
-    kwargs.setdefault("n_grid", 3)
-    kwargs.setdefault("n_inference_steps", 2)
-    kwargs.setdefault("n_bins", 5)
-    kwargs.setdefault("training", training())
-    return LearnedModel(paradigm, network, **kwargs)
+    """A model with small settings: the model's own, and the paradigm's (small
+    defaults for those it takes)."""
+    own = {"n_timesteps": 50, "training": training()}
+    own.update({k: kwargs.pop(k) for k in MODEL_OPTIONS if k in kwargs})
+    defaults = {"n_grid": 3, "n_inference_steps": 2, "n_bins": 5}
+    takes = PARADIGMS[paradigm].options
+    options = {**{k: v for k, v in defaults.items() if k in takes}, **kwargs}
+    return LearnedModel(make_paradigm(paradigm, **options), network, **own)
 
 
 def fitted(paradigm, samples, network=MLP, seed=0, **kwargs):
@@ -240,8 +247,10 @@ def test_cuda_scores_match_the_cpu_and_repeat_exactly(paradigm, network):
     # fitted on the GPU (its noise comes from the GPU's generator, so the weights
     # are its own); the same model moved to the CPU must score alike
     samples = series_windows() if network is CONV else ArraySamples(rows())
-    model = model_for(paradigm, network, hidden=grating_masks(samples.event_shape[-1], 2)
-                      .reshape((2,) + (1,) * (len(samples.event_shape) - 1) + (-1,)))
+    options = {} if paradigm != "imputation" else {
+        "hidden": grating_masks(samples.event_shape[-1], 2)
+        .reshape((2,) + (1,) * (len(samples.event_shape) - 1) + (-1,))}
+    model = model_for(paradigm, network, **options)
     model.fit(samples, seed=0, device="cuda")
     assert next(model.networks_["denoiser"].parameters()).device.type == "cuda"
     _, first, _ = collect(model, samples)

@@ -9,10 +9,12 @@ import torch
 from torch import nn
 
 from skdiffad._core import (
+    PARADIGMS,
     ArraySamples,
     LearnedModel,
     TrainingConfig,
     WindowSamples,
+    make_paradigm,
     window_starts,
 )
 from skdiffad._core.features import ModuleFeatures
@@ -59,13 +61,15 @@ def images(n=24, channels=1, height=12, width=12, seed=0):
 
 
 def model_for(paradigm, **kwargs):
-    kwargs.setdefault("n_timesteps", 50)
-    kwargs.setdefault("n_grid", 2)
-    kwargs.setdefault("n_inference_steps", 2)
-    kwargs.setdefault("training", training())
-    if paradigm == "discriminative":
-        kwargs.setdefault("head", HEAD)
-    return LearnedModel(paradigm, kwargs.pop("network", CONV2D), **kwargs)
+    """A model with small settings: the model's own, and the paradigm's (small
+    defaults for those it takes)."""
+    network = kwargs.pop("network", CONV2D)
+    own = {"n_timesteps": 50, "training": training()}
+    own.update({k: kwargs.pop(k) for k in ("n_timesteps", "training") if k in kwargs})
+    defaults = {"n_grid": 2, "n_inference_steps": 2, "head": HEAD}
+    takes = PARADIGMS[paradigm].options
+    options = {**{k: v for k, v in defaults.items() if k in takes}, **kwargs}
+    return LearnedModel(make_paradigm(paradigm, **options), network, **own)
 
 
 def fitted(paradigm, samples, seed=0, **kwargs):
@@ -89,7 +93,8 @@ def same_weights(a, b):
 @pytest.mark.parametrize(("channels", "height", "width"), [(1, 12, 12), (3, 9, 13)])
 def test_image_paradigms_give_one_finite_map_per_image(paradigm, channels, height, width):
     samples = ArraySamples(images(20, channels, height, width))
-    model, history = fitted(paradigm, samples, head_steps=6)
+    options = {"head_steps": 6} if paradigm == "discriminative" else {}
+    model, history = fitted(paradigm, samples, **options)
     sums, counts = collect(model, samples)
     assert sums.shape == counts.shape == (20, channels, height, width)
     maps = sums / counts
@@ -101,7 +106,7 @@ def test_image_paradigms_give_one_finite_map_per_image(paradigm, channels, heigh
     if paradigm == "feature":
         np.testing.assert_allclose(counts, 1.0, rtol=1e-12)  # the plan's weights add up to 1
         assert maps.min() >= 0 and maps.max() <= 2
-        assert set(model.networks_) == {"denoiser"} and model.feature_module_ is None
+        assert set(model.networks_) == {"denoiser"} and model.paradigm.feature_extractor is None
         assert "head" not in history
     else:
         assert np.all(counts == 1) and maps.min() >= 0 and maps.max() <= 1
@@ -116,7 +121,7 @@ def test_the_head_trains_for_the_denoisers_budget_by_default():
     samples = ArraySamples(images(16))
     model, history = fitted("discriminative", samples, training=training(7))
     assert history["n_steps"] == history["head"]["n_steps"] == 7
-    assert model.head_steps is None
+    assert model.paradigm.head_steps is None
     denoiser_only, _ = fitted("reconstruction", samples, training=training(7))
     assert same_weights(model.networks_["denoiser"], denoiser_only.networks_["denoiser"])
 
@@ -169,9 +174,10 @@ def test_feature_paradigm_with_a_user_module(make_module):
     module = make_module(3)
     before = {k: v.clone() for k, v in module.state_dict().items()}
     model, _ = fitted("feature", samples, feature_extractor=module, training=training(5))
-    assert isinstance(model.feature_module_, ModuleFeatures)
-    assert model.feature_module_.module is not module  # a copy, put in eval mode
-    assert not model.feature_module_.training and module.training
+    extractor = model.paradigm.feature_extractor
+    assert isinstance(extractor, ModuleFeatures)
+    assert extractor.module is not module  # a copy, put in eval mode
+    assert not extractor.training and module.training
     assert all(torch.equal(v, before[k]) for k, v in module.state_dict().items())
     sums, counts = collect(model, samples)
     maps = sums / counts
@@ -184,8 +190,8 @@ def test_a_module_features_extractor_is_used_as_it_is():
     samples = ArraySamples(images(12))
     extractor = ModuleFeatures(conv_stack(3), in_channels=3, mean=(0.1,) * 3, std=(2.0,) * 3)
     model, _ = fitted("feature", samples, feature_extractor=extractor, training=training(5))
-    assert type(model.feature_module_.module) is nn.Sequential
-    assert model.feature_module_.in_channels == 3
+    assert type(model.paradigm.feature_extractor.module) is nn.Sequential
+    assert model.paradigm.feature_extractor.in_channels == 3
     assert np.all(np.isfinite(collect(model, samples)[0]))
 
 
@@ -194,7 +200,7 @@ def test_simplex_noise_changes_training_and_scoring():
     samples = ArraySamples(images(16, channels=2))
     gaussian, g_history = fitted("reconstruction", samples, training=training(5))
     simplex, s_history = fitted("reconstruction", samples, training=training(5),
-                                noise_kind="simplex")
+                                noise="simplex")
     assert g_history["loss"] != s_history["loss"]
     assert not same_weights(gaussian.networks_["denoiser"], simplex.networks_["denoiser"])
     assert gaussian.plan_.noise.shape == simplex.plan_.noise.shape
@@ -268,13 +274,13 @@ def test_a_model_with_a_user_extractor_round_trips_and_moves_with_it(make_module
                       training=training(5))
     expected = collect(model, samples)
     copy = pickle.loads(pickle.dumps(model))
-    assert copy.feature_module_ is not model.feature_module_
-    assert same_weights(copy.feature_module_, model.feature_module_)
+    assert copy.paradigm.feature_extractor is not model.paradigm.feature_extractor
+    assert same_weights(copy.paradigm.feature_extractor, model.paradigm.feature_extractor)
     got = collect(copy, samples)
     assert np.array_equal(got[0], expected[0]) and np.array_equal(got[1], expected[1])
     copy.to("meta")
-    assert all(p.device.type == "meta" for p in copy.feature_module_.parameters())
-    assert all(p.device.type == "cpu" for p in model.feature_module_.parameters())
+    assert all(p.device.type == "meta" for p in copy.paradigm.feature_extractor.parameters())
+    assert all(p.device.type == "cpu" for p in model.paradigm.feature_extractor.parameters())
 
 
 # ------------------------------------------------------------ bad settings
@@ -291,8 +297,8 @@ def windows():
 def test_simplex_noise_needs_images(samples):
     network = {"name": "mlp", "hidden_dims": (8,)} if len(samples.event_shape) == 1 else \
         {"name": "conv1d", "widths": (4, 8), "kernel_size": 3}
-    model = model_for("reconstruction", network=network, noise_kind="simplex")
-    with pytest.raises(ValueError, match=r"noise_kind='simplex' needs images.*\(C, H, W\)"):
+    model = model_for("reconstruction", network=network, noise="simplex")
+    with pytest.raises(ValueError, match=r"noise='simplex' needs images.*\(C, H, W\)"):
         model.fit(samples, seed=0, device="cpu")
 
 
@@ -311,13 +317,14 @@ def test_the_denoisers_features_need_the_image_unet():
 
 
 @pytest.mark.parametrize(("paradigm", "options", "error", "message"), [
-    ("reconstruction", {"noise_kind": "perlin"}, ValueError, "noise_kind must be one of"),
-    ("density", {"noise_kind": "simplex"}, ValueError, "'density' assumes Gaussian noise"),
-    ("time", {"noise_kind": "simplex"}, ValueError, "'time' assumes Gaussian noise"),
+    ("reconstruction", {"noise": "perlin"}, ValueError, "noise must be one of"),
+    ("density", {"noise": "simplex"}, ValueError, "'density' takes no option 'noise'"),
+    ("time", {"noise": "simplex"}, ValueError, "'time' takes no option 'noise'"),
     ("reconstruction", {"guidance": -0.1}, ValueError, "guidance must be a finite number"),
     ("feature", {"guidance": float("nan")}, ValueError, "guidance must be a finite number"),
-    ("discriminative", {"guidance": 0.5}, ValueError, "'discriminative' takes none"),
-    ("score", {"guidance": 0.5}, ValueError, "'score' takes none"),
+    ("discriminative", {"guidance": 0.5}, ValueError,
+     "'discriminative' takes no option 'guidance'"),
+    ("score", {"guidance": 0.5}, ValueError, "'score' takes no option 'guidance'"),
     ("discriminative", {"head_steps": 0}, ValueError, "head_steps must be a positive"),
     ("feature", {"feature_extractor": "resnet18"}, TypeError, "feature_extractor must be"),
 ])
@@ -330,17 +337,18 @@ def test_bad_settings_are_refused_with_their_name(paradigm, options, error, mess
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize(("paradigm", "options"), [
     ("feature", {"guidance": 0.5}), ("feature", {"feature_extractor": TwoLevels(3)}),
-    ("discriminative", {"noise_kind": "simplex", "head_steps": 10})])
+    ("discriminative", {"noise": "simplex", "head_steps": 10})])
 def test_cuda_maps_repeat_and_match_the_cpu(paradigm, options):
     samples = ArraySamples(images(20, channels=3, height=9, width=13))
     model = model_for(paradigm, training=training(10, mixed_precision=True), **options)
     model.fit(samples, seed=0, device="cuda")
     first, second = collect(model, samples), collect(model, samples)
     assert np.array_equal(first[0], second[0])
-    state = model.__getstate__()
-    if model.feature_module_ is not None:  # saved on the CPU, as the networks' weights
-        assert all(p.device.type == "cpu" for p in state["feature_module_"].parameters())
-        assert all(p.device.type == "cuda" for p in model.feature_module_.parameters())
+    extractor = getattr(model.paradigm, "feature_extractor", None)
+    if extractor is not None:  # saved on the CPU, as the networks' weights
+        state = model.paradigm.__getstate__()
+        assert all(p.device.type == "cpu" for p in state["feature_extractor"].parameters())
+        assert all(p.device.type == "cuda" for p in extractor.parameters())
     on_cpu = pickle.loads(pickle.dumps(model)).to("cpu")
     expected = collect(on_cpu, samples)
     np.testing.assert_allclose(first[0], expected[0], rtol=1e-3, atol=1e-4)

@@ -239,16 +239,20 @@ def test_plans_use_simplex_noise_for_reconstruction_only():
     schedule = make_schedule("linear", 100)
     image = (1, 32, 24)
     default = plan_for("reconstruction", schedule, image, seed=2)
-    gaussian = plan_for("reconstruction", schedule, image, seed=2, noise_kind="gaussian")
-    simplex = plan_for("reconstruction", schedule, image, seed=2, noise_kind="simplex")
+    gaussian = plan_for("reconstruction", schedule, image, seed=2, noise="gaussian")
+    simplex = plan_for("reconstruction", schedule, image, seed=2, noise="simplex")
     assert torch.equal(default.noise, gaussian.noise)
     assert simplex.noise.shape == default.noise.shape
     # small images: the coarse octaves are near-constant over them, so less smooth
     assert min(lag_one_correlation(simplex.noise[:, 0])) > 0.6
     assert max(abs(c) for c in lag_one_correlation(default.noise[:, 0])) < 0.2
-    density = plan_for("density", schedule, image, seed=2, noise_kind="simplex")
-    assert torch.equal(density.noise, plan_for("density", schedule, image, seed=2).noise)
+    # the density's maths assumes Gaussian noise: it takes no noise option, and its
+    # plan is the Gaussian antithetic pair of every stratum
+    with pytest.raises(ValueError, match="'density' takes no option 'noise'"):
+        plan_for("density", schedule, image, seed=2, noise="simplex")
+    density = plan_for("density", schedule, image, seed=2)
+    assert torch.equal(density.noise, antithetic_noise(len(density.timesteps), image, seeded(2)))
     with pytest.raises(ValueError, match="simplex noise needs images"):
-        plan_for("reconstruction", schedule, (3, 40), noise_kind="simplex")
-    with pytest.raises(ValueError, match="noise_kind"):
-        plan_for("reconstruction", schedule, image, noise_kind="pink")
+        plan_for("reconstruction", schedule, (3, 40), noise="simplex")
+    with pytest.raises(ValueError, match="noise must be one of"):
+        plan_for("reconstruction", schedule, image, noise="pink")

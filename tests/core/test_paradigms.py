@@ -20,21 +20,19 @@ import pytest
 import torch
 
 from skdiffad._core import (
-    ELEMENTWISE,
     PARADIGMS,
     MLPDenoiser,
     NoiseSchedule,
     WindowSamples,
-    batch_errors,
     grating_masks,
-    make_plan,
+    make_paradigm,
     make_schedule,
     negative_elbo_terms,
 )
 from skdiffad._core.paradigms import ddim_path, impute
 from skdiffad._core.samples import pad_block
 
-from .helpers import conv_net, plan_for, seeded
+from .helpers import ANY_SHAPE_PARADIGMS, conv_net, plan_for, seeded
 
 TRUE_NLL_PER_DIM = 0.5 * math.log(2 * math.pi) + 0.5  # E[-log N(x; 0, 1)] = 1.4189
 
@@ -53,6 +51,13 @@ def random_net(paradigm, n_features, seed=0, n_timesteps=40, mask_input=False):
         net.output.weight.normal_(0, 0.5, generator=seeded(seed + 1))
         net.output.bias.normal_(0, 0.5, generator=seeded(seed + 2))
     return net.eval()
+
+
+def batch_errors(network, schedule, plan, x, mask=None, *, mask_input=False):
+    """A batch's errors under the paradigm the plan was drawn for (its maths reads
+    the plan, not the paradigm's options)."""
+    return make_paradigm(plan.paradigm).batch_errors(network, schedule, plan, x, mask,
+                                                     mask_input=mask_input)
 
 
 def row_scores(sums, counts):
@@ -258,7 +263,7 @@ def data(n=10, d=3, seed=5):
     return np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
 
 
-@pytest.mark.parametrize("paradigm", PARADIGMS)
+@pytest.mark.parametrize("paradigm", ANY_SHAPE_PARADIGMS)
 def test_scores_are_finite_float64_one_per_row_and_repeatable(paradigm):
     X = data()
     scores = scores_of(paradigm, X)
@@ -268,11 +273,11 @@ def test_scores_are_finite_float64_one_per_row_and_repeatable(paradigm):
     assert len(np.unique(scores)) == 10  # the rows are told apart
 
 
-@pytest.mark.parametrize("paradigm", PARADIGMS)
+@pytest.mark.parametrize("paradigm", ANY_SHAPE_PARADIGMS)
 def test_errors_are_per_entry_for_elementwise_paradigms_and_per_row_otherwise(paradigm):
     sums, counts = errors_of(paradigm, data(n=32, d=4), k=3)
     assert sums.dtype == torch.float64
-    if paradigm in ELEMENTWISE:
+    if PARADIGMS[paradigm].elementwise:
         assert sums.shape == counts.shape == (32, 4) and counts.dtype == torch.float64
         # every observed entry is scored once in all: weights 1/(K R) per
         # restoration, one hiding per complementary pair, or the ELBO's mask
@@ -288,7 +293,7 @@ def test_reconstruction_counts_add_up_to_one_in_float64():
     np.testing.assert_allclose(counts.numpy(), 1.0, rtol=1e-15)
 
 
-@pytest.mark.parametrize("paradigm", PARADIGMS)
+@pytest.mark.parametrize("paradigm", ANY_SHAPE_PARADIGMS)
 def test_a_rows_score_does_not_depend_on_its_batch(paradigm):
     # every batch is padded to a multiple of 32 rows, so each row goes through
     # the same kernels and its score is bit-for-bit the same
@@ -304,7 +309,7 @@ def test_a_rows_score_does_not_depend_on_its_batch(paradigm):
 
 
 @pytest.mark.parametrize("mask_input", [False, True])
-@pytest.mark.parametrize("paradigm", PARADIGMS)
+@pytest.mark.parametrize("paradigm", ANY_SHAPE_PARADIGMS)
 def test_masked_entries_do_not_change_the_score(paradigm, mask_input):
     X = data(n=8, d=4)
     mask = np.random.default_rng(1).random((8, 4)) > 0.3
@@ -314,14 +319,14 @@ def test_masked_entries_do_not_change_the_score(paradigm, mask_input):
     np.testing.assert_array_equal(scores_of(paradigm, changed, mask, mask_input), base)
     observed = X + mask * np.float32(1.0)  # moving what was observed does count
     assert not np.allclose(scores_of(paradigm, observed, mask, mask_input), base)
-    if paradigm in ELEMENTWISE:  # and unobserved entries get no error at all
+    if PARADIGMS[paradigm].elementwise:  # and unobserved entries get no error at all
         sums, counts = errors_of(paradigm, changed, mask, mask_input)
         unobserved = torch.as_tensor(~mask)
         assert torch.all(sums[:8][unobserved] == 0) and torch.all(counts[:8][unobserved] == 0)
         assert torch.all(counts[:8][~unobserved] > 0)
 
 
-@pytest.mark.parametrize("paradigm", PARADIGMS)
+@pytest.mark.parametrize("paradigm", ANY_SHAPE_PARADIGMS)
 def test_scoring_leaves_the_network_and_the_global_rng_alone(paradigm):
     schedule = make_schedule("linear", 40)
     net = random_net(paradigm, 3)
@@ -337,6 +342,8 @@ def test_unknown_paradigm_raises():
     bogus = dataclasses.replace(plan_for("score", schedule, (3,)), paradigm="likelihood")
     with pytest.raises(ValueError, match="unknown paradigm"):
         batch_errors(random_net("score", 3, n_timesteps=20), schedule, bogus, torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="unknown paradigm 'likelihood'"):
+        make_paradigm("likelihood")
 
 
 @pytest.mark.parametrize("paradigm", ["reconstruction", "density"])
@@ -458,8 +465,9 @@ def test_imputation_never_sees_the_values_it_imputes():
 def test_imputation_errors_count_only_hidden_observed_steps():
     schedule = make_schedule("linear", 50)
     net = conv_net(3, 1)
-    plan = make_plan("imputation", schedule, (1, 16), seeded(0), n_inference_steps=2,
-                     hidden=grating_masks(16, 4).reshape(2, 1, 16))
+    plan = make_paradigm("imputation", n_inference_steps=2,
+                         hidden=grating_masks(16, 4).reshape(2, 1, 16)).plan(
+        schedule, (1, 16), seeded(0))
     x0 = torch.randn(2, 1, 16, generator=seeded(3))
     obs = torch.ones_like(x0, dtype=torch.bool)
     obs[1, 0, 3] = False
@@ -476,8 +484,10 @@ def test_a_window_scores_the_same_whatever_else_is_scored(paradigm):
     schedule = make_schedule("linear", 50)
     C, L = 2, 8
     net = conv_net(3 * C if paradigm == "imputation" else C, C)
-    plan = make_plan(paradigm, schedule, (C, L), seeded(4), n_grid=3, n_inference_steps=2,
-                     hidden=grating_masks(L, 2).reshape(2, 1, L))
+    options = ({"hidden": grating_masks(L, 2).reshape(2, 1, L)} if paradigm == "imputation"
+               else {"n_grid": 3})
+    plan = make_paradigm(paradigm, n_inference_steps=2, **options).plan(schedule, (C, L),
+                                                                        seeded(4))
     series = np.random.default_rng(0).normal(size=(C, 2000)).astype(np.float32)
     obs = np.ones_like(series, dtype=bool)
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from skdiffad._core import PARADIGMS, grating_masks, make_plan, make_schedule
+from skdiffad._core import PARADIGMS, grating_masks, make_paradigm, make_schedule
 from skdiffad._core.plans import antithetic_noise
 
 from .helpers import plan_for, seeded
@@ -149,7 +149,7 @@ def test_imputation_plan_hides_every_step_once_per_pair_from_step_t():
 
 def test_imputation_plan_needs_its_masks():
     with pytest.raises(ValueError, match="needs its masks"):
-        make_plan("imputation", make_schedule("linear", 20), (3,), seeded(0))
+        make_paradigm("imputation").plan(make_schedule("linear", 20), (3,), seeded(0))
 
 
 def test_plan_to_moves_every_tensor_and_keeps_the_settings():

@@ -1,35 +1,41 @@
-"""The survey's scoring paradigms for a trained denoiser, one batch at a time.
+"""The paradigms' maths on one batch of a trained denoiser.
 
-Each paradigm maps a batch ``x`` of shape ``(n, C, *spatial)`` (with an optional
-observation mask) to its errors:
+Each function maps a batch ``x`` of shape ``(n, C, *spatial)`` (with an optional
+observation mask) to its errors under one paradigm, with the fixed grid and
+noise of a :class:`~skdiffad._core.plans.ScoringPlan`:
 
-* ``reconstruction`` -- diffuse to ``t0`` and denoise back with DDIM (AnoDDPM);
-  the squared error of every entry, averaged over a grid of ``t0`` and an
-  antithetic noise pair (the multi-step form ``S(x) = sum_t w_t L(x, x_hat_t)``).
-* ``imputation`` -- hide part of the sample, generate it with DDIM from pure
-  noise conditioned on the visible part (ImDiffusion, DiffAD); the squared
-  error of every hidden entry, over masks that hide each entry once.
-* ``density`` -- the negative ELBO, a bound on ``-log p(x)`` (DDPM, VDM), as a
-  sum of per-entry terms.
-* ``score`` -- the norm of the learned score ``|grad log p_t| = |eps_theta| / s_t``
-  at the forward mean ``a_t x`` of the sample, averaged over a grid of ``t``.
-* ``time`` -- diffusion-time estimation (DTE): the expected diffusion time of
-  ``x`` under a classifier over time bins; one forward pass.
+* :func:`reconstruction_errors` -- diffuse to ``t0`` and denoise back with DDIM
+  (AnoDDPM); the squared error of every entry, averaged over a grid of ``t0``
+  and an antithetic noise pair (the multi-step form ``S(x) = sum_t w_t L(x, x_hat_t)``).
+* :func:`imputation_errors` -- hide part of the sample, generate it with DDIM
+  from pure noise conditioned on the visible part (ImDiffusion, DiffAD); the
+  squared error of every hidden entry, over masks that hide each entry once.
+* :func:`negative_elbo_terms` -- the negative ELBO, a bound on ``-log p(x)``
+  (DDPM, VDM), as a sum of per-entry terms.
+* :func:`score_norms` -- the norm of the learned score ``|grad log p_t| =
+  |eps_theta| / s_t`` at the forward mean ``a_t x`` of the sample, averaged over
+  a grid of ``t``.
+* :func:`expected_times` -- diffusion-time estimation (DTE): the expected
+  diffusion time of ``x`` under a classifier over time bins; one forward pass.
 
 The reconstruction also has a *conditioned* form, :func:`reconstruct_conditioned`
 (DDAD, Mousakhan et al. 2023): every DDIM step's noise estimate is nudged so the
 clean estimate moves toward the input itself, which keeps the restoration close
 to the sample's nominal patterns while the denoiser still removes what it cannot
 explain; ``guidance=0`` is the plain reconstruction. A plan's ``guidance`` turns
-it on for the reconstruction paradigm. :func:`feature_errors` compares each
-restoration with its sample in the feature maps of an encoder instead of pixel
-by pixel (DDAD's feature distance), over the same grid and noise.
+it on. :func:`feature_errors` compares each restoration with its sample in the
+feature maps of an encoder instead of pixel by pixel (DDAD's feature distance),
+over the same grid and noise.
 
-The first three are *element-wise*: they return per-entry ``(sums, counts)``
-(summed weighted errors and the weight of the restorations that scored each
-entry; ``sums / counts`` is the entry's error), from which maps and channel
-scores fall out before a detector reduces them to one score per sample. The
-score norm and time are *per-sample*: they return one score per sample.
+The reconstruction, imputation, density and feature errors are *element-wise*:
+they return per-entry ``(sums, counts)`` (summed weighted errors and the weight
+of the restorations that scored each entry; ``sums / counts`` is the entry's
+error), from which maps and channel scores fall out before a detector reduces
+them to one score per sample. The score norm and time are *per-sample*: they
+return one score per sample (and ``counts`` ``None``).
+
+The paradigm objects (:mod:`skdiffad._core.paradigms`) call these functions;
+they are kept apart so that each formula can be tested on its own.
 """
 
 from __future__ import annotations
@@ -38,28 +44,23 @@ import numpy as np
 import torch
 
 from .features import feature_distance_map
+from .schedules import ddim_path
 from .training import imputation_input, masked_mean, network_input, observed
 
 __all__ = [
-    "ELEMENTWISE",
-    "batch_errors",
+    "accumulate",
     "ddim_path",
+    "expected_times",
     "feature_errors",
+    "imputation_errors",
     "impute",
     "negative_elbo_terms",
     "reconstruct",
     "reconstruct_conditioned",
+    "reconstruction_errors",
     "restorations",
+    "score_norms",
 ]
-
-#: Paradigms whose errors are per entry (the others give one value per sample).
-ELEMENTWISE = ("reconstruction", "imputation", "density")
-
-
-def ddim_path(t_start, n_steps):
-    """``(t, s)`` pairs of a DDIM run from ``t_start`` down to step 0."""
-    steps = torch.linspace(t_start, 0, min(n_steps, t_start) + 1).round().long().tolist()
-    return list(zip(steps[:-1], steps[1:]))
 
 
 def reconstruct(network, schedule, x0, mask, noise, t0, n_steps, mask_input):
@@ -252,56 +253,77 @@ def negative_elbo_terms(network, schedule, plan, x, mask=None, *, mask_input=Fal
     return terms, m
 
 
-def batch_errors(network, schedule, plan, x, mask=None, *, mask_input=False):
-    """Errors of one batch under the plan's paradigm (float64).
+def _zero_errors(x):
+    sums = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
+    return sums, torch.zeros_like(sums)
 
-    A reconstruction plan with a positive ``guidance`` conditions every run on
-    the sample (DDAD, see :func:`restorations`).
+
+def reconstruction_errors(network, schedule, plan, x, mask=None, *, mask_input=False):
+    """Squared reconstruction errors of one batch over a reconstruction plan (float64).
+
+    Every restoration of :func:`restorations` (conditioned on the sample when
+    the plan's ``guidance`` is positive, DDAD) is compared with the sample
+    entry by entry, weighted by the plan.
 
     Returns
     -------
-    sums, counts : torch.Tensor
-        Element-wise paradigms (:data:`ELEMENTWISE`): both of the shape of
-        ``x``. Per-sample paradigms: ``sums`` of shape ``(n,)`` (higher = more
-        abnormal) and ``counts`` ``None``.
+    sums, counts : torch.Tensor of the shape of ``x``, float64
+        Summed weighted squared errors, and the summed weights (1 on every
+        observed entry, 0 elsewhere).
     """
     x = observed(x, mask)
-    paradigm = plan.paradigm
-    if paradigm == "time":
-        logits = network(network_input(x, mask, mask_input)).double()
-        return torch.softmax(logits, dim=1) @ plan.weights, None
-    if paradigm == "score":
-        # Read at the forward mean a_t x rather than at a noised x_t: with noise
-        # added, an inlier's estimate is the added noise itself (|eps| ~ sqrt(d)),
-        # which dominates the small-t terms and swamped the signal (semi-supervised
-        # ADBench AUROC: breastw 0.735 -> 0.966, cardio 0.486 -> 0.727 at the mean).
-        # At the mean an inlier's noise estimate is near zero and an outlier's is
-        # a_t (x - x0_hat) / s_t, growing with its distance from the data.
-        out = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
-        for k, t in enumerate(plan.timesteps.tolist()):
-            a_t = float(schedule.alphas[t])
-            eps = network(network_input(a_t * x, mask, mask_input),
-                          torch.tensor(t, device=x.device))
-            rms = masked_mean(eps.double() ** 2, mask).sqrt()
-            out += plan.weights[k] * rms / float(schedule.sigmas[t])
-        return out, None
-    if paradigm == "density":
-        return negative_elbo_terms(network, schedule, plan, x, mask, mask_input=mask_input)
-    sums = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
-    counts = torch.zeros_like(sums)
+    sums, counts = _zero_errors(x)
     obs = torch.ones_like(x) if mask is None else mask.to(x.dtype)
-    if paradigm == "reconstruction":
-        for x_hat, weight in restorations(network, schedule, plan, x, mask,
-                                          mask_input=mask_input):
-            accumulate(sums, counts, x_hat, x, obs, weight)
-        return sums, counts
-    if paradigm == "imputation":
-        t_start = int(plan.timesteps[0])
-        for m, hidden in enumerate(plan.hidden):
-            hidden = hidden.to(x.dtype)
-            visible = obs * (1 - hidden)
-            x_hat = impute(network, schedule, x, visible, hidden, plan.noise[0, m], t_start,
-                           plan.n_inference_steps)
-            accumulate(sums, counts, x_hat, x, obs * hidden)
-        return sums, counts
-    raise ValueError(f"unknown paradigm {paradigm!r}")
+    for x_hat, weight in restorations(network, schedule, plan, x, mask, mask_input=mask_input):
+        accumulate(sums, counts, x_hat, x, obs, weight)
+    return sums, counts
+
+
+def imputation_errors(network, schedule, plan, x, mask=None):
+    """Squared errors of the hidden entries of one batch, over an imputation plan's
+    masks (float64): each mask's hidden entries are generated from its pure
+    noise (:func:`impute`) given the visible ones.
+
+    Returns
+    -------
+    sums, counts : torch.Tensor of the shape of ``x``, float64
+        ``counts`` is the number of masks that hid each observed entry.
+    """
+    x = observed(x, mask)
+    sums, counts = _zero_errors(x)
+    obs = torch.ones_like(x) if mask is None else mask.to(x.dtype)
+    t_start = int(plan.timesteps[0])
+    for m, hidden in enumerate(plan.hidden):
+        hidden = hidden.to(x.dtype)
+        visible = obs * (1 - hidden)
+        x_hat = impute(network, schedule, x, visible, hidden, plan.noise[0, m], t_start,
+                       plan.n_inference_steps)
+        accumulate(sums, counts, x_hat, x, obs * hidden)
+    return sums, counts
+
+
+def score_norms(network, schedule, plan, x, mask=None, *, mask_input=False):
+    """The score norm ``|eps_theta(a_t x)| / s_t`` of each sample (RMS over its
+    observed entries), averaged over the plan's grid; shape ``(n,)``, float64."""
+    # Read at the forward mean a_t x rather than at a noised x_t: with noise
+    # added, an inlier's estimate is the added noise itself (|eps| ~ sqrt(d)),
+    # which dominates the small-t terms and swamped the signal (semi-supervised
+    # ADBench AUROC: breastw 0.735 -> 0.966, cardio 0.486 -> 0.727 at the mean).
+    # At the mean an inlier's noise estimate is near zero and an outlier's is
+    # a_t (x - x0_hat) / s_t, growing with its distance from the data.
+    x = observed(x, mask)
+    out = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
+    for k, t in enumerate(plan.timesteps.tolist()):
+        a_t = float(schedule.alphas[t])
+        eps = network(network_input(a_t * x, mask, mask_input), torch.tensor(t, device=x.device))
+        rms = masked_mean(eps.double() ** 2, mask).sqrt()
+        out += plan.weights[k] * rms / float(schedule.sigmas[t])
+    return out
+
+
+def expected_times(network, plan, x, mask=None, *, mask_input=False):
+    """The expected diffusion time of each sample under a time classifier: its
+    probabilities over the bins times the plan's weights; shape ``(n,)``, float64."""
+    x = observed(x, mask)
+    logits = network(network_input(x, mask, mask_input)).double()
+    return torch.softmax(logits, dim=1) @ plan.weights
