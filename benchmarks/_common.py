@@ -8,7 +8,7 @@ The scripts of ``benchmarks/`` import these from here; none keeps a copy.
 - Threads: :func:`set_threads`.
 - Command line: :func:`add_run_arguments`, :func:`benchmark_parser`,
   :func:`command_line`, :func:`select_from`, :func:`choose_names`,
-  :func:`parse_shard`, :func:`take_shard`.
+  :func:`parse_shard`, :func:`take_shard`, :func:`warm_up_budget`.
 - Runs: :class:`NotApplicable`, :func:`error_message`, :func:`error_text`,
   :func:`read_runs`, :func:`start_runs_csv`, :func:`results_csv`,
   :func:`append_row`, :func:`merge_run_files`.
@@ -227,6 +227,17 @@ def take_shard(units, shard):
         return list(units)
     index, count = shard
     return list(units)[index - 1::count]
+
+
+def warm_up_budget(params):
+    """The settings that cut a detector with parameters ``params`` to one step or
+    epoch, for the warm-up fit whose result is discarded.
+
+    skdiffad's budget is ``max_steps`` (its ``max_iter`` is 0.1's deprecated
+    spelling, left alone); PyOD's is ``max_iter``, ``epochs`` or ``epoch_num``.
+    """
+    budget = "max_steps" if "max_steps" in params else "max_iter"
+    return {name: 1 for name in (budget, "epochs", "epoch_num") if name in params}
 
 
 # ---------------------------------------------------------------- runs

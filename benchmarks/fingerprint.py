@@ -58,14 +58,9 @@ def digest(values) -> str:
 def _shorten(detector):
     """The learned configurations with a short budget (the exact ones unchanged)."""
     params = detector.get_params()
-    learned = (params.get("denoiser", "exact") != "exact"
-               or params.get("scoring", "nonparametric") not in ("nonparametric", "reconstruction",
-                                                               "imputation")
-               or (type(detector).__name__ == "TabDiffusionDetector"
-                   and params.get("scoring") != "nonparametric"))
-    if not learned:
+    if params.get("denoiser", "exact") == "exact":  # tables, series and images alike
         return detector, False
-    updates = {"max_steps": SHORT_STEPS, "max_iter": "auto"}
+    updates = {"max_steps": SHORT_STEPS}
     if params.get("n_inference_steps", 0) > 5:
         updates["n_inference_steps"] = 5
     return detector.set_params(**updates), True
@@ -165,7 +160,8 @@ def _extras():
         def run():
             gen = AnomalyGenerator(n_steps=3, random_state=0)
             if data == "table":
-                gen.set_params(detector=TabDiffusionDetector(scoring="reconstruction", **short))
+                gen.set_params(detector=TabDiffusionDetector(
+                    denoiser="mlp", scoring="reconstruction", **short))
                 gen.fit(frame[:400].select_dtypes("number").fillna(0.0).to_numpy())
             elif data == "series":
                 gen.set_params(detector=DiffusionTSDetector(denoiser="unet", window_size=32,
@@ -185,14 +181,16 @@ def _extras():
     return [
         ("frame-nonparametric", table({})),
         ("frame-outlier", table({"novelty": False})),
-        ("frame-density", table({"scoring": "density", "max_steps": SHORT_STEPS})),
+        ("frame-density", table({"denoiser": "mlp", "scoring": "density",
+                                 "max_steps": SHORT_STEPS})),
         ("series-default", ts({})),
         ("series-w32-step", ts({"window_size": 32, "aggregation": "step"})),
         ("series-imputation", ts({"scoring": "imputation"})),
         ("series-unet", ts({"denoiser": "unet", "window_size": 32, "max_steps": SHORT_STEPS})),
         ("images-default", img({})),
         ("images-unet", img({"denoiser": "unet", "widths": (8,), "max_steps": SHORT_STEPS})),
-        ("sample-table", sampled(TabDiffusionDetector, frame[:400], {"scoring": "density"})),
+        ("sample-table", sampled(TabDiffusionDetector, frame[:400],
+                                 {"denoiser": "mlp", "scoring": "density"})),
         ("sample-series", sampled(DiffusionTSDetector, np.nan_to_num(series[:1500]),
                                   {"denoiser": "unet", "window_size": 32})),
         ("sample-images", sampled(DiffusionImageDetector, images[:20],

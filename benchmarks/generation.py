@@ -35,8 +35,8 @@ Studies (``--studies``, default all three):
    half (each capped at ``--max-train``); each generator of :data:`GENERATORS`
    (a factory ``make_sampler(seed)`` returning an object with ``fit(X)`` and
    ``sample(n, random_state)``) is fitted on the fit half and draws as many rows
-   as the held-out half holds: ``diffusion`` (``TabDiffusionDetector(scoring=
-   "density", max_steps=4000)``, on the CPU), ``gmm`` (a full-covariance Gaussian
+   as the held-out half holds: ``diffusion`` (``TabDiffusionDetector(denoiser="mlp",
+   scoring="density", max_steps=4000)``, on the CPU), ``gmm`` (a full-covariance Gaussian
    mixture, 1-10 components chosen by BIC), ``smote`` (a random fit row moved a
    uniform fraction of the way to one of its 5 nearest fit rows) and ``copy``
    (fit rows drawn with replacement: the memorisation reference). Metrics: the
@@ -391,8 +391,8 @@ class CopySampler:
 
 
 def _diffusion_sampler(seed):
-    return TabDiffusionDetector(scoring="density", max_steps=DIFFUSION_MAX_STEPS,
-                                random_state=seed, device="cpu")
+    return TabDiffusionDetector(denoiser="mlp", scoring="density",
+                                max_steps=DIFFUSION_MAX_STEPS, random_state=seed, device="cpu")
 
 
 #: The fidelity study's generators: name -> ``make_sampler(seed)``, returning an

@@ -85,8 +85,8 @@ IMAGE_UNET = {"denoiser": "unet", "widths": (16, 32), "max_steps": 100, "batch_s
 CONFIGS = [
     ("tab-nonparametric", TabDiffusionDetector, {}),
     ("tab-nonparametric-outlier", TabDiffusionDetector, {"novelty": False}),
-    ("tab-density", TabDiffusionDetector, {"scoring": "density"}),
-    ("tab-time", TabDiffusionDetector, {"scoring": "time"}),
+    ("tab-density", TabDiffusionDetector, {"denoiser": "mlp", "scoring": "density"}),
+    ("tab-time", TabDiffusionDetector, {"denoiser": "mlp", "scoring": "time"}),
     ("ts-exact-reconstruction", DiffusionTSDetector, {}),
     ("ts-exact-imputation", DiffusionTSDetector, {"scoring": "imputation"}),
     ("ts-unet-reconstruction", DiffusionTSDetector, {"denoiser": "unet"}),
@@ -221,9 +221,9 @@ def _tensors(state):
 # ---------------------------------------------------------------- data-parallel
 # Early stopping only for its validation loss (fixed rows, fixed noise: comparable
 # between runs); the patience never runs out within the step budget.
-DDP_CASE = {"scoring": "reconstruction", "hidden_dims": (32, 32), "batch_size": 64,
-            "max_steps": 150, "n_timesteps": 100, "ema_decay": 0.9, "early_stopping": True,
-            "n_iter_no_change": 10_000}
+DDP_CASE = {"denoiser": "mlp", "scoring": "reconstruction", "widths": (32, 32),
+            "batch_size": 64, "max_steps": 150, "n_timesteps": 100, "ema_decay": 0.9,
+            "early_stopping": True, "n_iter_no_change": 10_000}
 DDP_ROWS = 1000
 
 

@@ -340,7 +340,7 @@ class PatchNearestNeighbours(_MapDetector):
     """Baseline: PatchCore on raw pixels, without a pretrained backbone.
 
     ``fit`` keeps a memory bank of at most ``max_patches`` training patches
-    (``patch_size`` square, every ``patch_stride`` pixels, drawn uniformly at random
+    (``patch_size`` square, every ``stride`` pixels, drawn uniformly at random
     when there are more); a test patch's score is its Euclidean distance to the
     nearest bank patch, and a pixel's score the mean of the scores of the patches
     covering it.
@@ -348,25 +348,25 @@ class PatchNearestNeighbours(_MapDetector):
     Parameters
     ----------
     patch_size : int, default=PATCH_SIZE
-    patch_stride : int, default=PATCH_STRIDE
+    stride : int, default=PATCH_STRIDE
     max_patches : int, default=PATCH_BANK_SIZE
     smoothing : float, default=SMOOTHING
     device : str, default="auto"
     random_state : int, default=0
     """
 
-    def __init__(self, patch_size=PATCH_SIZE, patch_stride=PATCH_STRIDE,
+    def __init__(self, patch_size=PATCH_SIZE, stride=PATCH_STRIDE,
                  max_patches=PATCH_BANK_SIZE, smoothing=SMOOTHING, device="auto",
                  random_state=0):
         super().__init__(smoothing, device, random_state)
         self.patch_size = patch_size
-        self.patch_stride = patch_stride
+        self.stride = stride
         self.max_patches = max_patches
 
     def _patches(self, X):
         """Every patch of every image, ``(n, n_rows, n_cols, patch * patch)``."""
-        tops, p = _patch_corners(X.shape[1], self.patch_size, self.patch_stride)
-        lefts, q = _patch_corners(X.shape[2], self.patch_size, self.patch_stride)
+        tops, p = _patch_corners(X.shape[1], self.patch_size, self.stride)
+        lefts, q = _patch_corners(X.shape[2], self.patch_size, self.stride)
         windows = np.lib.stride_tricks.sliding_window_view(X, (p, q), axis=(1, 2))
         picked = windows[:, tops[:, None], lefts[None, :]]  # copies only these patches
         return picked.reshape(len(X), len(tops), len(lefts), p * q)
@@ -396,8 +396,8 @@ class PatchNearestNeighbours(_MapDetector):
 
     def _pixel_scores(self, X):
         n, height, width = X.shape
-        tops, p = _patch_corners(height, self.patch_size, self.patch_stride)
-        lefts, q = _patch_corners(width, self.patch_size, self.patch_stride)
+        tops, p = _patch_corners(height, self.patch_size, self.stride)
+        lefts, q = _patch_corners(width, self.patch_size, self.stride)
         sums = np.zeros((n, height, width))
         counts = np.zeros((height, width))
         for start in range(0, n, 64):  # bounds the patch copy's memory

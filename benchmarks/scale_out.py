@@ -14,19 +14,20 @@ Two jobs, each scored lazily by a Dask ``LocalCluster`` of 1 and of 2 worker pro
   the test parts of every SMAP channel end to end. The process scores the whole series
   in memory: every step must equal the cluster's bit for bit.
 
-- ``ddp``: the density network of ``TabDiffusionDetector(scoring="density")`` trained on
-  the same 20,000 rows by one process and by 2 gloo processes (``torch.distributed``,
-  data-parallel), with the same step budget (:data:`DDP_PARAMS`): the ratio of their
-  final validation losses (the same held-out rows and noise) and the fit seconds.
+- ``ddp``: the density network of ``TabDiffusionDetector(denoiser="mlp",
+  scoring="density")`` trained on the same 20,000 rows by one process and by 2 gloo
+  processes (``torch.distributed``, data-parallel), with the same step budget
+  (:data:`DDP_PARAMS`): the ratio of their final validation losses (the same held-out
+  rows and noise) and the fit seconds.
 
 The table job also fits ``TabDiffusionDetector()`` on the lazy table with the larger
 cluster: a uniform sample of ``max_samples`` rows drawn block by block (``table fit``).
 
 - ``fit``: fitting on the lazy collections with the larger cluster, never loading them:
-  ``TabDiffusionDetector(scoring="density")``, whose network trains on mini-batches
-  streamed from every row of a table of the donors' normal rows resampled (AUROC on
-  50,000 of the donors' rows, against the same detector fitted in memory on 20,000
-  normal rows), and
+  ``TabDiffusionDetector(denoiser="mlp", scoring="density")``, whose network trains
+  on mini-batches streamed from every row of a table of the donors' normal rows
+  resampled (AUROC on 50,000 of the donors' rows, against the same detector fitted in
+  memory on 20,000 normal rows), and
   ``DiffusionTSDetector()`` on the series (the scaling from a sample of steps, the
   stored windows gathered from the blocks, the training scores blockwise), against
   its fit on the whole series in this process: the correlation of the two fits'
@@ -319,7 +320,7 @@ def run_series(data_dir, n_steps, chunk, workers):
 
 # The streamed-fit job's network: TabDiffusionDetector's density scoring, defaults
 # otherwise (1000 gradient steps of 256 rows).
-STREAM_PARAMS = {"scoring": "density", "random_state": 0}
+STREAM_PARAMS = {"denoiser": "mlp", "scoring": "density", "random_state": 0}
 AUROC_ROWS = 50_000
 
 
@@ -395,7 +396,7 @@ def run_fit(data_dir, n_rows, chunk_rows, n_steps, chunk_steps, n_workers):
 
 
 # The data-parallel job: the density scoring's network on the donors' training rows.
-DDP_PARAMS = {"scoring": "density", "batch_size": 256, "max_steps": 1000,
+DDP_PARAMS = {"denoiser": "mlp", "scoring": "density", "batch_size": 256, "max_steps": 1000,
               "early_stopping": True, "n_iter_no_change": 10_000, "ema_decay": 0.999}
 
 
@@ -408,7 +409,8 @@ def run_ddp(data_dir, world=2):
     train = X[np.random.default_rng(0).choice(np.flatnonzero(y == 0), TRAIN_ROWS,
                                               replace=False)]
     row = check_ddp("cpu", world, X=train, params=DDP_PARAMS,
-                    name=f"TabDiffusionDetector(scoring='density'), {TABLE_SET}")
+                    name=f"TabDiffusionDetector(denoiser='mlp', scoring='density'), "
+                         f"{TABLE_SET}")
     return [{"job": "ddp", "mode": "one process", "n": len(train),
              "seconds": row["single_fit_s"], "per_second": np.nan, "exact": "",
              "shipments": "", "peak_mib": "", "val_loss_ratio": 1.0},

@@ -173,6 +173,7 @@ from benchmarks._common import (
     start_runs_csv,
     summary_lines,
     take_shard,
+    warm_up_budget,
 )
 from skdiffad.datasets import (
     TIMESERIES_COLLECTIONS,
@@ -437,7 +438,8 @@ def warm_up(detectors, device="auto"):
 
     The first call of a library pays one-off costs (lazy imports, thread-pool
     and torch start-up) that would otherwise be charged to the first series'
-    timings. Epoch counts are set to 1 here, since only the first call matters.
+    timings. Training budgets are set to one step or epoch here
+    (:func:`benchmarks._common.warm_up_budget`), since only the first call matters.
     """
     X, _ = make_timeseries_anomalies(n_timestamps=300, n_channels=2, n_anomalies=1,
                                      random_state=0)
@@ -446,9 +448,7 @@ def warm_up(detectors, device="auto"):
             warnings.simplefilter("ignore")
             try:
                 detector = make_detector(0, X.shape[1], device)
-                params = detector.get_params()
-                detector.set_params(**{k: 1 for k in ("max_iter", "epochs", "epoch_num")
-                                       if k in params})
+                detector.set_params(**warm_up_budget(detector.get_params()))
                 detector.fit(X[:200]).decision_function(X[200:])
             except Exception:  # noqa: BLE001 - a failing detector fails again, recorded, later
                 pass

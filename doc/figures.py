@@ -6,10 +6,11 @@ Run from the repository root::
 
 The tabular figures use a 2-D toy set (scikit-learn's two moons) so the anomaly
 score can be drawn over the whole plane; the time-series figure uses a synthetic
-two-period signal with four planted anomalies. Every detector is fitted with small settings
-(``hidden_dims=(64, 64)``, ``max_iter=300``) and ``random_state=0`` on one CPU
-thread; the whole script takes well under three minutes on a 2-core CPU. The
-figures illustrate how each paradigm behaves; they are not a benchmark.
+two-period signal with four planted anomalies. Every trained table model is fitted with
+small settings (``widths=(64, 64)``, ``max_steps=2000``: 500 epochs of the 1000 rows)
+and ``random_state=0`` on one CPU thread; the whole script takes well under three
+minutes on a 2-core CPU. The figures illustrate how each paradigm behaves; they are
+not a benchmark.
 """
 
 from __future__ import annotations
@@ -29,19 +30,27 @@ from sklearn.datasets import make_moons  # noqa: E402
 from skdiffad import DiffusionTSDetector, TabDiffusionDetector  # noqa: E402
 from skdiffad._core.nonparametric import nearest_distances  # noqa: E402
 from skdiffad._core.schedules import make_schedule  # noqa: E402
-from skdiffad.timeseries import _step_errors  # noqa: E402
+from skdiffad._reductions import step_columns  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "_static"
 SEED = 0
-SETTINGS = dict(hidden_dims=(64, 64), max_iter=500, early_stopping=False, device="cpu",
+SETTINGS = dict(widths=(64, 64), max_steps=2000, early_stopping=False, device="cpu",
                 random_state=SEED)
-PARADIGMS = ("nonparametric", "reconstruction", "density", "score", "time")
+#: The five paradigms of the table detector: figure name -> (denoiser, scoring).
+PARADIGMS = {
+    "nonparametric": ("exact", "time"),
+    "reconstruction": ("mlp", "reconstruction"),
+    "density": ("mlp", "density"),
+    "score": ("mlp", "score"),
+    "time": ("mlp", "time"),
+}
+#: The score each paradigm maps, by (denoiser, scoring).
 TITLES = {
-    "nonparametric": "posterior mean of log sigma",
-    "reconstruction": "reconstruction error",
-    "density": "negative ELBO (nats / feature)",
-    "score": "score norm",
-    "time": "expected diffusion time (fraction of range)",
+    ("exact", "time"): "posterior mean of log sigma",
+    ("mlp", "reconstruction"): "reconstruction error",
+    ("mlp", "density"): "negative ELBO (nats / feature)",
+    ("mlp", "score"): "score norm",
+    ("mlp", "time"): "expected diffusion time (fraction of range)",
 }
 XLIM, YLIM, GRID = (-2.0, 3.0), (-1.5, 2.0), 120
 DPI = 90
@@ -81,7 +90,8 @@ def heat_map(ax, det, X, scores, xx, yy, *, colorbar=True, title=None):
     cs = ax.contourf(xx, yy, np.clip(z, lo, hi), levels=levels, cmap="viridis")
     ax.contour(xx, yy, z, levels=[det.threshold_], colors="white", linewidths=1.2)
     ax.scatter(X[:, 0], X[:, 1], s=1.5, c="black", alpha=0.35, linewidths=0)
-    ax.set(xlim=XLIM, ylim=YLIM, xticks=[], yticks=[], title=title or TITLES[det.scoring])
+    ax.set(xlim=XLIM, ylim=YLIM, xticks=[], yticks=[],
+           title=title or TITLES[det.denoiser, det.scoring])
     if colorbar:
         plt.colorbar(cs, ax=ax, fraction=0.046, pad=0.03, format="%.3g")
 
@@ -271,7 +281,9 @@ def figure_all_maps(detectors, X, xx, yy, all_scores):
         ax.contour(xx, yy, scores.reshape(xx.shape), levels=[det.threshold_],
                    colors="white", linewidths=1.2)
         ax.scatter(X[:, 0], X[:, 1], s=1.5, c="black", alpha=0.35, linewidths=0)
-        ax.set(xlim=XLIM, ylim=YLIM, xticks=[], yticks=[], title=f'scoring="{name}"')
+        denoiser, scoring = PARADIGMS[name]
+        ax.set(xlim=XLIM, ylim=YLIM, xticks=[], yticks=[],
+               title=f'denoiser="{denoiser}", scoring="{scoring}"')
     save(fig, "score_maps.png")
 
 
@@ -295,6 +307,14 @@ def timeseries_data():
     return train, test, y
 
 
+def step_errors(det, X):
+    """Each step's error before aggregation: the fitted model's window errors folded
+    onto the steps, averaged over the channels (gaps filled) and the window lengths."""
+    encoded = det.modality_.encode(X)
+    filled, _ = step_columns(det.modality_.errors(det.model_, encoded))
+    return filled.mean(axis=1)
+
+
 def figure_timeseries():
     """Reconstruction vs imputation (exact denoiser, and the trained U-Net) on one series."""
     train, test, y = timeseries_data()
@@ -316,9 +336,7 @@ def figure_timeseries():
         tic = time.perf_counter()
         det = DiffusionTSDetector(random_state=SEED, device="cpu", **params).fit(train)
         scores = det.decision_function(test)
-        # the step errors before aggregation: the fitted model's folded errors
-        encoded = det._encode(test)
-        errors = _step_errors(*det._fold(det.model_.errors(encoded.samples), encoded))
+        errors = step_errors(det, test)
         print(f"fitted and scored {title} in {time.perf_counter() - tic:.1f} s")
         ax.plot(steps, errors, lw=0.5, color="tab:gray", label="step error")
         ax.plot(steps, scores, lw=1.0, color="tab:blue", label='score (aggregation="window")')
@@ -341,12 +359,12 @@ def main():
     figure_schedules()
     figure_forward(X)
     detectors, all_scores = {}, {}
-    for name in PARADIGMS:
+    for name, (denoiser, scoring) in PARADIGMS.items():
         tic = time.perf_counter()
-        det = TabDiffusionDetector(scoring=name, **SETTINGS).fit(X)
+        det = TabDiffusionDetector(denoiser=denoiser, scoring=scoring, **SETTINGS).fit(X)
         detectors[name], all_scores[name] = det, det.decision_function(G)
-        print(f'fitted scoring="{name}" ({det.n_iter_} epochs) and scored the grid '
-              f"in {time.perf_counter() - tic:.1f} s")
+        print(f'fitted denoiser="{denoiser}", scoring="{scoring}" ({det.n_iter_} epochs) '
+              f"and scored the grid in {time.perf_counter() - tic:.1f} s")
     figure_nonparametric(detectors["nonparametric"], X, inliers, anomalies, xx, yy,
                          all_scores["nonparametric"])
     figure_reconstruction(detectors["reconstruction"], X, inliers, anomalies, xx, yy,

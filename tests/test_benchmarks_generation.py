@@ -23,6 +23,8 @@ except ModuleNotFoundError:  # pytest's importlib mode leaves the repository roo
 
 import benchmarks.tabular as bt
 
+pytestmark = pytest.mark.benchmark
+
 
 def _correlated(n, seed=0, rho=0.9):
     rng = np.random.default_rng(seed)
@@ -262,6 +264,7 @@ def fake_data(tmp_path, monkeypatch, fast_models):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_command_line_runs_every_study_and_resumes(fake_data, capsys):
     out = fake_data / "out"
     argv = ["--data-dir", str(fake_data / "data"), "--out", str(out), "--seeds", "0",
@@ -335,8 +338,8 @@ def test_real_anomaly_generator_serves_both_studies(monkeypatch):
     assert generator.get_params()["kind"] == bg.UTILITY_KIND
 
     def tiny(seed, kind=None, strength=1.0):
-        detector = TabDiffusionDetector(scoring="density", max_iter=1, n_timesteps=20,
-                                        device="cpu", random_state=seed)
+        detector = TabDiffusionDetector(denoiser="mlp", scoring="density", max_steps=1,
+                                        n_timesteps=20, device="cpu", random_state=seed)
         return generation.AnomalyGenerator(detector=detector, kind=kind, strength=strength,
                                            n_steps=2, random_state=seed)
 
