@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test benchmark docs gpu-check clean
+.PHONY: demo test test-fast benchmark docs gpu-check clean
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: $(STAMP)  ## the main job: diffusion detectors vs PyOD baselines, no downl
 
 test: $(STAMP)  ## the test-suite (CPU, a few minutes)
 	$(VENV)/bin/python -m pytest -n 2 -q
+
+# The markers are registered in pyproject.toml; `make test` still runs every test.
+test-fast: $(STAMP)  ## the quick loop: the suite less its slow, cluster and benchmark tests (about a minute)
+	$(VENV)/bin/python -m pytest -n 2 -q -m "not slow and not cluster and not benchmark"
 
 benchmark: $(STAMP)  ## the full ADBench benchmark on ../shared/data (long)
 	$(VENV)/bin/python -m benchmarks.tabular

@@ -18,6 +18,8 @@ except ModuleNotFoundError:  # pytest's importlib mode leaves the repository roo
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import benchmarks.fusion as bf
 
+pytestmark = pytest.mark.benchmark
+
 
 def test_gradient_histograms_put_an_edge_in_its_orientation_bin():
     image = np.zeros((1, 16, 16))
@@ -94,6 +96,7 @@ def fake_collections(monkeypatch):
     monkeypatch.setattr(bf, "member", lambda kind, seed, device: KNN())
 
 
+@pytest.mark.slow
 def test_command_line_runs_every_arm_and_condition_and_resumes(fake_collections, tmp_path,
                                                                 capsys):
     out = tmp_path / "out"

@@ -17,6 +17,8 @@ except ModuleNotFoundError:  # pytest's importlib mode leaves the repository roo
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import benchmarks.generation_images as gi
 
+pytestmark = pytest.mark.benchmark
+
 
 def _blobs(rng, n, side=12, bright=255.0):
     yy, xx = np.mgrid[:side, :side]
@@ -98,6 +100,7 @@ def fake_mnist(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_command_line_runs_default_sets_and_resumes(fake_mnist, capsys):
     out = fake_mnist / "out"
     argv = ["--data-dir", str(fake_mnist), "--out", str(out), "--n-images", "12"]

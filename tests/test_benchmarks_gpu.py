@@ -5,7 +5,11 @@ import torch
 
 from benchmarks import gpu
 
+pytestmark = pytest.mark.benchmark
 
+
+@pytest.mark.slow
+@pytest.mark.cluster  # the data-parallel row spawns two torch.distributed processes
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU half runs without CUDA")
 def test_cpu_half_checks_configurations_and_data_parallel_training(tmp_path, capsys):
     out = tmp_path / "gpu.md"

@@ -23,6 +23,8 @@ except ModuleNotFoundError:  # pytest's importlib mode leaves the repository roo
 from skdiffad import DiffusionImageDetector
 from skdiffad.metrics import auroc
 
+pytestmark = pytest.mark.benchmark
+
 Image = pytest.importorskip("PIL.Image")
 
 CHEAP = "Diffusion-default,KNN,PatchNN"
@@ -174,7 +176,7 @@ def test_prepare_caps_and_aligns_masks():
 
 
 # ------------------------------------------------------------------ baselines
-@pytest.mark.parametrize("name", ["ConvAE", "PatchNN"])
+@pytest.mark.parametrize("name", [pytest.param("ConvAE", marks=pytest.mark.slow), "PatchNN"])
 def test_localisation_baselines_find_a_bright_square(name):
     rng = np.random.default_rng(0)
     good = rng.normal(0.5, 0.05, size=(60, 20, 20)).astype(np.float32)

@@ -8,7 +8,11 @@ pytest.importorskip("distributed")
 
 from benchmarks import scale_out  # noqa: E402
 
+pytestmark = pytest.mark.benchmark
 
+
+@pytest.mark.slow
+@pytest.mark.cluster  # Dask LocalClusters of worker processes
 def test_scale_out_fit_job_streams_the_table_and_fits_the_series_blockwise(shared_data,
                                                                           tmp_path):
     scale_out.main(["--data-dir", str(shared_data), "--rows", "12000", "--steps", "9000",

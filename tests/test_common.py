@@ -8,6 +8,7 @@ And those of the time-series detector, whose rows are time steps (not
 exchangeable samples) and whose 1-D input is a univariate series.
 """
 
+import pytest
 from pyod.models.iforest import IForest
 from pyod.models.knn import KNN
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -22,8 +23,10 @@ from skdiffad import (
 _TAB = TabDiffusionDetector._unit_test_params()
 
 ESTIMATORS = [
-    TabDiffusionDetector(**{**TabDiffusionDetector._unit_test_params(), "scoring": scoring})
-    for scoring in ("nonparametric", "time", "reconstruction", "density", "score")
+    TabDiffusionDetector(**{**TabDiffusionDetector._unit_test_params(), "denoiser": denoiser,
+                            "scoring": scoring})
+    for denoiser, scoring in (("exact", "time"), ("mlp", "time"), ("mlp", "reconstruction"),
+                              ("mlp", "density"), ("mlp", "score"))
 ] + [TabDiffusionDetector(**{**TabDiffusionDetector._unit_test_params(), "novelty": False})] + [
     DiffusionTSDetector(**{**DiffusionTSDetector._unit_test_params(), "scoring": scoring,
                            "denoiser": denoiser})
@@ -41,7 +44,7 @@ ESTIMATORS = [
     # fusion: the even and the odd columns as two modalities, every fusion mode
     FusionDetector([("all", TabDiffusionDetector(**_TAB), slice(None))]),
     FusionDetector([("even", TabDiffusionDetector(**_TAB), slice(0, None, 2)),
-                    ("odd", TabDiffusionDetector(**{**_TAB, "scoring": "nonparametric"}),
+                    ("odd", TabDiffusionDetector(**{**_TAB, "denoiser": "exact"}),
                      slice(1, None, 2))], fusion="dynamic", calibration="tail"),
     FusionDetector([("even", KNN(n_neighbors=3), slice(0, None, 2)),
                     ("odd", IForest(n_estimators=10, random_state=0), slice(1, None, 2))],
@@ -76,6 +79,24 @@ def expected_failed_checks(estimator):
     return failures
 
 
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
+def trains_a_network(estimator):
+    return getattr(estimator, "denoiser", None) not in (None, "exact")
+
+
+# `make test-fast` checks the first configuration above of each class with a trained
+# network and the first without one (a quarter of the checks' time); `make test` all.
+FIRST = {}
+for _estimator in ESTIMATORS:
+    FIRST.setdefault((type(_estimator), trains_a_network(_estimator)), _estimator)
+OTHERS = [e for e in ESTIMATORS if not any(e is first for first in FIRST.values())]
+
+
+@parametrize_with_checks(list(FIRST.values()), expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.slow
+@parametrize_with_checks(OTHERS, expected_failed_checks=expected_failed_checks)
+def test_sklearn_compatible_estimator_in_every_other_configuration(estimator, check):
     check(estimator)

@@ -15,7 +15,7 @@ from skdiffad import DiffusionImageDetector, DiffusionTSDetector, TabDiffusionDe
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
-TAB = {"hidden_dims": (16,), "max_steps": 50, "n_timesteps": 100, "n_scoring_timesteps": 2,
+TAB = {"widths": (16,), "max_steps": 50, "n_timesteps": 100, "n_scoring_timesteps": 2,
        "n_inference_steps": 2, "random_state": 0}
 TS = {"window_size": 16, "widths": (8, 16), "kernel_size": 3, "max_steps": 50,
       "n_timesteps": 100, "n_inference_steps": 2, "n_stripes": 2, "random_state": 0}
@@ -39,8 +39,9 @@ def fixed_features():
 
 
 # (detector, parameters, channels of the images; 1 for the other detectors)
-CASES = ([(TabDiffusionDetector, {**TAB, "scoring": s}, 1)
-          for s in ("nonparametric", "time", "reconstruction", "density", "score")]
+CASES = ([(TabDiffusionDetector, {**TAB, "denoiser": d, "scoring": s}, 1)
+          for d, s in (("exact", "time"), ("mlp", "time"), ("mlp", "reconstruction"),
+                       ("mlp", "density"), ("mlp", "score"))]
          + [(TabDiffusionDetector, {**TAB, "novelty": False}, 1)]
          + [(DiffusionTSDetector, {**TS, "denoiser": d, "scoring": s}, 1)
             for d in ("exact", "unet") for s in ("reconstruction", "imputation")]
@@ -184,7 +185,7 @@ def test_cuda_index_beyond_the_visible_devices_is_named():
 
 def test_bf16_training_is_the_default_and_can_be_turned_off():
     X = data(TabDiffusionDetector)
-    params = {**TAB, "scoring": "density", "device": "cuda"}
+    params = {**TAB, "denoiser": "mlp", "scoring": "density", "device": "cuda"}
     bf16 = TabDiffusionDetector(**params).fit(X).decision_scores_
     fp32 = TabDiffusionDetector(**params, mixed_precision=False).fit(X).decision_scores_
     assert not np.array_equal(bf16, fp32)

@@ -324,7 +324,7 @@ def test_fit_on_dask_streams_every_row_through_the_training_loop(table, frame):
         lazy = dd.from_pandas(X, npartitions=9)
     else:
         lazy = da.from_array(X, chunks=(100, 4))
-    params = dict(scoring="density", hidden_dims=(32, 32), max_steps=80, max_samples=200,
+    params = dict(denoiser="mlp", scoring="density", widths=(32, 32), max_steps=80, max_samples=200,
                   early_stopping=True, random_state=0)
     det = TabDiffusionDetector(**params).fit(lazy)
     history = det.history_

@@ -14,6 +14,9 @@ import torch.distributed as dist
 SCRIPT = Path(__file__).parent / "scripts" / "ddp_fit.py"
 ROOT = Path(__file__).resolve().parents[1]
 
+# every test shares the fixture that starts two torch.distributed processes
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
 
 def _free_port():
     with socket.socket() as s:

@@ -18,6 +18,8 @@ except ModuleNotFoundError:  # pytest's importlib mode leaves the repository roo
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from benchmarks import demo
 
+pytestmark = pytest.mark.benchmark
+
 
 def test_plant_defect_changes_only_its_masked_region():
     rng = np.random.default_rng(0)

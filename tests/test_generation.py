@@ -17,7 +17,8 @@ FAST = {"n_timesteps": 100, "device": "cpu"}
 
 
 def table_detector(**params):
-    return TabDiffusionDetector(scoring="reconstruction", hidden_dims=(32, 32), max_steps=300,
+    return TabDiffusionDetector(denoiser="mlp", scoring="reconstruction", widths=(32, 32),
+                                max_steps=300,
                                 **FAST, **params)
 
 
@@ -85,6 +86,7 @@ def test_generation_is_seeded(table_generator, normal_rows):
     assert not np.allclose(other.generate(9, kind=("local", "global"))[0], a)
 
 
+@pytest.mark.slow
 def test_a_fitted_detector_is_reused_and_an_unfitted_one_cloned(normal_rows):
     fitted = table_detector(random_state=0).fit(normal_rows[:300])
     scores = fitted.decision_scores_
@@ -116,6 +118,7 @@ def test_bad_kind_or_strength_is_named(table_generator, params, match):
         table_generator.generate(3, **params)
 
 
+@pytest.mark.slow
 def test_bad_requests_and_settings_are_named(normal_rows):
     gen = AnomalyGenerator(table_detector(), random_state=0).fit(normal_rows[:200])
     for n in (0, -1, 2.5):

@@ -40,8 +40,9 @@ def with_defects(images, seed=1):
 # ------------------------------------------------------------------ quality
 # floors a few points under what these tiny settings reach (exact 1.0 and 1.0;
 # a 150-step U-Net about 0.9 and 0.7)
-@pytest.mark.parametrize("params, floor, located", [(FAST, 0.95, 0.8), (UNET, 0.8, 0.5)],
-                         ids=["exact", "unet"])
+@pytest.mark.parametrize("params, floor, located", [
+    (FAST, 0.95, 0.8), pytest.param(UNET, 0.8, 0.5, marks=pytest.mark.slow)],
+    ids=["exact", "unet"])
 def test_planted_defects_are_found_and_located(params, floor, located):
     train = textures(60)
     bad, masks = with_defects(textures(10, seed=2))
@@ -112,7 +113,8 @@ def test_identical_training_images_still_give_finite_scores_and_maps():
 
 
 @pytest.mark.parametrize("size, patch_size, expected", [
-    ((28, 28), "auto", 14), ((13, 21), "auto", 6), ((80, 40), "auto", 16), ((3, 5), "auto", 1),
+    pytest.param((28, 28), "auto", 14, marks=pytest.mark.slow), ((13, 21), "auto", 6),
+    pytest.param((80, 40), "auto", 16, marks=pytest.mark.slow), ((3, 5), "auto", 1),
     ((13, 21), 20, 13), ((13, 21), 4, 4)])
 def test_patch_size_auto_is_half_the_shorter_side_up_to_16(size, patch_size, expected):
     train = np.random.default_rng(0).uniform(size=(4,) + size)
@@ -226,6 +228,7 @@ def test_fit_needs_two_images_and_valid_settings():
         DiffusionImageDetector(**{**UNET, "kernel_size": 4}).fit(textures(5))
 
 
+@pytest.mark.slow
 def test_unet_density_gives_per_pixel_maps():
     det = DiffusionImageDetector(**{**UNET, "scoring": "density"}).fit(textures(30))
     bad, masks = with_defects(textures(6, seed=2))
@@ -248,6 +251,7 @@ class _TinyBackbone(torch.nn.Module):
         return {"fine": h, "coarse": torch.relu(self.b(h))}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("params", [
     {"scoring": "reconstruction", "noise": "simplex"},
     {"scoring": "reconstruction", "guidance": 0.5},
@@ -270,6 +274,7 @@ def test_every_learned_paradigm_gives_maps_at_the_input_size(params):
     np.testing.assert_array_equal(again.anomaly_map(bad), maps)  # seeded on the CPU
 
 
+@pytest.mark.slow
 def test_guidance_keeps_normal_detail_in_the_restoration():
     train = textures(30)
     errors = {}

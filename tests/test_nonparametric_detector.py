@@ -19,7 +19,7 @@ def data():
 
 def test_default_is_nonparametric_and_trains_no_network(data):
     det = TabDiffusionDetector(random_state=0).fit(data[0])
-    assert det.scoring == "nonparametric" and det.network_ is None
+    assert det.denoiser == "exact" and det.scoring == "time" and det.network_ is None
     assert det.model_.stored_.shape == (600, 5) and det.model_.n_neighbors_ == 10
     assert det.n_iter_ == 1
 

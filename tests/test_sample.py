@@ -20,7 +20,7 @@ def correlated():
 
 @pytest.fixture(scope="module")
 def table_detector(correlated):
-    return TabDiffusionDetector(scoring="density", hidden_dims=(64, 64), max_steps=800,
+    return TabDiffusionDetector(denoiser="mlp", scoring="density", widths=(64, 64), max_steps=800,
                                 **FAST).fit(correlated)
 
 
@@ -66,7 +66,7 @@ def test_frames_come_back_as_they_were_given():
         "flag": rng.random(n) < 0.3,
     })
     frame.loc[rng.random(n) < 0.2, "size"] = np.nan
-    det = TabDiffusionDetector(scoring="reconstruction", hidden_dims=(32,), max_steps=100,
+    det = TabDiffusionDetector(denoiser="mlp", scoring="reconstruction", widths=(32,), max_steps=100,
                                **FAST).fit(frame)
     rows = det.sample(1000, random_state=0, sampler="ddim")
     assert list(rows.columns) == list(frame.columns)
@@ -97,10 +97,11 @@ def test_bad_requests_name_the_parameter(table_detector, kwargs, match):
         table_detector.sample(2, missing="yes")
 
 
-@pytest.mark.parametrize("scoring, match", [
-    ("nonparametric", "scoring='density'"), ("time", "time classifier")])
-def test_models_without_a_denoiser_say_what_to_fit(correlated, scoring, match):
-    det = TabDiffusionDetector(scoring=scoring, max_iter=1, **FAST).fit(correlated)
+@pytest.mark.parametrize("denoiser, match", [
+    ("exact", "denoiser='mlp' and scoring='density'"), ("mlp", "time classifier")])
+def test_models_without_a_denoiser_say_what_to_fit(correlated, denoiser, match):
+    det = TabDiffusionDetector(denoiser=denoiser, scoring="time",
+                               **{**FAST, "max_steps": 1}).fit(correlated)
     with pytest.raises(ValueError, match=match):
         det.sample(3)
 
@@ -108,7 +109,7 @@ def test_models_without_a_denoiser_say_what_to_fit(correlated, scoring, match):
 def test_sampling_needs_a_fitted_detector():
     from sklearn.exceptions import NotFittedError
     with pytest.raises(NotFittedError):
-        TabDiffusionDetector(scoring="density").sample(2)
+        TabDiffusionDetector(denoiser="mlp", scoring="density").sample(2)
 
 
 # ------------------------------------------------------------------ series
@@ -126,6 +127,7 @@ def series_detector(sine):
                                max_steps=300, **FAST).fit(sine)
 
 
+@pytest.mark.slow  # series_detector's fit (about 4 s) serves only this test and the next
 def test_windows_are_drawn_in_the_series_units(series_detector, sine):
     windows = series_detector.sample(64, random_state=0, sampler="ddim", n_steps=20)
     assert windows.shape == (64, 24, 2)
@@ -136,6 +138,7 @@ def test_windows_are_drawn_in_the_series_units(series_detector, sine):
         series_detector.sample(2, window_size=32)
 
 
+@pytest.mark.slow
 def test_continuations_follow_the_context(series_detector, sine):
     context, future = sine[:1200], sine[1200:1230]
     drawn = series_detector.sample(8, random_state=0, sampler="ddim", n_steps=20,

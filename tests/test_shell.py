@@ -4,6 +4,7 @@ Every test runs over both detectors and their models (exact and learned), so a
 new modality that plugs into the shell gets the same guarantees.
 """
 
+import inspect
 import pickle
 import warnings
 
@@ -16,15 +17,16 @@ from skdiffad import DiffusionImageDetector, DiffusionTSDetector, TabDiffusionDe
 
 from .state import deep_state
 
-TAB_FAST = {"hidden_dims": (8,), "max_iter": 2, "n_timesteps": 50, "n_scoring_timesteps": 2,
+TAB_FAST = {"widths": (8,), "max_steps": 4, "n_timesteps": 50, "n_scoring_timesteps": 2,
             "n_inference_steps": 2, "device": "cpu", "random_state": 0}
 IMG_FAST = {"patch_size": 4, "widths": (4, 8), "max_steps": 5, "n_timesteps": 50,
             "n_inference_steps": 2, "n_scoring_timesteps": 1, "device": "cpu", "random_state": 0}
 TS_FAST = {"window_size": 8, "widths": (8,), "kernel_size": 3, "max_steps": 5, "n_timesteps": 50,
            "n_inference_steps": 2, "n_stripes": 2, "device": "cpu", "random_state": 0}
 
-TABULAR = [{"scoring": s} for s in ("nonparametric", "time", "reconstruction", "density", "score")]
-TABULAR += [{"scoring": "nonparametric", "novelty": False}]
+TABULAR = [{"denoiser": "exact", "scoring": "time"}]
+TABULAR += [{"denoiser": "mlp", "scoring": s} for s in ("time", "reconstruction", "density", "score")]
+TABULAR += [{"denoiser": "exact", "scoring": "time", "novelty": False}]
 SERIES = [{"denoiser": d, "scoring": s} for d in ("exact", "unet")
           for s in ("reconstruction", "imputation")]
 IMAGES = [{"denoiser": "exact", "scoring": "reconstruction"},
@@ -140,28 +142,50 @@ def test_clone_gives_an_unfitted_copy_that_refits_identically(cls, params):
     np.testing.assert_array_equal(copy.fit(data_for(cls)).decision_scores_, det.decision_scores_)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls, X", [(TabDiffusionDetector, table()),
                                     (DiffusionTSDetector, series())])
 def test_max_steps_is_a_public_step_budget(cls, X):
-    learned = {"scoring": "density"} if cls is TabDiffusionDetector else {"denoiser": "unet"}
+    learned = ({"denoiser": "mlp", "scoring": "density"} if cls is TabDiffusionDetector
+               else {"denoiser": "unet"})
     base = {**(TAB_FAST if cls is TabDiffusionDetector else TS_FAST), **learned}
-    det = cls(**{**base, "max_iter": "auto", "max_steps": 7}).fit(X)
+    base.pop("max_iter", None)
+    det = cls(**{**base, "max_steps": 7}).fit(X)
     assert det.history_["n_steps"] == 7
     assert clone(det).max_steps == 7  # a parameter, not an instance override: clone keeps it
-    capped = cls(**{**base, "max_iter": 50, "max_steps": 3}).fit(X)
-    assert capped.history_["n_steps"] == 3 and capped.n_iter_ <= 3
-    uncapped = cls(**{**base, "max_iter": 2, "max_steps": None}).fit(X)
-    assert uncapped.n_iter_ == 2 and uncapped.history_["n_steps"] > 3
-    default = cls(**{**base, "max_iter": "auto", "max_steps": None}).fit(X)
-    assert default.history_["n_steps"] == cls._default_steps  # 1000 for tables, 600 for series
+    # 1000 for tables, 600 for series: the signature's default
+    default = cls(**{k: v for k, v in base.items() if k != "max_steps"}).fit(X)
+    assert default.history_["n_steps"] == inspect.signature(cls).parameters["max_steps"].default
     with pytest.raises(ValueError, match="max_steps"):
         cls(**{**base, "max_steps": 0}).fit(X)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cls, X", [(TabDiffusionDetector, table()),
+                                    (DiffusionTSDetector, series())])
+def test_the_0_1_spellings_of_the_budget_still_work_with_a_future_warning(cls, X):
+    """max_iter (epochs) and max_steps=None keep 0.1's meaning for one release."""
+    learned = ({"denoiser": "mlp", "scoring": "density"} if cls is TabDiffusionDetector
+               else {"denoiser": "unet"})
+    base = {**(TAB_FAST if cls is TabDiffusionDetector else TS_FAST), **learned}
+    base.pop("max_iter", None)
+    base.pop("max_steps", None)
+    with pytest.warns(FutureWarning, match="max_iter.*pass max_steps= instead"):
+        capped = cls(**{**base, "max_iter": 50, "max_steps": 3}).fit(X)
+    assert capped.history_["n_steps"] == 3 and capped.n_iter_ <= 3
+    with pytest.warns(FutureWarning, match="max_iter"):
+        uncapped = cls(**{**base, "max_iter": 2}).fit(X)  # 0.1: epochs with no cap
+    assert uncapped.n_iter_ == 2 and uncapped.history_["n_steps"] > 3
+    with pytest.warns(FutureWarning, match="max_steps=None"):
+        default = cls(**{**base, "max_steps": None}).fit(X)
+    assert default.history_["n_steps"] == inspect.signature(cls).parameters["max_steps"].default
 
 
 @pytest.mark.parametrize("cls, X", [(TabDiffusionDetector, table()),
                                     (DiffusionTSDetector, series())])
 def test_mixed_precision_is_validated_and_the_cpu_path_ignores_it(cls, X):
-    learned = {"scoring": "density"} if cls is TabDiffusionDetector else {"denoiser": "unet"}
+    learned = ({"denoiser": "mlp", "scoring": "density"} if cls is TabDiffusionDetector
+               else {"denoiser": "unet"})
     base = {**(TAB_FAST if cls is TabDiffusionDetector else TS_FAST), **learned}
     a = cls(**{**base, "mixed_precision": True}).fit(X).decision_scores_
     b = cls(**{**base, "mixed_precision": False}).fit(X).decision_scores_
@@ -175,7 +199,7 @@ def test_parameters_of_one_detector_are_not_checked_on_the_other():
     (novelty, n_neighbors, n_bins) are not parameters of the series detector."""
     ts_params = DiffusionTSDetector().get_params()
     assert not {"novelty", "n_neighbors", "n_bins", "hidden_dims"} & set(ts_params)
-    assert not {"window_size", "denoiser", "stride"} & set(TabDiffusionDetector().get_params())
+    assert not {"window_size", "stride"} & set(TabDiffusionDetector().get_params())
     for cls in (TabDiffusionDetector, DiffusionTSDetector, DiffusionImageDetector):
         assert set(cls._parameter_constraints) == set(cls().get_params())
 

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("pyspark")
-pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs a JDK")
+pytestmark = [pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs a JDK"),
+              pytest.mark.cluster, pytest.mark.slow]  # a local Spark session
 
 
 def test_spark_dataframe_scored_with_map_in_pandas_and_a_broadcast_detector(monkeypatch):

@@ -10,7 +10,7 @@ from sklearn.metrics import roc_auc_score
 from skdiffad import DiffusionTSDetector
 
 FAST = {"denoiser": "unet", "window_size": 16, "widths": (8, 16), "kernel_size": 3, "n_timesteps": 1000,
-        "n_inference_steps": 5, "n_stripes": 4, "max_iter": "auto", "random_state": 0,
+        "n_inference_steps": 5, "n_stripes": 4, "random_state": 0,
         "device": "cpu"}
 
 

@@ -288,6 +288,7 @@ def fit_head(denoiser, n_steps, seed=0, n=200):
     return head, history, loss_fn
 
 
+@pytest.mark.slow
 def test_training_the_head_finds_pasted_defects():
     denoiser, schedule = denoiser_net(), make_schedule("linear", T)
     fresh = smooth_images(64, seed=99)

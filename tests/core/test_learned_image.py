@@ -148,6 +148,7 @@ def test_unobserved_pixels_are_not_scored(paradigm):
     assert np.all(counts[mask] > 0) and np.all(np.isfinite(sums))
 
 
+@pytest.mark.slow
 def test_the_head_finds_a_pasted_bright_square():
     train = ArraySamples(images(48, seed=0))
     model, history = fitted("discriminative", train, training=training(40), head_steps=200,

@@ -35,7 +35,7 @@ def table_case():
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(600, 5)) @ rng.normal(size=(5, 5))
-    return TabDiffusionDetector(scoring="reconstruction", hidden_dims=(32, 32), batch_size=64,
+    return TabDiffusionDetector(denoiser="mlp", scoring="reconstruction", widths=(32, 32), batch_size=64,
                                 max_steps=120, n_timesteps=100, ema_decay=0.9, device="cpu",
                                 random_state=0), X
 
