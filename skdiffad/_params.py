@@ -107,6 +107,10 @@ SHARED = {
         "generator (scikit-learn's convention): pass an int for reproducible results. "
         "On CUDA, training is not bit-reproducible.", {}),
     "verbose": ("int", "Show a training progress bar when positive.", {}),
+    "max_iter": (
+        "int",
+        "Deprecated in 0.2 (removed in 0.3): the training budget is ``max_steps``. An int "
+        "still trains that many epochs.", {}),
 }
 
 #: Spellings of 0.1 that still work in 0.2, with a ``FutureWarning``: old -> (new, what

@@ -128,12 +128,16 @@ class BaseDiffusionDetector(BaseDetector):
     def _check_params(self):
         """Checks that span several parameters (after ``_validate_params``)."""
 
-    def _current(self, name):
-        """The value of parameter ``name``, or of its 0.1 spelling when that was set."""
+    def _spelling(self, name):
+        """The name parameter ``name`` was given under: its 0.1 spelling when that was set."""
         for old, new in self._renamed.items():
             if new == name and old != "max_iter" and not _unset(getattr(self, old)):
-                return getattr(self, old)
-        return getattr(self, name)
+                return old
+        return name
+
+    def _current(self, name):
+        """The value of parameter ``name``, or of its 0.1 spelling when that was set."""
+        return getattr(self, self._spelling(name))
 
     def _warn_deprecated(self):
         """A ``FutureWarning`` for every 0.1 spelling that was set."""

@@ -131,9 +131,6 @@ default="reconstruction"
         up to 256 drawn once after the U-Net is trained. Needs
         ``noise="gaussian"``.
     {shared parameters}
-    max_iter : int, default="deprecated"
-        Deprecated in 0.2 (removed in 0.3): the training budget is ``max_steps``.
-        An int still trains that many epochs.
     patch_stride : int or None, default="deprecated"
         Deprecated in 0.2 (removed in 0.3): 0.1's name of ``stride``.
 

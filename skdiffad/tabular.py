@@ -93,9 +93,6 @@ class TabDiffusionDetector(BaseDiffusionDetector):
     n_bins : int, default=7
         ``denoiser="mlp", scoring="time"``: time bins of the classifier.
     {shared parameters}
-    max_iter : int, default="deprecated"
-        Deprecated in 0.2 (removed in 0.3): the training budget is ``max_steps``.
-        An int still trains that many epochs.
     hidden_dims : tuple of int, default="deprecated"
         Deprecated in 0.2 (removed in 0.3): 0.1's name of ``widths``.
 
@@ -252,7 +249,7 @@ class TabDiffusionDetector(BaseDiffusionDetector):
 
     def _check_params(self):
         super()._check_params()
-        _positive_ints(self._current("widths"), "widths")
+        _positive_ints(self._current("widths"), self._spelling("widths"))
 
     def _paradigm(self):
         """``(denoiser, scoring)`` the parameters ask for, 0.1's spellings resolved."""

@@ -122,9 +122,6 @@ class DiffusionTSDetector(BaseDiffusionDetector):
     n_stripes : int, default=8
         Imputation: stripes of the grating masks.
     {shared parameters}
-    max_iter : int, default="deprecated"
-        Deprecated in 0.2 (removed in 0.3): the training budget is ``max_steps``.
-        An int still trains that many epochs.
 
     Attributes
     ----------
