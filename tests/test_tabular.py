@@ -2,7 +2,6 @@
 
 import io
 import pickle
-import warnings
 
 import joblib
 import numpy as np
