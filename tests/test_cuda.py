@@ -103,7 +103,8 @@ def images(rng, defects, channels=1, n=60):
 
 
 def tensors(state):
-    """Every tensor in a pickled state, through nested dicts, lists, tuples and modules."""
+    """Every tensor in a pickled state, through nested dicts, lists, tuples, modules and
+    objects (a series model is an ensemble of one model per window length)."""
     if isinstance(state, torch.Tensor):
         yield state
     elif isinstance(state, torch.nn.Module):
@@ -114,6 +115,8 @@ def tensors(state):
     elif isinstance(state, (list, tuple)):
         for value in state:
             yield from tensors(value)
+    elif hasattr(state, "__getstate__") and hasattr(state, "__dict__"):
+        yield from tensors(state.__getstate__())  # a model inside a model (ScaleEnsemble)
 
 
 @pytest.mark.parametrize("gaps", [False, True])
