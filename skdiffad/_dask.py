@@ -93,8 +93,8 @@ def _received(shipped):
 
 
 def ship(payload):
-    """One Delayed key holding ``payload`` (a fitted detector), for every block task to
-    depend on.
+    """One Delayed key holding ``payload`` (a fitted detector, or a modality and its
+    model), for every block task to depend on.
 
     The key is a task's result, not a literal in the graph: Dask may copy a literal
     into every task that reads it (then each block would unpickle the detector), while

@@ -129,7 +129,7 @@ DEPRECATED = {
 UNSET = "deprecated"
 
 
-def warn_deprecated(owner, old, new, what):
+def warn_deprecated(owner, new, what):
     """The ``FutureWarning`` of an old spelling (``what``: what changed)."""
     warnings.warn(f"{owner}: {what}; pass {new} instead. The old spelling will be removed "
                   "in skdiffad 0.3.", FutureWarning, stacklevel=5)

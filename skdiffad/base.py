@@ -26,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _dask
 from ._core.devices import resolve_device
 from ._core.schedules import BETA_SCHEDULES
+from ._core.training import TrainingConfig
 from ._params import DEPRECATED, UNSET, warn_deprecated
 from ._persistence import check_stamp, load, save, stamp, trust
 from .modalities import ModelSettings
@@ -145,9 +146,9 @@ class BaseDiffusionDetector(BaseDetector):
         for old in self._renamed:
             if not _unset(getattr(self, old)):
                 new, what = DEPRECATED[old]
-                warn_deprecated(owner, old, f"{new}=", what)
+                warn_deprecated(owner, f"{new}=", what)
         if self.max_steps is None:
-            warn_deprecated(owner, "max_steps=None", "an int max_steps",
+            warn_deprecated(owner, "an int max_steps",
                             "max_steps=None (the detector's default budget) is deprecated")
 
     def _default(self, name):
@@ -163,16 +164,18 @@ class BaseDiffusionDetector(BaseDetector):
             # 0.1's epochs, capped only by a max_steps that was set (0.1: no cap by default)
             max_iter = self.max_iter
             max_steps = None if max_steps == default else max_steps
+        training = TrainingConfig(
+            max_iter=max_iter, max_steps=max_steps, batch_size=self.batch_size,
+            learning_rate=self.learning_rate, weight_decay=self.weight_decay,
+            ema_decay=self.ema_decay, early_stopping=self.early_stopping,
+            validation_fraction=self.validation_fraction,
+            n_iter_no_change=self.n_iter_no_change, mixed_precision=self.mixed_precision,
+            verbose=self.verbose)
         return ModelSettings(
             n_timesteps=self.n_timesteps, beta_schedule=self.beta_schedule,
             n_scoring_timesteps=self.n_scoring_timesteps,
             n_inference_steps=self.n_inference_steps, max_samples=self.max_samples,
-            max_steps=max_steps, max_iter=max_iter,
-            batch_size=self.batch_size, learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay, ema_decay=self.ema_decay,
-            early_stopping=self.early_stopping, validation_fraction=self.validation_fraction,
-            n_iter_no_change=self.n_iter_no_change, mixed_precision=self.mixed_precision,
-            verbose=self.verbose)
+            training=training)
 
     # -------------------------------------------------------------------- fit
     def fit(self, X, y=None):

@@ -310,7 +310,7 @@ default=None
                                   anomalies=self._real, n_steps=self.n_steps)
             parts.append(Z)
             labels.append(y)
-        return modality.decode_anomalies(np.concatenate(parts)), np.concatenate(labels)
+        return modality.decode(np.concatenate(parts)), np.concatenate(labels)
 
     def inject(self, X, n_anomalies, kind=None, strength=None):
         """Plant anomalies into a series: a labelled copy of ``X`` (series only).

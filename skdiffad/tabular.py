@@ -255,13 +255,11 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         """``(denoiser, scoring)`` the parameters ask for, 0.1's spellings resolved."""
         denoiser, scoring = self.denoiser, self.scoring
         if scoring == "nonparametric":
-            warn_deprecated(type(self).__name__, "scoring='nonparametric'",
-                            "denoiser='exact', scoring='time'",
+            warn_deprecated(type(self).__name__, "denoiser='exact', scoring='time'",
                             "scoring='nonparametric' is the exact model's diffusion time")
             return "exact", "time"
         if denoiser == "exact" and scoring != "time":
-            warn_deprecated(type(self).__name__, f"scoring={scoring!r} alone",
-                            f"denoiser='mlp', scoring={scoring!r}",
+            warn_deprecated(type(self).__name__, f"denoiser='mlp', scoring={scoring!r}",
                             f"scoring={scoring!r} needs a trained denoiser (the exact model "
                             "has none); for this release it implies denoiser='mlp'")
             return "mlp", scoring

@@ -8,11 +8,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import _dask
 from ._encoders.series import SCALINGS
-from ._reductions import SCALE_PERCENTILE  # noqa: F401  (documented here)
 from ._params import UNSET, document_shared
 from .base import BaseDiffusionDetector, _check_n_samples, _positive_ints, _seed_from
 from .modalities import SeriesModality
-from .modalities.series import SCALING_STEPS  # noqa: F401  (documented here)
 
 __all__ = ["DiffusionTSDetector"]
 

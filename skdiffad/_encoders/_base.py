@@ -142,13 +142,13 @@ class InputRecord:
             message += "Feature names must be in the same order as they were in fit.\n"
         raise ValueError(message)
 
-    def check_count(self, n_features, reset, what="features"):
+    def check_count(self, n_features, reset):
         """Record (``reset``) or check the number of features."""
         if reset:
             self.n_features_in_ = int(n_features)
         elif self.n_features_in_ is not None and n_features != self.n_features_in_:
-            raise ValueError(f"X has {n_features} {what}, but {self.owner} is expecting "
-                             f"{self.n_features_in_} {what} as input.")
+            raise ValueError(f"X has {n_features} features, but {self.owner} is expecting "
+                             f"{self.n_features_in_} features as input.")
 
 
 def column_moments(X):

@@ -119,11 +119,7 @@ class SeriesEncoder(InputRecord):
 
     def transform(self, X):
         """Encode a series at every kept length it is long enough for."""
-        return self.encode_scaled(*self.scale(X))
-
-    def encode_scaled(self, series, obs):
-        """Encode a scaled series ``(C, n)`` and its observation mask at every kept
-        length it is long enough for."""
+        series, obs = self.scale(X)
         n = series.shape[1]
         return ScalesEncoded([Encoded(_windows(series, obs, w, s)) if n >= w else None
                               for w, s in zip(self.window_sizes_, self.strides_)])

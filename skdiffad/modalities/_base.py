@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -23,6 +23,15 @@ class ModelSettings:
 
     The shell builds it from the parameters at fit; a modality's :meth:`Modality.make_model`
     reads it, and the names are the detector's (see the shared parameters' docs).
+
+    Attributes
+    ----------
+    n_timesteps, beta_schedule, n_scoring_timesteps, n_inference_steps, max_samples
+        As the detector's parameters.
+    training : TrainingConfig
+        The training settings of a network; its ``max_iter`` is ``None`` for "the
+        epochs ``max_steps`` take" (resolved per training set by :meth:`training_for`),
+        or 0.1's epoch count.
     """
 
     n_timesteps: int = 1000
@@ -30,36 +39,21 @@ class ModelSettings:
     n_scoring_timesteps: int = 8
     n_inference_steps: int = 5
     max_samples: int = 10_000
-    max_steps: int = 1000
-    max_iter: int | None = None
-    batch_size: int = 256
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    ema_decay: float | None = None
-    early_stopping: bool = False
-    validation_fraction: float = 0.1
-    n_iter_no_change: int = 20
-    mixed_precision: bool = True
-    verbose: int = 0
+    training: TrainingConfig = field(default_factory=lambda: TrainingConfig(
+        max_iter=None, max_steps=1000, early_stopping=False))
 
-    def training(self, n_samples):
+    def training_for(self, n_samples):
         """The :class:`~skdiffad._core.training.TrainingConfig` of ``n_samples``
         training samples: exactly ``max_steps`` gradient steps (the epochs they take),
         or with an int ``max_iter`` that many epochs, ``max_steps`` capping the steps."""
-        max_iter, max_steps = self.max_iter, self.max_steps
-        if max_iter is None:
-            n_train = n_samples
-            if self.early_stopping:
-                n_train -= int(n_samples * self.validation_fraction)
-            steps_per_epoch = -(-max(n_train, 1) // min(self.batch_size, max(n_train, 1)))
-            max_iter = -(-max_steps // steps_per_epoch)
-        return TrainingConfig(
-            max_iter=max_iter, max_steps=max_steps, batch_size=self.batch_size,
-            learning_rate=self.learning_rate, weight_decay=self.weight_decay,
-            ema_decay=self.ema_decay, early_stopping=self.early_stopping,
-            validation_fraction=self.validation_fraction,
-            n_iter_no_change=self.n_iter_no_change, mixed_precision=self.mixed_precision,
-            verbose=self.verbose)
+        config = self.training
+        if config.max_iter is not None:
+            return config
+        n_train = n_samples
+        if config.early_stopping:
+            n_train -= int(n_samples * config.validation_fraction)
+        steps_per_epoch = -(-max(n_train, 1) // min(config.batch_size, max(n_train, 1)))
+        return replace(config, max_iter=-(-config.max_steps // steps_per_epoch))
 
     def exact_model(self, paradigm, **options):
         """The exact diffusion of (at most ``max_samples``) stored training samples, under
@@ -77,7 +71,8 @@ class ModelSettings:
                    "n_inference_steps": self.n_inference_steps, **options}
         paradigm, options = _paradigm(paradigm, options)
         return LearnedModel(paradigm, network, beta_schedule=self.beta_schedule,
-                            n_timesteps=self.n_timesteps, training=self.training(n_samples),
+                            n_timesteps=self.n_timesteps,
+                            training=self.training_for(n_samples),
                             **options)
 
 
@@ -305,7 +300,3 @@ class Modality:
     def plant(self, kind, n, strength, rng, *, model, pool, anomalies=None, n_steps=100):
         """``n`` anomalies of ``kind`` (model units) and their labels."""
         raise ValueError(f"{self.owner} generates no anomalies")  # pragma: no cover
-
-    def decode_anomalies(self, Z):
-        """Generated anomalies in model units -> the user's units."""
-        return self.decode(Z)

@@ -72,7 +72,7 @@ class ImageModality(Modality):
 
     @staticmethod
     def claims(X):
-        return is_image_list(X) or (not is_image_list(X) and np.ndim(X) in (3, 4))
+        return is_image_list(X) or np.ndim(X) in (3, 4)
 
     @classmethod
     def generation_defaults(cls, X):

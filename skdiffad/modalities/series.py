@@ -10,7 +10,7 @@ from .._core.ensemble import ScaleEnsemble
 from .._core.exact import ExclusionError
 from .._core.plans import grating_masks
 from .._core.samples import WindowSamples, fold, window_starts
-from .._encoders import ScalesEncoded, SeriesEncoder
+from .._encoders import Encoded, ScalesEncoded, SeriesEncoder
 from .._encoders.series import min_training_steps
 from .._reductions import (
     StretchScorer,
@@ -128,10 +128,6 @@ class SeriesModality(Modality):
         observed (C, n) bool)``."""
         return self.encoder_.scale(X)
 
-    def decode(self, Z, normal=False):
-        """Windows ``(n, C, L)`` in model units -> ``(n, L, C)`` in the series' units."""
-        return self.encoder_.inverse_transform(Z)
-
     @property
     def shortest_window(self):
         """The shortest window length asked for: no series may be shorter."""
@@ -168,11 +164,18 @@ class SeriesModality(Modality):
         return self.scorer(self._lengths(encoded)).scores(*step_columns(folded),
                                                          channels=False)
 
+    def _divisors(self):
+        """Each fitted length's training scale; 1 before the reduction is fitted (the
+        training columns are read undivided)."""
+        reduction = getattr(self, "reduction_", None)
+        if reduction is None:
+            return np.ones(len(self.encoder_.window_sizes_))
+        return reduction["scales"]
+
     def _lengths(self, encoded):
         """The fitted lengths that scored ``encoded`` (``(length, scale)``)."""
-        scales = getattr(self, "reduction_", None)
-        scales = np.ones(len(encoded.parts)) if scales is None else scales["scales"]
-        return [(part.samples.extent, scale) for part, scale in zip(encoded.parts, scales)
+        return [(part.samples.extent, scale)
+                for part, scale in zip(encoded.parts, self._divisors())
                 if part is not None]
 
     def scorer(self, lengths):
@@ -207,7 +210,7 @@ class SeriesModality(Modality):
         streams = [_dask.WindowSource(X, self.encoder_.standardise, length, has_mask,
                                       max_validation=max_samples)
                    for length in self.encoder_.window_sizes_]
-        return ScalesEncoded([_Streamed(stream) for stream in streams], source=X)
+        return ScalesEncoded([Encoded(stream) for stream in streams], source=X)
 
     def fit_scores(self, model, encoded):
         if encoded.source is None:
@@ -232,10 +235,8 @@ class SeriesModality(Modality):
     def lengths_for(self, model, n):
         """``(model, length, stride, scale)`` of each fitted window length that a series
         of ``n`` steps is scored at."""
-        scales = getattr(self, "reduction_", None)
-        scales = np.ones(len(model.members)) if scales is None else scales["scales"]
         return [entry for entry in zip(model.members, self.encoder_.window_sizes_,
-                                       self.encoder_.strides_, scales)
+                                       self.encoder_.strides_, self._divisors())
                 if n >= entry[1]]
 
     def context(self, model, n):
@@ -350,9 +351,6 @@ class SeriesModality(Modality):
         windows = np.stack([normal[:, s:s + length] for s in starts])
         return _plant(windows.astype(np.float32), kind, strength, rng, member, n_steps)
 
-    def decode_anomalies(self, Z):
-        return self.decode(Z)
-
     def inject(self, model, X, n, kinds, strength, rng, n_steps=100):
         """``X`` with ``n`` anomalies planted in non-overlapping, fully observed windows
         (see :meth:`skdiffad.generation.AnomalyGenerator.inject`)."""
@@ -379,13 +377,6 @@ class SeriesModality(Modality):
         out = self.decode(planted[None])[0]
         out[~observed.T] = np.nan
         return out, y
-
-
-class _Streamed:
-    """One window length of a Dask series fitted on: its windows, streamed."""
-
-    def __init__(self, stream):
-        self.samples = self.training = stream
 
 
 def _spelled(window_sizes):
