@@ -31,6 +31,7 @@ from .paradigms import (
     Discriminative,
     Feature,
     Imputation,
+    Prediction,
     Paradigm,
     Reconstruction,
     Score,
@@ -55,7 +56,7 @@ from .training import (
 __all__ = [
     "ArraySamples", "BETA_SCHEDULES", "ConvDenoiser1d", "Density", "Discriminative",
     "ExactModel", "ExclusionError", "Feature", "Imputation", "LearnedModel", "MLPDenoiser",
-    "NoiseSchedule", "PARADIGMS", "Paradigm", "Reconstruction", "SAMPLERS", "Samples",
+    "NoiseSchedule", "PARADIGMS", "Paradigm", "Prediction", "Reconstruction", "SAMPLERS", "Samples",
     "ScaleEnsemble", "Score", "ScoringPlan", "Time", "TrainingConfig", "WindowSamples",
     "build_network", "denoising_loss", "draw_samples", "exact_time_scores", "feature_errors",
     "gather_windows", "grating_masks", "harmonise", "imputation_loss", "loadable_device",

@@ -44,7 +44,7 @@ from .nonparametric import (
     ranking_sq_distances,
 )
 from .paradigms import PARADIGMS, Paradigm, accumulate, make_paradigm
-from .samples import block_size
+from .samples import block_size, pad_block
 
 __all__ = ["EXCLUSIONS", "ExactModel", "ExclusionError"]
 
@@ -96,6 +96,12 @@ class ExactModel:
     estimator : {"posterior", "neighbourhood"}, default="posterior"
         ``"time"``: the exact posterior (clean training data), or equal weights
         over the ``n_neighbors`` nearest (contaminated training data).
+    per_site : bool, default=False
+        Element-wise paradigms: restore a sample only from stored samples of
+        its own site (``Samples.sites``: the place of an image patch), i.e. the
+        exact diffusion conditioned on the site, for sources whose every site
+        has its own normal content (a fixed camera); ``max_samples`` then
+        bounds the stored samples of each site.
     index : callable, optional
         ``"time"``: ``index(rows)`` builds a search index over the stored rows
         with a ``kneighbors(queries, k)`` method (see
@@ -112,6 +118,8 @@ class ExactModel:
         The stored samples (on the CPU).
     positions_ : ndarray of shape (N,), int64
         Their positions in the training source.
+    sites_ : ndarray of shape (N,), int64, or None
+        Their sites (``per_site`` only).
     n_neighbors_ : int
         Neighbours per ``"time"`` score, at most the stored samples available.
     device_ : torch.device
@@ -121,7 +129,7 @@ class ExactModel:
     trains = False
 
     def __init__(self, paradigm, *, max_samples=10_000, exclusion="none", n_neighbors=10,
-                 estimator="posterior", index=None):
+                 estimator="posterior", per_site=False, index=None):
         paradigm = make_paradigm(paradigm)
         if not paradigm.exact:
             exact = tuple(name for name, cls in PARADIGMS.items() if cls.exact)
@@ -137,6 +145,12 @@ class ExactModel:
         self.exclusion = exclusion
         self.n_neighbors = int(n_neighbors)
         self.estimator = estimator
+        self.per_site = bool(per_site)
+        if self.per_site and not paradigm.elementwise:
+            raise ValueError(f"per_site restores samples entry by entry; paradigm "
+                             f"{paradigm.name!r} scores whole samples")
+        if self.per_site and exclusion == "self":
+            raise ValueError("per_site takes exclusion='none' or 'two-fold'")
         self.index = index
 
     # ------------------------------------------------------------------ fit
@@ -146,9 +160,18 @@ class ExactModel:
         Returns ``None``: nothing is trained.
         """
         n = len(samples)
-        keep = np.arange(n)
-        if n > self.max_samples:
-            keep = np.sort(np.random.default_rng(seed).choice(n, self.max_samples, replace=False))
+        rng = np.random.default_rng(seed)
+        self.sites_ = None
+        if self.per_site:
+            if samples.sites is None:
+                raise ValueError("per_site needs samples with sites (image patches)")
+            sites = np.asarray(samples.sites)
+            keep = np.sort(np.concatenate([_at_most(np.flatnonzero(sites == site),
+                                                    self.max_samples, rng)
+                                           for site in np.unique(sites)]))
+            self.sites_ = sites[keep]
+        else:
+            keep = _at_most(np.arange(n), self.max_samples, rng)
         x, _ = samples.take(torch.as_tensor(keep), "cpu")  # missing entries are already 0
         self.stored_ = x.contiguous()
         self.positions_ = np.asarray(samples.positions)[keep]
@@ -168,10 +191,22 @@ class ExactModel:
             self._index = self.index(self._rows) if use_index else None
         else:
             flat = flat.to(self.device_)
+            self._positions = torch.as_tensor(self.positions_, device=self.device_)
+            self._site_rows, self._largest_site = None, 0
+            if getattr(self, "sites_", None) is not None:
+                # each site's stored samples, searched on their own (no copy of the whole)
+                self._site_rows = {}
+                for site in np.unique(self.sites_):
+                    rows = torch.as_tensor(np.flatnonzero(self.sites_ == site),
+                                           device=self.device_)
+                    part = flat[rows].contiguous()
+                    self._site_rows[int(site)] = (rows, part, part.T.contiguous(),
+                                                  (part * part).T.contiguous())
+                self._largest_site = max(len(v[0]) for v in self._site_rows.values())
+                return self
             self._flat = flat
             self._flat_t = flat.T.contiguous()
             self._sq_t = (flat * flat).T.contiguous()
-            self._positions = torch.as_tensor(self.positions_, device=self.device_)
         return self
 
     def __getstate__(self):
@@ -210,14 +245,21 @@ class ExactModel:
             yield from self._time_errors(samples)
             return
         two_fold = training and self.exclusion == "two-fold"
-        bytes_per_sample = 4 * 3 * len(self.stored_) + 8 * 4 * samples.n_elements
+        per_site = self._site_rows is not None
+        searched = self._largest_site if per_site else len(self.stored_)
+        bytes_per_sample = 4 * 3 * searched + 8 * 4 * samples.n_elements
         for start, stop, x, obs in samples.blocks(block_size(bytes_per_sample, self.device_),
                                                   self.device_):
             with torch.inference_mode():
-                excluded = None
-                if two_fold:
-                    excluded = self._two_fold(samples, start, stop, len(x))
-                sums, counts = self._restore(x, obs, excluded)
+                positions = self._block_positions(samples, start, stop, len(x)) \
+                    if two_fold else None
+                if per_site:
+                    groups = self._site_groups(samples, start, stop, len(x), positions)
+                else:
+                    excluded = None if positions is None else self._two_fold(
+                        samples, positions, self._positions)
+                    groups = [(None, None, excluded)]
+                sums, counts = self._restore(x, obs, groups)
             n = stop - start
             yield start, stop, sums[:n].cpu().numpy(), counts[:n].cpu().numpy()
 
@@ -236,12 +278,17 @@ class ExactModel:
                 sort=self.estimator == "posterior")
             yield start, stop, exact_time_scores(distances, d, self.estimator), None
 
-    def _two_fold(self, samples, start, stop, n_rows):
-        """``(n_rows, N)`` mask of the stored samples each training sample may not use."""
+    def _block_positions(self, samples, start, stop, n_rows):
+        """Positions of a block's samples (padded rows repeat the block's first)."""
         positions = torch.as_tensor(samples.positions[start:stop], device=self.device_)
-        if n_rows > len(positions):  # padded rows repeat the block's first sample
+        if n_rows > len(positions):
             positions = torch.cat([positions, positions[:1].expand(n_rows - len(positions))])
-        stored, middle, extent = self._positions, samples.n_positions // 2, samples.extent
+        return positions
+
+    def _two_fold(self, samples, positions, stored):
+        """``(n_rows, N)`` mask of the ``stored`` samples (their positions) that training
+        samples at ``positions`` may not use."""
+        middle, extent = samples.n_positions // 2, samples.extent
         # comparisons against per-row bounds only: no (rows x stored) integer
         # differences to allocate (they took two thirds of an image fit's time)
         overlap = (stored[None] > (positions - extent)[:, None]) \
@@ -256,8 +303,49 @@ class ExactModel:
                 raise ExclusionError(first, samples.extent, samples.n_positions)
         return excluded
 
-    def _nearest(self, x, weight, excluded):
-        """Stored sample nearest to each query over the entries ``weight`` keeps."""
+    def _site_groups(self, samples, start, stop, n_rows, positions):
+        """``(rows, stored, excluded)`` of each site of a block: its queries, its stored
+        samples and (``positions``: training samples) the ones they may not use. The
+        queries of a site are padded to a multiple of ``ROW_MULTIPLE`` rows when they
+        are searched, so a query's result does not depend on the others."""
+        sites = self._query_sites(samples, start, stop, n_rows)
+        groups = []
+        for site in np.unique(sites):
+            rows = torch.as_tensor(np.flatnonzero(sites == site), device=self.device_)
+            ref = self._site_rows[int(site)]
+            excluded = None
+            if positions is not None:
+                excluded = self._two_fold(samples, pad_block(positions[rows]),
+                                          self._positions[ref[0]])
+            groups.append((rows, ref, excluded))
+        return groups
+
+    def _query_sites(self, samples, start, stop, n_rows):
+        """Sites of a block's queries (padded rows repeat the first), or a clear error."""
+        if samples.sites is None:
+            raise ValueError("the exact model stores samples per site: score samples with "
+                             "sites (image patches), encoded as in fit")
+        sites = np.asarray(samples.sites[start:stop])
+        if n_rows > len(sites):
+            sites = np.concatenate([sites, np.repeat(sites[:1], n_rows - len(sites))])
+        unknown = np.setdiff1d(np.unique(sites), self.sites_)
+        if len(unknown):
+            raise ValueError(f"site {int(unknown[0])} has no stored samples: the samples are "
+                             "not cut as the training samples were")
+        return sites
+
+    def _nearest(self, x, weight, excluded, ref=None):
+        """Stored sample nearest to each query over the entries ``weight`` keeps
+        (among one site's stored samples ``ref``: ``(rows, flat, flat_t, sq_t)``;
+        ``None``: all)."""
+        if ref is not None:
+            n = x.shape[0]
+            _, flat, flat_t, sq_t = ref
+            d2 = ranking_sq_distances(x.reshape(n, -1), weight.reshape(n, -1), flat_t,
+                                      ref_sq_t=sq_t)
+            if excluded is not None:
+                d2.masked_fill_(excluded, float("inf"))
+            return flat[d2.argmin(dim=1)].reshape(x.shape)
         n = x.shape[0]
         flat, w = x.reshape(n, -1), weight.reshape(n, -1)
         d2 = ranking_sq_distances(flat, w, self._flat_t, ref_sq_t=self._sq_t)
@@ -271,15 +359,37 @@ class ExactModel:
         same = ((self._flat[two[:, 0]] - flat) * w == 0).all(dim=1)
         return self._flat[torch.where(same, two[:, 1], two[:, 0])].reshape(x.shape)
 
-    def _restore(self, x, obs, excluded):
+    def _restore(self, x, obs, groups):
+        """Squared errors of a block restored by its nearest stored samples; ``groups``:
+        ``(rows, stored, excluded)`` searched together (``None`` rows: the whole block,
+        among every stored sample)."""
         obs_f = torch.ones_like(x) if obs is None else obs.to(x.dtype)
         sums = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
         counts = torch.zeros_like(sums)
+
+        def nearest(weight):
+            rows, ref, excluded = groups[0]
+            if rows is None:
+                return self._nearest(x, weight, excluded)
+            weight = weight.expand_as(x)
+            out = torch.empty_like(x)
+            for rows, ref, excluded in groups:
+                found = self._nearest(pad_block(x[rows]), pad_block(weight[rows]), excluded, ref)
+                out[rows] = found[:len(rows)]
+            return out
+
         if self.paradigm.hidden is None:
-            accumulate(sums, counts, self._nearest(x, obs_f, excluded), x, obs_f)
+            accumulate(sums, counts, nearest(obs_f), x, obs_f)
             return sums, counts
         for hidden in self.paradigm.hidden.to(x.device):
             hidden = hidden.to(x.dtype)
-            x_hat = self._nearest(x, obs_f * (1 - hidden), excluded)
+            x_hat = nearest(obs_f * (1 - hidden))
             accumulate(sums, counts, x_hat, x, obs_f * hidden)
         return sums, counts
+
+
+def _at_most(index, size, rng):
+    """``index``, or a sorted uniform sample of ``size`` of its entries."""
+    if len(index) <= size:
+        return index
+    return np.sort(rng.choice(index, size, replace=False))

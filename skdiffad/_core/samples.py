@@ -95,11 +95,16 @@ class Samples:
     n_positions : int
         Positions in the source (the two folds of the two-fold rule split them
         in half).
+    sites : ndarray of shape (N,), int64, or None
+        Where in its source's frame each sample lies (the place of an image
+        patch), for models that restore a sample only from stored samples of
+        the same site; ``None``: samples have no site.
     """
 
     event_shape: tuple = ()
     has_mask: bool = False
     extent: int = 1
+    sites = None
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -282,7 +287,8 @@ class PatchSamples(Samples):
     top-left pixel is ``(top_[k], left_[k])``. Its position is its image's
     index and its extent 1, so patches of the same image overlap each other
     (the two-fold rule never restores a patch from its own image) and the two
-    folds are the two halves of the images.
+    folds are the two halves of the images. Its site is its place in the grid
+    of patches (``0 .. n_sites - 1``, row-major), the same in every image.
 
     Parameters
     ----------
@@ -307,6 +313,8 @@ class PatchSamples(Samples):
         self.top_ = np.tile(grid_t.ravel(), n).astype(np.int64)
         self.left_ = np.tile(grid_l.ravel(), n).astype(np.int64)
         self.positions = self.image_
+        self.sites = np.tile(np.arange(per_image, dtype=np.int64), n)
+        self.n_sites = per_image
         self.extent = 1
         self.event_shape = (c, self.patch, self.patch)
         self.has_mask = self.observed is not None and not bool(self.observed.all())

@@ -38,6 +38,8 @@ __all__ = [
     "time_loss",
     "network_input",
     "imputation_input",
+    "prediction_loss",
+    "prediction_input",
     "time_bins",
     "training_masks",
 ]
@@ -169,23 +171,57 @@ def training_masks(n, length, generator, device, ndim=3):
     return hidden.reshape((n,) + (1,) * (ndim - 2) + (length,))
 
 
-def imputation_loss(network, schedule, x0, mask, generator):
+def drawn_masks(masks, n, generator):
+    """One of the fixed ``masks`` ``(M, *mask_shape)`` for each of ``n`` samples, at random."""
+    pick = torch.randint(len(masks), (n,), generator=generator, device=masks.device)
+    return masks[pick]
+
+
+def imputation_loss(network, schedule, x0, mask, generator, hidden_masks=None):
     """Per-sample epsilon-prediction error on the observed *hidden* entries.
 
-    A random mask (:func:`training_masks`) hides part of each sample; the
-    network sees the noisy hidden entries and the clean visible ones
-    (:func:`imputation_input`) and is scored on the noise of the hidden ones.
+    A mask hides part of each sample: a random one (:func:`training_masks`),
+    or one of ``hidden_masks`` (the scoring masks, when the sample always hides
+    the same part: a video frame given the ones before it). The network sees
+    the noisy hidden entries and the clean visible ones (:func:`imputation_input`)
+    and is scored on the noise of the hidden ones.
     """
     x0 = observed(x0, mask)
     t = random_timesteps(x0.shape[0], schedule.n_timesteps, generator, x0.device)
     noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
     x_t = schedule.add_noise(x0, noise, t)
     obs = torch.ones_like(x0) if mask is None else mask.to(x0.dtype)
-    hidden = training_masks(x0.shape[0], x0.shape[-1], generator, x0.device, x0.ndim)
+    if hidden_masks is None:
+        hidden = training_masks(x0.shape[0], x0.shape[-1], generator, x0.device, x0.ndim)
+    else:
+        hidden = drawn_masks(hidden_masks.to(x0.device), x0.shape[0], generator)
     hidden = hidden.to(x0.dtype)
     visible = obs * (1 - hidden)
     eps = network(imputation_input(x_t, x0, visible, hidden), t)
     return masked_mean((eps.float() - noise) ** 2, obs * hidden)
+
+
+def prediction_loss(network, x0, mask, hidden_masks, generator):
+    """Per-sample squared error of a plain (non-diffusion) predictor of the hidden
+    entries: the network sees the visible entries alone (the hidden ones at 0,
+    :func:`prediction_input`) and outputs the sample; scored on the hidden ones."""
+    x0 = observed(x0, mask)
+    obs = torch.ones_like(x0) if mask is None else mask.to(x0.dtype)
+    hidden = drawn_masks(hidden_masks.to(x0.device), x0.shape[0], generator).to(x0.dtype)
+    visible = obs * (1 - hidden)
+    x_hat = network(prediction_input(x0, visible, hidden), prediction_timesteps(x0))
+    return masked_mean((x_hat.float() - x0) ** 2, obs * hidden)
+
+
+def prediction_input(x0, visible, hidden):
+    """Input of a plain predictor: :func:`imputation_input` with nothing noisy
+    (the hidden entries at 0)."""
+    return imputation_input(torch.zeros_like(x0), x0, visible, hidden)
+
+
+def prediction_timesteps(x):
+    """The constant timestep a plain predictor is run at (0: it has no noise level)."""
+    return torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
 
 
 def time_bins(n_timesteps: int, n_bins: int) -> torch.Tensor:

@@ -18,7 +18,7 @@ def paradigm_for(name, event_shape=None, k=4, **options):
     """A paradigm with small defaults (``k`` grid points, 5 time bins, 3 DDIM steps,
     2-stripe masks), each given only to the paradigms that take it."""
     defaults = {"n_grid": k, "n_bins": 5, "n_inference_steps": 3}
-    if name == "imputation" and event_shape is not None:
+    if name in ("imputation", "prediction") and event_shape is not None:
         defaults["hidden"] = grating_masks(event_shape[-1], 2)
     takes = PARADIGMS[name].options if name in PARADIGMS else ()  # make_paradigm says
     options = {**{key: v for key, v in defaults.items() if key in takes}, **options}

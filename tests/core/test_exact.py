@@ -311,3 +311,65 @@ def test_cuda_scores_match_the_cpu_and_repeat_exactly(paradigm):
     _, second, _ = collect(gpu, ArraySamples(Q))
     np.testing.assert_allclose(first, expected, rtol=1e-4)
     assert np.array_equal(first, second)
+
+
+# ------------------------------------------------------------------ per site
+def _patches(n_images=6, seed=0):
+    """Images whose left half is dark and right half bright, with noise."""
+    rng = np.random.default_rng(seed)
+    images = rng.normal(0, 0.05, size=(n_images, 1, 4, 8)).astype(np.float32)
+    images[..., 4:] += 1.0
+    return samples_module.PatchSamples(images, 4, 4)
+
+
+def test_per_site_restores_a_patch_from_its_own_place_only():
+    train = _patches()
+    assert train.sites.tolist() == [0, 1] * 6 and train.n_sites == 2
+    anywhere = fitted("reconstruction", train)
+    own_site = fitted("reconstruction", train, per_site=True)
+    # a bright patch where the left (dark) half should be: from anywhere it is restored
+    # by a bright patch (no error), from its own place by a dark one
+    query = _patches(1, seed=1)
+    query.images[..., :4] += 1.0
+    _, sums_any, _ = collect(anywhere, query)
+    _, sums_site, _ = collect(own_site, query)
+    assert sums_any[0].mean() < 0.05 and sums_site[0].mean() > 0.5
+    np.testing.assert_array_equal(sums_any[1], sums_site[1])  # the right patch is normal
+
+
+def test_per_site_caps_the_stored_samples_of_each_site():
+    model = fitted("reconstruction", _patches(10), per_site=True, max_samples=3)
+    assert model.stored_.shape[0] == 6
+    assert sorted(model.sites_.tolist()) == [0, 0, 0, 1, 1, 1]
+
+
+def test_per_site_two_fold_uses_the_other_half_of_the_same_site(monkeypatch):
+    train = _patches(8)
+    model = fitted("reconstruction", train, per_site=True, exclusion="two-fold")
+    seen = []
+    original = model._nearest
+
+    def spy(x, weight, excluded, ref=None):
+        seen.append(excluded.clone())
+        return original(x, weight, excluded, ref)
+
+    monkeypatch.setattr(model, "_nearest", spy)
+    collect(model, train, training=True)
+    # every site's queries may use only stored samples of the other half of the images
+    assert len(seen) == 2
+    for excluded in seen:
+        allowed = (~excluded[:8]).numpy()
+        assert np.array_equal(allowed[:4], np.tile([False] * 4 + [True] * 4, (4, 1)))
+        assert np.array_equal(allowed[4:], np.tile([True] * 4 + [False] * 4, (4, 1)))
+
+
+def test_per_site_needs_samples_with_sites_and_elementwise_errors():
+    with pytest.raises(ValueError, match="per_site restores samples entry by entry"):
+        exact_model("time", per_site=True)
+    with pytest.raises(ValueError, match="per_site takes exclusion"):
+        exact_model("reconstruction", per_site=True, exclusion="self")
+    with pytest.raises(ValueError, match="needs samples with sites"):
+        fitted("reconstruction", ArraySamples(rows()), per_site=True)
+    model = fitted("reconstruction", _patches(), per_site=True)
+    with pytest.raises(ValueError, match="score samples with sites"):
+        collect(model, ArraySamples(rows(d=16).reshape(-1, 1, 4, 4)))

@@ -19,6 +19,7 @@ from skdiffad._core import (
     Imputation,
     LearnedModel,
     Paradigm,
+    Prediction,
     Reconstruction,
     ScaleEnsemble,
     Score,
@@ -60,6 +61,7 @@ BUILT = {
     "discriminative": lambda: Discriminative(n_grid=2, n_inference_steps=2,
                                              head={"widths": [4]}, head_steps=3,
                                              head_defects="generated"),
+    "prediction": lambda: Prediction(hidden=masks()),
 }
 
 
@@ -81,17 +83,17 @@ def same_config(a, b):
 # ------------------------------------------------------------- registry
 def test_the_registry_names_every_paradigm_once():
     assert list(PARADIGMS) == ["reconstruction", "imputation", "density", "score", "time",
-                               "feature", "discriminative"]
+                               "feature", "discriminative", "prediction"]
     for name, cls in PARADIGMS.items():
         assert issubclass(cls, Paradigm) and cls.name == name
-        paradigm = make_paradigm(name)
+        paradigm = make_paradigm(name, **NEEDS.get(name, {}))
         assert type(paradigm) is cls and paradigm.name == name
 
 
 def test_make_paradigm_passes_options_and_refuses_others_naming_them():
     paradigm = make_paradigm("reconstruction", n_grid=3, guidance=0.5)
     assert paradigm.n_grid == 3 and paradigm.guidance == 0.5
-    choices = r"\('reconstruction', 'imputation', .*'discriminative'\)"
+    choices = r"\('reconstruction', 'imputation', .*'discriminative', 'prediction'\)"
     with pytest.raises(ValueError, match="unknown paradigm 'likelihood': paradigm must be one "
                                          "of " + choices):
         make_paradigm("likelihood")
@@ -105,6 +107,10 @@ def test_make_paradigm_passes_options_and_refuses_others_naming_them():
         make_paradigm(paradigm, n_grid=4)
 
 
+#: Options a paradigm cannot be built without.
+NEEDS = {"prediction": {"hidden": torch.ones(1, 1, 1, dtype=torch.bool)}}
+
+
 @pytest.mark.parametrize(("name", "generative", "event_rank", "elementwise", "exact"), [
     ("reconstruction", True, None, True, True),
     ("imputation", False, None, True, True),
@@ -113,9 +119,10 @@ def test_make_paradigm_passes_options_and_refuses_others_naming_them():
     ("time", False, None, False, True),
     ("feature", True, 3, True, False),
     ("discriminative", True, 3, True, False),
+    ("prediction", False, None, True, False),
 ])
 def test_what_each_paradigm_is(name, generative, event_rank, elementwise, exact):
-    paradigm = make_paradigm(name)
+    paradigm = make_paradigm(name, **NEEDS.get(name, {}))
     assert paradigm.generative is generative and PARADIGMS[name].generative is generative
     assert paradigm.event_rank == event_rank
     assert paradigm.elementwise is elementwise and paradigm.exact is exact
@@ -215,7 +222,7 @@ def test_each_paradigm_draws_its_plan_and_loss(name):
     assert isinstance(plan, ScoringPlan)
     assert plan.paradigm == ("reconstruction" if name in ("feature", "discriminative") else name)
     assert torch.equal(plan.timesteps, again.timesteps)
-    assert (plan.noise is None) == (name in ("score", "time"))
+    assert (plan.noise is None) == (name in ("score", "time", "prediction"))
     if plan.noise is not None:
         assert torch.equal(plan.noise, again.noise)
     if name == "time":
@@ -369,3 +376,57 @@ def test_harmonise_reads_a_fitted_model_through_its_public_surface():
                                  images=True)
     with pytest.raises(ValueError, match="trained on simplex noise"):
         harmonise(simplex, x, seed=0, source=x)
+
+
+# ------------------------------------------- conditional and plain prediction
+def _pairs(n=256, seed=0):
+    """Samples ``(a, 2a, -a)``: the last two entries follow from the first."""
+    a = np.random.default_rng(seed).normal(size=(n, 1)).astype(np.float32)
+    return np.hstack([a, 2 * a, -a])
+
+
+LAST_TWO = torch.tensor([[False, True, True]])
+
+
+def test_prediction_learns_the_hidden_part_from_the_visible_one():
+    x = _pairs()
+    errors = {}
+    for steps in (1, 300):
+        model = LearnedModel(Prediction(hidden=LAST_TWO), {"name": "mlp", "hidden_dims": (32,)},
+                             n_timesteps=30, training=training(steps))
+        model.fit(ArraySamples(x), seed=0, device="cpu")
+        sums, counts = errors_of(model, ArraySamples(_pairs(64, 1)))
+        assert np.all(counts[:, 0] == 0) and np.all(counts[:, 1:] == 1)  # only hidden scored
+        errors[steps] = sums[:, 1:].mean()
+    assert errors[300] < 0.1 * errors[1]
+    assert model.networks_["denoiser"].config["in_channels"] == 9  # 3 x (hidden, visible, mask)
+    assert not model.networks_["denoiser"].config["gaussian_skip"]
+
+
+def test_prediction_needs_its_masks_to_train_or_score():
+    with pytest.raises(ValueError, match="needs the masks"):
+        LearnedModel(Prediction(), MLP, n_timesteps=30,
+                     training=training()).fit(ArraySamples(_pairs()), seed=0, device="cpu")
+
+
+def test_imputation_can_train_on_its_scoring_masks_alone():
+    """Trained on the masks it scores with, the imputer is a conditional generator of
+    that part, and learns it far better than from random masks in the same steps."""
+    errors = {}
+    for masks_ in ("scoring", "random"):
+        paradigm = Imputation(hidden=LAST_TWO, training_masks=masks_, n_inference_steps=10)
+        assert paradigm.get_config()["training_masks"] == masks_
+        model = LearnedModel(paradigm, {"name": "mlp", "hidden_dims": (64, 64)},
+                             n_timesteps=100,
+                             training=TrainingConfig(max_iter=1000, max_steps=200, batch_size=64,
+                                                     early_stopping=False,
+                                                     mixed_precision=False))
+        model.fit(ArraySamples(_pairs()), seed=0, device="cpu")
+        sums, counts = errors_of(model, ArraySamples(_pairs(64, 1)))
+        assert np.all(counts[:, 1:] == 1) and np.all(counts[:, 0] == 0)
+        errors[masks_] = sums[:, 1:].mean()
+    assert errors["scoring"] < 0.02 and errors["scoring"] < 0.2 * errors["random"]
+    with pytest.raises(ValueError, match="training_masks='scoring' trains on the masks"):
+        Imputation(training_masks="scoring")
+    with pytest.raises(ValueError, match="training_masks must be one of"):
+        Imputation(hidden=LAST_TWO, training_masks="all")

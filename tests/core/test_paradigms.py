@@ -42,7 +42,7 @@ def random_net(paradigm, n_features, seed=0, n_timesteps=40, mask_input=False):
     in_dim = n_features * (2 if mask_input else 1)
     if paradigm == "time":
         net = MLPDenoiser(in_dim, 5, (16,), 0, n_timesteps)
-    elif paradigm == "imputation":
+    elif paradigm in ("imputation", "prediction"):
         net = MLPDenoiser(3 * n_features, n_features, (16,), 8, n_timesteps)
     else:
         net = MLPDenoiser(in_dim, n_features, (16,), 8, n_timesteps)

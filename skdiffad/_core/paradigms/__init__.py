@@ -4,8 +4,8 @@ A paradigm (:class:`Paradigm`) holds its own options, checked once when it is
 built, and tells the models everything they need about it: the network to
 train, the training loss, the fixed scoring plan, the errors of a batch and,
 for ``"discriminative"``, the head trained after the denoiser. The survey's
-five paradigms of one network, and two image paradigms built on a
-reconstruction-trained denoiser:
+five paradigms of one network, two image paradigms built on a
+reconstruction-trained denoiser, and a non-diffusion ablation:
 
 ============================  ==========  ===========  ==========  =====
 paradigm                      generative  elementwise  event_rank  exact
@@ -17,9 +17,12 @@ paradigm                      generative  elementwise  event_rank  exact
 :class:`Time`                 no          no           any         yes
 :class:`Feature`              yes         yes          3           no
 :class:`Discriminative`       yes         yes          3           no
+:class:`Prediction` [#p]_     no          yes          any         no
 ============================  ==========  ===========  ==========  =====
 
 .. [#] 3 (images ``(C, H, W)``) with ``noise="simplex"``.
+.. [#p] Not diffusion: a plain predictor of hidden entries, the ablation of
+   the conditional (imputation) model.
 
 :func:`make_paradigm` builds one by name from :data:`PARADIGMS`::
 
@@ -51,12 +54,13 @@ from .density import Density
 from .discriminative import Discriminative
 from .feature import Feature
 from .imputation import Imputation
+from .prediction import Prediction
 from .reconstruction import Reconstruction, Restoring
 from .score import Score
 from .time_estimation import TIME_MAX_NOISE, Time
 
 __all__ = [
-    "Density", "Discriminative", "Feature", "Imputation", "PARADIGMS", "Paradigm",
+    "Density", "Discriminative", "Feature", "Imputation", "PARADIGMS", "Paradigm", "Prediction",
     "Reconstruction", "Restoring", "Score", "TIME_EMBED_DIM", "TIME_MAX_NOISE", "Time",
     "accumulate", "ddim_path", "expected_times", "feature_errors", "impute",
     "imputation_errors", "make_paradigm", "negative_elbo_terms", "reconstruct",
@@ -65,7 +69,7 @@ __all__ = [
 
 #: Every paradigm class by name, in the survey's order, then the image paradigms.
 PARADIGMS = {cls.name: cls for cls in (Reconstruction, Imputation, Density, Score, Time,
-                                       Feature, Discriminative)}
+                                       Feature, Discriminative, Prediction)}
 
 
 def make_paradigm(paradigm, **options):

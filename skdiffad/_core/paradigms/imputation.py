@@ -6,13 +6,13 @@ import torch
 
 from ..plans import ScoringPlan
 from ..training import imputation_loss
-from .base import Paradigm, denoiser_of, positive_int
+from .base import Paradigm, denoiser_of, one_of, positive_int
 from ..scoring import imputation_errors
 
-__all__ = ["Imputation"]
+__all__ = ["Imputation", "masks_of"]
 
 
-def _masks(value):
+def masks_of(value):
     try:
         hidden = torch.as_tensor(value, dtype=torch.bool)
     except (TypeError, ValueError, RuntimeError):
@@ -31,7 +31,8 @@ class Imputation(Paradigm):
 
     The network is a conditional imputer: it sees the noisy hidden entries,
     the clean visible ones and the visibility (three times the channels), and
-    is trained on random masks (:func:`~skdiffad._core.training.imputation_loss`).
+    is trained on random masks, or on the scoring masks themselves
+    (:func:`~skdiffad._core.training.imputation_loss`).
 
     Parameters
     ----------
@@ -41,18 +42,27 @@ class Imputation(Paradigm):
         The scoring masks (``True`` = hidden), in complementary pairs,
         broadcastable to a sample (e.g.
         :func:`~skdiffad._core.plans.grating_masks` reshaped). Scoring needs
-        them; ``None`` only leaves them to be given later.
+        them; ``None`` only leaves them to be given later. Masks that need not
+        come in pairs when every sample hides the same part (a video frame,
+        generated from the frames before it: the conditional model).
+    training_masks : {"random", "scoring"}, default="random"
+        What the network learns to fill in: random stripes and scattered
+        entries, or the scoring masks ``hidden`` (a conditional generator of
+        that part).
     """
 
     name = "imputation"
-    options = ("n_inference_steps", "hidden")
+    options = ("n_inference_steps", "hidden", "training_masks")
     generative = False
     exact = True
     network_kind = "a conditional imputer of hidden entries"
 
-    def __init__(self, *, n_inference_steps=5, hidden=None):
+    def __init__(self, *, n_inference_steps=5, hidden=None, training_masks="random"):
         self.n_inference_steps = positive_int("n_inference_steps", n_inference_steps)
-        self.hidden = None if hidden is None else _masks(hidden)
+        self.hidden = None if hidden is None else masks_of(hidden)
+        self.training_masks = one_of("training_masks", training_masks, ("random", "scoring"))
+        if self.training_masks == "scoring" and self.hidden is None:
+            raise ValueError("training_masks='scoring' trains on the masks hidden: give them")
 
     def check_ready(self):
         if self.hidden is None:
@@ -64,8 +74,10 @@ class Imputation(Paradigm):
     def training_loss(self, schedule, *, device, mask_input):
         schedule = schedule.to(device)
 
+        masks = self.hidden if self.training_masks == "scoring" else None
+
         def loss(network, x, mask, generator):
-            return imputation_loss(network, schedule, x, mask, generator)
+            return imputation_loss(network, schedule, x, mask, generator, hidden_masks=masks)
         return loss
 
     def plan(self, schedule, event_shape, generator):
