@@ -7,6 +7,8 @@ from .generation import AnomalyGenerator
 from .image import DiffusionImageDetector
 from .tabular import TabDiffusionDetector
 from .timeseries import DiffusionTSDetector
+from .video import DiffusionVideoDetector
 
-__all__ = ["AnomalyGenerator", "DiffusionImageDetector", "DiffusionTSDetector", "FusionDetector",
-           "TabDiffusionDetector", "__version__", "load"]
+__all__ = ["AnomalyGenerator", "DiffusionImageDetector", "DiffusionTSDetector",
+           "DiffusionVideoDetector", "FusionDetector", "TabDiffusionDetector", "__version__",
+           "load"]

@@ -30,7 +30,7 @@ import torch
 from ._core.samples import ArraySamples, Samples, WindowSamples
 from ._reductions import fill_gaps, finite_scores
 
-__all__ = ["is_dask", "Shipped", "shipments", "rowwise", "series", "series_array",
+__all__ = ["is_dask", "Shipped", "shipments", "rowwise", "series", "series_array", "frames",
            "sample_rows", "BlockSamples", "WindowSource"]
 
 # unpickles of a shipped detector in this process (see Shipped)
@@ -368,6 +368,71 @@ def series(modality, model, X, *, channels=False, columns=False, training=False)
         return dd.from_dask_array(scores, columns=None if names is None else list(names),
                                   index=index)
     return dd.from_dask_array(scores, index=index)
+
+
+# ---------------------------------------------------------------- video
+def _frames_raw(shipped, offsets, parts, lo, a, b):
+    modality, model = shipped.payload
+    return modality.block_raw_scores(model, _stretch(offsets, parts, lo, b), a - lo)
+
+
+def _frames_smoothed(shipped, offsets, parts, lo, hi, a, b):
+    modality, _ = shipped.payload
+    raw = _stretch(offsets, parts, lo, hi)
+    return finite_scores(modality.smooth(raw, [len(raw)])[a - lo : b - lo])
+
+
+def frames(modality, model, X):
+    """Frame scores of a Dask array of one clip's frames ``(T, H, W[, C])`` (or flat
+    ``(T, H*W*C)``), chunked along time, under a fitted video ``modality`` and its
+    ``model``, lazily.
+
+    Two passes, block by block: the raw scores of a block's frames, read with the
+    ``n_past`` frames before it; then their smoothing in time, read with the raw
+    scores of ``modality.smoothing_radius`` frames on each side. A frame's raw score
+    does not depend on the frames scored with it, and the smoothing at a block's
+    edge sees what it would see in the whole clip, so the result equals scoring
+    the clip in memory, to the bit.
+    """
+    import dask.array as da
+    from dask.highlevelgraph import HighLevelGraph
+
+    name = modality.owner
+    if X.ndim not in (2, 3, 4):
+        raise ValueError(f"{name} scores a Dask array of one clip's frames (T, H, W), "
+                         f"(T, H, W, C), (T, C, H, W) or flat (T, H*W*C); got shape {X.shape}")
+    if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+        raise TypeError(f"{name} needs numeric frames, got a Dask array of dtype {X.dtype}")
+    X = check_rows(X, name)
+    n = int(X.shape[0])
+    if n < modality.context:
+        raise ValueError(f"the clip has {n} frame(s), fewer than the {modality.context} a "
+                         "sample holds; pass a longer clip or fit with a smaller n_past")
+    depth, radius = modality.context - 1, modality.smoothing_radius
+    bounds = np.cumsum((0,) + tuple(int(c) for c in X.chunks[0]))
+    starts, stops = bounds[:-1], bounds[1:]
+    blocks = [key for key in X.__dask_keys__()]
+    while isinstance(blocks[0], list):  # (name, i, 0, ...) per block of frames
+        blocks = [b[0] for b in blocks]
+
+    token = uuid.uuid4().hex
+    out = f"skdiffad-frame-scores-{token}"
+    shipped = ship((modality, model))
+    raw = [f"skdiffad-frame-raw-{token}-{i}" for i in range(len(starts))]
+    layer = {}
+    for i, (a, b) in enumerate(zip(starts.tolist(), stops.tolist())):
+        lo = max(0, a - depth)
+        near = _blocks_over(starts, stops, lo, b)
+        layer[raw[i]] = (_frames_raw, shipped.key, [int(starts[j]) for j in near],
+                         [blocks[j] for j in near], lo, a, b)
+    for i, (a, b) in enumerate(zip(starts.tolist(), stops.tolist())):
+        lo, hi = max(0, a - radius), min(n, b + radius)
+        near = _blocks_over(starts, stops, lo, hi)
+        layer[(out, i)] = (_frames_smoothed, shipped.key, [int(starts[j]) for j in near],
+                           [raw[j] for j in near], lo, hi, a, b)
+    graph = HighLevelGraph.from_collections(out, layer, dependencies=[X, shipped])
+    return da.Array(graph, out, chunks=(X.chunks[0],), dtype=np.float64,
+                    meta=np.empty((0,)))
 
 
 # ---------------------------------------------------------------- fit

@@ -11,12 +11,14 @@ from skdiffad import (
     AnomalyGenerator,
     DiffusionImageDetector,
     DiffusionTSDetector,
+    DiffusionVideoDetector,
     FusionDetector,
     TabDiffusionDetector,
 )
 from skdiffad._params import MARKER, SHARED
 
-DETECTORS = [TabDiffusionDetector, DiffusionTSDetector, DiffusionImageDetector]
+DETECTORS = [TabDiffusionDetector, DiffusionTSDetector, DiffusionImageDetector,
+             DiffusionVideoDetector]
 ESTIMATORS = DETECTORS + [FusionDetector, AnomalyGenerator]
 
 

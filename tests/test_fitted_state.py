@@ -17,6 +17,7 @@ from pyod.models.knn import KNN
 from skdiffad import (
     DiffusionImageDetector,
     DiffusionTSDetector,
+    DiffusionVideoDetector,
     FusionDetector,
     TabDiffusionDetector,
 )
@@ -24,9 +25,12 @@ from skdiffad import (
 #: A valid value other than the fitted one, for every parameter of every detector.
 OTHER = {
     "denoiser": {"TabDiffusionDetector": "mlp", "DiffusionTSDetector": "unet",
-                 "DiffusionImageDetector": "unet"},
+                 "DiffusionImageDetector": "unet", "DiffusionVideoDetector": "unet"},
     "scoring": {"TabDiffusionDetector": "density", "DiffusionTSDetector": "imputation",
-                "DiffusionImageDetector": "density"},
+                "DiffusionImageDetector": "density", "DiffusionVideoDetector": "prediction"},
+    "n_past": 3, "stream": "both", "per_site": False, "temporal_smoothing": 0.0,
+    "top_fraction": 0.5,
+    "chunk_size": 3,
     "novelty": False, "n_neighbors": 3, "widths": (5, 6), "n_bins": 3,
     "window_size": 64, "stride": 1, "scaling": "minmax", "aggregation": "step",
     "kernel_size": 7, "n_stripes": 3,
@@ -63,9 +67,13 @@ CASES = [
     (DiffusionImageDetector, {}, lambda s: np.random.default_rng(s).random((16, 9, 11))),
     (DiffusionImageDetector, {"denoiser": "unet", "widths": (4,)},
      lambda s: np.random.default_rng(s).random((16, 9, 11))),
+    (DiffusionVideoDetector, {"n_past": 2, "temporal_smoothing": 2.0},
+     lambda s: [np.random.default_rng(s).random((12, 9, 11)) for _ in range(2)]),
+    (DiffusionVideoDetector, {"denoiser": "unet", "scoring": "prediction", "n_past": 2},
+     lambda s: [np.random.default_rng(s).random((12, 9, 11)) for _ in range(2)]),
 ]
 IDS = ["table-exact", "table-mlp", "series-exact", "series-unet", "images-exact",
-       "images-unet"]
+       "images-unet", "video-exact", "video-unet"]
 
 
 @pytest.mark.parametrize("cls, params, data", CASES, ids=IDS)

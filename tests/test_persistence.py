@@ -15,6 +15,7 @@ import skdiffad._persistence as persistence
 from skdiffad import (
     DiffusionImageDetector,
     DiffusionTSDetector,
+    DiffusionVideoDetector,
     FusionDetector,
     TabDiffusionDetector,
 )
@@ -45,8 +46,16 @@ CASES = [
                               "guidance": 0.5}),
     (DiffusionImageDetector, {"denoiser": "unet", "scoring": "discriminative",
                               "head_widths": (4,), "head_defects": "generated"}),
+    (DiffusionVideoDetector, {}),
+    (DiffusionVideoDetector, {"scoring": "prediction", "stream": "both"}),
+    (DiffusionVideoDetector, {"denoiser": "unet", "scoring": "prediction"}),
+    (DiffusionVideoDetector, {"denoiser": "predictor", "scoring": "prediction"}),
 ]
-FAST = {TabDiffusionDetector: TAB, DiffusionTSDetector: TS, DiffusionImageDetector: IMG}
+VID = {"patch_size": 4, "n_past": 2, "temporal_smoothing": 1.0, "widths": (4,),
+       "max_steps": 4, "n_timesteps": 30, "n_inference_steps": 2, "n_scoring_timesteps": 1,
+       "random_state": 0, "device": "cpu"}
+FAST = {TabDiffusionDetector: TAB, DiffusionTSDetector: TS, DiffusionImageDetector: IMG,
+        DiffusionVideoDetector: VID}
 IDS = [f"{cls.__name__[:-8]}-{'-'.join(map(str, p.values())) or 'default'}"
        for cls, p in CASES]
 
@@ -58,6 +67,8 @@ def _data(cls, seed):
     if cls is DiffusionTSDetector:
         t = np.arange(200)[:, None]
         return np.sin(2 * np.pi * t / 20 + np.array([[0.0, 1.0]])) + 0.05 * rng.normal(size=(200, 2))
+    if cls is DiffusionVideoDetector:
+        return [rng.random((10, 8, 8)), rng.random((7, 8, 8))]
     return rng.random((12, 10, 10))
 
 
@@ -66,7 +77,7 @@ def _outputs(det, X):
     out = [det.decision_scores_, np.asarray([det.threshold_]), det.decision_function(X)]
     if isinstance(det, DiffusionTSDetector):
         out.append(np.nan_to_num(det.channel_scores(X), nan=-1))
-    if isinstance(det, DiffusionImageDetector):
+    if isinstance(det, (DiffusionImageDetector, DiffusionVideoDetector)):
         out.append(det.anomaly_map(X))
     if det.modality_.can_sample():
         sampled = det.sample(2, random_state=0, sampler="ddim", n_steps=2)

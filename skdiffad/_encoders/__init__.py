@@ -14,6 +14,7 @@ from ._base import CLIP, Encoded, InputRecord, ScalesEncoded
 from .images import ImageEncoder, is_image_list
 from .series import SeriesEncoder
 from .tabular import TabularEncoder
+from .video import VideoEncoder
 
 __all__ = ["CLIP", "Encoded", "ImageEncoder", "InputRecord", "ScalesEncoded", "SeriesEncoder",
-           "TabularEncoder", "is_image_list"]
+           "TabularEncoder", "VideoEncoder", "is_image_list"]

@@ -42,6 +42,9 @@ class Encoded:
         A Dask collection of rows: makes the streamed source of every row
         (:class:`skdiffad._dask.BlockSamples`), which a model that trains learns from
         instead of ``training`` (the encoded sample).
+    groups : list of int or None
+        Video: the frames of each clip, in order (a clip's scores are smoothed
+        within it).
     """
 
     samples: Samples
@@ -49,6 +52,7 @@ class Encoded:
     working_size: tuple | None = None
     sizes: list | None = None
     stream: object = None
+    groups: list | None = None
 
     def __post_init__(self):
         if self.training is None:

@@ -87,8 +87,9 @@ class ImageEncoder(InputRecord):
         self.owner = owner
 
     # ------------------------------------------------------------------ API
-    def fit_transform(self, X):
-        """Fit the layout and scaling on the training images and encode them."""
+    def fit_read(self, X):
+        """Fit the layout (channels, working size, patches) on the training images and
+        read them: ``(images (n, C, H, W) float64 at the working size, input sizes)``."""
         images, sizes, flat = self._read(X, fitting=True)
         self.n_channels_ = images.shape[1]
         self.size_ = tuple(int(s) for s in images.shape[2:])
@@ -98,6 +99,15 @@ class ImageEncoder(InputRecord):
             self.mode_ = {1: "L", 3: "RGB", 4: "RGBA"}[self.n_channels_]
         if self.input_size_ is None:  # fitted on files: arrays must come at the working size
             self.flat_features_ = int(np.prod(images.shape[1:]))
+        if self.input_size_ is None:  # a list of files: no fixed number of features
+            self.n_features_in_ = self.feature_names_in_ = None
+        elif not flat:  # flat rows: validated() has recorded it
+            self.n_features_in_ = self.flat_features_
+        return images, sizes
+
+    def fit_transform(self, X):
+        """Fit the layout and scaling on the training images and encode them."""
+        images, sizes = self.fit_read(X)
         pixels = images.transpose(1, 0, 2, 3).reshape(self.n_channels_, -1)
         self.value_range_ = (float(pixels.min()), float(pixels.max()))
         self.integer_valued_ = bool(np.all(pixels == np.round(pixels)))
@@ -106,11 +116,13 @@ class ImageEncoder(InputRecord):
         if not (np.all(np.isfinite(self.mean_)) and np.all(np.isfinite(std))):
             self.mean_, std = column_moments(pixels.T)  # values near the float64 limit
         self.scale_ = np.where(std > 1e-12 * np.maximum(1.0, np.abs(self.mean_)), std, 1.0)
-        if self.input_size_ is None:  # a list of files: no fixed number of features
-            self.n_features_in_ = self.feature_names_in_ = None
-        elif not flat:  # flat rows: validated() has recorded it
-            self.n_features_in_ = self.flat_features_
         return self._encode(images, sizes)
+
+    def read(self, X):
+        """Images of the fitted kind: ``(images (n, C, H, W) float64 at the working
+        size, input sizes)``, checked as :meth:`transform` checks them."""
+        images, sizes, _ = self._read(X, fitting=False)
+        return images, sizes
 
     def transform(self, X):
         """Encode images of the fitted kind."""

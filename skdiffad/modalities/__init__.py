@@ -22,11 +22,12 @@ from ._base import Modality, ModelSettings
 from .images import ImageModality
 from .series import SeriesModality
 from .table import TableModality
+from .video import VideoModality
 
 __all__ = [
     # the plug-in and what it is built of
     "Modality", "ModelSettings", "Encoded", "ScalesEncoded", "InputRecord", "validated",
     "Samples", "ArraySamples", "WindowSamples", "PatchSamples",
     # the modalities of the package
-    "ImageModality", "SeriesModality", "TableModality",
+    "ImageModality", "SeriesModality", "TableModality", "VideoModality",
 ]
