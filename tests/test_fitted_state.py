@@ -28,7 +28,7 @@ OTHER = {
                  "DiffusionImageDetector": "unet", "DiffusionVideoDetector": "unet"},
     "scoring": {"TabDiffusionDetector": "density", "DiffusionTSDetector": "imputation",
                 "DiffusionImageDetector": "density", "DiffusionVideoDetector": "prediction"},
-    "n_past": 3, "stream": "both", "per_site": False, "temporal_smoothing": 0.0,
+    "n_past": 3, "stream": "both", "per_site": True, "temporal_smoothing": 0.0,
     "top_fraction": 0.5,
     "chunk_size": 3,
     "novelty": False, "n_neighbors": 3, "widths": (5, 6), "n_bins": 3,

@@ -75,7 +75,7 @@ def test_speed_anomaly_found_by_motion_not_by_single_frames(training):
     {"scoring": "prediction"},
     {"stream": "both"},
     {"stream": "frames"},
-    {"per_site": False},
+    {"per_site": True},
     {"denoiser": "unet", "scoring": "prediction", "max_steps": 60},
     {"denoiser": "predictor", "scoring": "prediction", "max_steps": 60},
 ], ids=lambda p: "-".join(map(str, p.values())))
@@ -139,10 +139,20 @@ def test_long_clip_scored_in_chunks_of_bounded_size(training, monkeypatch):
         seen.append(stop - start)
         return original(clip_, start, stop, position)
 
+    read = []
+    original_read = det.encoder_.read_frames
+
+    def spy_read(frames, index=0):
+        read.append(len(frames))
+        return original_read(frames, index)
+
     monkeypatch.setattr(det.encoder_, "encode_frames", spy)
+    monkeypatch.setattr(det.encoder_, "read_frames", spy_read)
     scores = det.decision_function(clip)
     assert scores.shape == (10_000,) and np.all(np.isfinite(scores))
     assert max(seen) == 500 and sum(seen) == 10_000
+    # the clip is read (checked, standardised) a chunk and its n_past frames at a time
+    assert max(read) == 500 + 2 and len(read) == 20
     monkeypatch.undo()
     whole = clone(det).set_params(chunk_size=10_000).fit(training)
     np.testing.assert_array_equal(whole.decision_function(clip), scores)

@@ -146,6 +146,20 @@ class VideoEncoder(InputRecord):
             self._check_lengths(read)
         return [self.standardise(r) for r in read]
 
+    def split(self, X):
+        """The clips of ``X`` as given (arrays or DataFrames of flat frames), each
+        checked to hold at least :attr:`context` frames; read them with
+        :meth:`read_frames`, a stretch at a time."""
+        clips = _as_clips(X, self.owner)
+        self._check_lengths(clips)
+        return clips
+
+    def read_frames(self, frames, index=0):
+        """Frames of the fitted kind (a clip or a stretch of one; ``index``: the clip's
+        place in the input, for messages), checked and standardised: ``(T, C, H, W)``
+        float64 at the working size."""
+        return self.standardise(self._read_clip(frames, index))
+
     def standardise(self, frames):
         """Frames ``(T, C, H, W)`` in pixel units -> model units."""
         z = (frames - self.mean_[None, :, None, None]) / self.scale_[None, :, None, None]

@@ -183,17 +183,29 @@ class VideoModality(Modality):
                for a in range(start, stop, self.chunk_size)]
         return np.concatenate(out) if out else np.zeros(0)
 
+    def stretches(self, clip):
+        """``(lo, a, b)`` of each chunk of a clip: its frames ``a .. b - 1`` and the
+        frames from ``lo`` it is read with (the ``n_past`` before it, fewer at the start)."""
+        for a in range(0, len(clip), self.chunk_size):
+            yield max(0, a - (self.context - 1)), a, min(a + self.chunk_size, len(clip))
+
     def scores(self, model, X):
-        """A score per frame of every clip of ``X``, clip after clip."""
-        clips = self.encoder_.clips(X)
-        raw = [self.raw_scores(model, clip, 0, len(clip)) for clip in clips]
+        """A score per frame of every clip of ``X``, clip after clip. A clip is read and
+        scored a chunk at a time, so its frames are never all held in model units."""
+        clips = self.encoder_.split(X)
+        raw = [np.concatenate([self.block_raw_scores(model, clip[lo:b], a - lo, index=i)
+                               for lo, a, b in self.stretches(clip)])
+               for i, clip in enumerate(clips)]
         return finite_scores(self.smooth(np.concatenate(raw), [len(c) for c in clips]))
 
     def anomaly_map(self, model, X):
         """Maps of every frame of every clip, ``(n_frames, H, W)`` at the working size."""
-        clips = self.encoder_.clips(X)
-        return np.concatenate([self.maps(self.clip_errors(model, clip, 0, len(clip)))
-                               for clip in clips])
+        maps = []
+        for i, clip in enumerate(self.encoder_.split(X)):
+            for lo, a, b in self.stretches(clip):
+                frames = self.encoder_.read_frames(clip[lo:b], i)
+                maps.append(self.maps(self.clip_errors(model, frames, a - lo, len(frames))))
+        return np.concatenate(maps)
 
     # -------------------------------------------------------------------- dask
     def fit_encode_dask(self, X, *, max_samples, seed):
@@ -210,9 +222,10 @@ class VideoModality(Modality):
                             "yourself")
         return _dask.frames(self, estimator.model_, X)
 
-    def block_raw_scores(self, model, frames, start):
+    def block_raw_scores(self, model, frames, start, index=0):
         """Raw scores of the frames of one block of a clip: ``frames`` (user units)
         holds the ``start`` frames before the block (at most ``n_past``: fewer only at
-        the clip's start), then the block's own frames."""
-        clip = self.encoder_.clips([frames], check_lengths=False)[0]
+        the clip's start), then the block's own frames (``index``: the clip's place in
+        the input, for messages)."""
+        clip = self.encoder_.read_frames(frames, index)
         return self.raw_scores(model, clip, start, len(clip))
