@@ -53,8 +53,25 @@ plus every anomaly (seed 0, no caps). Detectors: ``Diffusion-default``
 sides above 8), so no spatial bottleneck and weak numbers here; ``PatchNN-p4`` is
 ``PatchNN`` with 4x4 patches every 2 pixels, since its default 8x8 patch is the whole
 digit (one patch per image, a flat map). Its table goes to
-``benchmarks/results/demo_image_*``. ``--parts`` runs a subset of the three parts,
-e.g. ``--parts image``.
+``benchmarks/results/demo_image_*``.
+
+A fourth part, a few seconds, runs :class:`~skdiffad.DiffusionVideoDetector` on
+generated clips (:func:`walkway_data`, from :func:`skdiffad.datasets.make_walkway`:
+a fixed camera's 32x32 view of a walkway, 60 frames a clip, pedestrians walking at
+0.5-1 px/frame). The detectors fit on 6 normal clips and score 6 clips of the same
+scene, 3 of which hold, for a stretch of frames, a cyclist (a pedestrian 3-4 times
+too fast) or a cart (a box about 8x8 px, far larger than a pedestrian, at walking
+speed), labelled per frame. Detectors (:func:`video_detectors`): ``Diffusion-default``
+(``DiffusionVideoDetector()`` as a user gets it: the motion of 8x8 patches, each
+restored from the nearest stored training patch), ``Diffusion-framelevel``
+(``stream="frames", n_past=0``: each frame alone), and :mod:`benchmarks.video`'s
+``Motion energy`` (mean absolute frame difference) and PyOD's ``KNN`` per frame on
+the pixels. Metrics: frame AUROC and AUPR micro over every test frame on the raw
+scores, the AUROC of each anomaly kind, and fit / score times. Its table goes to
+``benchmarks/results/demo_video_*``.
+
+``--parts`` runs a subset of the four parts, e.g. ``--parts image`` or
+``--parts video``.
 """
 
 from __future__ import annotations
@@ -65,14 +82,20 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from benchmarks._common import (
     add_run_arguments,
+    append_row,
     command_line,
     environment_notes,
+    error_message,
+    markdown_table,
     resolve_data_dir,
     select_from,
     set_threads,
+    start_runs_csv,
+    summary_lines,
 )
 from benchmarks.tabular import run_benchmark, select_detectors, summarise
 from skdiffad.datasets import (
@@ -80,7 +103,9 @@ from skdiffad.datasets import (
     load_adbench,
     make_tabular_anomalies,
     make_timeseries_anomalies,
+    make_walkway,
 )
+from skdiffad.datasets.video import WALKWAY_KINDS
 
 DEMO_DETECTORS = [
     "Diffusion-nonparametric", "Diffusion-time", "Diffusion-reconstruction", "Diffusion-density", "Diffusion-score",
@@ -101,7 +126,17 @@ DIGIT_MAX = 16.0  # load_digits' grey levels run 0-16
 #: Planted defects: a 2x2 blob or a 3-pixel scratch (across, down or diagonal).
 DEFECT_SHAPES = (np.ones((2, 2), bool), np.ones((1, 3), bool), np.ones((3, 1), bool),
                  np.eye(3, dtype=bool))
-PARTS = ("tabular", "timeseries", "image")
+#: Video part: clips of :func:`~skdiffad.datasets.make_walkway` (frames of VIDEO_SIZE
+#: pixels a side); the detectors fit on VIDEO_TRAIN_CLIPS normal clips (seed 0) and score
+#: VIDEO_TEST_CLIPS clips (seed 1), half of them with an anomalous object.
+VIDEO_TRAIN_CLIPS, VIDEO_TEST_CLIPS, VIDEO_FRAMES, VIDEO_SIZE = 6, 6, 60, 32
+#: The diffusion detectors' patch side, passed although it is the default: 16 patches
+#: (sites) per 32x32 frame.
+VIDEO_PATCH = 8
+VIDEO_RUN_COLUMNS = ["detector", "auroc", "aupr", *[f"auroc_{kind}" for kind in WALKWAY_KINDS],
+                     "fit_s", "score_s", "frames_per_s", "n_train_clips", "n_train_frames",
+                     "n_test_clips", "n_test_frames", "n_abnormal_frames", "device", "error"]
+PARTS = ("tabular", "timeseries", "image", "video")
 
 
 def _one_class(X, target, normal_class, rng, share=ANOMALY_SHARE):
@@ -296,11 +331,163 @@ def image_demo(out, device, command, threads, detectors=None):
     return runs
 
 
+def walkway_data(random_state=0):
+    """The video part's clips, in the form :func:`benchmarks.video.evaluate` takes.
+
+    :data:`VIDEO_TRAIN_CLIPS` normal clips of :func:`~skdiffad.datasets.make_walkway`
+    (seed ``random_state``) to fit on, and :data:`VIDEO_TEST_CLIPS` clips of the same
+    scene (seed ``random_state + 1``) to score, half of them with an anomalous object.
+
+    Returns
+    -------
+    data : dict
+        ``train`` and ``test`` (name -> ``(T, H, W)`` clip, grey levels in [0, 1]),
+        ``labels`` (name -> ``(T,)`` 0/1 frame labels), ``split`` (every test clip
+        ``"eval"``) and ``kind`` (name -> ``"normal"`` or the anomaly's kind: the
+        generator gives the anomalous clips, in order, the kinds in turn).
+    """
+    train, _ = make_walkway(VIDEO_TRAIN_CLIPS, n_frames=VIDEO_FRAMES, size=VIDEO_SIZE,
+                            random_state=random_state)
+    test, labels = make_walkway(VIDEO_TEST_CLIPS, n_frames=VIDEO_FRAMES, size=VIDEO_SIZE,
+                                n_anomalous=VIDEO_TEST_CLIPS // 2,
+                                random_state=random_state + 1)
+    names = [f"test_{i:02d}" for i in range(1, len(test) + 1)]
+    kinds = iter(WALKWAY_KINDS * len(test))
+    return {"train": {f"train_{i:02d}": clip for i, clip in enumerate(train, 1)},
+            "test": dict(zip(names, test)),
+            "labels": dict(zip(names, labels)),
+            "split": dict.fromkeys(names, "eval"),
+            "kind": {n: next(kinds) if y.any() else "normal" for n, y in zip(names, labels)}}
+
+
+def video_detectors(names=None):
+    """The video part's detectors (name -> factory ``(device, unet_budget)``, as
+    :mod:`benchmarks.video` takes them), or those of ``names``.
+
+    ``Diffusion-default`` is ``DiffusionVideoDetector()`` as a user gets it (motion
+    of 8x8 patches; ``patch_size=8``, the default, is pinned:
+    :data:`VIDEO_PATCH`); ``Diffusion-framelevel`` sees each frame alone
+    (``stream="frames", n_past=0``). ``Motion energy`` and ``KNN`` (PyOD, per
+    frame on the pixels, fitted on every training frame) are
+    :mod:`benchmarks.video`'s baselines.
+    """
+    from benchmarks import video
+
+    def diffusion(**params):
+        def make(device, unet_budget):
+            from skdiffad import DiffusionVideoDetector
+
+            return DiffusionVideoDetector(random_state=0, device=device,
+                                          patch_size=VIDEO_PATCH, **params)
+        return make
+
+    registry = {
+        "Diffusion-default": diffusion(),
+        "Diffusion-framelevel": diffusion(stream="frames", n_past=0),
+        "Motion energy": lambda device, unet_budget: video.MotionEnergy(),
+        "KNN": lambda device, unet_budget: video.FramePyOD("KNN", step=1),
+    }
+    return select_from(registry, names)
+
+
+def _kind_aurocs(scores, data):
+    """Frame AUROC of each anomaly kind: every normal frame of the test clips against
+    the abnormal frames of that kind's clips (raw scores)."""
+    from skdiffad.metrics import auroc
+
+    normal = np.concatenate([scores[n][data["labels"][n] == 0] for n in data["test"]])
+    result = {}
+    for kind in WALKWAY_KINDS:
+        abnormal = [scores[n][data["labels"][n] == 1] for n in data["test"]
+                    if data["kind"][n] == kind]
+        abnormal = np.concatenate(abnormal) if abnormal else np.zeros(0)
+        result[f"auroc_{kind}"] = (
+            auroc(np.r_[np.zeros(len(normal)), np.ones(len(abnormal))],
+                  np.r_[normal, abnormal]) if len(abnormal) else np.nan)
+    return result
+
+
+def video_table(runs):
+    """The video part's table: a row per detector, in run order."""
+    def text(values, fmt):
+        return [("–" if pd.isna(v) else format(v, fmt)) for v in values]
+
+    return pd.DataFrame(
+        {"frame AUROC": runs["auroc"].to_numpy(dtype=float),
+         "frame AUPR": runs["aupr"].to_numpy(dtype=float),
+         **{f"AUROC {kind}s": runs[f"auroc_{kind}"].to_numpy(dtype=float)
+            for kind in WALKWAY_KINDS},
+         "fit s": text(runs["fit_s"], ".2f"), "score s": text(runs["score_s"], ".2f"),
+         "frames/s": text(runs["frames_per_s"], ".0f")},
+        index=runs["detector"].to_numpy())
+
+
+def video_demo(out, device, command, threads, detectors=None):
+    """Video part: DiffusionVideoDetector against motion energy and per-frame KNN on
+    generated walkway clips."""
+    from benchmarks import video
+
+    start = time.perf_counter()
+    data = walkway_data()
+    chosen = video_detectors(detectors)
+    video.warm_up(chosen, {}, device, shape=(VIDEO_SIZE, VIDEO_SIZE))
+    csv_path, _ = start_runs_csv(out / "demo_video_runs.csv", False, VIDEO_RUN_COLUMNS)
+    rows = []
+    for name, make in chosen.items():
+        try:
+            detector = make(device, {})
+        except Exception as exc:  # a failed run is recorded, not fatal
+            row, scores = {"error": error_message(exc)}, None
+        else:
+            row, scores = video.evaluate(detector, data)
+        row = {**dict.fromkeys(VIDEO_RUN_COLUMNS, np.nan), **row, "detector": name,
+               "auroc": row.get("auroc_raw_all", np.nan), "aupr": row.get("aupr_raw_all", np.nan),
+               "n_abnormal_frames": int(sum(y.sum() for y in data["labels"].values()))}
+        if scores is not None:
+            row.update(_kind_aurocs(scores, data))
+        append_row(csv_path, row, VIDEO_RUN_COLUMNS)
+        rows.append(row)
+    runs = pd.DataFrame(rows, columns=VIDEO_RUN_COLUMNS)
+    kinds = ", ".join(f"{n} {k}" for n, k in data["kind"].items() if k != "normal")
+    notes = environment_notes(command, threads, device) + [
+        (f"Data: skdiffad.datasets.make_walkway, {VIDEO_SIZE}x{VIDEO_SIZE} frames, "
+         f"{VIDEO_FRAMES} per clip: a fixed walkway, sensor noise, 1-3 pedestrians at "
+         "0.5-1 px/frame. Fit on "
+         f"{VIDEO_TRAIN_CLIPS} normal clips (seed 0); score {VIDEO_TEST_CLIPS} clips (seed 1) "
+         f"of which {VIDEO_TEST_CLIPS // 2} hold an anomalous object ({kinds}): a cyclist "
+         "(a pedestrian at 2.25-3 px/frame) or a cart (a box about 8x8 px at walking "
+         f"speed); {int(runs['n_abnormal_frames'].iloc[0]) if len(runs) else 0} of "
+         f"{VIDEO_TEST_CLIPS * VIDEO_FRAMES} test frames are abnormal."),
+        ("Frame AUROC and AUPR micro over every test frame on the raw scores; AUROC "
+         "<kind>s: every normal frame against that kind's abnormal frames. Timing: fit s "
+         "includes the diffusion detectors' scoring of the training frames; score s = "
+         "the test clips' decision_function calls; frames/s = test frames / score s."),
+        ("Diffusion-default is DiffusionVideoDetector() as a user gets it (motion of "
+         f"{VIDEO_PATCH}x{VIDEO_PATCH} patches, patch_size={VIDEO_PATCH} passed although "
+         "it is the default; n_past=2, temporal_smoothing=8 frames); "
+         "Diffusion-framelevel: stream=\"frames\", n_past=0 (each frame alone). Motion "
+         "energy: mean absolute difference with the previous frame. KNN: PyOD's KNN "
+         "per frame on the 1024 pixels, fitted on every training frame."),
+        ("A smoke-level demo: six test clips, one seed; the numbers move with the seed."),
+        f"Wall time of the video part: {time.perf_counter() - start:.1f} s.",
+    ]
+    lines = summary_lines("skdiffad demo: video", notes) + [
+        "", markdown_table(video_table(runs), "detector")]
+    failed = runs[runs["error"].fillna("").astype(str) != ""]
+    if len(failed):
+        lines += ["", "Failed runs:", ""]
+        lines += [f"- {d}: {e}" for d, e in zip(failed["detector"], failed["error"])]
+    text = "\n".join(lines)
+    (out / "demo_video_summary.md").write_text(text + "\n")
+    print("\n" + text, flush=True)
+    return runs
+
+
 def _parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.demo",
         description="Diffusion detectors vs fast PyOD baselines on small tables, generated "
-                    "series and 8x8 digit images, no download.")
+                    "series, 8x8 digit images and generated video clips, no download.")
     add_run_arguments(parser)  # the ADBench sets under --data-dir are used when present
     parser.add_argument("--no-adbench", action="store_true",
                         help="use only the datasets built from scikit-learn's data")
@@ -358,7 +545,8 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     runners = {"tabular": lambda: tabular_demo(out, args, command),
                "timeseries": lambda: timeseries_demo(out, args.device, command, args.threads),
-               "image": lambda: image_demo(out, args.device, command, args.threads)}
+               "image": lambda: image_demo(out, args.device, command, args.threads),
+               "video": lambda: video_demo(out, args.device, command, args.threads)}
     runs = {}
     for part in (p for p in PARTS if p in parts):
         begun = time.perf_counter()

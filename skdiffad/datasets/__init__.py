@@ -7,8 +7,9 @@ The project ships and downloads no third-party data: each loader reads the folde
 passed as ``data_dir``, or, when that is ``None``, the folder
 :func:`get_data_home` finds (the ``SKDIFFAD_DATA`` environment variable, else
 ``~/skdiffad_data``; never the current working directory).
-:func:`make_tabular_anomalies` and :func:`make_timeseries_anomalies` need no data
-at all and are what the tests, the examples and the demo use.
+:func:`make_tabular_anomalies`, :func:`make_timeseries_anomalies` and
+:func:`make_walkway` (video clips) need no data at all and are what the tests, the
+examples and the demo use.
 
 Only numpy and pandas are needed here (and Pillow, imported by
 :func:`load_magnetic_tile` alone): this package must stay importable without
@@ -31,6 +32,7 @@ from ._timeseries import (
     list_timeseries,
     load_timeseries,
 )
+from .video import make_walkway
 
 __all__ = [
     "get_data_home",
@@ -42,6 +44,7 @@ __all__ = [
     "list_timeseries",
     "load_timeseries",
     "make_timeseries_anomalies",
+    "make_walkway",
     "list_images",
     "load_one_class_images",
     "load_magnetic_tile",
