@@ -34,6 +34,28 @@ convolutions are that much slower still. The U-Net's ``max_steps`` and the
 stratified 1000-image MNIST test set are what bound it; the exact model,
 MNIST at 28x28 and loading the tiles add well under a minute. ``--quick`` cuts
 the U-Net to 200 steps and the test sets to 300 MNIST and 200 tile images.
+
+Video (``DiffusionVideoDetector``, on CUDA; on the CPU only with ``--quick``): the
+default detector (exact diffusion of motion patches, nothing trained) and the
+conditional U-Net (``denoiser="unet", scoring="prediction"``, the default network
+and 5 DDIM steps, ``max_steps=500``) are fitted and timed at 64x64 and at 158x238
+(UCSD Ped1's original size): fit and score seconds, training frames fitted and
+test frames scored per second, peak CUDA memory and frame AUROC (a few clips and a
+cut budget: a timing, not the benchmark's accuracy, which is
+``benchmarks/video.py``'s). Each is warmed up first on two 4-frame clips. The
+clips: the first 4 training and 4 test clips of
+``<data root>/video/ucsd_ped1/ped1_gray_64x64.npz`` (200 frames each; the data root
+is ``--data-dir``, else ``$SKDIFFAD_DATA``, else the ``shared/data`` folder next to
+the checkout), resized by the detector (``image_size``) for 158x238; without the
+file, synthetic clips of each size (a square crossing a noisy frame, three times as
+fast in the test clips' second halves). Budget (an estimate, not yet run on a GPU):
+the U-Net costs about 57 GFLOP per training step of 32 frames at 64x64 and 0.53
+TFLOP at 158x238, and 11 and 98 GFLOP per frame scored, so its 500 steps and 1600
+frames scored (800 training frames in ``fit``, 800 test frames) are about 0.05 and
+0.42 PFLOP (training in bfloat16, scoring in float32/TF32): under a minute at 1% of
+an H100's dense bfloat16 peak; the exact model and the warm-ups add seconds.
+``--quick`` cuts the clips to 2 training and 1 test clip of 8 frames and the U-Net
+to a tiny network and 2 steps.
 The tables are printed as Markdown and, with ``--out``, written there.
 
 Usage (on a machine with a CUDA build of PyTorch)::
@@ -41,13 +63,18 @@ Usage (on a machine with a CUDA build of PyTorch)::
     python -m benchmarks.gpu               # the table
     python -m benchmarks.gpu --quick       # smaller data, a smoke run
     python -m benchmarks.gpu --data-dir ../shared/data   # also MNIST and tiles at 256x256
+    python -m benchmarks.gpu --parts video --data-dir ../shared/data   # the video timings only
     make gpu-check                         # tests/test_cuda.py, then this
 
 Without CUDA it runs its CPU half: every configuration's CPU fit and scoring,
-repeatability, pickling and throughput. Data-parallel training (``torch.distributed``)
-is checked on 2 gloo processes on the CPU, and with CUDA on one GPU through NCCL: every
-rank ends with the same weights, and the final validation loss (fixed held-out rows and
-noise) stays within 10% of single-process training at the same step budget.
+repeatability, pickling and throughput (and, with ``--quick``, the video timings).
+Data-parallel training (``torch.distributed``) is checked on 2 gloo processes on the
+CPU, and with CUDA on one GPU through NCCL: every rank ends with the same weights, and
+the final validation loss (fixed held-out rows and noise) stays within 10% of
+single-process training at the same step budget.
+
+``--parts`` chooses the sections (``checks``, ``ddp``, ``real``, ``video``; all by
+default).
 
 Exits with status 1 when a check fails: scores too far from the CPU's, scoring not
 repeatable, a pickle that does not round-trip, ranks that disagree, or a run that
@@ -69,8 +96,13 @@ import torch
 from scipy.ndimage import gaussian_filter
 from sklearn.metrics import roc_auc_score
 
-from benchmarks._common import plain_table
-from skdiffad import DiffusionImageDetector, DiffusionTSDetector, TabDiffusionDetector
+from benchmarks._common import plain_table, resolve_data_dir
+from skdiffad import (
+    DiffusionImageDetector,
+    DiffusionTSDetector,
+    DiffusionVideoDetector,
+    TabDiffusionDetector,
+)
 from skdiffad.datasets import DATA_ENV_VAR, make_tabular_anomalies, make_timeseries_anomalies
 
 # Relative CPU-CUDA score difference accepted (float32 rounding through TF32-free
@@ -103,6 +135,15 @@ TILE_SIZE = (256, 256)
 MNIST_SET, MNIST_TRAIN, MNIST_TEST = "mnist0", 2000, 1000
 REAL_UNET = {"denoiser": "unet", "max_steps": 1000}
 QUICK_REAL = {"max_steps": 200, "mnist_test": 300, "tile_test": 200}
+
+# The video section: frame sizes (Ped1 as stored, and its original size), the data
+# file under the data root, how much of it is timed, and the two detectors.
+VIDEO_SIZES = ((64, 64), (158, 238))
+VIDEO_FILE = Path("video") / "ucsd_ped1" / "ped1_gray_64x64.npz"
+VIDEO_CLIPS = {"train": 4, "test": 4, "frames": 200}
+QUICK_VIDEO_CLIPS = {"train": 2, "test": 1, "frames": 8}
+VIDEO_UNET = {"denoiser": "unet", "scoring": "prediction", "max_steps": 500}
+QUICK_VIDEO_UNET = {"max_steps": 2, "widths": (8,), "n_inference_steps": 1, "batch_size": 8}
 
 
 def _textures(n_normal, n_anomalous, side, seed):
@@ -378,11 +419,135 @@ def _real_images(data_dir, quick):
     return rows
 
 
+# ---------------------------------------------------------------- video
+def _moving_squares(n_clips, n_frames, shape, fast, seed):
+    """Synthetic clips ``(n_frames, H, W)`` in [0, 1] of a fixed noisy scene, each with a
+    bright square (an eighth of the frame's height) crossing it at ``W / 64`` pixels per
+    frame; with ``fast``, three times as fast in the second half of every clip (the
+    abnormal frames). Returns the clips and their frame labels, concatenated."""
+    rng = np.random.default_rng(seed)
+    height, width = shape
+    side, speed = max(height // 8, 2), width / 64
+    clips, labels = [], []
+    for _ in range(n_clips):
+        frames = 0.2 + 0.02 * rng.normal(size=(n_frames, height, width))
+        row, x = rng.integers(0, height - side), rng.uniform(0, width - side)
+        y = np.zeros(n_frames, dtype=int)
+        if fast:
+            y[n_frames // 2:] = 1
+        for t in range(n_frames):
+            x = (x + speed * (3 if y[t] else 1)) % (width - side)
+            frames[t, row:row + side, int(x):int(x) + side] += 0.6
+        clips.append(np.clip(frames, 0.0, 1.0).astype(np.float32))
+        labels.append(y)
+    return clips, np.concatenate(labels)
+
+
+def _ped1_clips(path, counts):
+    """The first ``counts["train"]`` training and ``counts["test"]`` test clips of the
+    Ped1 file (sorted keys), each cut to its first ``counts["frames"]`` frames (uint8),
+    and the test frames' labels, concatenated."""
+    with np.load(path) as archive:
+        keys = sorted(archive.files)
+        train = [archive[k][:counts["frames"]] for k in keys
+                 if k.startswith("train_")][:counts["train"]]
+        names = [k for k in keys if k.startswith("test_")][:counts["test"]]
+        test = [archive[k][:counts["frames"]] for k in names]
+        labels = [archive[f"label_{k}"][:counts["frames"]].astype(int) for k in names]
+    if not train or not test:
+        raise ValueError(f"{path} holds no train_XX or test_XX clips")
+    return train, test, np.concatenate(labels)
+
+
+def _video_sets(data_dir, quick):
+    """``[(source, size, train clips, test clips, labels, extra detector params)]``: Ped1
+    at 64x64 and resized by the detector to 158x238 when its file is under the data
+    root, else synthetic clips made at each size."""
+    counts = QUICK_VIDEO_CLIPS if quick else VIDEO_CLIPS
+    path = resolve_data_dir(data_dir) / VIDEO_FILE
+    if path.exists():
+        train, test, labels = _ped1_clips(path, counts)
+        stored = tuple(train[0].shape[1:3])
+        return [("ucsd_ped1", size, train, test, labels,
+                 {} if size == stored else {"image_size": size}) for size in VIDEO_SIZES]
+    print(f"\nvideo: {path} not found: synthetic clips (a square moving across a noisy "
+          "frame) instead")
+    sets = []
+    for size in VIDEO_SIZES:
+        train, _ = _moving_squares(counts["train"], counts["frames"], size, False, seed=0)
+        test, labels = _moving_squares(counts["test"], counts["frames"], size, True, seed=1)
+        sets.append(("synthetic", size, train, test, labels, {}))
+    return sets
+
+
+def _video_detectors(quick):
+    """(name, parameters) of the timed video detectors: the default and the conditional
+    U-Net (cut to a tiny network and two steps with ``--quick``)."""
+    unet = {**VIDEO_UNET, **QUICK_VIDEO_UNET} if quick else VIDEO_UNET
+    return [("exact-default", {}), (f"unet-prediction-{unet['max_steps']}-steps", unet)]
+
+
+def _warm_up_video(params, train, device):
+    """Fit and score the configuration on two 4-frame clips of the training frames (two
+    training steps): the one-off costs of a CUDA run (lazily loaded kernels, kernel
+    choice for these shapes, allocator growth) are then not charged to the timed fit."""
+    warm = {**params, "max_steps": min(params.get("max_steps", 2), 2)}
+    short = [clip[:4] for clip in (list(train) * 2)[:2]]
+    DiffusionVideoDetector(random_state=0, device=device, **warm).fit(short) \
+        .decision_function(short[0])
+
+
+def _time_video(source, size, detector_name, params, train, test, labels, device):
+    """Fit and score seconds and frames per second of one video detector on ``device``
+    (after a warm-up on CUDA), its peak CUDA memory, and frame AUROC on the test clips."""
+    n_train, n_test = sum(len(c) for c in train), sum(len(c) for c in test)
+    row = {"video": source, "detector": detector_name, "size": "x".join(map(str, size)),
+           "device": device, "n_train_frames": n_train, "n_test_frames": n_test}
+    try:
+        if device == "cuda":
+            _warm_up_video(params, train, device)
+            torch.cuda.reset_peak_memory_stats()
+        det = DiffusionVideoDetector(random_state=0, device=device, **params)
+        _, row["fit_s"] = _timed(lambda: det.fit(train))
+        scores, row["score_s"] = _timed(lambda: det.decision_function(test))
+        row["fit_frames_per_s"] = n_train / row["fit_s"]
+        row["frames_per_s"] = n_test / row["score_s"]
+        if device == "cuda":
+            row["cuda_peak_gib"] = torch.cuda.max_memory_allocated() / 2 ** 30
+        if len(np.unique(labels)) == 2:
+            row["auroc"] = roc_auc_score(labels, scores)
+        row["ok"] = bool(scores.shape == (n_test,) and np.isfinite(scores).all())
+    except Exception as exc:  # report and go on, like the configurations
+        row["ok"] = f"error: {type(exc).__name__}: {exc}"
+    return row
+
+
+def _video(data_dir, quick, device):
+    """The video timing rows: each detector of :func:`_video_detectors` at each size of
+    :data:`VIDEO_SIZES`, on ``device``."""
+    try:
+        sets = _video_sets(data_dir, quick)
+    except Exception as exc:
+        print("\nvideo: the clips could not be loaded")
+        return [{"video": "loading", "ok": f"error: {type(exc).__name__}: {exc}"}]
+    rows = []
+    for source, size, train, test, labels, extra in sets:
+        for detector_name, params in _video_detectors(quick):
+            rows.append(_time_video(source, size, detector_name, {**params, **extra}, train,
+                                    test, labels, device))
+            print(_markdown(rows[-1:], VIDEO_COLUMNS).splitlines()[-1], flush=True)
+    return rows
+
+
 CHECK_COLUMNS = ["config", "auroc_cpu", "auroc_cuda", "auroc_cuda_fp32", "max_rel_diff",
                  "fit_cpu_s", "fit_cuda_s", "fit_cuda_fp32_s", "score_cpu_s", "score_cuda_s",
                  "scored_per_s_cpu", "scored_per_s_cuda", "repeatable", "pickle_ok", "ok"]
 REAL_COLUMNS = ["set", "detector", "size", "n_train", "n_test", "fit_cuda_s", "score_cuda_s",
                 "images_per_s", "map_cuda_s", "auroc", "pixel_auroc", "ok"]
+VIDEO_COLUMNS = ["video", "detector", "size", "device", "n_train_frames", "n_test_frames",
+                 "fit_s", "fit_frames_per_s", "score_s", "frames_per_s", "cuda_peak_gib",
+                 "auroc", "ok"]
+PARTS = ("checks", "ddp", "real", "video")
 
 
 def _cell(value):
@@ -400,12 +565,27 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=None,
                         help="data root holding images/mnist and/or images/magnetic_tile for "
                              f"the 256x256 timings (default: ${DATA_ENV_VAR} when set; "
-                             "without either the section is skipped)")
+                             "without either the section is skipped) and "
+                             f"{VIDEO_FILE.as_posix()} for the video timings (default: "
+                             f"${DATA_ENV_VAR}, else the shared/data folder next to the "
+                             "checkout; without it, synthetic clips)")
     parser.add_argument("--configs", default=None,
                         help="comma list of configurations (default: all of "
                              + ", ".join(name for name, _, _ in CONFIGS) + ")")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help="comma list of the sections to run: checks (every configuration "
+                             "on the CPU and CUDA, and PyOD's baselines), ddp (data-parallel "
+                             "training), real (real images at 256x256, CUDA only), video "
+                             "(DiffusionVideoDetector at 64x64 and 158x238; CUDA, or the CPU "
+                             "with --quick); default: all")
     parser.add_argument("--no-ddp", action="store_true", help="skip the data-parallel checks")
     args = parser.parse_args(argv)
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        parser.error(f"unknown parts {unknown}; choose from {list(PARTS)}")
+    if args.no_ddp and "ddp" in parts:
+        parts.remove("ddp")
     configs = CONFIGS
     if args.configs:
         wanted = [c.strip() for c in args.configs.split(",") if c.strip()]
@@ -420,39 +600,53 @@ def main(argv=None):
     else:
         print(f"torch {torch.__version__}, no CUDA device visible: the CPU half only "
               "(every configuration's CPU fit, scoring, repeatability and pickling; "
-              "data-parallel training on 2 gloo processes)")
-    data_by_class = _data(args.quick)
-    rows = []
-    for name, cls, params in configs:
-        try:
-            check = _check_config if cuda else _check_cpu
-            rows.append(check(name, cls, params, data_by_class[cls]))
-        except Exception as exc:  # report and go on: one table for the whole run
-            rows.append({"config": name, "ok": f"error: {type(exc).__name__}: {exc}"})
-        print(_markdown(rows[-1:]).splitlines()[-1], flush=True)
-    rows += _baselines(data_by_class[TabDiffusionDetector])
-    table = _markdown(rows)
-    print("\n" + table)
-    ddp = []
-    if not args.no_ddp:
+              "data-parallel training on 2 gloo processes; the video timings on the CPU "
+              "with --quick)")
+    tables, rows = [], []
+    if "checks" in parts:
+        data_by_class = _data(args.quick)
+        checks = []
+        for name, cls, params in configs:
+            try:
+                check = _check_config if cuda else _check_cpu
+                checks.append(check(name, cls, params, data_by_class[cls]))
+            except Exception as exc:  # report and go on: one table for the whole run
+                checks.append({"config": name, "ok": f"error: {type(exc).__name__}: {exc}"})
+            print(_markdown(checks[-1:]).splitlines()[-1], flush=True)
+        checks += _baselines(data_by_class[TabDiffusionDetector])
+        tables.append(_markdown(checks))
+        print("\n" + tables[-1])
+        rows += checks
+    if "ddp" in parts:
+        ddp = []
         for device, world in (("cpu", 2),) + ((("cuda", 1),) if cuda else ()):
             try:
                 ddp.append(check_ddp(device, world))
             except Exception as exc:
                 ddp.append({"config": f"ddp-{device}", "ok": f"error: {type(exc).__name__}: "
                                                             f"{exc}"})
-        table += "\n\n" + _markdown(ddp, DDP_COLUMNS)
-        print("\n" + _markdown(ddp, DDP_COLUMNS))
-    rows += ddp
-    real = (_real_images(args.data_dir or os.environ.get(DATA_ENV_VAR), args.quick)
-            if cuda else [])
-    if real:
-        table += "\n\n" + _markdown(real, REAL_COLUMNS)
-        print("\n" + _markdown(real, REAL_COLUMNS))
+        tables.append(_markdown(ddp, DDP_COLUMNS))
+        print("\n" + tables[-1])
+        rows += ddp
+    if "real" in parts and cuda:
+        real = _real_images(args.data_dir or os.environ.get(DATA_ENV_VAR), args.quick)
+        if real:
+            tables.append(_markdown(real, REAL_COLUMNS))
+            print("\n" + tables[-1])
+        rows += real
+    if "video" in parts:
+        if cuda or args.quick:
+            video = _video(args.data_dir, args.quick, "cuda" if cuda else "cpu")
+            tables.append(_markdown(video, VIDEO_COLUMNS))
+            print("\n" + tables[-1])
+            rows += video
+        else:
+            print("\nvideo: skipped without CUDA (the U-Net at 158x238 is for a GPU); "
+                  "--quick times it on the CPU at a smoke-run size")
     if args.out:
         with io.open(args.out, "w") as fh:
-            fh.write(table + "\n")
-    return 0 if all(r.get("ok", True) is True for r in rows + real) else 1
+            fh.write("\n\n".join(tables) + "\n")
+    return 0 if all(r.get("ok", True) is True for r in rows) else 1
 
 
 if __name__ == "__main__":

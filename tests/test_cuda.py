@@ -11,7 +11,12 @@ import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 
-from skdiffad import DiffusionImageDetector, DiffusionTSDetector, TabDiffusionDetector
+from skdiffad import (
+    DiffusionImageDetector,
+    DiffusionTSDetector,
+    DiffusionVideoDetector,
+    TabDiffusionDetector,
+)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -25,6 +30,14 @@ TS = {"window_size": 16, "widths": (8, 16), "kernel_size": 3, "max_steps": 50,
 UNET = {"denoiser": "unet", "widths": (8, 16), "max_steps": 50, "n_timesteps": 100,
         "n_inference_steps": 2, "n_scoring_timesteps": 2, "random_state": 0}
 IMAGE_SHAPE = (24, 20)
+# The video U-Nets (conditional diffusion and the plain MSE predictor) generate the
+# current frame from the two before it; the exact default needs no settings.
+VIDEO_UNET = {"scoring": "prediction", "n_past": 2, "widths": (8, 16), "max_steps": 50,
+              "n_timesteps": 100, "n_inference_steps": 2, "n_scoring_timesteps": 2,
+              "random_state": 0}
+VIDEO_CASES = [(DiffusionVideoDetector, {"random_state": 0}, 1),
+               (DiffusionVideoDetector, {**VIDEO_UNET, "denoiser": "unet"}, 1),
+               (DiffusionVideoDetector, {**VIDEO_UNET, "denoiser": "predictor"}, 1)]
 
 
 def fixed_features():
@@ -55,14 +68,15 @@ CASES = ([(TabDiffusionDetector, {**TAB, "denoiser": d, "scoring": s}, 1)
             (DiffusionImageDetector, {**UNET, "scoring": "feature",
                                       "feature_extractor": fixed_features()}, 1),
             (DiffusionImageDetector, {**UNET, "scoring": "discriminative", "head_widths": (8,)}, 1),
-            (DiffusionImageDetector, {**UNET, "scoring": "density"}, 1)])
+            (DiffusionImageDetector, {**UNET, "scoring": "density"}, 1)]
+         + VIDEO_CASES)
 
 
 def case_id(case):
     cls, params, channels = case
     settings = [f"{k}={v}" for k, v in params.items()
                 if k in ("scoring", "denoiser", "novelty", "noise", "guidance")]
-    if cls is DiffusionImageDetector and "denoiser" not in params:
+    if cls in (DiffusionImageDetector, DiffusionVideoDetector) and "denoiser" not in params:
         settings.append("default")
     if params.get("feature_extractor") is not None:
         settings.append("extractor")
@@ -71,9 +85,11 @@ def case_id(case):
 
 def data(cls, seed=0, gaps=False, channels=1):
     rng = np.random.default_rng(seed)
-    if cls is DiffusionImageDetector:
+    if cls in (DiffusionImageDetector, DiffusionVideoDetector):
         if gaps:
-            raise ValueError("images have no gaps: the image detector rejects NaN")
+            raise ValueError("images and frames have no gaps: their detectors reject NaN")
+        if cls is DiffusionVideoDetector:
+            return clips(rng, fast=seed != 0)
         return images(rng, defects=seed != 0, channels=channels)
     if cls is TabDiffusionDetector:
         X = rng.normal(size=(600, 6))
@@ -102,6 +118,21 @@ def images(rng, defects, channels=1, n=60):
     return X[..., 0] if channels == 1 else X
 
 
+def clips(rng, fast, n_frames=30, side=5):
+    """Noisy 24x20 clips of a bright square crossing the frame at 1 pixel per frame:
+    four to fit on, or (``fast``, the clips scored) two whose second halves move it
+    three times as fast (a frame-level anomaly only the motion shows)."""
+    out = []
+    for _ in range(2 if fast else 4):
+        frames = 0.2 + 0.02 * rng.normal(size=(n_frames, *IMAGE_SHAPE))
+        row, x = rng.integers(0, IMAGE_SHAPE[0] - side), rng.uniform(0, IMAGE_SHAPE[1] - side)
+        for t in range(n_frames):
+            x = (x + (3 if fast and t >= n_frames // 2 else 1)) % (IMAGE_SHAPE[1] - side)
+            frames[t, row:row + side, int(x):int(x) + side] += 0.6
+        out.append(frames)
+    return out
+
+
 def tensors(state):
     """Every tensor in a pickled state, through nested dicts, lists, tuples, modules and
     objects (a series model is an ensemble of one model per window length)."""
@@ -122,8 +153,8 @@ def tensors(state):
 @pytest.mark.parametrize("gaps", [False, True])
 @pytest.mark.parametrize("cls, params, channels", CASES, ids=[case_id(c) for c in CASES])
 def test_cuda_scores_match_the_cpu_and_repeat_exactly(cls, params, channels, gaps):
-    if gaps and cls is DiffusionImageDetector:
-        pytest.skip("images have no missing pixels: DiffusionImageDetector rejects NaN input")
+    if gaps and cls in (DiffusionImageDetector, DiffusionVideoDetector):
+        pytest.skip(f"images and frames have no missing pixels: {cls.__name__} rejects NaN")
     X = data(cls, gaps=gaps, channels=channels)
     new = data(cls, seed=1, gaps=gaps, channels=channels)
     gpu = cls(**params, device="cuda", mixed_precision=False).fit(X)
@@ -166,6 +197,52 @@ def test_cuda_anomaly_maps_of_the_exact_model_match_the_cpu(channels):
     assert masks.shape == maps.shape and masks.dtype == bool
     # the image score is its map's maximum: an image is flagged when its mask is not empty
     np.testing.assert_array_equal(masks.reshape(len(new), -1).any(axis=1), gpu.predict(new) == 1)
+
+
+def test_cuda_video_anomaly_maps_of_the_exact_model_match_the_cpu():
+    X, new = data(DiffusionVideoDetector), data(DiffusionVideoDetector, seed=1)
+    gpu = DiffusionVideoDetector(random_state=0, device="cuda").fit(X)
+    cpu = DiffusionVideoDetector(random_state=0, device="cpu").fit(X)
+    maps = gpu.anomaly_map(new)
+    assert maps.shape == (sum(len(c) for c in new), *IMAGE_SHAPE)
+    np.testing.assert_allclose(maps, cpu.anomaly_map(new), rtol=1e-4,
+                               atol=1e-4 * np.abs(maps).max())
+    # the square that speeds up (second half of each clip) is what the scores see
+    scores, half = gpu.decision_function(new), len(new[0]) // 2
+    assert scores[half:len(new[0])].mean() > scores[:half].mean()
+
+
+@pytest.mark.parametrize("cls, params, channels", VIDEO_CASES,
+                         ids=[case_id(c) for c in VIDEO_CASES])
+def test_cuda_video_chunk_size_changes_no_bit(cls, params, channels):
+    # the documented promise, on the GPU: scoring chunk_size frames at a time changes
+    # no bit (with a U-Net, only if its kernels do not depend on the batch's size)
+    det = cls(**params, device="cuda").fit(data(cls))
+    new = data(cls, seed=1)
+    scores, maps = det.decision_function(new), det.anomaly_map(new)
+    det.modality_.chunk_size = 7
+    np.testing.assert_array_equal(det.decision_function(new), scores)
+    np.testing.assert_array_equal(det.anomaly_map(new), maps)
+
+
+@pytest.mark.parametrize("cls, params, channels", VIDEO_CASES,
+                         ids=[case_id(c) for c in VIDEO_CASES])
+def test_cuda_fitted_video_detector_loads_on_the_cpu_with_a_warning(cls, params, channels,
+                                                                    monkeypatch):
+    det = cls(**params, device="cuda").fit(data(cls))
+    new = data(cls, seed=1)
+    scores = det.decision_function(new)
+    blob = pickle.dumps(det)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a machine without one
+    with pytest.warns(UserWarning, match="fitted on cuda.* but CUDA is not available"):
+        restored = pickle.loads(blob)
+    assert restored.device_.type == restored.model_.device_.type == "cpu"
+    cpu_scores = restored.decision_function(new)  # still as on a machine without CUDA
+    if det.network_ is None:  # the same stored patches, searched on the CPU
+        np.testing.assert_allclose(cpu_scores, scores, rtol=1e-4, atol=1e-6)
+    else:  # the same weights; the GPU's convolutions round differently (TF32)
+        assert all(p.device.type == "cpu" for p in restored.network_.parameters())
+        assert np.corrcoef(cpu_scores, scores)[0, 1] > 0.99
 
 
 def test_cuda_feature_scoring_reads_the_unets_own_encoder():
