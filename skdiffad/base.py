@@ -42,6 +42,19 @@ def _positive_ints(value, name):
         raise ValueError(f"{name} must be a non-empty tuple of positive integers, got {value!r}")
 
 
+def _check_layout(image_size, image_shape):
+    """Check the image parameters ``image_size`` ``(H, W)`` and ``image_shape``
+    ``(H, W[, C])``: ``None``/``"auto"`` or a tuple of positive integers."""
+    for name, value, lengths, form in (("image_size", image_size, (2,), "(H, W)"),
+                                       ("image_shape", image_shape, (2, 3), "(H, W[, C])")):
+        if value is None or isinstance(value, str):
+            continue
+        if len(value) not in lengths or not all(
+                isinstance(v, numbers.Integral) and v >= 1 for v in value):
+            raise ValueError(f"{name} must be a tuple of positive integers {form}, "
+                             f"got {value!r}")
+
+
 def _check_n_samples(n_samples, name="n_samples"):
     """A positive integer count, or a ``ValueError`` naming ``name``."""
     if (isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral)

@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from . import _dask
 from ._encoders.images import CHANNEL_AXES
 from ._params import UNSET, document_shared
-from .base import BaseDiffusionDetector, _positive_ints
+from .base import BaseDiffusionDetector, _check_layout, _positive_ints
 from .modalities import ImageModality
 
 __all__ = ["DiffusionImageDetector"]
@@ -313,15 +313,7 @@ default="reconstruction"
         if self.feature_extractor is not None and self.scoring != "feature":
             raise ValueError("feature_extractor is used by scoring='feature' only, got "
                              f"scoring={self.scoring!r}")
-        for name, lengths, form in (("image_size", (2,), "(H, W)"),
-                                    ("image_shape", (2, 3), "(H, W[, C])")):
-            value = getattr(self, name)
-            if value is None or isinstance(value, str):
-                continue
-            if len(value) not in lengths or not all(
-                    isinstance(v, numbers.Integral) and v >= 1 for v in value):
-                raise ValueError(f"{name} must be a tuple of positive integers {form}, "
-                                 f"got {value!r}")
+        _check_layout(self.image_size, self.image_shape)
 
     # ------------------------------------------------------------- modality
     modality_class = ImageModality
