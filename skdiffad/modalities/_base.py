@@ -125,7 +125,7 @@ class Modality:
     Attributes
     ----------
     kind : str
-        The data kind (``"table"``, ``"series"``, ``"images"``).
+        The data kind (``"table"``, ``"series"``, ``"images"``, ``"video"``).
     rowwise : bool
         Whether a sample's outputs depend on that sample alone, so that any method
         runs block by block on a Dask collection of rows.
