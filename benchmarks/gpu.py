@@ -97,6 +97,7 @@ from scipy.ndimage import gaussian_filter
 from sklearn.metrics import roc_auc_score
 
 from benchmarks._common import plain_table, resolve_data_dir
+from benchmarks.video import DATA_FILE
 from skdiffad import (
     DiffusionImageDetector,
     DiffusionTSDetector,
@@ -139,7 +140,7 @@ QUICK_REAL = {"max_steps": 200, "mnist_test": 300, "tile_test": 200}
 # The video section: frame sizes (Ped1 as stored, and its original size), the data
 # file under the data root, how much of it is timed, and the two detectors.
 VIDEO_SIZES = ((64, 64), (158, 238))
-VIDEO_FILE = Path("video") / "ucsd_ped1" / "ped1_gray_64x64.npz"
+VIDEO_FILE = DATA_FILE  # the one place the Ped1 file's path is written: benchmarks/video.py
 VIDEO_CLIPS = {"train": 4, "test": 4, "frames": 200}
 QUICK_VIDEO_CLIPS = {"train": 2, "test": 1, "frames": 8}
 VIDEO_UNET = {"denoiser": "unet", "scoring": "prediction", "max_steps": 500}
@@ -449,8 +450,8 @@ def _ped1_clips(path, counts):
     and the test frames' labels, concatenated."""
     with np.load(path) as archive:
         keys = sorted(archive.files)
-        train = [archive[k][:counts["frames"]] for k in keys
-                 if k.startswith("train_")][:counts["train"]]
+        train = [archive[k][:counts["frames"]]  # read only the clips kept
+                 for k in [k for k in keys if k.startswith("train_")][:counts["train"]]]
         names = [k for k in keys if k.startswith("test_")][:counts["test"]]
         test = [archive[k][:counts["frames"]] for k in names]
         labels = [archive[f"label_{k}"][:counts["frames"]].astype(int) for k in names]

@@ -135,9 +135,9 @@ def test_long_clip_scored_in_chunks_of_bounded_size(training, monkeypatch):
     seen = []
     original = det.encoder_.encode_frames
 
-    def spy(clip_, start, stop, position=0):
+    def spy(clip_, start, stop):
         seen.append(stop - start)
-        return original(clip_, start, stop, position)
+        return original(clip_, start, stop)
 
     read = []
     original_read = det.encoder_.read_frames

@@ -338,26 +338,20 @@ class ExactModel:
         """Stored sample nearest to each query over the entries ``weight`` keeps
         (among one site's stored samples ``ref``: ``(rows, flat, flat_t, sq_t)``;
         ``None``: all)."""
-        if ref is not None:
-            n = x.shape[0]
-            _, flat, flat_t, sq_t = ref
-            d2 = ranking_sq_distances(x.reshape(n, -1), weight.reshape(n, -1), flat_t,
-                                      ref_sq_t=sq_t)
-            if excluded is not None:
-                d2.masked_fill_(excluded, float("inf"))
-            return flat[d2.argmin(dim=1)].reshape(x.shape)
+        _, stored, stored_t, sq_t = (None, self._flat, self._flat_t, self._sq_t) \
+            if ref is None else ref
         n = x.shape[0]
         flat, w = x.reshape(n, -1), weight.reshape(n, -1)
-        d2 = ranking_sq_distances(flat, w, self._flat_t, ref_sq_t=self._sq_t)
+        d2 = ranking_sq_distances(flat, w, stored_t, ref_sq_t=sq_t)
         if excluded is not None:
             d2.masked_fill_(excluded, float("inf"))
-        if self.exclusion != "self" or d2.shape[1] < 2:
-            return self._flat[d2.argmin(dim=1)].reshape(x.shape)
+        if self.exclusion != "self" or d2.shape[1] < 2:  # per_site never takes "self"
+            return stored[d2.argmin(dim=1)].reshape(x.shape)
         # "self": the nearest stored sample, unless it equals the query on the kept
         # entries (the query itself), then the next one -- a twin if there is one
         two = torch.topk(d2, 2, dim=1, largest=False).indices
-        same = ((self._flat[two[:, 0]] - flat) * w == 0).all(dim=1)
-        return self._flat[torch.where(same, two[:, 1], two[:, 0])].reshape(x.shape)
+        same = ((stored[two[:, 0]] - flat) * w == 0).all(dim=1)
+        return stored[torch.where(same, two[:, 1], two[:, 0])].reshape(x.shape)
 
     def _restore(self, x, obs, groups):
         """Squared errors of a block restored by its nearest stored samples; ``groups``:

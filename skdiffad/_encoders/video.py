@@ -134,17 +134,8 @@ class VideoEncoder(InputRecord):
 
     def transform(self, X):
         """Encode every frame of clips of the fitted kind."""
-        return self.encode_clips(self.clips(X))
-
-    def clips(self, X, check_lengths=True):
-        """The clips of ``X``, checked and standardised: a list of ``(T, C, H, W)``
-        float64 arrays at the working size (``check_lengths``: each at least
-        :attr:`context` frames; a block of a longer clip may be shorter)."""
-        clips = _as_clips(X, self.owner)
-        read = [self._read_clip(clip, i) for i, clip in enumerate(clips)]
-        if check_lengths:
-            self._check_lengths(read)
-        return [self.standardise(r) for r in read]
+        return self.encode_clips([self.read_frames(clip, i)
+                                  for i, clip in enumerate(self.split(X))])
 
     def split(self, X):
         """The clips of ``X`` as given (arrays or DataFrames of flat frames), each
@@ -181,10 +172,9 @@ class VideoEncoder(InputRecord):
             parts += [diffs[j:j + m] for j in range(k)]
         return np.concatenate(parts, axis=1).astype(np.float32)
 
-    def encode_frames(self, clip, start, stop, position=0):
-        """:class:`Encoded` frames ``start .. stop - 1`` of a standardised ``clip``
-        (``position``: the first one's index among the frames encoded together)."""
-        return self._encoded(self.stacked(clip, start, stop), [stop - start], position)
+    def encode_frames(self, clip, start, stop):
+        """:class:`Encoded` frames ``start .. stop - 1`` of a standardised ``clip``."""
+        return self._encoded(self.stacked(clip, start, stop), [stop - start])
 
     def encode_clips(self, clips):
         """:class:`Encoded` every frame of standardised ``clips``; ``groups`` holds each
@@ -193,13 +183,11 @@ class VideoEncoder(InputRecord):
         return self._encoded(stacked, [len(c) for c in clips])
 
     # ------------------------------------------------------------- helpers
-    def _encoded(self, stacked, groups, position=0):
+    def _encoded(self, stacked, groups):
         if self.patch_:
             samples = PatchSamples(stacked, self.patch_, self.stride_)
         else:
             samples = ArraySamples(stacked)
-        if position:
-            samples.positions = samples.positions + int(position)
         size = tuple(stacked.shape[2:])
         return Encoded(samples, working_size=size, sizes=[size] * len(stacked),
                        groups=list(groups))

@@ -23,8 +23,9 @@ class VideoModality(Modality):
     scored), measured against the errors the same pixel shows on the training
     frames and smoothed in space; its raw score is the map's maximum, and a
     clip's raw scores are smoothed in time (a Gaussian of ``temporal_smoothing``
-    frames, within the clip). Clips are scored ``chunk_size`` frames at a time,
-    so a long video needs memory for one chunk and one score per frame.
+    frames, within the clip). Clips are read and scored ``chunk_size`` frames at
+    a time (:meth:`chunked`), so a long video needs memory for one chunk and one
+    score per frame.
 
     Parameters
     ----------
@@ -106,9 +107,9 @@ class VideoModality(Modality):
         return settings.learned_model("reconstruction", network, n)
 
     def explain_exclusion(self, exc):
-        return ("the training frames cannot be scored as new frames would be: every stored "
-                "patch of a frame's site comes from the frame's own half of the training "
-                "frames; fit on more frames")
+        return ("the training frames cannot be scored as new frames would be: a frame's "
+                "patches may only be restored from the other half of the training frames, "
+                f"and none is left there ({exc}); fit on more frames")
 
     @property
     def context(self):
@@ -123,9 +124,7 @@ class VideoModality(Modality):
         sums, counts = sums.sum(axis=1), counts.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             per_pixel = np.where(counts > 0, sums / counts, 0.0)
-        n = len(encoded.samples.images) if hasattr(encoded.samples, "images") \
-            else len(encoded.samples)
-        return per_pixel.reshape((n,) + tuple(encoded.working_size))
+        return per_pixel.reshape((len(encoded.sizes),) + tuple(encoded.working_size))
 
     def fit_reduction(self, folded, encoded):
         """Per-pixel mean and scale of the training frames' error maps (``None``
@@ -167,45 +166,37 @@ class VideoModality(Modality):
         return self.smooth(self.frame_scores(folded), encoded.groups)
 
     # ----------------------------------------------------------------- scoring
-    def clip_errors(self, model, clip, start, stop):
-        """Folded error maps of frames ``start .. stop - 1`` of a standardised clip,
-        one chunk of at most ``chunk_size`` frames at a time."""
+    def chunked(self, model, frames, start, reduce, index=0):
+        """``reduce`` of the folded error maps of frames ``start ..`` of ``frames`` (user
+        units; the ``start`` frames before them are their past), ``chunk_size`` frames at
+        a time: each chunk is read, checked and standardised with the ``n_past`` frames
+        before it, so no more than a chunk is ever held in model units (``index``: the
+        clip's place in the input, for messages)."""
         out = []
-        for a in range(start, stop, self.chunk_size):
-            b = min(a + self.chunk_size, stop)
-            encoded = self.encoder_.encode_frames(clip, a, b)
-            out.append(self.errors(model, encoded))
-        return np.concatenate(out) if out else np.zeros((0,) + tuple(self.encoder_.size_))
-
-    def raw_scores(self, model, clip, start, stop):
-        """Raw (unsmoothed) scores of frames ``start .. stop - 1`` of a standardised clip."""
-        out = [self.frame_scores(self.clip_errors(model, clip, a, min(a + self.chunk_size, stop)))
-               for a in range(start, stop, self.chunk_size)]
+        for a in range(start, len(frames), self.chunk_size):
+            b = min(a + self.chunk_size, len(frames))
+            lo = max(0, a - (self.context - 1))
+            clip = self.encoder_.read_frames(frames[lo:b], index)
+            out.append(reduce(self.errors(model, self.encoder_.encode_frames(clip, a - lo,
+                                                                             b - lo))))
         return np.concatenate(out) if out else np.zeros(0)
 
-    def stretches(self, clip):
-        """``(lo, a, b)`` of each chunk of a clip: its frames ``a .. b - 1`` and the
-        frames from ``lo`` it is read with (the ``n_past`` before it, fewer at the start)."""
-        for a in range(0, len(clip), self.chunk_size):
-            yield max(0, a - (self.context - 1)), a, min(a + self.chunk_size, len(clip))
+    def block_raw_scores(self, model, frames, start, index=0):
+        """Raw (unsmoothed) scores of the frames of one block of a clip: ``frames`` (user
+        units) holds the ``start`` frames before the block (at most ``n_past``: fewer only
+        at the clip's start), then the block's own frames."""
+        return self.chunked(model, frames, start, self.frame_scores, index)
 
     def scores(self, model, X):
-        """A score per frame of every clip of ``X``, clip after clip. A clip is read and
-        scored a chunk at a time, so its frames are never all held in model units."""
+        """A score per frame of every clip of ``X``, clip after clip."""
         clips = self.encoder_.split(X)
-        raw = [np.concatenate([self.block_raw_scores(model, clip[lo:b], a - lo, index=i)
-                               for lo, a, b in self.stretches(clip)])
-               for i, clip in enumerate(clips)]
+        raw = [self.block_raw_scores(model, clip, 0, i) for i, clip in enumerate(clips)]
         return finite_scores(self.smooth(np.concatenate(raw), [len(c) for c in clips]))
 
     def anomaly_map(self, model, X):
         """Maps of every frame of every clip, ``(n_frames, H, W)`` at the working size."""
-        maps = []
-        for i, clip in enumerate(self.encoder_.split(X)):
-            for lo, a, b in self.stretches(clip):
-                frames = self.encoder_.read_frames(clip[lo:b], i)
-                maps.append(self.maps(self.clip_errors(model, frames, a - lo, len(frames))))
-        return np.concatenate(maps)
+        return np.concatenate([self.chunked(model, clip, 0, self.maps, i)
+                               for i, clip in enumerate(self.encoder_.split(X))])
 
     # -------------------------------------------------------------------- dask
     def fit_encode_dask(self, X, *, max_samples, seed):
@@ -221,11 +212,3 @@ class VideoModality(Modality):
                             "decision_function(X) (lazy, blockwise) and map the scores "
                             "yourself")
         return _dask.frames(self, estimator.model_, X)
-
-    def block_raw_scores(self, model, frames, start, index=0):
-        """Raw scores of the frames of one block of a clip: ``frames`` (user units)
-        holds the ``start`` frames before the block (at most ``n_past``: fewer only at
-        the clip's start), then the block's own frames (``index``: the clip's place in
-        the input, for messages)."""
-        clip = self.encoder_.read_frames(frames, index)
-        return self.raw_scores(model, clip, start, len(clip))
