@@ -59,7 +59,9 @@ Detectors (:data:`DETECTORS`, chosen with ``--detectors``; each factory gets
 ``(seed, n_channels, device)``):
 
 - ``Diffusion-default`` is ``DiffusionTSDetector()`` as a user gets it (exact
-  denoiser, reconstruction, windows of 32, 64 and 128 steps);
+  denoiser, reconstruction, ``window_size="auto"``: windows of 32, 64 and 128
+  steps plus half, one and two of the training series' periods);
+  ``Diffusion-fixed`` is the fixed 32/64/128 default of issues #12 to #26;
   ``Diffusion-w64`` is the single 64-step window that was the default before
   issue #12; ``Diffusion-reconstruction`` and
   ``Diffusion-imputation`` change only ``scoring``; ``Diffusion-unet-*`` use the
@@ -305,6 +307,8 @@ def _torch_seeded(cls, **params):
 DETECTORS = {
     "Diffusion-default": _diffusion(),
     "Diffusion-w64": _diffusion(window_size=64),  # the single-length default before #12
+    # the fixed multi-scale default of #12, before the period's lengths (#27)
+    "Diffusion-fixed": _diffusion(window_size=(32, 64, 128)),
     "Diffusion-reconstruction": _diffusion(scoring="reconstruction"),
     "Diffusion-imputation": _diffusion(scoring="imputation"),
     "Diffusion-unet-reconstruction": _diffusion(denoiser="unet", scoring="reconstruction"),

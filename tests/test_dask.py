@@ -102,6 +102,7 @@ def _with_gaps(X):
 
 
 SERIES_CASES = {
+    "auto": {"window_size": "auto"},
     "multiscale": {"window_size": (16, 32)},
     "single": {"window_size": 24, "stride": 7},
     "step": {"window_size": (8, 16), "aggregation": "step"},
@@ -434,6 +435,31 @@ def test_fit_on_a_long_dask_series_scales_on_a_sample_of_steps(monkeypatch):
     scores = sampled.decision_function(test)
     assert np.corrcoef(scores, memory.decision_function(test))[0, 1] > 0.95
     assert scores[2500:2530].min() > np.percentile(scores[:2400], 99)
+
+
+def test_fit_on_a_long_dask_series_reads_its_period_from_the_first_steps(monkeypatch):
+    import skdiffad._encoders.series as series_encoding
+
+    monkeypatch.setattr(series_encoding, "PERIOD_STEPS", 1000)
+    t = np.arange(6000)[:, None]
+    train = np.sin(2 * np.pi * t / np.where(t < 1000, 40, 90)) \
+        + 0.05 * np.random.default_rng(0).normal(size=(6000, 1))
+    memory = DiffusionTSDetector(random_state=0).fit(train)
+    with dask_config(SYNC):
+        lazy = DiffusionTSDetector(random_state=0).fit(da.from_array(train, chunks=700))
+    assert memory.period_ == lazy.period_ == 40
+    assert lazy.window_sizes_ == memory.window_sizes_ == (20, 32, 40, 64, 80, 128)
+    np.testing.assert_array_equal(lazy.decision_scores_, memory.decision_scores_)
+    # six lengths, scored blockwise with gaps: the in-memory bits
+    test = train[:2400].copy()
+    test[:15], test[900:1150], test[-9:] = np.nan, np.nan, np.nan
+    test[1500:1520] += 2.0
+    for chunks in CHUNKINGS:
+        dX = da.from_array(test, chunks=(chunks, 1))
+        np.testing.assert_array_equal(lazy.decision_function(dX).compute(**SYNC),
+                                      memory.decision_function(test))
+        np.testing.assert_array_equal(lazy.channel_scores(dX).compute(**SYNC),
+                                      memory.channel_scores(test))
 
 
 # ---------------------------------------------------------------- recipes

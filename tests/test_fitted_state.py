@@ -97,7 +97,7 @@ def test_window_size_changed_after_fit_scores_with_the_fitted_lengths():
     det.set_params(window_size=64)
     np.testing.assert_array_equal(det.decision_function(x), expected)
     np.testing.assert_array_equal(det.channel_scores(x).shape, (2000, 2))
-    assert det.window_sizes_ == (32, 64, 128)
+    assert det.period_ == 25 and det.window_sizes_ == (12, 25, 32, 50, 64, 128)
 
 
 def test_a_fusion_refit_that_fails_part_way_keeps_the_previous_fit():

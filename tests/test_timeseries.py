@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+import skdiffad._encoders.series as series_encoding
 from skdiffad import DiffusionTSDetector
+from skdiffad._encoders.series import auto_lengths, dominant_period
 
 FAST = {"denoiser": "unet", "window_size": 16, "widths": (8, 16), "kernel_size": 3, "n_timesteps": 1000,
         "n_inference_steps": 5, "n_stripes": 4, "random_state": 0,
@@ -376,7 +378,7 @@ def test_two_valued_channels_become_unit_apart_switches(scaling):
 
 # ---------------------------------------------------------------- multi-scale
 def test_default_is_multiscale_and_a_single_length_tuple_is_an_int():
-    assert DiffusionTSDetector().window_size == (32, 64, 128)
+    assert DiffusionTSDetector().window_size == "auto"
     train, test = sine_series(800, seed=1), with_anomalies(sine_series(900, seed=2))[0]
     one = exact(window_size=(16,)).fit(train)
     # one length is a one-member ensemble whose scores are not divided
@@ -471,3 +473,101 @@ def test_a_tie_at_the_threshold_is_settled_towards_contamination():
     # without a tie, PyOD's threshold stands
     det = exact(window_size=64, aggregation="step", contamination=0.1).fit(X)
     assert det.threshold_ == np.percentile(det.decision_scores_, 90)
+
+
+# ---------------------------------------------------------------- period lengths
+def _pulses(n, period, seed=0):
+    """A heartbeat-like train: a sharp pulse every ``period`` steps, a little jitter."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    x = np.exp(-0.5 * ((t % period) - period / 3) ** 2 / 4.0) + 0.05 * rng.normal(size=n)
+    return x[:, None]
+
+
+@pytest.mark.parametrize("make, period", [
+    (lambda: sine_series(3000, channels=3, period=40, noise=0.3), 40),
+    (lambda: _pulses(6000, 75), 75),
+    (lambda: sine_series(3000, period=300, noise=0.1), 300),
+])
+def test_dominant_period_finds_the_repeat(make, period):
+    X = make()
+    assert dominant_period(X) == period
+    gappy = X.copy()
+    gappy[np.random.default_rng(1).random(len(X)) < 0.1, 0] = np.nan
+    gappy[500:540] = np.nan
+    assert abs(dominant_period(gappy) - period) <= max(1, period // 100)  # broad peaks
+
+
+def test_dominant_period_is_none_without_a_repeat():
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=(4000, 2))
+    smooth = np.cumsum(rng.normal(size=(4000, 2)), axis=0)          # a random walk
+    # slowly decaying autocorrelation with small wiggles: no minimum worth the name
+    ma = np.convolve(rng.normal(size=4100), np.ones(60) / 60, mode="valid")[:4000, None]
+    for X in (noise, smooth, ma, np.ones((4000, 3)), noise[:40]):
+        assert dominant_period(X) is None
+    # a short sine: lags beyond a quarter of the series are not searched
+    assert dominant_period(sine_series(120, period=40)) is None
+    assert dominant_period(sine_series(200, period=40)) == 40
+    # a channel without any observed value is left out, not an error
+    X = sine_series(2000, channels=2, period=50)
+    X[:, 1] = np.nan
+    assert dominant_period(X) == 50
+
+
+def test_dominant_period_reads_only_the_first_steps(monkeypatch):
+    rng = np.random.default_rng(0)
+    X = np.r_[sine_series(2000, period=40), 3 * rng.normal(size=(8000, 1))]
+    assert dominant_period(X) is None          # the repeat is a small part of the whole
+    monkeypatch.setattr(series_encoding, "PERIOD_STEPS", 2000)
+    assert dominant_period(X) == 40
+
+
+def test_auto_lengths_add_half_one_and_two_periods_clipped():
+    assert auto_lengths(None) == (32, 64, 128)
+    assert auto_lengths(40) == (20, 32, 40, 64, 80, 128)
+    assert auto_lengths(64) == (32, 64, 128)
+    assert auto_lengths(9) == (8, 9, 18, 32, 64, 128)
+    assert auto_lengths(300) == (32, 64, 128, 150, 256)
+
+
+def test_auto_window_size_follows_the_training_series_period():
+    train = sine_series(2000, channels=2, period=40, seed=1)
+    test, y = with_anomalies(sine_series(1200, channels=2, period=40, seed=2))
+    det = DiffusionTSDetector(random_state=0).fit(train)
+    assert det.period_ == 40 and det.window_sizes_ == (20, 32, 40, 64, 80, 128)
+    assert det.stride_ == det.window_sizes_
+    scores = det.decision_function(test)
+    assert roc_auc_score(y, scores) > 0.95
+    # the same as asking for those lengths
+    explicit = DiffusionTSDetector(window_size=det.window_sizes_, random_state=0).fit(train)
+    assert explicit.period_ is None
+    np.testing.assert_array_equal(explicit.decision_function(test), scores)
+    # no period: the fixed lengths, and the scores of asking for them
+    noise = np.random.default_rng(0).normal(size=(2000, 2))
+    plain = DiffusionTSDetector(random_state=0).fit(noise)
+    assert plain.period_ is None and plain.window_sizes_ == (32, 64, 128)
+    np.testing.assert_array_equal(
+        plain.decision_function(noise[:300]),
+        DiffusionTSDetector(window_size=(32, 64, 128), random_state=0).fit(noise)
+        .decision_function(noise[:300]))
+
+
+def test_auto_window_size_keeps_the_lengths_a_short_series_allows():
+    train = sine_series(300, period=20)
+    det = DiffusionTSDetector(random_state=0).fit(train)
+    # 128 needs 383 steps (3 * 128 - 1): it is left out of a 300-step series
+    assert det.period_ == 20 and det.window_sizes_ == (10, 20, 32, 40, 64)
+    # a series to score may be as short as the shortest length in use
+    assert det.decision_function(train[:12]).shape == (12,)
+    with pytest.raises(ValueError, match="fewer than window_size=10"):
+        det.decision_function(train[:9])
+
+
+def test_auto_window_size_with_too_large_a_stride_says_so_at_fit():
+    with pytest.raises(ValueError, match="stride=40 is larger"):
+        DiffusionTSDetector(stride=40).fit(sine_series(800))
+    with pytest.raises(ValueError, match=r"stride=16 is larger than the shortest window "
+                                         r"length 10 of window_size='auto'.*period is 20"):
+        DiffusionTSDetector(stride=16).fit(sine_series(1200, period=20))
+    assert DiffusionTSDetector(stride=16).fit(sine_series(1200, period=40)).period_ == 40

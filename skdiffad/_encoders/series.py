@@ -9,9 +9,24 @@ from scipy import sparse
 from .._core.samples import WindowSamples, window_starts
 from ._base import CLIP, Encoded, InputRecord, ScalesEncoded, column_moments, standardise, validated
 
-__all__ = ["SCALINGS", "SeriesEncoder", "channel_scaling", "min_training_steps"]
+__all__ = ["AUTO_LENGTHS", "PERIOD_STEPS", "SCALINGS", "SeriesEncoder", "auto_lengths",
+           "channel_scaling", "dominant_period", "head_steps", "min_training_steps"]
 
 SCALINGS = ("robust", "standard", "minmax", "none")
+
+#: The window lengths of ``window_size="auto"`` that every series gets.
+AUTO_LENGTHS = (32, 64, 128)
+#: Lags searched for a period: from ``PERIOD_LAGS[0]`` to ``min(PERIOD_LAGS[1], n / 4)``.
+PERIOD_LAGS = (8, 512)
+#: Autocorrelation a peak needs to count as the series' period.
+PERIOD_MIN_CORRELATION = 0.3
+#: How far a peak must rise above the lowest autocorrelation before it.
+PERIOD_MIN_PROMINENCE = 0.1
+#: Period lengths are clipped to this range of steps.
+PERIOD_LENGTHS = (8, 256)
+#: Leading training steps the period is estimated on (all of a shorter series): one
+#: contiguous stretch, which a Dask series reads as it is, so both paths agree.
+PERIOD_STEPS = 100_000
 
 # 2 * the standard normal's 99th percentile: (q99 - q1) / this estimates sigma for normal data
 _Q1_Q99_SIGMAS = 4.6526957480816815
@@ -50,6 +65,79 @@ def channel_scaling(X, observed, scaling):
     return centre, np.where(_vanishing(spread, centre), 1.0, spread), two_valued
 
 
+def dominant_period(X):
+    """The training series' dominant period in steps, or ``None``.
+
+    Each channel with spread is standardised (a missing value is its channel's
+    mean) and the channels' autocorrelations (by FFT) are averaged. Past the
+    autocorrelation's first local minimum (and at least ``PERIOD_LAGS[0]`` steps,
+    at most ``min(PERIOD_LAGS[1], n // 4)``), the highest local maximum that rises
+    more than ``PERIOD_MIN_PROMINENCE`` above the lowest value before it is the
+    period, when its correlation exceeds ``PERIOD_MIN_CORRELATION``. The minimum
+    and the rise keep out the small wiggles of an autocorrelation that decays
+    slowly without repeating. Only the first :func:`head_steps` steps are read.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_timestamps, n_channels)
+        The series in its own units, NaN where missing.
+
+    Returns
+    -------
+    period : int or None
+    """
+    X = np.asarray(X, dtype=np.float64)
+    X = X.reshape(len(X), -1)[:head_steps(len(X))]
+    n = X.shape[0]
+    lo, hi = PERIOD_LAGS[0], min(PERIOD_LAGS[1], n // 4)
+    if hi <= lo + 2:
+        return None
+    observed = ~np.isnan(X)
+    counts = observed.sum(axis=0)
+    keep = counts > 0
+    X, observed, counts = X[:, keep], observed[:, keep], counts[keep]
+    mean = np.where(observed, X, 0.0).sum(axis=0) / np.maximum(counts, 1)
+    centred = np.where(observed, X, mean) - mean
+    sd = np.sqrt((centred ** 2).mean(axis=0))
+    varying = sd > 1e-12 * np.maximum(1.0, np.abs(mean))
+    if not varying.any():
+        return None
+    Z = centred[:, varying] / sd[varying]
+    spectrum = np.fft.rfft(Z, 2 * n, axis=0)
+    acf = np.fft.irfft(spectrum * np.conj(spectrum), n=2 * n, axis=0)[:hi + 1].mean(axis=1)
+    acf = acf / acf[0]
+    step = np.diff(acf)
+    minima = np.flatnonzero((step[:-1] < 0) & (step[1:] >= 0)) + 1
+    if not len(minima):
+        return None
+    start = max(lo, int(minima[0]))
+    seg = acf[start:hi]
+    if len(seg) < 3:
+        return None
+    inner = seg[1:-1]
+    peaks = np.flatnonzero((inner >= seg[:-2]) & (inner >= seg[2:])) + 1
+    peaks = peaks[seg[peaks] - np.minimum.accumulate(seg)[peaks] > PERIOD_MIN_PROMINENCE]
+    if not len(peaks):
+        return None
+    best = int(peaks[np.argmax(seg[peaks])])
+    return start + best if seg[best] > PERIOD_MIN_CORRELATION else None
+
+
+def head_steps(n):
+    """Leading steps of an ``n``-step series that :func:`dominant_period` reads."""
+    return min(int(n), PERIOD_STEPS)
+
+
+def auto_lengths(period):
+    """The window lengths of ``window_size="auto"``: :data:`AUTO_LENGTHS`, plus half,
+    one and two periods (clipped to :data:`PERIOD_LENGTHS`) when there is a period."""
+    if period is None:
+        return AUTO_LENGTHS
+    lo, hi = PERIOD_LENGTHS
+    extra = {int(min(hi, max(lo, w))) for w in (period // 2, period, 2 * period)}
+    return tuple(sorted(set(AUTO_LENGTHS) | extra))
+
+
 class SeriesEncoder(InputRecord):
     """Fitted channel scaling and windowing of :class:`~skdiffad.DiffusionTSDetector`.
 
@@ -58,12 +146,13 @@ class SeriesEncoder(InputRecord):
 
     Parameters
     ----------
-    window_sizes : tuple of int
-        The window lengths asked for.
+    window_sizes : tuple of int or "auto"
+        The window lengths asked for; ``"auto"``: :func:`auto_lengths` of the training
+        series' :func:`dominant_period`, resolved at fit.
     stride : int or None
         Steps between scored windows; ``None``: half the window for a single length
-        (every step is scored by two windows), each length itself for several (every
-        step is scored once per length). Training uses every window.
+        (every step is scored by two windows), each length itself for several or
+        ``"auto"`` (every step is scored once per length). Training uses every window.
     scaling : {"robust", "standard", "minmax", "none"}
         How channels are put on one scale (see the detector).
     owner : str, default="DiffusionTSDetector"
@@ -75,6 +164,11 @@ class SeriesEncoder(InputRecord):
         A value ``x`` becomes ``(x - center_) / scale_``.
     two_valued_ : ndarray of shape (n_channels,), bool
         Channels with exactly two distinct training values.
+    period_ : int or None
+        With ``"auto"``: the training series' dominant period (``None``: none found,
+        or lengths given).
+    candidate_sizes_ : tuple of int
+        The lengths asked for, ``"auto"`` resolved.
     window_sizes_ : tuple of int
         The lengths kept at fit: those the training series is long enough for
         (at least ``3 * length - 1`` steps, so that a training window can be
@@ -85,36 +179,73 @@ class SeriesEncoder(InputRecord):
         The channels seen in fit (see :class:`~skdiffad._encoders.InputRecord`).
     """
 
+    # states written before window_sizes="auto" (issue #27) asked for fixed lengths
+    auto = False
+    candidate_sizes_ = None
+    period_ = None
+
     def __init__(self, window_sizes, stride, scaling, owner="DiffusionTSDetector"):
-        self.window_sizes = tuple(int(w) for w in window_sizes)
+        self.auto = isinstance(window_sizes, str)
+        self.window_sizes = "auto" if self.auto else tuple(int(w) for w in window_sizes)
         self.stride = stride
         self.scaling = scaling
         self.owner = owner
 
     @property
+    def candidates(self):
+        """The lengths asked for: ``candidate_sizes_`` once fitted, else the lengths
+        given (:data:`AUTO_LENGTHS` for ``"auto"``)."""
+        if self.candidate_sizes_ is not None:
+            return self.candidate_sizes_
+        return AUTO_LENGTHS if self.auto else self.window_sizes
+
+    @property
     def shortest(self):
         """The shortest window length: no series may be shorter."""
-        return min(self.window_sizes)
+        return min(self.candidates)
 
     def fit_transform(self, X):
         """Fit the scaling, keep the lengths the series allows, encode it at each."""
-        series, obs = self._fit_scaling(X)
+        self.candidate_sizes_ = None
+        X = self._validate(X, reset=True)
+        self._resolve_lengths(X)
+        series, obs = self._fit_scaling(X, validated=True)
         self._keep_lengths(series.shape[1])
         return ScalesEncoded([_training_encoding(series, obs, w, s)
                               for w, s in zip(self.window_sizes_, self.strides_)])
 
-    def fit_stream(self, steps, n):
+    def fit_stream(self, steps, n, head=None):
         """Fit the scaling on ``steps`` (the rows of a series of ``n`` steps, or a
-        sample of them) without encoding it; the lengths kept follow ``n``."""
+        sample of them) without encoding it; the lengths kept follow ``n``, and with
+        ``"auto"`` the period is read from ``head``, the series' first
+        ``min(n, PERIOD_STEPS)`` steps in order."""
+        self.candidate_sizes_ = None
+        if self.auto and head is None:
+            raise ValueError("window_sizes='auto' needs the series' first steps (head)")
         self._fit_scaling(steps)
+        self._resolve_lengths(None if head is None else np.asarray(head, dtype=np.float64))
         self._keep_lengths(n)
         return self
 
+    def _resolve_lengths(self, X):
+        self.period_ = dominant_period(X) if self.auto else None
+        self.candidate_sizes_ = auto_lengths(self.period_) if self.auto else self.window_sizes
+        if self.stride is not None and self.stride > min(self.candidate_sizes_):
+            raise ValueError(
+                f"stride={self.stride} is larger than the shortest window length "
+                f"{min(self.candidate_sizes_)} of window_size='auto' (the training "
+                f"series' period is {self.period_}): some steps would never be scored; "
+                "pass a smaller stride or explicit window lengths")
+
+    @property
+    def several(self):
+        """Whether several lengths were asked for (``"auto"`` always counts)."""
+        return self.auto or len(self.window_sizes) > 1
+
     def _keep_lengths(self, n):
-        kept = tuple(w for w in self.window_sizes if n >= min_training_steps(w))
+        kept = tuple(w for w in self.candidate_sizes_ if n >= min_training_steps(w))
         self.window_sizes_ = kept or (self.shortest,)
-        several = len(self.window_sizes) > 1
-        self.strides_ = tuple(self.stride or (w if several else max(1, w // 2))
+        self.strides_ = tuple(self.stride or (w if self.several else max(1, w // 2))
                               for w in self.window_sizes_)
 
     def transform(self, X):
@@ -136,9 +267,10 @@ class SeriesEncoder(InputRecord):
         """Windows ``(n, C, L)`` in model units -> ``(n, L, C)`` in the series' units."""
         return Z.transpose(0, 2, 1) * self.scale_ + self.center_
 
-    def _fit_scaling(self, X):
+    def _fit_scaling(self, X, validated=False):
         """Fit the channels' scaling on the training series; the scaled series."""
-        X = self._validate(X, reset=True)
+        if not validated:
+            X = self._validate(X, reset=True)
         observed = ~np.isnan(X)
         empty = np.flatnonzero(~observed.any(axis=0))
         if len(empty):

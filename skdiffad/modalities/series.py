@@ -11,7 +11,7 @@ from .._core.exact import ExclusionError
 from .._core.plans import grating_masks
 from .._core.samples import WindowSamples, fold, window_starts
 from .._encoders import Encoded, ScalesEncoded, SeriesEncoder
-from .._encoders.series import min_training_steps
+from .._encoders.series import head_steps, min_training_steps
 from .._reductions import (
     StretchScorer,
     channel_errors,
@@ -52,7 +52,7 @@ class SeriesModality(Modality):
     Parameters
     ----------
     owner : str
-    window_sizes : tuple of int
+    window_sizes : tuple of int or "auto"
     stride : int or None
     scaling : {"robust", "standard", "minmax", "none"}
     aggregation : {"window", "step"}
@@ -76,7 +76,8 @@ class SeriesModality(Modality):
     def __init__(self, *, owner, window_sizes, stride, scaling, aggregation, denoiser, scoring,
                  widths, kernel_size, n_stripes):
         super().__init__(owner=owner)
-        self.window_sizes, self.stride, self.scaling = tuple(window_sizes), stride, scaling
+        self.window_sizes = window_sizes if isinstance(window_sizes, str) else tuple(window_sizes)
+        self.stride, self.scaling = stride, scaling
         self.aggregation, self.denoiser, self.scoring = aggregation, denoiser, scoring
         self.widths, self.kernel_size = tuple(int(w) for w in widths), int(kernel_size)
         self.n_stripes = int(n_stripes)
@@ -131,7 +132,10 @@ class SeriesModality(Modality):
     @property
     def shortest_window(self):
         """The shortest window length asked for: no series may be shorter."""
-        return min(self.window_sizes)
+        encoder = getattr(self, "encoder_", None)
+        if encoder is not None:
+            return encoder.shortest
+        return self.make_encoder().shortest
 
     @property
     def window_sizes_(self):
@@ -148,7 +152,7 @@ class SeriesModality(Modality):
     def _divides(self):
         """Whether each length's scores are divided by its training scale: only when
         several lengths were asked for (one length's scores keep their units)."""
-        return len(self.window_sizes) > 1
+        return self.window_sizes == "auto" or len(self.window_sizes) > 1
 
     def _scales(self, columns):
         return training_scales(columns) if self._divides() else np.ones(columns.shape[1])
@@ -204,7 +208,12 @@ class SeriesModality(Modality):
             X = X.to_dask_array(lengths=True)
         elif X.ndim == 1:
             X = X[:, None]
-        self.encoder_ = self.make_encoder().fit_stream(steps, int(X.shape[0]))
+        encoder = self.make_encoder()
+        head = None
+        if encoder.auto:  # the period needs consecutive steps: the series' first ones
+            head = np.asarray(X[:head_steps(X.shape[0])].compute(), dtype=np.float64)
+            head = head.reshape(len(head), -1)
+        self.encoder_ = encoder.fit_stream(steps, int(X.shape[0]), head=head)
         X, _ = _dask.series_array(self, X)
         has_mask = bool(np.isnan(np.asarray(steps, dtype=np.float64)).any())
         streams = [_dask.WindowSource(X, self.encoder_.standardise, length, has_mask,
@@ -380,6 +389,8 @@ class SeriesModality(Modality):
 
 
 def _spelled(window_sizes):
+    if isinstance(window_sizes, str):
+        return repr(window_sizes)
     return window_sizes[0] if len(window_sizes) == 1 else window_sizes
 
 
