@@ -86,8 +86,15 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         ``novelty=True`` (the posterior's weights fall off as ``r^{-d}``, so more
         changes nothing), and ``max(20, ceil(contamination x n_stored))`` with
         ``novelty=False``, enough to see past a cluster of the expected number of
-        anomalies (up to 1000 neighbours at the default ``max_samples``: scoring
-        then costs about 100 times a 10-neighbour query).
+        anomalies. With ``novelty=False`` and ``"auto"`` the exact model stores a
+        seeded uniform sample of at most ``127 / contamination`` training rows
+        (1270 at the default contamination, fewer than ``max_samples`` allows),
+        so that at most 127 neighbours are read, from a search index: the same
+        share of a smaller sample. On the 25 ADBench sets this moved the mean
+        AUROC by -0.0002 (one-class) and +0.0007 (unsupervised), no set by more
+        than 0.01 but 26_optdigits unsupervised (+0.03), and fits 20k x 5 four
+        times faster. An explicit ``n_neighbors`` stores up to ``max_samples``
+        rows as before.
     widths : tuple of int, default=(128, 128)
         ``"mlp"``: widths of the residual blocks (the depth is the length).
     n_bins : int, default=7

@@ -70,6 +70,42 @@ def test_auto_neighbours_follow_contamination(data):
     assert TabDiffusionDetector(n_neighbors=50).fit(data[0][:8]).model_.n_neighbors_ == 7
 
 
+def test_auto_neighbourhood_stores_a_sample_its_index_can_search(monkeypatch):
+    """novelty=False with n_neighbors="auto" stores at most 127 / contamination rows, so
+    its contamination share of them (at most 127, plus the row itself) comes from the
+    index instead of a partial sort of every stored row (issue #28)."""
+    from skdiffad._core import exact
+
+    searched = []
+    real = exact.nearest_distances
+
+    def spy(queries, reference, k, **kwargs):
+        searched.append((len(reference), k, kwargs.get("index") is not None))
+        return real(queries, reference, k, **kwargs)
+
+    monkeypatch.setattr(exact, "nearest_distances", spy)
+    X = np.random.default_rng(0).normal(size=(3000, 5))
+    for contamination, stored, k in [(0.1, 1270, 127), (0.05, 2540, 127), (0.01, 3000, 30),
+                                     (0.5, 254, 127)]:
+        searched.clear()
+        det = TabDiffusionDetector(novelty=False, contamination=contamination,
+                                   random_state=0).fit(X)
+        assert len(det.model_.stored_) == stored and det.model_.n_neighbors_ == k
+        assert {s[:2] for s in searched} == {(stored, k)} and all(s[2] for s in searched)
+    # a seeded uniform sample: the same rows for the same seed, other rows for another
+    a = TabDiffusionDetector(novelty=False, random_state=0).fit(X).model_.stored_
+    b = TabDiffusionDetector(novelty=False, random_state=1).fit(X).model_.stored_
+    np.testing.assert_array_equal(a, TabDiffusionDetector(novelty=False, random_state=0)
+                                  .fit(X).model_.stored_)
+    assert not np.array_equal(a, b)
+    # the sample bounds max_samples, never raises it; explicit neighbours store as before
+    assert len(TabDiffusionDetector(novelty=False, max_samples=500).fit(X).model_.stored_) == 500
+    explicit = TabDiffusionDetector(novelty=False, n_neighbors=300).fit(X)
+    assert len(explicit.model_.stored_) == 3000 and explicit.model_.n_neighbors_ == 300
+    # novelty=True stores every row up to max_samples
+    assert len(TabDiffusionDetector().fit(X).model_.stored_) == 3000
+
+
 def test_max_samples_stores_a_seeded_sample(data):
     X_train = data[0]
     a = TabDiffusionDetector(max_samples=100, random_state=1).fit(X_train)
@@ -167,9 +203,9 @@ def test_many_neighbours_are_searched_in_chunks_of_bounded_memory(monkeypatch):
     monkeypatch.setattr(exact, "nearest_distances", spy)
     monkeypatch.setattr(nonparametric, "_PAIR_ELEMENTS", 1 << 16)
     X = np.random.default_rng(0).normal(size=(3000, 5))
-    det = TabDiffusionDetector(novelty=False, random_state=0).fit(X)
+    det = TabDiffusionDetector(novelty=False, n_neighbors=300, random_state=0).fit(X)
     assert det.model_.n_neighbors_ == 300
     assert len(sizes) > 1 and max(sizes) <= 1 << 16 and sum(sizes) == 3000 * 300
     monkeypatch.setattr(nonparametric, "_PAIR_ELEMENTS", 1 << 30)  # one chunk
-    whole = TabDiffusionDetector(novelty=False, random_state=0).fit(X)
+    whole = TabDiffusionDetector(novelty=False, n_neighbors=300, random_state=0).fit(X)
     np.testing.assert_array_equal(whole.decision_scores_, det.decision_scores_)

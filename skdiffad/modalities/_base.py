@@ -58,9 +58,11 @@ class ModelSettings:
     def exact_model(self, paradigm, **options):
         """The exact diffusion of (at most ``max_samples``) stored training samples, under
         ``paradigm`` (a name of :data:`~skdiffad._core.paradigms.PARADIGMS`) built with the
-        ``options`` it takes; the others go to :class:`~skdiffad._core.exact.ExactModel`."""
+        ``options`` it takes; the others go to :class:`~skdiffad._core.exact.ExactModel`
+        (``max_samples`` among them: a modality may store fewer)."""
         paradigm, options = _paradigm(paradigm, options)
-        return ExactModel(paradigm, max_samples=self.max_samples, **options)
+        options.setdefault("max_samples", self.max_samples)
+        return ExactModel(paradigm, **options)
 
     def learned_model(self, paradigm, network, n_samples, **options):
         """A ``network`` trained on ``n_samples`` samples with these settings, scored under

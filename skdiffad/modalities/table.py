@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._core.nonparametric import MAX_INDEX_NEIGHBOURS
 from .._core.paradigms import PARADIGMS
 from .._encoders import TabularEncoder
 from .._neighbours import NeighbourIndex
@@ -21,6 +22,11 @@ _CLUSTER_SIZE = 8  # rows per cluster of "clustered"
 _RESAMPLE = 3  # RePaint's resampling in the inpainting chains
 _POSTERIOR_NEIGHBOURS = 10  # neighbours of the exact posterior
 _MIN_NEIGHBOURHOOD = 20  # fewest neighbours of the contamination-robust estimator
+# Most neighbours of the contamination-robust estimator with n_neighbors="auto": it
+# stores at most NEIGHBOURHOOD / contamination rows, so its search stays within the
+# index (MAX_INDEX_NEIGHBOURS, with the query's own row) instead of a partial sort of
+# every stored row (issue #28: 20k x 5 fitted 11x slower than PyOD's KNN).
+NEIGHBOURHOOD = MAX_INDEX_NEIGHBOURS - 1
 
 
 class TableModality(Modality):
@@ -81,6 +87,15 @@ class TableModality(Modality):
             return _POSTERIOR_NEIGHBOURS
         return max(_MIN_NEIGHBOURHOOD, int(np.ceil(self.contamination * n_stored)))
 
+    def stored_rows(self, max_samples):
+        """Training rows the exact model stores: ``max_samples``, and with ``novelty=False``
+        and ``n_neighbors="auto"`` at most ``NEIGHBOURHOOD / contamination`` (a uniform
+        sample), whose nearest ``contamination`` share is at most ``NEIGHBOURHOOD``
+        rows: the same share of a smaller sample, found by the index."""
+        if self.novelty or self.n_neighbors != "auto":
+            return max_samples
+        return min(max_samples, max(_MIN_NEIGHBOURHOOD, int(NEIGHBOURHOOD / self.contamination)))
+
     @staticmethod
     def claims(X):
         return isinstance(X, pd.DataFrame) or (not isinstance(X, pd.Series) and np.ndim(X) == 2)
@@ -97,10 +112,11 @@ class TableModality(Modality):
 
     def make_model(self, encoded, settings):
         if self.denoiser == "exact":
-            n_stored = min(len(encoded.training), settings.max_samples)
+            n_stored = min(len(encoded.training), self.stored_rows(settings.max_samples))
             return settings.exact_model(
                 "time", exclusion="self", n_neighbors=self.neighbours(n_stored),
-                estimator="posterior" if self.novelty else "neighbourhood", index=NeighbourIndex)
+                estimator="posterior" if self.novelty else "neighbourhood", index=NeighbourIndex,
+                max_samples=n_stored)
         network = {"name": "mlp", "hidden_dims": self.widths}
         return settings.learned_model(self.scoring, network, len(encoded.training),
                                       n_bins=self.n_bins)
