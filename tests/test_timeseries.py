@@ -571,3 +571,14 @@ def test_auto_window_size_with_too_large_a_stride_says_so_at_fit():
                                          r"length 10 of window_size='auto'.*period is 20"):
         DiffusionTSDetector(stride=16).fit(sine_series(1200, period=20))
     assert DiffusionTSDetector(stride=16).fit(sine_series(1200, period=40)).period_ == 40
+
+
+def test_dominant_period_of_a_wide_series_is_found_channel_group_by_group(monkeypatch):
+    """Many channels are transformed a group at a time (bounded memory): same period."""
+    rng = np.random.default_rng(0)
+    t = np.arange(3000)[:, None]
+    X = np.sin(2 * np.pi * t / 77 + rng.uniform(0, 6, size=(1, 60))) \
+        + 0.5 * rng.normal(size=(3000, 60))
+    assert dominant_period(X) == 77
+    monkeypatch.setattr(series_encoding, "_PERIOD_FFT_ELEMENTS", 6000 * 7)  # 7 channels
+    assert dominant_period(X) == 77

@@ -27,6 +27,8 @@ PERIOD_LENGTHS = (8, 256)
 #: Leading training steps the period is estimated on (all of a shorter series): one
 #: contiguous stretch, which a Dask series reads as it is, so both paths agree.
 PERIOD_STEPS = 100_000
+# Complex entries of one autocorrelation FFT (64 MiB): wide series go in channel groups.
+_PERIOD_FFT_ELEMENTS = 1 << 22
 
 # 2 * the standard normal's 99th percentile: (q99 - q1) / this estimates sigma for normal data
 _Q1_Q99_SIGMAS = 4.6526957480816815
@@ -103,8 +105,11 @@ def dominant_period(X):
     if not varying.any():
         return None
     Z = centred[:, varying] / sd[varying]
-    spectrum = np.fft.rfft(Z, 2 * n, axis=0)
-    acf = np.fft.irfft(spectrum * np.conj(spectrum), n=2 * n, axis=0)[:hi + 1].mean(axis=1)
+    acf = np.zeros(hi + 1)
+    group = max(1, _PERIOD_FFT_ELEMENTS // (2 * n))  # channels per FFT: bounded memory
+    for j in range(0, Z.shape[1], group):
+        spectrum = np.fft.rfft(Z[:, j:j + group], 2 * n, axis=0)
+        acf += np.fft.irfft(spectrum * np.conj(spectrum), n=2 * n, axis=0)[:hi + 1].sum(axis=1)
     acf = acf / acf[0]
     step = np.diff(acf)
     minima = np.flatnonzero((step[:-1] < 0) & (step[1:] >= 0)) + 1
