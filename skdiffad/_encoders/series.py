@@ -172,8 +172,6 @@ class SeriesEncoder(InputRecord):
     period_ : int or None
         With ``"auto"``: the training series' dominant period (``None``: none found,
         or lengths given).
-    candidate_sizes_ : tuple of int
-        The lengths asked for, ``"auto"`` resolved.
     window_sizes_ : tuple of int
         The lengths kept at fit: those the training series is long enough for
         (at least ``3 * length - 1`` steps, so that a training window can be
@@ -184,72 +182,72 @@ class SeriesEncoder(InputRecord):
         The channels seen in fit (see :class:`~skdiffad._encoders.InputRecord`).
     """
 
-    # states written before window_sizes="auto" (issue #27) asked for fixed lengths
-    auto = False
-    candidate_sizes_ = None
-    period_ = None
+    period_ = None  # states written before window_sizes="auto" (issue #27) lack it
 
     def __init__(self, window_sizes, stride, scaling, owner="DiffusionTSDetector"):
-        self.auto = isinstance(window_sizes, str)
-        self.window_sizes = "auto" if self.auto else tuple(int(w) for w in window_sizes)
+        self.window_sizes = (window_sizes if isinstance(window_sizes, str)
+                             else tuple(int(w) for w in window_sizes))
         self.stride = stride
         self.scaling = scaling
         self.owner = owner
 
     @property
-    def candidates(self):
-        """The lengths asked for: ``candidate_sizes_`` once fitted, else the lengths
-        given (:data:`AUTO_LENGTHS` for ``"auto"``)."""
-        if self.candidate_sizes_ is not None:
-            return self.candidate_sizes_
-        return AUTO_LENGTHS if self.auto else self.window_sizes
-
-    @property
-    def shortest(self):
-        """The shortest window length: no series may be shorter."""
-        return min(self.candidates)
-
-    def fit_transform(self, X):
-        """Fit the scaling, keep the lengths the series allows, encode it at each."""
-        self.candidate_sizes_ = None
-        X = self._validate(X, reset=True)
-        self._resolve_lengths(X)
-        series, obs = self._fit_scaling(X, validated=True)
-        self._keep_lengths(series.shape[1])
-        return ScalesEncoded([_training_encoding(series, obs, w, s)
-                              for w, s in zip(self.window_sizes_, self.strides_)])
-
-    def fit_stream(self, steps, n, head=None):
-        """Fit the scaling on ``steps`` (the rows of a series of ``n`` steps, or a
-        sample of them) without encoding it; the lengths kept follow ``n``, and with
-        ``"auto"`` the period is read from ``head``, the series' first
-        ``min(n, PERIOD_STEPS)`` steps in order."""
-        self.candidate_sizes_ = None
-        if self.auto and head is None:
-            raise ValueError("window_sizes='auto' needs the series' first steps (head)")
-        self._fit_scaling(steps)
-        self._resolve_lengths(None if head is None else np.asarray(head, dtype=np.float64))
-        self._keep_lengths(n)
-        return self
-
-    def _resolve_lengths(self, X):
-        self.period_ = dominant_period(X) if self.auto else None
-        self.candidate_sizes_ = auto_lengths(self.period_) if self.auto else self.window_sizes
-        if self.stride is not None and self.stride > min(self.candidate_sizes_):
-            raise ValueError(
-                f"stride={self.stride} is larger than the shortest window length "
-                f"{min(self.candidate_sizes_)} of window_size='auto' (the training "
-                f"series' period is {self.period_}): some steps would never be scored; "
-                "pass a smaller stride or explicit window lengths")
+    def auto(self):
+        """Whether the lengths are read from the training series (``"auto"``)."""
+        return isinstance(self.window_sizes, str)
 
     @property
     def several(self):
         """Whether several lengths were asked for (``"auto"`` always counts)."""
         return self.auto or len(self.window_sizes) > 1
 
-    def _keep_lengths(self, n):
-        kept = tuple(w for w in self.candidate_sizes_ if n >= min_training_steps(w))
-        self.window_sizes_ = kept or (self.shortest,)
+    @property
+    def shortest(self):
+        """The shortest window length: no series may be shorter (before fit, the
+        shortest asked for; the shortest asked for is always kept)."""
+        fitted = getattr(self, "window_sizes_", None)
+        if fitted is not None:
+            return min(fitted)
+        return min(AUTO_LENGTHS if self.auto else self.window_sizes)
+
+    def fit_transform(self, X):
+        """Fit the scaling, keep the lengths the series allows, encode it at each."""
+        X = self._validate(X, reset=True)
+        lengths = self._lengths(X)
+        series, obs = self._fit_scaling(X)
+        self._keep_lengths(lengths, series.shape[1])
+        return ScalesEncoded([_training_encoding(series, obs, w, s)
+                              for w, s in zip(self.window_sizes_, self.strides_)])
+
+    def fit_stream(self, steps, n, head=None):
+        """Fit the scaling on ``steps`` (the rows of a series of ``n`` steps, or a
+        sample of them) without encoding it; the lengths kept follow ``n``, and with
+        ``"auto"`` the period is read from ``head``, the series' first steps in order
+        (:func:`dominant_period` reads :func:`head_steps` of them)."""
+        if self.auto and head is None:
+            raise ValueError("window_sizes='auto' needs the series' first steps (head)")
+        self._fit_scaling(self._validate(steps, reset=True))
+        self._keep_lengths(self._lengths(head), n)
+        return self
+
+    def _lengths(self, head):
+        """The lengths asked for, ``"auto"`` resolved from the series' first steps."""
+        if not self.auto:
+            self.period_ = None
+            return self.window_sizes
+        self.period_ = dominant_period(head)
+        lengths = auto_lengths(self.period_)
+        if self.stride is not None and self.stride > min(lengths):
+            raise ValueError(
+                f"stride={self.stride} is larger than the shortest window length "
+                f"{min(lengths)} of window_size='auto' (the training series' period is "
+                f"{self.period_}): some steps would never be scored; pass a smaller "
+                "stride or explicit window lengths")
+        return lengths
+
+    def _keep_lengths(self, lengths, n):
+        kept = tuple(w for w in lengths if n >= min_training_steps(w))
+        self.window_sizes_ = kept or (min(lengths),)
         self.strides_ = tuple(self.stride or (w if self.several else max(1, w // 2))
                               for w in self.window_sizes_)
 
@@ -272,10 +270,9 @@ class SeriesEncoder(InputRecord):
         """Windows ``(n, C, L)`` in model units -> ``(n, L, C)`` in the series' units."""
         return Z.transpose(0, 2, 1) * self.scale_ + self.center_
 
-    def _fit_scaling(self, X, validated=False):
-        """Fit the channels' scaling on the training series; the scaled series."""
-        if not validated:
-            X = self._validate(X, reset=True)
+    def _fit_scaling(self, X):
+        """Fit the channels' scaling on the (validated) training series; the scaled
+        series."""
         observed = ~np.isnan(X)
         empty = np.flatnonzero(~observed.any(axis=0))
         if len(empty):

@@ -131,11 +131,8 @@ class SeriesModality(Modality):
 
     @property
     def shortest_window(self):
-        """The shortest window length asked for: no series may be shorter."""
-        encoder = getattr(self, "encoder_", None)
-        if encoder is not None:
-            return encoder.shortest
-        return self.make_encoder().shortest
+        """The shortest window length in use: no series may be shorter."""
+        return self.encoder_.shortest
 
     @property
     def window_sizes_(self):
@@ -152,7 +149,7 @@ class SeriesModality(Modality):
     def _divides(self):
         """Whether each length's scores are divided by its training scale: only when
         several lengths were asked for (one length's scores keep their units)."""
-        return self.window_sizes == "auto" or len(self.window_sizes) > 1
+        return self.encoder_.several
 
     def _scales(self, columns):
         return training_scales(columns) if self._divides() else np.ones(columns.shape[1])
@@ -208,12 +205,12 @@ class SeriesModality(Modality):
             X = X.to_dask_array(lengths=True)
         elif X.ndim == 1:
             X = X[:, None]
-        encoder = self.make_encoder()
+        encoder, n = self.make_encoder(), int(X.shape[0])
         head = None
-        if encoder.auto:  # the period needs consecutive steps: the series' first ones
-            head = np.asarray(X[:head_steps(X.shape[0])].compute(), dtype=np.float64)
-            head = head.reshape(len(head), -1)
-        self.encoder_ = encoder.fit_stream(steps, int(X.shape[0]), head=head)
+        if encoder.auto:  # the period needs consecutive steps: the series' first ones,
+            # which a series of at most SCALING_STEPS steps has sampled whole, in order
+            head = steps if n <= SCALING_STEPS else X[:head_steps(n)].compute()
+        self.encoder_ = encoder.fit_stream(steps, n, head=head)
         X, _ = _dask.series_array(self, X)
         has_mask = bool(np.isnan(np.asarray(steps, dtype=np.float64)).any())
         streams = [_dask.WindowSource(X, self.encoder_.standardise, length, has_mask,

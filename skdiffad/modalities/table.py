@@ -94,7 +94,7 @@ class TableModality(Modality):
         rows: the same share of a smaller sample, found by the index."""
         if self.novelty or self.n_neighbors != "auto":
             return max_samples
-        return min(max_samples, max(_MIN_NEIGHBOURHOOD, int(NEIGHBOURHOOD / self.contamination)))
+        return min(max_samples, int(NEIGHBOURHOOD / self.contamination))
 
     @staticmethod
     def claims(X):
