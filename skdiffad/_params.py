@@ -51,6 +51,18 @@ SHARED = {
         "that): rows, windows of each length, or image patches. It bounds memory and "
         "the cost of each score; a Dask collection is fitted on a uniform sample of "
         "this many rows.", {}),
+    "search": (
+        '{"exact", "ivf"}',
+        "How the exact model finds a sample's nearest stored samples on the CPU: "
+        '``"exact"`` compares it with every stored sample; ``"ivf"`` reads only the '
+        "stored samples of the 4 of about sqrt(``max_samples``) clusters nearest to it "
+        "(an inverted-file index, scanned by faiss: ``pip install faiss-cpu``), many "
+        "times faster at scale but approximate, since a true neighbour in an unread "
+        "cluster is missed. The index serves samples without gaps, whole-sample "
+        "scores and restorations of every entry (not imputation masks or per-place "
+        "patches) once at least 1024 samples are stored; the exact search serves the "
+        "rest and every search on CUDA, where it is a matrix product on the GPU. "
+        "Ignored by trained denoisers. See the user guide, \"Search at scale\".", {}),
     "max_steps": (
         "int",
         "The training budget of a network: exactly this many gradient steps (the "

@@ -26,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _dask
 from ._core.devices import resolve_device
 from ._core.schedules import BETA_SCHEDULES
+from ._core.search import SEARCHES
 from ._core.training import TrainingConfig
 from ._params import DEPRECATED, UNSET, warn_deprecated
 from ._persistence import check_stamp, load, save, stamp, trust
@@ -95,6 +96,7 @@ class BaseDiffusionDetector(BaseDetector):
         "n_scoring_timesteps": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_inference_steps": [Interval(numbers.Integral, 1, None, closed="left")],
         "max_samples": [Interval(numbers.Integral, 1, None, closed="left")],
+        "search": [StrOptions(set(SEARCHES))],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left"),
                      StrOptions({"auto", UNSET})],
         "max_steps": [Interval(numbers.Integral, 1, None, closed="left"), None],
@@ -111,6 +113,9 @@ class BaseDiffusionDetector(BaseDetector):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
+
+    #: The search of a detector saved before there was a choice (issue #28).
+    search = "exact"
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -188,6 +193,7 @@ class BaseDiffusionDetector(BaseDetector):
             n_timesteps=self.n_timesteps, beta_schedule=self.beta_schedule,
             n_scoring_timesteps=self.n_scoring_timesteps,
             n_inference_steps=self.n_inference_steps, max_samples=self.max_samples,
+            search=self.search,
             training=training)
 
     # -------------------------------------------------------------------- fit

@@ -205,6 +205,7 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         n_scoring_timesteps=8,
         n_inference_steps=5,
         max_samples=10_000,
+        search="exact",
         max_steps=1000,
         batch_size=256,
         learning_rate=1e-3,
@@ -232,6 +233,7 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         self.n_scoring_timesteps = n_scoring_timesteps
         self.n_inference_steps = n_inference_steps
         self.max_samples = max_samples
+        self.search = search
         self.max_steps = max_steps
         self.batch_size = batch_size
         self.learning_rate = learning_rate

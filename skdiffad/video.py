@@ -235,6 +235,7 @@ class DiffusionVideoDetector(BaseDiffusionDetector):
         n_scoring_timesteps=2,
         n_inference_steps=5,
         max_samples=5000,
+        search="exact",
         max_steps=1000,
         batch_size=32,
         learning_rate=1e-3,
@@ -272,6 +273,7 @@ class DiffusionVideoDetector(BaseDiffusionDetector):
         self.n_scoring_timesteps = n_scoring_timesteps
         self.n_inference_steps = n_inference_steps
         self.max_samples = max_samples
+        self.search = search
         self.max_steps = max_steps
         self.batch_size = batch_size
         self.learning_rate = learning_rate

@@ -39,7 +39,7 @@ OTHER = {
     "guidance": 0.5, "feature_extractor": torch.nn.Conv2d(1, 2, 3), "head_widths": (3,),
     "head_defects": "generated",
     "n_timesteps": 20, "beta_schedule": "cosine", "n_scoring_timesteps": 4,
-    "n_inference_steps": 3, "max_samples": 7, "max_steps": 2, "batch_size": 5,
+    "n_inference_steps": 3, "max_samples": 7, "search": "ivf", "max_steps": 2, "batch_size": 5,
     "learning_rate": 0.5, "weight_decay": 0.5, "ema_decay": 0.5, "early_stopping": True,
     "validation_fraction": 0.5, "n_iter_no_change": 1, "mixed_precision": False,
     "contamination": 0.3, "device": "cuda", "random_state": 9, "verbose": 2,

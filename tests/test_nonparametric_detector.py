@@ -209,3 +209,39 @@ def test_many_neighbours_are_searched_in_chunks_of_bounded_memory(monkeypatch):
     monkeypatch.setattr(nonparametric, "_PAIR_ELEMENTS", 1 << 30)  # one chunk
     whole = TabDiffusionDetector(novelty=False, n_neighbors=300, random_state=0).fit(X)
     np.testing.assert_array_equal(whole.decision_scores_, det.decision_scores_)
+
+
+# --------------------------------------------------------------- search="ivf" (#28)
+def test_ivf_search_scores_close_to_the_exact_search():
+    pytest.importorskip("faiss")
+    X_train, X_test, y_test = planted(n_train=3000, n_test=400, n_anom=40, d=12, seed=3)
+    X_test = X_test.copy()
+    X_test[::9, 4] = np.nan  # rows with gaps are searched exactly
+    exact = TabDiffusionDetector(random_state=0).fit(X_train)
+    ivf = TabDiffusionDetector(random_state=0, search="ivf").fit(X_train)
+    assert ivf.model_._ivf is not None and exact.model_._ivf is None
+    s_exact, s_ivf = exact.decision_function(X_test), ivf.decision_function(X_test)
+    np.testing.assert_allclose(s_ivf[::9], s_exact[::9], rtol=1e-12)
+    assert (s_ivf != s_exact).any()  # it does miss neighbours
+    assert np.corrcoef(s_ivf, s_exact)[0, 1] > 0.99
+    auc_exact, auc_ivf = roc_auc_score(y_test, s_exact), roc_auc_score(y_test, s_ivf)
+    assert auc_ivf > auc_exact - 0.01, (auc_ivf, auc_exact)
+    # a row scores alike alone and in a batch, and after pickling
+    np.testing.assert_array_equal(ivf.decision_function(X_test[5:6]), s_ivf[5:6])
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(ivf)).decision_function(X_test),
+                                  s_ivf)
+
+
+def test_search_is_validated():
+    with pytest.raises(ValueError, match="search"):
+        TabDiffusionDetector(search="hnsw").fit(np.zeros((20, 2)))
+
+
+def test_a_detector_saved_before_search_existed_loads_with_the_exact_search(data):
+    det = TabDiffusionDetector(random_state=0).fit(data[0])
+    state = det.__getstate__()
+    del state["search"]
+    old = TabDiffusionDetector.__new__(TabDiffusionDetector)
+    old.__setstate__(state)
+    assert old.get_params()["search"] == "exact"
+    np.testing.assert_array_equal(old.decision_function(data[1]), det.decision_function(data[1]))

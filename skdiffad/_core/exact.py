@@ -31,6 +31,8 @@ from itself. One exclusion rule serves rows, windows and (later) image patches:
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -45,6 +47,7 @@ from .nonparametric import (
 )
 from .paradigms import PARADIGMS, Paradigm, accumulate, make_paradigm
 from .samples import block_size, pad_block
+from .search import MIN_IVF_SAMPLES, SEARCHES, IVFIndex, faiss_module
 
 __all__ = ["EXCLUSIONS", "ExactModel", "ExclusionError"]
 
@@ -109,6 +112,19 @@ class ExactModel:
         CPU queries without gaps and at most ``MAX_INDEX_NEIGHBOURS``
         neighbours, and rebuilt when the model is unpickled (never pickled
         itself).
+    search : {"exact", "ivf"}, default="exact"
+        How the nearest stored samples are found on the CPU: compared with every
+        stored sample (exact), or by an inverted-file index
+        (:class:`~skdiffad._core.search.IVFIndex`, needs faiss) that reads about
+        ``N_PROBE / sqrt(N)`` of them and may miss a true neighbour. The index
+        answers queries without gaps, ``"time"`` with at most
+        ``MAX_INDEX_NEIGHBOURS`` neighbours and element-wise paradigms that
+        restore every entry at once (not ``hidden`` masks, ``per_site`` or the
+        two-fold rule's training samples); the exact search answers the others,
+        every query on CUDA, and every query when fewer than
+        ``MIN_IVF_SAMPLES`` samples are stored. The index is rebuilt (from the
+        same seed) when the model is unpickled; without faiss there, the model
+        falls back to the exact search with a warning.
 
     Attributes
     ----------
@@ -122,14 +138,17 @@ class ExactModel:
         Their sites (``per_site`` only).
     n_neighbors_ : int
         Neighbours per ``"time"`` score, at most the stored samples available.
+    seed_ : int
+        The seed of the stored sample, which also seeds the index's lists.
     device_ : torch.device
         Where searches run.
     """
 
     trains = False
+    search = "exact"  # the search of a model saved before there was a choice
 
     def __init__(self, paradigm, *, max_samples=10_000, exclusion="none", n_neighbors=10,
-                 estimator="posterior", per_site=False, index=None):
+                 estimator="posterior", per_site=False, index=None, search="exact"):
         paradigm = make_paradigm(paradigm)
         if not paradigm.exact:
             exact = tuple(name for name, cls in PARADIGMS.items() if cls.exact)
@@ -152,6 +171,11 @@ class ExactModel:
         if self.per_site and exclusion == "self":
             raise ValueError("per_site takes exclusion='none' or 'two-fold'")
         self.index = index
+        if search not in SEARCHES:
+            raise ValueError(f"search must be one of {SEARCHES}, got {search!r}")
+        if search == "ivf":
+            faiss_module()  # a clear error now rather than at the first score
+        self.search = search
 
     # ------------------------------------------------------------------ fit
     def fit(self, samples, seed, device):
@@ -161,6 +185,7 @@ class ExactModel:
         """
         n = len(samples)
         rng = np.random.default_rng(seed)
+        self.seed_ = int(seed)
         self.sites_ = None
         if self.per_site:
             if samples.sites is None:
@@ -184,11 +209,14 @@ class ExactModel:
         """Move the search to ``device`` (the stored samples stay on the CPU too)."""
         self.device_ = torch.device(device)
         flat = self.stored_.reshape(len(self.stored_), -1)
+        self._ivf = self._ivf_index(flat)
         if not self.paradigm.elementwise:
             self._rows = flat.numpy()
             k_search = self.n_neighbors_ + (1 if self.exclusion == "self" else 0)
             use_index = self.index is not None and k_search <= MAX_INDEX_NEIGHBOURS
             self._index = self.index(self._rows) if use_index else None
+            if self._ivf is not None and k_search <= MAX_INDEX_NEIGHBOURS:
+                self._index = self._ivf
         else:
             flat = flat.to(self.device_)
             self._positions = torch.as_tensor(self.positions_, device=self.device_)
@@ -208,6 +236,21 @@ class ExactModel:
             self._flat_t = flat.T.contiguous()
             self._sq_t = (flat * flat).T.contiguous()
         return self
+
+    def _ivf_index(self, flat):
+        """The inverted-file index over the stored samples, or ``None`` where the exact
+        search runs (module and ``search`` docs)."""
+        if (self.search != "ivf" or self.device_.type != "cpu" or self.per_site
+                or (self.paradigm.elementwise and self.paradigm.hidden is not None)
+                or len(flat) < MIN_IVF_SAMPLES):
+            return None
+        try:
+            faiss_module()
+        except ImportError as err:
+            warnings.warn(f"{err}; this exact model searches exactly instead", RuntimeWarning,
+                          stacklevel=3)
+            return None
+        return IVFIndex(flat.numpy(), self.seed_)
 
     def __getstate__(self):
         # derived search structures (the index, transposed copies) are rebuilt on load
@@ -342,16 +385,46 @@ class ExactModel:
             if ref is None else ref
         n = x.shape[0]
         flat, w = x.reshape(n, -1), weight.reshape(n, -1)
+        if self._ivf is not None and ref is None and excluded is None:
+            found = self._ivf_nearest(flat, w)
+            if found is not None:
+                return stored[found].reshape(x.shape)
         d2 = ranking_sq_distances(flat, w, stored_t, ref_sq_t=sq_t)
         if excluded is not None:
             d2.masked_fill_(excluded, float("inf"))
+        return stored[self._pick(d2, flat, w, stored)].reshape(x.shape)
+
+    def _pick(self, d2, flat, w, stored):
+        """The nearest stored sample of each query by its ranking distances ``d2``."""
         if self.exclusion != "self" or d2.shape[1] < 2:  # per_site never takes "self"
-            return stored[d2.argmin(dim=1)].reshape(x.shape)
+            return d2.argmin(dim=1)
         # "self": the nearest stored sample, unless it equals the query on the kept
         # entries (the query itself), then the next one -- a twin if there is one
         two = torch.topk(d2, 2, dim=1, largest=False).indices
         same = ((stored[two[:, 0]] - flat) * w == 0).all(dim=1)
-        return stored[torch.where(same, two[:, 1], two[:, 0])].reshape(x.shape)
+        return torch.where(same, two[:, 1], two[:, 0])
+
+    def _ivf_nearest(self, flat, w):
+        """Index of the stored sample nearest to each query by the inverted-file index:
+        the queries without gaps from the index, the others exactly (``None`` when no
+        query is without gaps)."""
+        full = (w == 1).all(dim=1)
+        if not bool(full.any()):
+            return None
+        two = self.exclusion == "self" and len(self.stored_) > 1
+        distances, found = self._ivf.kneighbors(flat[full].numpy(), 2 if two else 1)
+        nearest = found[:, 0]
+        if two:  # "self": the query itself is at distance exactly 0
+            nearest = np.where(distances[:, 0] == 0.0, found[:, 1], found[:, 0])
+        missed = nearest < 0
+        out = torch.empty(len(flat), dtype=torch.int64)
+        out[full] = torch.from_numpy(nearest)
+        rest = ~full
+        rest[torch.nonzero(full).flatten()[torch.from_numpy(missed)]] = True
+        if bool(rest.any()):
+            d2 = ranking_sq_distances(flat[rest], w[rest], self._flat_t, ref_sq_t=self._sq_t)
+            out[rest] = self._pick(d2, flat[rest], w[rest], self._flat)
+        return out
 
     def _restore(self, x, obs, groups):
         """Squared errors of a block restored by its nearest stored samples; ``groups``:

@@ -92,10 +92,12 @@ def nearest_distances(queries, reference, k, *, query_mask=None, device="cpu",
         A search index over ``reference`` whose ``kneighbors(queries, k)`` returns
         ``(distances, indices)`` of each query's ``k`` nearest rows: exact
         distances sorted ascending, or ``None`` and the indices in any order (the
-        detectors pass a ``skdiffad._neighbours.NeighbourIndex``). Used on the
-        CPU for queries with no missing values and at most
-        :data:`MAX_INDEX_NEIGHBOURS` neighbours (a tree is much faster than
-        brute force there, and much slower for many neighbours).
+        detectors pass a ``skdiffad._neighbours.NeighbourIndex``, the exact model
+        an approximate :class:`~skdiffad._core.search.IVFIndex`, whose distances
+        are ``inf`` where it found fewer rows). Used on the CPU for queries with
+        no missing values and at most :data:`MAX_INDEX_NEIGHBOURS` neighbours (a
+        tree is much faster than brute force there, and much slower for many
+        neighbours); brute force answers the other queries, row by row.
     sort : bool, default=True
         Sort each row's distances. Order-free uses (a mean over the
         neighbours) pass ``False``: sorting 1000 neighbours of every query
@@ -123,17 +125,31 @@ def nearest_distances(queries, reference, k, *, query_mask=None, device="cpu",
     out = np.empty((n, k), dtype=np.float64)
     if n == 0:
         return out
-    full = query_mask is None or bool(query_mask.all())
-    if (index is not None and full and device.type == "cpu"
-            and k_search <= MAX_INDEX_NEIGHBOURS):
+    if index is not None and device.type == "cpu" and k_search <= MAX_INDEX_NEIGHBOURS:
+        again = dict(k=k, device=device, exclude_self=exclude_self, sort=sort)
+        gaps = None if query_mask is None else ~query_mask.all(axis=1)
+        if gaps is not None and gaps.any():
+            # the index answers the rows without gaps and brute force the others, row
+            # by row, so that a row's answer does not depend on the rest of its batch
+            out[~gaps] = nearest_distances(queries[~gaps], reference, index=index, **again)
+            out[gaps] = nearest_distances(queries[gaps], reference,
+                                          query_mask=query_mask[gaps], **again)
+            return out
         exact, candidates = index.kneighbors(queries, k_search)
         if exact is not None:
+            found = np.isfinite(exact).all(axis=1)
             if extra:  # a query's own row is at distance exactly 0: first if present
                 exact = _drop_one(exact, exact[:, :1] == 0.0)
-            return exact
+            if found.all():
+                return exact
+            # an approximate index read fewer rows than asked: brute force for those
+            out[found] = exact[found]
+            out[~found] = nearest_distances(queries[~found], reference, **again)
+            return out
         # brute force: its distances are recomputed below
     else:
         candidates = _brute_candidates(queries, reference, k_search, query_mask, device)
+    full = query_mask is None or bool(query_mask.all())
     ref64 = reference.astype(np.float64, copy=False)
     chunk = max(1, _BLOCK_ELEMENTS // 8 // max(k_search * d, 1))
     for start in range(0, n, chunk):

@@ -26,7 +26,7 @@ class ModelSettings:
 
     Attributes
     ----------
-    n_timesteps, beta_schedule, n_scoring_timesteps, n_inference_steps, max_samples
+    n_timesteps, beta_schedule, n_scoring_timesteps, n_inference_steps, max_samples, search
         As the detector's parameters.
     training : TrainingConfig
         The training settings of a network; its ``max_iter`` is ``None`` for "the
@@ -39,6 +39,7 @@ class ModelSettings:
     n_scoring_timesteps: int = 8
     n_inference_steps: int = 5
     max_samples: int = 10_000
+    search: str = "exact"
     training: TrainingConfig = field(default_factory=lambda: TrainingConfig(
         max_iter=None, max_steps=1000, early_stopping=False))
 
@@ -62,6 +63,7 @@ class ModelSettings:
         (``max_samples`` among them: a modality may store fewer)."""
         paradigm, options = _paradigm(paradigm, options)
         options.setdefault("max_samples", self.max_samples)
+        options.setdefault("search", self.search)
         return ExactModel(paradigm, **options)
 
     def learned_model(self, paradigm, network, n_samples, **options):
