@@ -558,6 +558,7 @@ def _seeded(cls):
 #: Settings not given here are the library defaults. Adding a detector is one line.
 DETECTORS = {
     "Diffusion-default": _diffusion(),
+    "Diffusion-ivf": _diffusion(search="ivf"),  # the default with the IVF index (#28)
     "Diffusion-exact-p8": _diffusion(patch_size=8),
     "Diffusion-exact-p8-raw": _diffusion(patch_size=8, pixel_normalisation=False),
     "Diffusion-unet": _diffusion(denoiser="unet"),

@@ -139,6 +139,8 @@ def _pyod_device(device):
 DETECTORS = {
     "Diffusion-nonparametric": _diffusion("exact", "time"),
     "Diffusion-nonparametric-outlier": _diffusion("exact", "time", novelty=False),
+    "Diffusion-ivf": _diffusion("exact", "time", search="ivf"),
+    "Diffusion-ivf-outlier": _diffusion("exact", "time", novelty=False, search="ivf"),
     "Diffusion-time": _diffusion("mlp", "time"),
     "Diffusion-reconstruction": _diffusion("mlp", "reconstruction"),
     "Diffusion-density": _diffusion("mlp", "density"),

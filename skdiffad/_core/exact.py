@@ -117,8 +117,8 @@ class ExactModel:
         stored sample (exact), or by an inverted-file index
         (:class:`~skdiffad._core.search.IVFIndex`, needs faiss) that reads about
         ``N_PROBE / sqrt(N)`` of them and may miss a true neighbour. The index
-        answers queries without gaps, ``"time"`` with at most
-        ``MAX_INDEX_NEIGHBOURS`` neighbours and element-wise paradigms that
+        answers queries without gaps, ``"time"`` with at most a list's worth of
+        neighbours (``sqrt(N)``) and element-wise paradigms that
         restore every entry at once (not ``hidden`` masks, ``per_site`` or the
         two-fold rule's training samples); the exact search answers the others,
         every query on CUDA, and every query when fewer than
@@ -215,8 +215,11 @@ class ExactModel:
             k_search = self.n_neighbors_ + (1 if self.exclusion == "self" else 0)
             use_index = self.index is not None and k_search <= MAX_INDEX_NEIGHBOURS
             self._index = self.index(self._rows) if use_index else None
-            if self._ivf is not None and k_search <= MAX_INDEX_NEIGHBOURS:
+            # neighbours beyond a list's worth would mostly come from brute force
+            if self._ivf is not None and k_search * self._ivf.n_lists <= len(self._rows):
                 self._index = self._ivf
+            else:
+                self._ivf = None
         else:
             flat = flat.to(self.device_)
             self._positions = torch.as_tensor(self.positions_, device=self.device_)

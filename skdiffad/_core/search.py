@@ -32,16 +32,21 @@ __all__ = ["MIN_IVF_SAMPLES", "N_PROBE", "SEARCHES", "IVFIndex", "faiss_module",
 #: The nearest-sample searches of the exact model.
 SEARCHES = ("exact", "ivf")
 
-#: Lists an IVF index reads per query. Chosen on the ADBench sets' one-class
-#: protocol (benchmarks/RESULTS_tabular.md, issue #28): reading fewer moved some
-#: sets' AUROC by more than 0.005.
-N_PROBE = 4
+#: Lists an IVF index reads per query: the fewest that kept every ADBench set's
+#: one-class AUROC within 0.005 of the exact search (10 000 rows stored, seed 0;
+#: one list moved 8_celeba's by 0.013). benchmarks/RESULTS_tabular.md, issue #28.
+N_PROBE = 2
 #: Fewer stored samples than this: an index gains nothing, the exact search runs.
 MIN_IVF_SAMPLES = 1024
 # Lloyd iterations of the k-means that makes the lists.
 _KMEANS_ITERATIONS = 10
-# Rows per block of the k-means assignments and the probe choice (bounds memory).
-_BLOCK_ROWS = 1 << 15
+# Values per block of the k-means assignments and the probe choice (bounds memory:
+# 128 MiB in float64, whatever the length of a sample).
+_BLOCK_ELEMENTS = 1 << 24
+
+
+def _block_rows(n_features):
+    return max(1, _BLOCK_ELEMENTS // max(int(n_features), 1))
 
 
 def faiss_module():
@@ -70,8 +75,8 @@ class IVFIndex:
         The stored samples, flattened.
     seed : int
         Seeds the k-means (its first centres are distinct stored samples).
-    n_probe : int, default=N_PROBE
-        Lists each query reads.
+    n_probe : int, optional
+        Lists each query reads; default :data:`N_PROBE`.
 
     Attributes
     ----------
@@ -79,12 +84,12 @@ class IVFIndex:
     centres_ : ndarray of shape (n_lists, d), float32
     """
 
-    def __init__(self, rows, seed, n_probe=N_PROBE):
+    def __init__(self, rows, seed, n_probe=None):
         faiss = faiss_module()
         rows = np.ascontiguousarray(rows, dtype=np.float32)
         n, d = rows.shape
         self.n_lists = min(n, ivf_lists(n))
-        self.n_probe = max(1, min(int(n_probe), self.n_lists))
+        self.n_probe = max(1, min(int(N_PROBE if n_probe is None else n_probe), self.n_lists))
         self.centres_ = _kmeans(torch.from_numpy(rows), self.n_lists, seed).numpy()
         self._centres64 = torch.from_numpy(self.centres_).double()
         self._centres_sq = (self._centres64 ** 2).sum(dim=1)
@@ -103,9 +108,10 @@ class IVFIndex:
         n = len(queries)
         lists = np.empty((n, n_probe), dtype=np.int64)
         dist = np.empty((n, n_probe), dtype=np.float32)
+        step = _block_rows(queries.shape[1])
         with torch.inference_mode():
-            for start in range(0, n, _BLOCK_ROWS):
-                stop = min(start + _BLOCK_ROWS, n)
+            for start in range(0, n, step):
+                stop = min(start + step, n)
                 q = torch.from_numpy(np.asarray(queries[start:stop])).double()
                 d2 = torch.addmm(self._centres_sq[None], q, self._centres64.T, alpha=-2.0)
                 # n_probe passes of argmin: a top-k over a hundred centres costs more
@@ -138,30 +144,32 @@ class IVFIndex:
 
 
 def _nearest_centre(rows, centres):
+    """The centre nearest to each row (float32 products: the k-means only)."""
     centres_sq = (centres ** 2).sum(dim=1)
     out = torch.empty(len(rows), dtype=torch.int64)
-    for start in range(0, len(rows), _BLOCK_ROWS):
-        stop = min(start + _BLOCK_ROWS, len(rows))
+    step = _block_rows(rows.shape[1])
+    for start in range(0, len(rows), step):
+        stop = min(start + step, len(rows))
         d2 = torch.addmm(centres_sq[None], rows[start:stop], centres.T, alpha=-2.0)
         out[start:stop] = d2.argmin(dim=1)
     return out
 
 
 def _kmeans(rows, n_lists, seed):
-    """Centres of a seeded k-means (Lloyd's iterations from distinct stored rows, in
-    float64 sums); a centre left without rows moves to the row farthest from its own."""
+    """Centres of a seeded k-means: Lloyd's iterations from distinct stored rows, each
+    centre the mean of its rows summed in their order (so the same whatever the thread
+    count); a centre left without rows moves to the row farthest from its own."""
     rng = np.random.default_rng(seed)
     first = torch.as_tensor(np.sort(rng.choice(len(rows), n_lists, replace=False)))
-    centres = rows[first].double()
-    rows64 = rows.double()
+    centres = rows[first].clone()
     with torch.inference_mode():
         for _ in range(_KMEANS_ITERATIONS):
-            assign = _nearest_centre(rows64, centres)
+            assign = _nearest_centre(rows, centres)
             counts = torch.bincount(assign, minlength=n_lists)
-            sums = torch.zeros_like(centres).index_add_(0, assign, rows64)
+            sums = torch.zeros_like(centres).index_add_(0, assign, rows)
             empty = counts == 0
-            centres = sums / counts.clamp(min=1)[:, None]
+            centres = sums / counts.clamp(min=1)[:, None].to(rows.dtype)
             if bool(empty.any()):
-                far = ((rows64 - centres[assign]) ** 2).sum(dim=1)
-                centres[empty] = rows64[torch.topk(far, int(empty.sum())).indices]
-    return centres.float()
+                far = ((rows - centres[assign]) ** 2).sum(dim=1)
+                centres[empty] = rows[torch.topk(far, int(empty.sum())).indices]
+    return centres

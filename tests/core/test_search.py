@@ -17,8 +17,9 @@ from skdiffad._neighbours import NeighbourIndex
 faiss = pytest.importorskip("faiss")
 
 
-def clustered(n, d=8, n_clusters=40, seed=0, spread=0.01):
-    """Tight clusters far apart: every neighbour of a point is in its own cluster."""
+def clustered(n, d=8, n_clusters=200, seed=0, spread=0.01):
+    """Tight clusters far apart, more of them than an index has lists: the k-means
+    keeps each whole in one list, so the list a point reads holds its neighbours."""
     rng = np.random.default_rng(seed)
     centres = rng.uniform(-3, 3, size=(n_clusters, d))
     labels = rng.integers(n_clusters, size=n)
@@ -168,7 +169,8 @@ def test_restoration_takes_the_nearest_stored_sample_from_the_index():
         models[search] = ExactModel("reconstruction", search=search)
         models[search].fit(samples, seed=0, device="cpu")
     assert models["ivf"]._ivf is not None
-    queries = clustered(300, d=12, seed=13, spread=0.2).reshape(-1, 3, 4)
+    noise = np.random.default_rng(13).normal(0, 0.1, (300, 12)).astype(np.float32)
+    queries = (rows[:300] + noise).reshape(-1, 3, 4)
     q = ArraySamples(queries)
     got = [np.concatenate([s for _, _, s, _ in models[k].errors(q)]) for k in models]
     same = np.isclose(got[1], got[0], rtol=1e-5).all(axis=(1, 2))
@@ -179,3 +181,22 @@ def test_the_index_applies_on_the_cpu_only():
     assert search_module.SEARCHES == ("exact", "ivf")
     model = _time_model(clustered(2000), "ivf")
     assert model.device_.type == "cpu" and model._ivf is not None
+
+
+def test_the_lists_do_not_depend_on_the_thread_count():
+    rows = np.random.default_rng(14).standard_normal((5000, 40)).astype(np.float32)
+    queries = np.random.default_rng(15).standard_normal((500, 40)).astype(np.float32)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = IVFIndex(rows, seed=0)
+        want = one.kneighbors(queries, 5)
+        torch.set_num_threads(2)
+        faiss.omp_set_num_threads(2)
+        two = IVFIndex(rows, seed=0)
+        got = two.kneighbors(queries, 5)
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_array_equal(one.centres_, two.centres_)
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[0], want[0])
