@@ -64,17 +64,18 @@ class ModelSettings:
         options.setdefault("max_samples", self.max_samples)
         return ExactModel(paradigm, **options)
 
-    def learned_model(self, paradigm, network, n_samples, **options):
+    def learned_model(self, paradigm, network, n_samples, *, label=None, **options):
         """A ``network`` trained on ``n_samples`` samples with these settings, scored under
         ``paradigm`` built with the ``options`` it takes (and ``n_grid`` /
         ``n_inference_steps`` from ``n_scoring_timesteps`` / ``n_inference_steps`` when it
-        takes them)."""
+        takes them). ``label`` names its training in the progress reports of ``verbose``
+        (one network of several: ``"window 64"``)."""
         options = {"n_grid": self.n_scoring_timesteps,
                    "n_inference_steps": self.n_inference_steps, **options}
         paradigm, options = _paradigm(paradigm, options)
         return LearnedModel(paradigm, network, beta_schedule=self.beta_schedule,
                             n_timesteps=self.n_timesteps,
-                            training=self.training_for(n_samples),
+                            training=replace(self.training_for(n_samples), label=label),
                             **options)
 
 

@@ -112,7 +112,7 @@ class SeriesModality(Modality):
             return settings.exact_model(self.scoring, exclusion="two-fold", hidden=hidden)
         network = {"name": "conv1d", "widths": self.widths, "kernel_size": self.kernel_size}
         return settings.learned_model(self.scoring, network, len(encoded.training),
-                                      t0_range=T0_RANGE, hidden=hidden)
+                                      t0_range=T0_RANGE, hidden=hidden, label=f"window {length}")
 
     def explain_exclusion(self, exc):
         return (
