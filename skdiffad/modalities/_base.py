@@ -10,6 +10,7 @@ from .. import _dask
 from .._core.exact import ExactModel, ExclusionError
 from .._core.learned import LearnedModel
 from .._core.paradigms import PARADIGMS, make_paradigm
+from .._core.progress import tracked_blocks
 from .._core.training import TrainingConfig
 from .._persistence import trust
 from .._reductions import collect_rows, finite_scores, mean_per_sample
@@ -138,9 +139,16 @@ class Modality:
         The fitted encoder.
     reduction_ : object
         What the reduction learned from the training samples' errors (``None``: nothing).
+    verbose : int
+        The detector's ``verbose``, which the shell sets when it builds the modality:
+        when positive, scoring that runs longer than a few seconds reports its progress
+        (:meth:`tracked`).
     """
 
     kind = None
+    verbose = 0
+    #: Seconds scoring runs before ``verbose`` shows its progress: quick scoring says nothing.
+    scoring_delay = 2.0
     rowwise = True
     anomaly_kinds = ()
     #: Whether ``"fewshot"`` anomalies need masks of where the real ones are.
@@ -237,9 +245,20 @@ class Modality:
         """Encoded samples -> ``model``'s errors, folded (``training``: of the training
         samples, under the exact model's exclusion rule)."""
         try:
-            return self.fold(model.errors(encoded.samples, training=training), encoded)
+            blocks = model.errors(encoded.samples, training=training)
+            return self.fold(self.tracked(blocks, encoded, training), encoded)
         except ExclusionError as exc:
             raise ValueError(self.explain_exclusion(exc)) from exc
+
+    def tracked(self, blocks, encoded, training=False):
+        """A model's error ``blocks`` of ``encoded``, passed on as they come and, when
+        ``verbose``, counted in a progress report shown once they take more than
+        :attr:`scoring_delay` seconds (the exact model's fit scores every training
+        sample, and long scoring would otherwise say nothing)."""
+        if not self.verbose:
+            return blocks
+        what = "scoring the training samples" if training else "scoring"
+        return tracked_blocks(blocks, len(encoded.samples), what, delay=self.scoring_delay)
 
     def fit_scores(self, model, encoded):
         """The training samples' scores, after the reduction has learned from their
