@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from skdiffad import DiffusionTSDetector, TabDiffusionDetector
+from skdiffad import DiffusionImageDetector, DiffusionTSDetector, TabDiffusionDetector
 from skdiffad.modalities import Modality
 
 
@@ -93,3 +93,8 @@ def test_quick_scoring_says_nothing(capsys):
     TabDiffusionDetector(**TabDiffusionDetector._unit_test_params(), verbose=1).fit(rows())
     assert capsys.readouterr().err == ""
 
+
+def test_the_image_detector_documents_verbose():
+    doc = DiffusionImageDetector.__doc__
+    entry = doc[doc.index("    verbose : int, default=0"):].split("\n    max_iter")[0]
+    assert "1: a progress bar" in entry and "2: as 1, plus a line per epoch" in entry
