@@ -118,7 +118,16 @@ SHARED = {
         "torch's global generator. ``None`` draws the seed from NumPy's global "
         "generator (scikit-learn's convention): pass an int for reproducible results. "
         "On CUDA, training is not bit-reproducible.", {}),
-    "verbose": ("int", "Show a training progress bar when positive.", {}),
+    "verbose": (
+        "int",
+        "Progress on stderr. 0: nothing. 1: a progress bar over the epochs of each "
+        "network trained (one per window length of a series, named after it), closed with "
+        "how training ended: its budget spent, or stopped early and why; and a bar over "
+        "the samples when scoring runs longer than two seconds (the exact model's fit "
+        "scores every training sample). 2: as 1, plus a line per epoch with its training "
+        "and validation losses. When stderr is not a terminal (a log file), each bar is "
+        "instead a line when its work ends and one a minute while it runs. Set at fit: "
+        "scoring reports as the fitted detector's ``verbose`` says.", {}),
     "max_iter": (
         "int",
         "Deprecated in 0.2 (removed in 0.3): the training budget is ``max_steps``. An int "

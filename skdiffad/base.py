@@ -139,7 +139,9 @@ class BaseDiffusionDetector(BaseDetector):
         self._validate_params()
         self._check_params()
         self._warn_deprecated()
-        return self._make_modality()
+        modality = self._make_modality()
+        modality.verbose = self.verbose  # its scoring's progress reports
+        return modality
 
     #: Parameters renamed in 0.2 that this detector still takes: old -> new name.
     _renamed = {"max_iter": "max_steps"}

@@ -29,6 +29,7 @@ from torch import nn
 
 from .devices import data_parallel_world
 from .noise import noise_like
+from .progress import Progress
 
 __all__ = [
     "TrainingConfig",
@@ -71,7 +72,13 @@ class TrainingConfig:
     mixed_precision : bool
         bfloat16 autocast on CUDA (ignored on the CPU).
     verbose : int
-        Show a tqdm progress bar when positive.
+        0: silent. 1: a progress bar over the epochs (plain lines when stderr is not
+        a terminal, see :class:`~skdiffad._core.progress.Progress`), closed with how
+        training ended. 2: also a line per epoch with its training and validation
+        losses. Only the first process of a data-parallel group reports.
+    label : str or None
+        What the progress report calls this training (``"window 64"`` when a
+        detector trains one network per window length); ``None``: ``"training"``.
     """
 
     max_iter: int = 200
@@ -86,6 +93,7 @@ class TrainingConfig:
     max_steps: int | None = None
     mixed_precision: bool = True
     verbose: int = 0
+    label: str | None = None
 
 
 def network_input(x_t: torch.Tensor, mask: torch.Tensor | None, mask_input: bool) -> torch.Tensor:
@@ -363,76 +371,79 @@ def train_network(network, loss_fn, samples, config: TrainingConfig, *, seed: in
             network,
             device_ids=[torch.device(device).index] if torch.device(device).type == "cuda"
             else None)
-    epochs = range(config.max_iter)
-    if config.verbose:
-        from tqdm.auto import tqdm
-
-        epochs = tqdm(epochs, desc="training", unit="epoch")
+    progress = None
+    if config.verbose and rank == 0:  # one report for a data-parallel group
+        progress = Progress(config.max_iter, config.label or "training", unit="epoch")
+    ending = "stopped by an error"  # what the report ends with if the loop raises
     started = time.perf_counter()
     network.train()
-    for epoch in epochs:
-        budget = (None if config.max_steps is None
-                  else (config.max_steps - history["n_steps"]) * batch_size)
-        perm = samples.epoch_order(train_idx, cpu_gen, limit=budget)
-        running, seen = 0.0, 0
-        for start in range(0, len(perm), batch_size):
-            idx = perm[start : start + batch_size]
-            if len(idx) < world:  # a last batch too small to share: every rank skips it
-                continue
-            share = idx[rank::world]
-            batch = samples.take(share, device)
-            with autocast():
-                losses = loss_fn(model, *batch, dev_gen)
-            # this rank's part of the global batch mean; DDP averages over the ranks
-            loss = losses.mean() if world == 1 else losses.sum() * (world / len(idx))
-            total = _global_sum(losses.detach().sum().double(), world)
-            if not torch.isfinite(total):
-                raise FloatingPointError(
-                    f"training loss became {float(total) / len(idx)} at epoch {epoch + 1}, "
-                    f"step {history['n_steps'] + 1}; lower learning_rate (now "
-                    f"{config.learning_rate}) or check the input for extreme values"
-                )
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            if ema is not None:
-                ema.update(network)
-            running += float(total)
-            seen += len(idx)
-            history["n_steps"] += 1
-            if config.max_steps is not None and history["n_steps"] >= config.max_steps:
+    try:
+        for epoch in range(config.max_iter):
+            budget = (None if config.max_steps is None
+                      else (config.max_steps - history["n_steps"]) * batch_size)
+            perm = samples.epoch_order(train_idx, cpu_gen, limit=budget)
+            running, seen = 0.0, 0
+            for start in range(0, len(perm), batch_size):
+                idx = perm[start : start + batch_size]
+                if len(idx) < world:  # a last batch too small to share: every rank skips it
+                    continue
+                share = idx[rank::world]
+                batch = samples.take(share, device)
+                with autocast():
+                    losses = loss_fn(model, *batch, dev_gen)
+                # this rank's part of the global batch mean; DDP averages over the ranks
+                loss = losses.mean() if world == 1 else losses.sum() * (world / len(idx))
+                total = _global_sum(losses.detach().sum().double(), world)
+                if not torch.isfinite(total):
+                    raise FloatingPointError(
+                        f"training loss became {float(total) / len(idx)} at epoch "
+                        f"{epoch + 1}, step {history['n_steps'] + 1}; lower learning_rate "
+                        f"(now {config.learning_rate}) or check the input for extreme values"
+                    )
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                if ema is not None:
+                    ema.update(network)
+                running += float(total)
+                seen += len(idx)
+                history["n_steps"] += 1
+                if config.max_steps is not None and history["n_steps"] >= config.max_steps:
+                    break
+            history["loss"].append(running / max(seen, 1))
+            history["n_iter"] = epoch + 1
+            if validate:
+                if ema is not None:
+                    ema.swap(network)
+                val = _mean_loss(network, loss_fn, samples, val_idx, batch_size, seed + 2,
+                                 device, autocast)
+                if ema is not None:
+                    ema.swap(network)
+                if not math.isfinite(val):
+                    raise FloatingPointError(
+                        f"validation loss became {val} at epoch {epoch + 1}; lower "
+                        f"learning_rate (now {config.learning_rate}) or check the input for "
+                        "extreme values"
+                    )
+                history["val_loss"].append(val)
+                if val < best - config.tol * abs(best if math.isfinite(best) else 1.0):
+                    best, stall, history["best_epoch"] = val, 0, epoch + 1
+                    best_state = copy.deepcopy(
+                        (ema.shadow if ema is not None else None, network.state_dict())
+                    )
+                else:
+                    stall += 1
+                if stall >= config.n_iter_no_change:
+                    history["stopped_early"] = True
+            if progress is not None:
+                _report_epoch(progress, config, history, stall if validate else None)
+            if history["stopped_early"] or (config.max_steps is not None
+                                            and history["n_steps"] >= config.max_steps):
                 break
-        history["loss"].append(running / max(seen, 1))
-        history["n_iter"] = epoch + 1
-        if validate:
-            if ema is not None:
-                ema.swap(network)
-            val = _mean_loss(network, loss_fn, samples, val_idx, batch_size, seed + 2, device,
-                             autocast)
-            if ema is not None:
-                ema.swap(network)
-            if not math.isfinite(val):
-                raise FloatingPointError(
-                    f"validation loss became {val} at epoch {epoch + 1}; lower learning_rate "
-                    f"(now {config.learning_rate}) or check the input for extreme values"
-                )
-            history["val_loss"].append(val)
-            if val < best - config.tol * abs(best if math.isfinite(best) else 1.0):
-                best, stall, history["best_epoch"] = val, 0, epoch + 1
-                best_state = copy.deepcopy(
-                    (ema.shadow if ema is not None else None, network.state_dict())
-                )
-            else:
-                stall += 1
-            if config.verbose:
-                epochs.set_postfix(loss=f"{history['loss'][-1]:.4f}", val=f"{val:.4f}")
-            if stall >= config.n_iter_no_change:
-                history["stopped_early"] = True
-                break
-        elif config.verbose:
-            epochs.set_postfix(loss=f"{history['loss'][-1]:.4f}")
-        if config.max_steps is not None and history["n_steps"] >= config.max_steps:
-            break
+        ending = _ending(history, config)
+    finally:
+        if progress is not None:
+            progress.close(ending)
     if best_state is not None:
         shadow, state = best_state
         network.load_state_dict(state)
@@ -443,3 +454,27 @@ def train_network(network, loss_fn, samples, config: TrainingConfig, *, seed: in
     network.eval()
     history["fit_seconds"] = time.perf_counter() - started
     return history
+
+
+def _report_epoch(progress, config, history, stall):
+    """One epoch done: the bar's figures, and at ``verbose >= 2`` a line of its own
+    (``stall``: epochs without improvement, ``None`` without validation)."""
+    figures = {"loss": f"{history['loss'][-1]:.4f}"}
+    if stall is not None:
+        figures["val_loss"] = f"{history['val_loss'][-1]:.4f}"
+    progress.update(1, **figures)
+    if config.verbose >= 2:
+        line = f"{progress.desc}: epoch {history['n_iter']}/{config.max_iter}, " \
+               + ", ".join(f"{name}={value}" for name, value in figures.items())
+        if stall:
+            line += f" (no improvement in {stall} of {config.n_iter_no_change})"
+        progress.write(line)
+
+
+def _ending(history, config):
+    """What a progress report ends with: why training stopped short of ``max_iter``
+    epochs, or ``None`` when it ran its course (its epochs, or its ``max_steps``)."""
+    if not history["stopped_early"]:
+        return None
+    return (f"stopped early at epoch {history['n_iter']}: no improvement in "
+            f"{config.n_iter_no_change} epochs, kept epoch {history['best_epoch']}")

@@ -10,6 +10,7 @@ from .. import _dask
 from .._core.exact import ExactModel, ExclusionError
 from .._core.learned import LearnedModel
 from .._core.paradigms import PARADIGMS, make_paradigm
+from .._core.progress import tracked_blocks
 from .._core.training import TrainingConfig
 from .._persistence import trust
 from .._reductions import collect_rows, finite_scores, mean_per_sample
@@ -66,17 +67,18 @@ class ModelSettings:
         options.setdefault("search", self.search)
         return ExactModel(paradigm, **options)
 
-    def learned_model(self, paradigm, network, n_samples, **options):
+    def learned_model(self, paradigm, network, n_samples, *, label=None, **options):
         """A ``network`` trained on ``n_samples`` samples with these settings, scored under
         ``paradigm`` built with the ``options`` it takes (and ``n_grid`` /
         ``n_inference_steps`` from ``n_scoring_timesteps`` / ``n_inference_steps`` when it
-        takes them)."""
+        takes them). ``label`` names its training in the progress reports of ``verbose``
+        (one network of several: ``"window 64"``)."""
         options = {"n_grid": self.n_scoring_timesteps,
                    "n_inference_steps": self.n_inference_steps, **options}
         paradigm, options = _paradigm(paradigm, options)
         return LearnedModel(paradigm, network, beta_schedule=self.beta_schedule,
                             n_timesteps=self.n_timesteps,
-                            training=self.training_for(n_samples),
+                            training=replace(self.training_for(n_samples), label=label),
                             **options)
 
 
@@ -139,9 +141,16 @@ class Modality:
         The fitted encoder.
     reduction_ : object
         What the reduction learned from the training samples' errors (``None``: nothing).
+    verbose : int
+        The detector's ``verbose``, which the shell sets when it builds the modality:
+        when positive, scoring that runs longer than a few seconds reports its progress
+        (:meth:`tracked`).
     """
 
     kind = None
+    verbose = 0
+    #: Seconds scoring runs before ``verbose`` shows its progress: quick scoring says nothing.
+    scoring_delay = 2.0
     rowwise = True
     anomaly_kinds = ()
     #: Whether ``"fewshot"`` anomalies need masks of where the real ones are.
@@ -238,9 +247,20 @@ class Modality:
         """Encoded samples -> ``model``'s errors, folded (``training``: of the training
         samples, under the exact model's exclusion rule)."""
         try:
-            return self.fold(model.errors(encoded.samples, training=training), encoded)
+            blocks = model.errors(encoded.samples, training=training)
+            return self.fold(self.tracked(blocks, encoded, training), encoded)
         except ExclusionError as exc:
             raise ValueError(self.explain_exclusion(exc)) from exc
+
+    def tracked(self, blocks, encoded, training=False):
+        """A model's error ``blocks`` of ``encoded``, passed on as they come and, when
+        ``verbose``, counted in a progress report shown once they take more than
+        :attr:`scoring_delay` seconds (the exact model's fit scores every training
+        sample, and long scoring would otherwise say nothing)."""
+        if not self.verbose:
+            return blocks
+        what = "scoring the training samples" if training else "scoring"
+        return tracked_blocks(blocks, len(encoded.samples), what, delay=self.scoring_delay)
 
     def fit_scores(self, model, encoded):
         """The training samples' scores, after the reduction has learned from their

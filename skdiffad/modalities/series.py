@@ -9,6 +9,7 @@ from .. import _dask
 from .._core.ensemble import ScaleEnsemble
 from .._core.exact import ExclusionError
 from .._core.plans import grating_masks
+from .._core.progress import tracked_blocks
 from .._core.samples import WindowSamples, fold, window_starts
 from .._encoders import Encoded, ScalesEncoded, SeriesEncoder
 from .._encoders.series import head_steps, min_training_steps
@@ -112,7 +113,7 @@ class SeriesModality(Modality):
             return settings.exact_model(self.scoring, exclusion="two-fold", hidden=hidden)
         network = {"name": "conv1d", "widths": self.widths, "kernel_size": self.kernel_size}
         return settings.learned_model(self.scoring, network, len(encoded.training),
-                                      t0_range=T0_RANGE, hidden=hidden)
+                                      t0_range=T0_RANGE, hidden=hidden, label=f"window {length}")
 
     def explain_exclusion(self, exc):
         return (
@@ -144,6 +145,18 @@ class SeriesModality(Modality):
         """Each length's window errors summed onto the steps they cover: ``(sums, counts)``
         of shape ``(C, n)`` per length (``None`` for a length that did not score it)."""
         return [None if stream is None else fold_steps(stream, part.samples)
+                for stream, part in zip(blocks, encoded.parts)]
+
+    def tracked(self, blocks, encoded, training=False):
+        """Each length's error blocks in a progress report of its own (see
+        :meth:`Modality.tracked`)."""
+        if not self.verbose:
+            return blocks
+        what = "scoring the training series" if training else "scoring"
+        return [None if stream is None
+                else tracked_blocks(stream, len(part.samples),
+                                    f"{what}, window {part.samples.extent}", unit="window",
+                                    delay=self.scoring_delay)
                 for stream, part in zip(blocks, encoded.parts)]
 
     def _divides(self):

@@ -1,6 +1,9 @@
 """The training loop (seeding, NaN guard, early stopping, EMA, step cap) and its losses."""
 
+import io
 import math
+import re
+import sys
 
 import numpy as np
 import pytest
@@ -15,6 +18,7 @@ from skdiffad._core import (
     denoising_loss,
     imputation_loss,
     make_schedule,
+    progress,
     time_loss,
     train_network,
 )
@@ -468,3 +472,118 @@ def test_training_is_the_same_whatever_serves_the_samples():
     assert same_weights(nets[0], nets[1]) and same_weights(nets[1], nets[2])
     assert not same_weights(nets[0], conv_net(2, 2))  # training did something
     assert max(array.requests[:5]) <= 8
+
+
+# ------------------------------------------------------------ progress reports
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal, so the loop draws a tqdm bar on it."""
+
+    def isatty(self):
+        return True
+
+
+def last_bar(text):
+    """The last state a tqdm bar drew (it redraws in place after a carriage return)."""
+    return text.rstrip("\n").split("\r")[-1]
+
+
+def flat_loss(network, x, y, generator):
+    return (network(x) * 0).sum(dim=1) + 1.0
+
+
+def test_the_bar_ends_full_when_max_steps_ends_training(monkeypatch):
+    """The defect of issue #29: a budget met inside the last epoch left 9/10."""
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    _, history = fit_regression(config(max_iter=10, max_steps=10, batch_size=64, verbose=1))
+    bar = last_bar(sys.stderr.getvalue())
+    assert history["n_iter"] == 10 and history["n_steps"] == 10
+    assert bar.startswith("training: 100%") and "10/10" in bar
+    assert sys.stderr.getvalue().endswith("\n")  # closed: the next output starts a line
+
+
+def test_the_bar_is_drawn_full_when_training_ends_short_of_max_iter(monkeypatch):
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    # 0.1's epoch count capped by max_steps: 4 steps of an epoch of 4 batches
+    _, history = fit_regression(config(max_iter=10, max_steps=4, verbose=1))
+    assert history["n_iter"] == 1
+    assert "100%" in last_bar(sys.stderr.getvalue()) and "1/1" in last_bar(sys.stderr.getvalue())
+
+
+def test_early_stopping_is_announced_on_the_bar(monkeypatch):
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    _, history = fit(flat_loss, regression_data(), config(
+        max_iter=50, early_stopping=True, validation_fraction=0.25, n_iter_no_change=3,
+        verbose=1, label="window 64"), in_dim=3, out_dim=3, time_embed_dim=0)
+    bar = last_bar(sys.stderr.getvalue())
+    assert history["stopped_early"] and history["n_iter"] == 4
+    assert bar.startswith("window 64: stopped early at epoch 4: no improvement in 3 epochs")
+    assert "4/50" in bar and "val_loss=1.0000" in bar
+
+
+def test_early_stopping_is_announced_in_a_log(capsys):
+    fit(flat_loss, regression_data(), config(
+        max_iter=50, early_stopping=True, validation_fraction=0.25, n_iter_no_change=3,
+        verbose=1), in_dim=3, out_dim=3, time_embed_dim=0)
+    err = capsys.readouterr().err
+    assert err.startswith("training: stopped early at epoch 4: no improvement in 3 epochs, "
+                          "kept epoch 1, 4/50 epochs in ")
+    assert err.count("\n") == 1
+
+
+def test_a_log_gets_a_line_not_a_redrawn_bar(capsys):
+    """stderr to a file: no carriage returns, one line when training ends (a bar
+    redrawn every 0.1 s filled logs with 198 KB for three fits)."""
+    _, history = fit_regression(config(max_iter=300, batch_size=64, verbose=1))
+    err = capsys.readouterr().err
+    assert history["n_iter"] == 300
+    assert "\r" not in err and err.count("\n") == 1 and len(err) < 100
+    assert err.startswith("training: 300 epochs in ") and "loss=" in err
+
+
+def test_a_long_training_logs_a_line_a_minute(capsys, monkeypatch):
+    clock = iter(range(0, 10_000, 7))  # every reading of the clock is 7 s later
+    monkeypatch.setattr(progress, "_now", lambda: next(clock))
+    fit_regression(config(max_iter=40, batch_size=64, verbose=1))
+    lines = capsys.readouterr().err.splitlines()
+    # 40 epochs over ~280 s: a line about every 60 s, then the closing one
+    assert 3 <= len(lines) <= 6
+    assert lines[0].startswith("training: ") and "/40 epochs, loss=" in lines[0]
+    assert re.fullmatch(r"training: 40 epochs in \dm\d\ds, loss=\d\.\d{4}", lines[-1])
+
+
+def test_verbose_2_adds_a_line_per_epoch(capsys):
+    fit(flat_loss, regression_data(), config(
+        max_iter=50, early_stopping=True, validation_fraction=0.25, n_iter_no_change=3,
+        verbose=2), in_dim=3, out_dim=3, time_embed_dim=0)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[:4] == [
+        "training: epoch 1/50, loss=1.0000, val_loss=1.0000",
+        "training: epoch 2/50, loss=1.0000, val_loss=1.0000 (no improvement in 1 of 3)",
+        "training: epoch 3/50, loss=1.0000, val_loss=1.0000 (no improvement in 2 of 3)",
+        "training: epoch 4/50, loss=1.0000, val_loss=1.0000 (no improvement in 3 of 3)"]
+    assert lines[4].startswith("training: stopped early at epoch 4") and len(lines) == 5
+
+
+def test_verbose_2_lines_go_above_the_bar(monkeypatch):
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    fit_regression(config(max_iter=3, batch_size=64, verbose=2))
+    out = sys.stderr.getvalue()
+    assert [f"training: epoch {i}/3, loss=" in out for i in (1, 2, 3)] == [True] * 3
+    assert "3/3" in last_bar(out)
+
+
+def test_verbose_0_prints_nothing(capsys, monkeypatch):
+    fit(flat_loss, regression_data(), config(
+        max_iter=50, early_stopping=True, validation_fraction=0.25, n_iter_no_change=3),
+        in_dim=3, out_dim=3, time_embed_dim=0)
+    assert capsys.readouterr() == ("", "")
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    fit_regression(config(max_iter=3))
+    assert sys.stderr.getvalue() == ""
+
+
+def test_an_error_ends_the_report_and_says_so(capsys):
+    with pytest.raises(FloatingPointError):
+        fit_regression(config(learning_rate=1e30, max_iter=20, verbose=1))
+    err = capsys.readouterr().err
+    assert err.startswith("training: stopped by an error, ") and err.endswith("\n")

@@ -106,7 +106,8 @@ class Discriminative(Restoring):
                                            mask_input=mask_input, defects=defects)
 
         max_steps = model.training.max_steps if self.head_steps is None else self.head_steps
-        training = dataclasses.replace(model.training, max_steps=max_steps)
+        training = dataclasses.replace(model.training, max_steps=max_steps,
+                                       label="segmentation head")
         history = train_network(head, loss, samples, training, seed=seed + 5,
                                 device=model.device_)
         return {"head": head.eval()}, {"head": history}
