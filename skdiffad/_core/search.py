@@ -45,6 +45,11 @@ _KMEANS_ITERATIONS = 10
 _BLOCK_ELEMENTS = 1 << 24
 
 
+# Distances to the centres per block of the probe choice: small enough to stay in cache
+# (1M queries of 20 features chose their lists 2.4 times faster than in 64 MiB blocks).
+_PROBE_ELEMENTS = 1 << 19
+
+
 def _block_rows(n_features):
     return max(1, _BLOCK_ELEMENTS // max(int(n_features), 1))
 
@@ -93,34 +98,53 @@ class IVFIndex:
         self.centres_ = _kmeans(torch.from_numpy(rows), self.n_lists, seed).numpy()
         self._centres64 = torch.from_numpy(self.centres_).double()
         self._centres_sq = (self._centres64 ** 2).sum(dim=1)
+        self._centres32_t = torch.from_numpy(self.centres_).T.contiguous()
+        self._centres_sq32 = self._centres_sq.float()
         quantiser = faiss.IndexFlatL2(d)
         quantiser.add(self.centres_)
         self._index = faiss.IndexIVFFlat(quantiser, d, self.n_lists)
         self._quantiser = quantiser  # the index does not own it
         self._index.nprobe = self.n_probe
-        # each row goes to the list of its float64-nearest centre, as queries choose
+        # each row goes to the list of its nearest centre, chosen as queries choose
         assign = np.ascontiguousarray(self._probes(rows, 1)[0][:, 0])
         self._index.add_core(n, faiss.swig_ptr(rows), None, faiss.swig_ptr(assign))
 
     def _probes(self, queries, n_probe):
-        """The ``n_probe`` lists nearest to each query, from float64 distances, and
-        those distances (float32, as faiss takes them)."""
+        """The ``n_probe`` lists nearest to each query and their ranking distances
+        (``|c|^2 - 2 q.c``, float32, as faiss takes them).
+
+        They are ranked in float32 products, in small blocks that stay in cache. A
+        query whose last list chosen and first list left out are too close to tell
+        apart in float32 is ranked again in float64: the choice is then the same
+        whatever the other queries of its block (a product's rounding can depend
+        on the block's shape), up to ties float64 cannot separate either.
+        """
         n = len(queries)
         lists = np.empty((n, n_probe), dtype=np.int64)
         dist = np.empty((n, n_probe), dtype=np.float32)
-        step = _block_rows(queries.shape[1])
+        step = max(1, _PROBE_ELEMENTS // self.n_lists)
+        scale = float(np.sqrt((self.centres_.astype(np.float64) ** 2).sum(axis=1).max()))
         with torch.inference_mode():
             for start in range(0, n, step):
                 stop = min(start + step, n)
-                q = torch.from_numpy(np.asarray(queries[start:stop])).double()
-                d2 = torch.addmm(self._centres_sq[None], q, self._centres64.T, alpha=-2.0)
-                # n_probe passes of argmin: a top-k over a hundred centres costs more
-                rows = torch.arange(stop - start)
-                for j in range(n_probe):
-                    best = d2.argmin(dim=1)
-                    lists[start:stop, j] = best.numpy()
-                    dist[start:stop, j] = d2[rows, best].float().numpy()
-                    d2[rows, best] = math.inf
+                q = torch.from_numpy(np.asarray(queries[start:stop], dtype=np.float32))
+                d2 = torch.addmm(self._centres_sq32[None], q, self._centres32_t, alpha=-2.0)
+                found, values = _smallest(d2, min(n_probe + 1, self.n_lists))
+                lists[start:stop] = found[:, :n_probe].numpy()
+                dist[start:stop] = values[:, :n_probe].numpy()
+                if found.shape[1] <= n_probe:
+                    continue
+                # float32 products err by about 1e-7 of (|q| + |c|)^2
+                size = (q.double().norm(dim=1) + scale) ** 2
+                gap = (values[:, n_probe] - values[:, n_probe - 1]).double()
+                unsure = torch.nonzero(gap <= 1e-5 * size).flatten()
+                if len(unsure):
+                    exact = torch.addmm(self._centres_sq[None], q[unsure].double(),
+                                        self._centres64.T, alpha=-2.0)
+                    found, values = _smallest(exact, n_probe)
+                    rows = (start + unsure).numpy()
+                    lists[rows] = found.numpy()
+                    dist[rows] = values.float().numpy()
         return lists, dist
 
     def kneighbors(self, queries, n_neighbors):
@@ -141,6 +165,20 @@ class IVFIndex:
         distances = np.sqrt(np.maximum(d2.astype(np.float64), 0.0))
         distances[found < 0] = np.inf
         return distances, found
+
+
+def _smallest(d2, count):
+    """Columns of the ``count`` smallest values of each row, in order, and the values:
+    ``count`` passes of argmin (a top-k over a hundred columns costs more)."""
+    rows = torch.arange(len(d2))
+    found = torch.empty((len(d2), count), dtype=torch.int64)
+    values = torch.empty((len(d2), count), dtype=d2.dtype)
+    for j in range(count):
+        best = d2.argmin(dim=1)
+        found[:, j] = best
+        values[:, j] = d2[rows, best]
+        d2[rows, best] = math.inf
+    return found, values
 
 
 def _nearest_centre(rows, centres):

@@ -185,9 +185,11 @@ def standardise(X, centre, scale):
     one of the sign of ``X`` (clipped to ``CLIP`` later). NaN stays NaN.
     """
     with np.errstate(over="ignore", invalid="ignore"):
-        Z = (X - centre) / scale
-        bad = ~np.isfinite(Z) & np.isfinite(X)
-        if bad.any():
+        Z = X - centre
+        Z /= scale  # in place: one array of the input's size, not three
+        finite = np.isfinite(Z)
+        bad = None if finite.all() else ~finite & np.isfinite(X)
+        if bad is not None and bad.any():
             alt = X / scale - centre / scale
             alt = np.where(np.isfinite(alt), alt, np.sign(X) * np.inf)
             Z = np.where(bad, alt, Z)

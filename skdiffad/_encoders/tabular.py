@@ -202,8 +202,12 @@ class TabularEncoder(InputRecord):
     def _encode_numeric(self, X):
         Z = standardise(X, self.mean_, self.scale_)
         mask = ~np.isnan(Z)
-        Z = np.clip(np.nan_to_num(Z, nan=0.0), -CLIP, CLIP).astype(np.float32)
-        return Z, (mask if not mask.all() else None)
+        full = mask.all()
+        if not full:
+            Z[~mask] = 0.0
+        # in place; the clip takes infinities to the bounds as well
+        Z = np.clip(Z, -CLIP, CLIP, out=Z).astype(np.float32)
+        return Z, (None if full else mask)
 
     # --------------------------------------------------------------- frame path
     def _fit_frame(self, X):
