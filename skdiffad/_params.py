@@ -55,7 +55,7 @@ SHARED = {
         '{"exact", "ivf"}',
         "How the exact model finds a sample's nearest stored samples on the CPU: "
         '``"exact"`` compares it with every stored sample; ``"ivf"`` reads only the '
-        "stored samples of the 2 of about sqrt(``max_samples``) clusters nearest to it "
+        "stored samples of the 3 of about 2 sqrt(``max_samples``) clusters nearest to it "
         "(an inverted-file index, scanned by faiss: ``pip install faiss-cpu``), many "
         "times faster at scale but approximate, since a true neighbour in an unread "
         "cluster is missed. The index serves samples without gaps, whole-sample "

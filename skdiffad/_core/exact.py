@@ -116,9 +116,9 @@ class ExactModel:
         How the nearest stored samples are found on the CPU: compared with every
         stored sample (exact), or by an inverted-file index
         (:class:`~skdiffad._core.search.IVFIndex`, needs faiss) that reads about
-        ``N_PROBE / sqrt(N)`` of them and may miss a true neighbour. The index
+        ``N_PROBE / (2 sqrt(N))`` of them and may miss a true neighbour. The index
         answers queries without gaps, ``"time"`` with at most a list's worth of
-        neighbours (``sqrt(N)``) and element-wise paradigms that
+        neighbours (``sqrt(N) / 2``) and element-wise paradigms that
         restore every entry at once (not ``hidden`` masks, ``per_site`` or the
         two-fold rule's training samples); the exact search answers the others,
         every query on CUDA, and every query when fewer than
