@@ -93,7 +93,8 @@ def _main(data, out, *extra):
 # ------------------------------------------------------------------ registry
 def test_registry_builds_every_detector():
     assert [n for n in bi.DETECTORS if n.startswith("Diffusion")] == [
-        "Diffusion-default", "Diffusion-exact-p8", "Diffusion-exact-p8-raw", "Diffusion-unet",
+        "Diffusion-default", "Diffusion-ivf", "Diffusion-exact-p8", "Diffusion-exact-p8-raw",
+        "Diffusion-unet",
         "Diffusion-unet-full", "Diffusion-unet-simplex", "Diffusion-unet-ddad",
         "Diffusion-unet-feature", "Diffusion-unet-discriminative",
         "Diffusion-unet-discriminative-generated", "Diffusion-unet-small-discriminative",
@@ -105,6 +106,7 @@ def test_registry_builds_every_detector():
     expected = {**DiffusionImageDetector().get_params(), "random_state": 3, "device": "cpu"}
     assert default.get_params() == expected  # as a user gets it
     assert bi.SMOOTHING == default.smoothing  # the baselines' maps are smoothed alike
+    assert built["Diffusion-ivf"].get_params() == {**expected, "search": "ivf"}
     assert built["Diffusion-exact-p8"].patch_size == 8
     assert not built["Diffusion-exact-p8-raw"].pixel_normalisation
     params = {name: built[f"Diffusion-unet-{name}"].get_params() for name in (
