@@ -9,7 +9,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from . import _dask
 from ._encoders.series import AUTO_LENGTHS, SCALINGS
 from ._params import UNSET, document_shared
-from .base import BaseDiffusionDetector, _check_n_samples, _positive_ints, _seed_from
+from .base import (
+    BaseDiffusionDetector,
+    _check_n_samples,
+    _positive_ints,
+    _seed_from,
+    on_index,
+)
 from .modalities import SeriesModality
 
 __all__ = ["DiffusionTSDetector"]
@@ -429,7 +435,7 @@ class DiffusionTSDetector(BaseDiffusionDetector):
 
         Returns
         -------
-        scores : ndarray of shape (n_timestamps, n_channels), float64
+        scores : ndarray of shape (n_timestamps, n_channels), float64, or DataFrame
             Per-channel scores, with the detector's ``aggregation`` applied to
             each channel; NaN where the value is missing. With
             ``aggregation="step"`` their mean over a step's observed channels is
@@ -437,12 +443,14 @@ class DiffusionTSDetector(BaseDiffusionDetector):
             window mean need not fall in the same window as the channels'.
             With several window lengths, each length's scores are divided by
             its training scale (``reduction_["scales"]``) and averaged, as in
-            :meth:`decision_function`.
+            :meth:`decision_function`. A pandas ``X`` gives a DataFrame on its
+            index with its columns (a Series' name for one channel), a Dask
+            DataFrame a Dask DataFrame.
         """
         modality, model = self._fitted()
         if _dask.is_dask(X):
             return modality.dask_scores(self, X, "channel_scores")
-        return modality.channel_scores(model, X)
+        return on_index(X, modality.channel_scores(model, X), None)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
