@@ -103,6 +103,22 @@ def _renamed(scores, name):
     return scores.rename(name) if hasattr(scores, "rename") and np.ndim(scores) == 1 else scores
 
 
+def float_dtype(X):
+    """``float32`` when the values of ``X`` are float32 (an array's, a Dask array's, a
+    Series' or every column of a DataFrame), else ``None``: what generated samples are
+    cast to, as scikit-learn's transformers keep float32 data float32."""
+    dtypes = list(X.dtypes) if hasattr(X, "columns") else [getattr(X, "dtype", None)]
+    return np.dtype(np.float32) if dtypes and all(d == np.float32 for d in dtypes) else None
+
+
+def as_dtype(samples, dtype):
+    """Float ``samples`` (an array) cast to ``dtype`` (``None``: as they are); integer
+    images and DataFrames (which keep their training dtypes) are left alone."""
+    if dtype is None or not isinstance(samples, np.ndarray) or samples.dtype.kind != "f":
+        return samples
+    return samples.astype(dtype, copy=False)
+
+
 def _seed_from(random_state):
     """An int seed from scikit-learn's ``random_state`` (``None``: NumPy's global)."""
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
@@ -275,6 +291,7 @@ class BaseDiffusionDetector(BaseDetector):
                 setattr(self, name, value)
         self._record_training(history)
         self.decision_scores_ = decision_scores
+        self._sample_dtype = float_dtype(X)  # what sample() gives back: float32 stays float32
         # PyOD's predict_proba reads _classes; its _set_n_classes(y) would warn
         # whenever y is passed, which GridSearchCV always does.
         self._classes = 2
@@ -535,12 +552,19 @@ class BaseDiffusionDetector(BaseDetector):
         Returns
         -------
         samples
-            Decoded samples; the subclass says their kind.
+            Decoded samples; the subclass says their kind. Float samples come
+            in the training input's float dtype: float32 when ``X`` was
+            float32, float64 otherwise.
         """
         n = _check_n_samples(n_samples)
         modality, model = self._fitted()
-        return modality.sample(model, n, seed=_seed_from(random_state), sampler=sampler,
-                               n_steps=n_steps)
+        return self._as_fitted_dtype(modality.sample(
+            model, n, seed=_seed_from(random_state), sampler=sampler, n_steps=n_steps))
+
+    def _as_fitted_dtype(self, samples):
+        """Generated float samples in the training input's float dtype (float32 stays
+        float32; a detector fitted or saved before this was recorded gives float64)."""
+        return as_dtype(samples, getattr(self, "_sample_dtype", None))
 
     @property
     def network_(self):

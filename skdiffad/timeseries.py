@@ -393,7 +393,8 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         Returns
         -------
         windows : ndarray of shape (n_samples, window_size, n_channels)
-            Without ``context``: new windows in the units of the training series.
+            Without ``context``: new windows in the units of the training series
+            (float32 when it was float32, else float64; continuations too).
         continuations : ndarray of shape (n_samples, horizon, n_channels)
             With ``context``: the steps that follow it.
 
@@ -408,9 +409,10 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         if horizon is not None:
             horizon = _check_n_samples(horizon, "horizon")
         modality, model = self._fitted()
-        return modality.sample(model, n, seed=_seed_from(random_state), sampler=sampler,
-                               n_steps=n_steps, window_size=window_size, context=context,
-                               horizon=horizon, n_resample=n_resample)
+        return self._as_fitted_dtype(modality.sample(
+            model, n, seed=_seed_from(random_state), sampler=sampler, n_steps=n_steps,
+            window_size=window_size, context=context, horizon=horizon,
+            n_resample=n_resample))
 
     # ------------------------------------------------------------- public API
     center_ = property(lambda self: self.encoder_.center_, doc="Centre of each channel.")
