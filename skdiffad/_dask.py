@@ -317,13 +317,17 @@ def series(modality, model, X, *, channels=False, columns=False, training=False)
     repeated.
 
     Returns a Dask array of shape ``(n,)`` (``channels``: ``(n, C)``; ``columns``:
-    ``(n, K)``), or a Dask Series (DataFrame) on the index of a Dask DataFrame input
-    (``columns``: always the array).
+    ``(n, K)``), or for a Dask DataFrame or Series input a Dask Series named
+    ``"decision_function"`` (``channels``: a DataFrame with the input's columns) on its
+    index, as the in-memory scores of a pandas input are (``columns``: always the array).
     """
     import dask.array as da
     import dask.dataframe as dd
     from dask.highlevelgraph import HighLevelGraph
 
+    names = None  # the input's columns, a Series being one (as to_frame names it)
+    if isinstance(X, (dd.Series, dd.DataFrame)):
+        names = list((X.to_frame() if isinstance(X, dd.Series) else X).columns)
     X, index = series_array(modality, X)
     n, n_channels = X.shape
     n_lengths = len(modality.lengths_for(model, n))
@@ -364,10 +368,8 @@ def series(modality, model, X, *, channels=False, columns=False, training=False)
     if index is None or columns:
         return scores
     if channels:
-        names = modality.feature_names_in_
-        return dd.from_dask_array(scores, columns=None if names is None else list(names),
-                                  index=index)
-    return dd.from_dask_array(scores, index=index)
+        return dd.from_dask_array(scores, columns=names, index=index)
+    return dd.from_dask_array(scores, columns="decision_function", index=index)
 
 
 # ---------------------------------------------------------------- video

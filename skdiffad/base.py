@@ -17,8 +17,12 @@ import inspect
 import numbers
 
 import numpy as np
+import pandas as pd
 import torch
 from pyod.models.base import BaseDetector
+from scipy.special import erf
+from scipy.stats import binom
+from sklearn.preprocessing import MinMaxScaler
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -75,6 +79,45 @@ def _stream_record(history, streams):
 def _unset(value):
     """Whether a deprecated parameter holds its default (it was not set)."""
     return isinstance(value, str) and value == UNSET
+
+
+def on_index(X, values, name, columns=None):
+    """``values`` (one entry per row of ``X``) as ``X`` came: for a pandas ``X`` a Series
+    named ``name`` on ``X``'s index, or for 2-D values a DataFrame with ``columns``
+    (``None``: ``X``'s own, a Series being one column as ``to_frame`` has it); for
+    anything else the array itself."""
+    if not isinstance(X, (pd.DataFrame, pd.Series)):
+        return values
+    if np.ndim(values) == 1:
+        return pd.Series(values, index=X.index, name=name)
+    return pd.DataFrame(values, index=X.index,
+                        columns=input_columns(X) if columns is None else columns)
+
+
+def input_columns(X):
+    """The column labels of a pandas (or Dask) DataFrame, or of a Series as one column."""
+    return list((X.to_frame() if not hasattr(X, "columns") else X).columns)
+
+
+def _renamed(scores, name):
+    """A (Dask or pandas) Series of scores renamed ``name``; an array as it is."""
+    return scores.rename(name) if hasattr(scores, "rename") and np.ndim(scores) == 1 else scores
+
+
+def float_dtype(X):
+    """``float32`` when the values of ``X`` are float32 (an array's, a Dask array's, a
+    Series' or every column of a DataFrame), else ``None``: what generated samples are
+    cast to, as scikit-learn's transformers keep float32 data float32."""
+    dtypes = list(X.dtypes) if hasattr(X, "columns") else [getattr(X, "dtype", None)]
+    return np.dtype(np.float32) if dtypes and all(d == np.float32 for d in dtypes) else None
+
+
+def as_dtype(samples, dtype):
+    """Float ``samples`` (an array) cast to ``dtype`` (``None``: as they are); integer
+    images and DataFrames (which keep their training dtypes) are left alone."""
+    if dtype is None or not isinstance(samples, np.ndarray) or samples.dtype.kind != "f":
+        return samples
+    return samples.astype(dtype, copy=False)
 
 
 def _seed_from(random_state):
@@ -256,6 +299,7 @@ class BaseDiffusionDetector(BaseDetector):
                 setattr(self, name, value)
         self._record_training(history)
         self.decision_scores_ = decision_scores
+        self._sample_dtype = float_dtype(X)  # what sample() gives back: float32 stays float32
         # PyOD's predict_proba reads _classes; its _set_n_classes(y) would warn
         # whenever y is passed, which GridSearchCV always does.
         self._classes = 2
@@ -323,18 +367,62 @@ class BaseDiffusionDetector(BaseDetector):
 
         Returns
         -------
-        scores : ndarray, float64
-            Anomaly scores in the units of the detector's scoring.
+        scores : ndarray of shape (n_samples,), float64, or pandas.Series
+            Anomaly scores in the units of the detector's scoring. A pandas
+            ``X`` (a DataFrame, or a Series for a series detector) gives a
+            Series named ``"decision_function"`` on ``X``'s index, and a Dask
+            DataFrame a Dask Series on its index; an array gives an array.
         """
         modality, model = self._fitted()
         if _dask.is_dask(X):
-            return modality.dask_scores(self, X)
+            return _renamed(modality.dask_scores(self, X), "decision_function")
+        return on_index(X, modality.scores(model, X), "decision_function")
+
+    def _scores(self, X):
+        """:meth:`decision_function` of an in-memory ``X`` as an array (what the labels,
+        probabilities and confidences are computed from)."""
+        modality, model = self._fitted()
         return modality.scores(model, X)
 
     def score_samples(self, X):
         """Opposite of :meth:`decision_function` (scikit-learn's sign: higher = more
-        normal), for the same ``X``."""
-        return -self.decision_function(X)
+        normal), for the same ``X``; a Series named ``"score_samples"`` for pandas."""
+        return _renamed(-self.decision_function(X), "score_samples")
+
+    def fit_predict(self, X, y=None):
+        """Fit on ``X`` and return the training samples' labels, ``labels_``.
+
+        scikit-learn's ``OutlierMixin`` convention, without the ``FutureWarning`` of
+        PyOD's own ``fit_predict``: the labels are those ``fit`` gave the training
+        samples (scored as new data would be, see ``decision_scores_``), so
+        ``fit_predict(X)`` equals ``fit(X).labels_``.
+
+        Parameters
+        ----------
+        X : array-like
+            Training data, as in :meth:`fit`.
+        y : Ignored
+            Present for API consistency.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), int, or pandas.Series
+            0/1 (1: anomaly); a Series named ``"predict"`` on the index of a
+            pandas ``X``.
+
+        Raises
+        ------
+        TypeError
+            For a Dask collection of rows (a table, images): ``labels_`` then
+            label the rows sampled at fit, not every row of ``X``. Fit, then call
+            :meth:`predict`.
+        """
+        if _dask.is_dask(X) and self.modality_class.rowwise:
+            raise TypeError(f"{type(self).__name__}.fit_predict does not take a Dask "
+                            "collection of rows: fit scores only the rows it samples "
+                            "(max_samples), so labels_ are theirs; call fit(X) and then "
+                            "predict(X) (lazy, every row)")
+        return on_index(X, self.fit(X, y).labels_, "predict")
 
     def predict(self, X, return_confidence=False):
         """0/1 label of each sample (1: anomaly): its score above ``threshold_``.
@@ -344,26 +432,55 @@ class BaseDiffusionDetector(BaseDetector):
         X : array-like
             Data of the same kind as seen in fit; a Dask collection gives a lazy one.
         return_confidence : bool, default=False
-            Also return PyOD's confidence of each label.
+            Also return PyOD's confidence of each label (from the same scores).
 
         Returns
         -------
-        labels : ndarray of shape (n_samples,), int
-        confidence : ndarray of shape (n_samples,)
-            Only with ``return_confidence=True``.
+        labels : ndarray of shape (n_samples,), int, or pandas.Series
+            A Series named ``"predict"`` on the index of a pandas ``X``.
+        confidence : ndarray of shape (n_samples,), or pandas.Series
+            Only with ``return_confidence=True``; see :meth:`predict_confidence`.
         """
-        if not _dask.is_dask(X):
-            return super().predict(X, return_confidence=return_confidence)
-        check_is_fitted(self, ["decision_scores_", "threshold_"])
-        labels = (self.decision_function(X) > self.threshold_).astype(int)
+        check_is_fitted(self, ["decision_scores_", "threshold_", "labels_"])
+        if _dask.is_dask(X):
+            labels = _renamed((self.decision_function(X) > self.threshold_).astype(int),
+                              "predict")
+            if return_confidence:
+                return labels, self.predict_confidence(X)
+            return labels
+        scores = self._scores(X)
+        labels = on_index(X, (scores > self.threshold_).astype(int), "predict")
         if return_confidence:
-            return labels, self.predict_confidence(X)
+            return labels, on_index(X, self._confidence(scores), "predict_confidence")
         return labels
 
     def predict_proba(self, X, method="linear", return_confidence=False):
         """PyOD's outlier probability of each sample (see
         :meth:`pyod.models.base.BaseDetector.predict_proba`); row-wise on a Dask
-        collection."""
+        collection.
+
+        Parameters
+        ----------
+        X : array-like
+            Data of the same kind as seen in fit.
+        method : {"linear", "unify"}, default="linear"
+            ``"linear"``: the score min-max scaled by the training scores' range
+            and clipped to [0, 1]; ``"unify"``: the Gaussian error function of the
+            score standardised by the training scores (Kriegel et al., 2011).
+        return_confidence : bool, default=False
+            Also return :meth:`predict_confidence` (from the same scores).
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, 2), or pandas.DataFrame
+            Probability of normal (column 0) and of anomaly (column 1); a
+            DataFrame with columns 0 and 1 on the index of a pandas ``X``.
+        confidence : ndarray of shape (n_samples,), or pandas.Series
+            Only with ``return_confidence=True``.
+        """
+        check_is_fitted(self, ["decision_scores_", "threshold_", "labels_"])
+        if method not in ("linear", "unify"):
+            raise ValueError(f"method must be 'linear' or 'unify', got {method!r}")
         if _dask.is_dask(X):
             self._check_rowwise_dask("predict_proba")
             proba = _dask.rowwise(self, "predict_proba", X, out_event=(2,),
@@ -371,16 +488,42 @@ class BaseDiffusionDetector(BaseDetector):
             if return_confidence:
                 return proba, self.predict_confidence(X)
             return proba
-        return super().predict_proba(X, method=method, return_confidence=return_confidence)
+        scores = self._scores(X)
+        if method == "linear":
+            scaler = MinMaxScaler().fit(np.reshape(self.decision_scores_, (-1, 1)))
+            anomalous = scaler.transform(scores.reshape(-1, 1)).ravel().clip(0, 1)
+        else:
+            anomalous = erf((scores - self._mu) / (self._sigma * np.sqrt(2))).clip(0, 1)
+        proba = on_index(X, np.column_stack([1 - anomalous, anomalous]), None, columns=[0, 1])
+        if return_confidence:
+            return proba, on_index(X, self._confidence(scores), "predict_confidence")
+        return proba
 
     def predict_confidence(self, X):
         """PyOD's confidence in each label (see
         :meth:`pyod.models.base.BaseDetector.predict_confidence`); row-wise on a Dask
-        collection."""
+        collection.
+
+        Returns
+        -------
+        confidence : ndarray of shape (n_samples,), or pandas.Series
+            In [0, 1]; a Series named ``"predict_confidence"`` on the index of a
+            pandas ``X``.
+        """
+        check_is_fitted(self, ["decision_scores_", "threshold_", "labels_"])
         if _dask.is_dask(X):
             self._check_rowwise_dask("predict_confidence")
             return _dask.rowwise(self, "predict_confidence", X)
-        return super().predict_confidence(X)
+        return on_index(X, self._confidence(self._scores(X)), "predict_confidence")
+
+    def _confidence(self, scores):
+        """PyOD's confidence in the labels of ``scores`` (Perini et al., 2020): how
+        surely the label would survive a perturbed training set."""
+        training = np.sort(np.ravel(self.decision_scores_))
+        n = len(training)
+        posterior = (1 + np.searchsorted(training, scores, side="right")) / (2 + n)
+        confidence = 1 - binom.cdf(n - int(n * self.contamination), n, posterior)
+        return np.where(scores > self.threshold_, confidence, 1 - confidence)
 
     def _check_rowwise_dask(self, method):
         modality, _ = self._fitted()
@@ -417,12 +560,19 @@ class BaseDiffusionDetector(BaseDetector):
         Returns
         -------
         samples
-            Decoded samples; the subclass says their kind.
+            Decoded samples; the subclass says their kind. Float samples come
+            in the training input's float dtype: float32 when ``X`` was
+            float32, float64 otherwise.
         """
         n = _check_n_samples(n_samples)
         modality, model = self._fitted()
-        return modality.sample(model, n, seed=_seed_from(random_state), sampler=sampler,
-                               n_steps=n_steps)
+        return self._as_fitted_dtype(modality.sample(
+            model, n, seed=_seed_from(random_state), sampler=sampler, n_steps=n_steps))
+
+    def _as_fitted_dtype(self, samples):
+        """Generated float samples in the training input's float dtype (float32 stays
+        float32; a detector fitted or saved before this was recorded gives float64)."""
+        return as_dtype(samples, getattr(self, "_sample_dtype", None))
 
     @property
     def network_(self):

@@ -72,7 +72,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .base import _check_n_samples
+from .base import _check_n_samples, as_dtype, float_dtype
 from .image import DiffusionImageDetector
 from .modalities import ImageModality, SeriesModality, TableModality
 from .tabular import TabDiffusionDetector
@@ -197,6 +197,7 @@ default=None
             raise ValueError("anomaly_masks were given without anomalies")
         self.data_, self.detector_ = data, detector
         self._pool, self._real = pool, real
+        self._dtype = float_dtype(X)  # generated data keeps float32 normal data's dtype
         self.n_anomalies_ = 0 if real is None else len(real[0])
         return self
 
@@ -290,7 +291,8 @@ default=None
             Tables: rows as the detector's ``sample`` gives them (an array or
             a DataFrame). Series: windows ``(n_samples, window_size,
             n_channels)`` in the series' units. Images: as the image
-            detector's ``sample`` gives them.
+            detector's ``sample`` gives them. Float arrays are float32 when
+            the data given to :meth:`fit` was, float64 otherwise.
         y : ndarray
             Tables: ``(n_samples,)`` ones. Series: ``(n_samples,
             window_size)`` 0/1 per step. Images: ``(n_samples, H, W)`` 0/1
@@ -310,7 +312,8 @@ default=None
                                   anomalies=self._real, n_steps=self.n_steps)
             parts.append(Z)
             labels.append(y)
-        return modality.decode(np.concatenate(parts)), np.concatenate(labels)
+        decoded = modality.decode(np.concatenate(parts))
+        return as_dtype(decoded, getattr(self, "_dtype", None)), np.concatenate(labels)
 
     def inject(self, X, n_anomalies, kind=None, strength=None):
         """Plant anomalies into a series: a labelled copy of ``X`` (series only).
@@ -332,6 +335,7 @@ default=None
         Returns
         -------
         X_anomalous : ndarray of shape (n_timestamps, n_channels)
+            Float32 when ``X`` is float32, else float64.
         y : ndarray of shape (n_timestamps,)
             1 on the planted spans, 0 elsewhere.
         """
@@ -343,5 +347,7 @@ default=None
         n = _check_n_samples(n_anomalies, "n_anomalies")
         kinds = self._kinds(self.kind if kind is None else kind)
         strength = self._strength(self.strength if strength is None else strength)
-        return modality.inject(self.detector_.model_, X, n, kinds, strength,
-                               check_random_state(self.random_state), n_steps=self.n_steps)
+        planted, y = modality.inject(self.detector_.model_, X, n, kinds, strength,
+                                     check_random_state(self.random_state),
+                                     n_steps=self.n_steps)
+        return as_dtype(planted, float_dtype(X)), y

@@ -351,7 +351,7 @@ default="reconstruction"
         images : ndarray of shape (n_samples, H, W) or (n_samples, H, W, C)
             At the working size (``image_size``, else the fitted size), in the
             training pixels' range: ``uint8`` when those were 8-bit values,
-            float64 otherwise.
+            else float32 for float32 training images and float64 otherwise.
 
         Raises
         ------

@@ -310,7 +310,8 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         Returns
         -------
         rows : ndarray of shape (n_samples, n_features) or pandas.DataFrame
-            A float array for a detector fitted on an array; for one fitted on
+            A float array for a detector fitted on an array (float32 when that
+            array was float32, else float64); for one fitted on
             a DataFrame, a frame with its columns, order and dtypes: numeric
             columns de-standardised (integer columns rounded), every
             categorical entry a category seen in fit. A numeric column whose
@@ -339,5 +340,6 @@ class TabDiffusionDetector(BaseDiffusionDetector):
         n = _check_n_samples(n_samples)
         modality, model = self._fitted()
         seed = _seed_from(random_state)
-        return modality.sample(model, n, seed=_seed_from(seed), sampler=sampler,
-                               n_steps=n_steps, missing=bool(missing), missing_seed=seed)
+        return self._as_fitted_dtype(modality.sample(
+            model, n, seed=_seed_from(seed), sampler=sampler, n_steps=n_steps,
+            missing=bool(missing), missing_seed=seed))

@@ -9,7 +9,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from . import _dask
 from ._encoders.series import AUTO_LENGTHS, SCALINGS
 from ._params import UNSET, document_shared
-from .base import BaseDiffusionDetector, _check_n_samples, _positive_ints, _seed_from
+from .base import (
+    BaseDiffusionDetector,
+    _check_n_samples,
+    _positive_ints,
+    _seed_from,
+    on_index,
+)
 from .modalities import SeriesModality
 
 __all__ = ["DiffusionTSDetector"]
@@ -389,7 +395,8 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         Returns
         -------
         windows : ndarray of shape (n_samples, window_size, n_channels)
-            Without ``context``: new windows in the units of the training series.
+            Without ``context``: new windows in the units of the training series
+            (float32 when it was float32, else float64; continuations too).
         continuations : ndarray of shape (n_samples, horizon, n_channels)
             With ``context``: the steps that follow it.
 
@@ -404,9 +411,10 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         if horizon is not None:
             horizon = _check_n_samples(horizon, "horizon")
         modality, model = self._fitted()
-        return modality.sample(model, n, seed=_seed_from(random_state), sampler=sampler,
-                               n_steps=n_steps, window_size=window_size, context=context,
-                               horizon=horizon, n_resample=n_resample)
+        return self._as_fitted_dtype(modality.sample(
+            model, n, seed=_seed_from(random_state), sampler=sampler, n_steps=n_steps,
+            window_size=window_size, context=context, horizon=horizon,
+            n_resample=n_resample))
 
     # ------------------------------------------------------------- public API
     center_ = property(lambda self: self.encoder_.center_, doc="Centre of each channel.")
@@ -431,7 +439,7 @@ class DiffusionTSDetector(BaseDiffusionDetector):
 
         Returns
         -------
-        scores : ndarray of shape (n_timestamps, n_channels), float64
+        scores : ndarray of shape (n_timestamps, n_channels), float64, or DataFrame
             Per-channel scores, with the detector's ``aggregation`` applied to
             each channel; NaN where the value is missing. With
             ``aggregation="step"`` their mean over a step's observed channels is
@@ -439,12 +447,14 @@ class DiffusionTSDetector(BaseDiffusionDetector):
             window mean need not fall in the same window as the channels'.
             With several window lengths, each length's scores are divided by
             its training scale (``reduction_["scales"]``) and averaged, as in
-            :meth:`decision_function`.
+            :meth:`decision_function`. A pandas ``X`` gives a DataFrame on its
+            index with its columns (a Series' name for one channel), a Dask
+            DataFrame a Dask DataFrame.
         """
         modality, model = self._fitted()
         if _dask.is_dask(X):
             return modality.dask_scores(self, X, "channel_scores")
-        return modality.channel_scores(model, X)
+        return on_index(X, modality.channel_scores(model, X), None)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

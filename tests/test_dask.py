@@ -334,7 +334,7 @@ def test_fit_on_dask_streams_every_row_through_the_training_loop(table, frame):
     assert history["most_blocks_held"] <= _dask.STREAM_BLOCKS
     assert len(history["val_loss"]) == history["n_iter"]  # validated on 90 held rows
     assert det.decision_scores_.shape == (200,)  # the training scores are the sample's
-    scores = det.decision_function(X)
+    scores = np.asarray(det.decision_function(X))  # a Series for the frame
     assert np.all(np.isfinite(scores))
     # the shifted last 30 rows rank on top
     assert np.mean(scores[-30:, None] > scores[None, :-30]) > 0.9

@@ -277,3 +277,19 @@ def test_a_fitted_generator_pickles_and_clones(table_generator):
     fresh = clone(table_generator)
     assert not hasattr(fresh, "detector_")
     assert fresh.get_params()["n_steps"] == 50
+
+
+def test_float32_data_gives_float32_anomalies(table_generator, normal_rows, series_generator,
+                                              series):
+    """Float32 normal data in, float32 anomalies out; float64 stays float64 (issue #29)."""
+    single = normal_rows[:300].astype(np.float32)
+    generator = AnomalyGenerator(table_generator.detector_, kind="local", random_state=0,
+                                 n_steps=5).fit(single)
+    rows, _ = generator.generate(4)
+    assert rows.dtype == np.float32
+    rows64, _ = generator.fit(single.astype(np.float64)).generate(4)
+    assert rows64.dtype == np.float64
+    np.testing.assert_allclose(rows, rows64, rtol=1e-6)
+    planted, _ = series_generator.inject(series[:400].astype(np.float32), 2, kind="spike")
+    assert planted.dtype == np.float32
+    assert series_generator.inject(series[:400], 2, kind="spike")[0].dtype == np.float64

@@ -66,8 +66,8 @@ def test_frames_come_back_as_they_were_given():
         "flag": rng.random(n) < 0.3,
     })
     frame.loc[rng.random(n) < 0.2, "size"] = np.nan
-    det = TabDiffusionDetector(denoiser="mlp", scoring="reconstruction", widths=(32,), max_steps=100,
-                               **FAST).fit(frame)
+    det = TabDiffusionDetector(denoiser="mlp", scoring="reconstruction", widths=(32,),
+                               max_steps=100, **FAST).fit(frame)
     rows = det.sample(1000, random_state=0, sampler="ddim")
     assert list(rows.columns) == list(frame.columns)
     assert rows.dtypes.to_dict() == frame.dtypes.to_dict()
@@ -186,3 +186,49 @@ def test_image_detectors_without_a_gaussian_denoiser_say_what_to_fit():
         det = DiffusionImageDetector(widths=(8, 16), max_steps=2, **FAST, **params).fit(images)
         with pytest.raises(ValueError, match=match):
             det.sample(1)
+
+
+# ------------------------------------------------------------------ float32
+def test_float32_data_samples_float32_and_float64_stays_float64(correlated):
+    """As scikit-learn's transformers preserve float32 (issue #29): the samples are the
+    float64 ones rounded, whatever kind of data the detector was fitted on."""
+    single = correlated.astype(np.float32)
+    quick = {"denoiser": "mlp", "scoring": "density", "widths": (8,), "max_steps": 5, **FAST}
+    det32 = TabDiffusionDetector(**quick).fit(single)
+    det64 = TabDiffusionDetector(**quick).fit(single.astype(np.float64))
+    rows32, rows64 = det32.sample(5, random_state=0), det64.sample(5, random_state=0)
+    assert rows32.dtype == np.float32 and rows64.dtype == np.float64
+    np.testing.assert_allclose(rows32, rows64, rtol=1e-6)
+    assert det32.sample(5, random_state=0, missing=True).dtype == np.float32
+
+    sine = np.sin(np.arange(300) / 4).astype(np.float32)
+    series = DiffusionTSDetector(denoiser="unet", window_size=16, widths=(8,), max_steps=3,
+                                 **FAST).fit(sine)
+    ddim = {"random_state": 0, "sampler": "ddim", "n_steps": 2}
+    assert series.sample(2, **ddim).dtype == np.float32
+    assert series.sample(2, context=sine[:40], horizon=4, **ddim).dtype == np.float32
+    assert series.fit(pd.Series(sine)).sample(2, **ddim).dtype == np.float32
+    assert series.fit(sine.astype(np.float64)).sample(2, **ddim).dtype == np.float64
+
+    images = np.random.default_rng(0).random((12, 8, 8)).astype(np.float32)
+    drawn = DiffusionImageDetector(denoiser="unet", widths=(4,), max_steps=3, **FAST) \
+        .fit(images).sample(2, **ddim)
+    assert drawn.dtype == np.float32
+
+
+def test_a_frame_keeps_its_column_dtypes_when_sampled():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=200).astype(np.float32), "b": rng.normal(size=200)})
+    det = TabDiffusionDetector(denoiser="mlp", scoring="density", widths=(8,), max_steps=5,
+                               **FAST).fit(frame)
+    assert dict(det.sample(3, random_state=0).dtypes) == dict(frame.dtypes)
+
+
+def test_a_detector_saved_before_the_dtype_was_recorded_samples_float64(correlated, tmp_path):
+    det = TabDiffusionDetector(denoiser="mlp", scoring="density", widths=(8,), max_steps=5,
+                               **FAST).fit(correlated.astype(np.float32))
+    del det._sample_dtype  # as a detector fitted by 0.2 is loaded
+    assert det.sample(2, random_state=0).dtype == np.float64
+    det.fit(correlated.astype(np.float32)).save(tmp_path / "det")
+    loaded = TabDiffusionDetector.load(tmp_path / "det")
+    assert loaded.sample(2, random_state=0).dtype == np.float32
