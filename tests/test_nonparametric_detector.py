@@ -232,6 +232,18 @@ def test_ivf_search_scores_close_to_the_exact_search():
                                   s_ivf)
 
 
+def test_a_saved_ivf_detector_loads_with_its_index(tmp_path):
+    pytest.importorskip("faiss")
+    import skdiffad
+
+    X = np.random.default_rng(0).standard_normal((3000, 12))
+    det = TabDiffusionDetector(random_state=0, search="ivf").fit(X)
+    loaded = skdiffad.load(det.save(tmp_path / "ivf"))
+    assert loaded.search == "ivf" and loaded.model_._ivf is not None
+    Q = np.random.default_rng(1).standard_normal((500, 12))
+    np.testing.assert_array_equal(loaded.decision_function(Q), det.decision_function(Q))
+
+
 def test_search_is_validated():
     with pytest.raises(ValueError, match="search"):
         TabDiffusionDetector(search="hnsw").fit(np.zeros((20, 2)))
