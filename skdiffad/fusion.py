@@ -660,6 +660,25 @@ class FusionDetector(_BaseComposition, BaseDetector):
         """Opposite of :meth:`decision_function` (scikit-learn's sign)."""
         return -self.decision_function(X)
 
+    def fit_predict(self, X, y=None):
+        """Fit on ``X`` and return the training samples' labels, ``labels_``
+        (scikit-learn's convention, without the ``FutureWarning`` of PyOD's own
+        ``fit_predict``).
+
+        Parameters
+        ----------
+        X : DataFrame, array-like or dict
+            Training data, as in :meth:`fit`.
+        y : Ignored
+            Present for API consistency.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), int
+            0/1 (1: anomaly).
+        """
+        return self.fit(X, y).labels_
+
     # ------------------------------------------------------------- persistence
     def __getstate__(self):
         return stamp(super().__getstate__())

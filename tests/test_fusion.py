@@ -365,3 +365,14 @@ def test_fitted_detector_pickles_and_refits_from_scratch(two_groups):
     assert not hasattr(det, "members_") and not hasattr(det, "ranges_")
     probabilities = _late().fit(X).predict_proba(test)
     assert probabilities.shape == (200, 2) and np.allclose(probabilities.sum(1), 1)
+
+
+def test_fit_predict_is_fit_then_labels_without_a_warning(two_groups):
+    import warnings
+
+    X = two_groups[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        labels = _late().fit_predict(X)
+    np.testing.assert_array_equal(labels, _late().fit(X).labels_)
+    assert set(np.unique(labels)) <= {0, 1} and labels.sum() > 0
