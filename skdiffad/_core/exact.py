@@ -47,7 +47,7 @@ from .nonparametric import (
 )
 from .paradigms import PARADIGMS, Paradigm, accumulate, make_paradigm
 from .samples import block_size, pad_block
-from .search import MIN_IVF_SAMPLES, SEARCHES, IVFIndex, faiss_module
+from .search import MIN_IVF_SAMPLES, SEARCHES, IVFIndex, faiss_module, ivf_lists
 
 __all__ = ["EXCLUSIONS", "ExactModel", "ExclusionError"]
 
@@ -209,17 +209,14 @@ class ExactModel:
         """Move the search to ``device`` (the stored samples stay on the CPU too)."""
         self.device_ = torch.device(device)
         flat = self.stored_.reshape(len(self.stored_), -1)
-        self._ivf = self._ivf_index(flat)
+        extra = 1 if self.exclusion == "self" else 0
+        k_search = (self.n_neighbors_ if not self.paradigm.elementwise else 1) + extra
+        self._ivf = self._ivf_index(flat, k_search)
         if not self.paradigm.elementwise:
             self._rows = flat.numpy()
-            k_search = self.n_neighbors_ + (1 if self.exclusion == "self" else 0)
             use_index = self.index is not None and k_search <= MAX_INDEX_NEIGHBOURS
-            self._index = self.index(self._rows) if use_index else None
-            # neighbours beyond a list's worth would mostly come from brute force
-            if self._ivf is not None and k_search * self._ivf.n_lists <= len(self._rows):
-                self._index = self._ivf
-            else:
-                self._ivf = None
+            self._index = self._ivf if self._ivf is not None \
+                else self.index(self._rows) if use_index else None
         else:
             flat = flat.to(self.device_)
             self._positions = torch.as_tensor(self.positions_, device=self.device_)
@@ -240,12 +237,14 @@ class ExactModel:
             self._sq_t = (flat * flat).T.contiguous()
         return self
 
-    def _ivf_index(self, flat):
+    def _ivf_index(self, flat, k_search):
         """The inverted-file index over the stored samples, or ``None`` where the exact
-        search runs (module and ``search`` docs)."""
+        search runs (module and ``search`` docs): ``k_search`` neighbours beyond a
+        list's worth would mostly come from brute force, so they search exactly."""
         if (self.search != "ivf" or self.device_.type != "cpu" or self.per_site
                 or (self.paradigm.elementwise and self.paradigm.hidden is not None)
-                or len(flat) < MIN_IVF_SAMPLES):
+                or len(flat) < MIN_IVF_SAMPLES
+                or k_search * ivf_lists(len(flat)) > len(flat)):
             return None
         try:
             faiss_module()
