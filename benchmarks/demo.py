@@ -1,4 +1,4 @@
-"""The main job in five minutes: diffusion detectors against PyOD baselines.
+"""The main job in about three minutes: diffusion detectors against PyOD baselines.
 
 Run from the repository root (``make demo`` does the same)::
 
@@ -18,7 +18,10 @@ When the ADBench files are found (under ``--data-dir``, else ``$SKDIFFAD_DATA``,
 else the ``shared/data`` folder next to the checkout, found from this file's
 location: :func:`benchmarks._common.resolve_data_dir`), four small ADBench sets are
 added (:data:`DEMO_ADBENCH`); without them the demo runs on the rest.
-The tabular part takes about four minutes on one CPU core.
+The demo uses one thread. On a 2-core CPU (our development machine) it takes about
+three minutes in all, after about 4 seconds of start-up, and the tabular part about
+2¾ minutes of that; README.md gives the time of every part, and each part prints
+its own wall time.
 
 Every tabular detector is run under the semi-supervised (one-class) protocol of
 :mod:`benchmarks.tabular`, seed 0: train on half of the normal rows, test on the
@@ -28,13 +31,14 @@ name 0.1 gave it); every other ``Diffusion-<scoring>`` row is
 ``TabDiffusionDetector(denoiser="mlp", scoring=...)`` with every other setting at its
 default. The table and the runs go to ``benchmarks/results/demo_*``.
 
-A second, shorter part runs :class:`~skdiffad.DiffusionTSDetector` against PyOD's
-windowed time-series detectors on three generated machines (1, 3 and 8 sensors,
-:func:`synthetic_series`), with the protocol of :mod:`benchmarks.timeseries`;
+A second, shorter part (about 7 seconds) runs :class:`~skdiffad.DiffusionTSDetector`
+against PyOD's windowed time-series detectors on three generated machines (1, 3 and 8
+sensors, :func:`synthetic_series`), with the protocol of :mod:`benchmarks.timeseries`;
 its table goes to ``benchmarks/results/demo_timeseries_*``.
 
-A third part, about 20 seconds on one core, runs :class:`~skdiffad.DiffusionImageDetector`
-on images with the harness of :mod:`benchmarks.image` (its protocol, metrics and
+A third part, about 4 seconds (about 10 run alone, ``--parts image``, which also pays
+for the start-up and the first calls), runs :class:`~skdiffad.DiffusionImageDetector` on
+images with the harness of :mod:`benchmarks.image` (its protocol, metrics and
 tables; :func:`digit_units` builds its units from :func:`sklearn.datasets.load_digits`,
 8x8 digits, grey levels 0-16):
 
@@ -55,7 +59,7 @@ sides above 8), so no spatial bottleneck and weak numbers here; ``PatchNN-p4`` i
 digit (one patch per image, a flat map). Its table goes to
 ``benchmarks/results/demo_image_*``.
 
-A fourth part, a few seconds, runs :class:`~skdiffad.DiffusionVideoDetector` on
+A fourth part, about a second, runs :class:`~skdiffad.DiffusionVideoDetector` on
 generated clips (:func:`walkway_data`, from :func:`skdiffad.datasets.make_walkway`:
 a fixed camera's 32x32 view of a walkway, 60 frames a clip, pedestrians walking at
 0.5-1 px/frame). The detectors fit on 6 normal clips and score 6 clips of the same
@@ -108,12 +112,13 @@ from skdiffad.datasets import (
 from skdiffad.datasets.video import WALKWAY_KINDS
 
 DEMO_DETECTORS = [
-    "Diffusion-nonparametric", "Diffusion-time", "Diffusion-reconstruction", "Diffusion-density", "Diffusion-score",
+    "Diffusion-nonparametric", "Diffusion-time", "Diffusion-reconstruction", "Diffusion-density",
+    "Diffusion-score",
     "IForest", "KNN", "LOF", "ECOD", "OCSVM", "HBOS",
 ]
 # A diffusion fit costs about the same on any small table (a fixed step budget), so
-# the demo's time is set by the number of datasets: eight keep it under five
-# minutes on one CPU core. Left out: 42_WBC and synthetic_local (every detector
+# the demo's time is set by the number of datasets: eight keep the tabular part to
+# about 2¾ minutes on one thread. Left out: 42_WBC and synthetic_local (every detector
 # scores close to 1.0 on them) and 45_wine (the UCI wine data of sklearn_wine_1).
 DEMO_ADBENCH = ["4_breastw", "6_cardio", "14_glass", "47_yeast"]
 ANOMALY_SHARE = 0.10
@@ -140,7 +145,8 @@ PARTS = ("tabular", "timeseries", "image", "video")
 
 
 def _one_class(X, target, normal_class, rng, share=ANOMALY_SHARE):
-    """``normal_class`` rows are normal; other rows, subsampled to ``share`` of the total, are anomalies."""
+    """``normal_class`` rows are normal; other rows, subsampled to ``share`` of the total,
+    are anomalies."""
     normal = np.flatnonzero(target == normal_class)
     others = np.flatnonzero(target != normal_class)
     n_anomalies = int(round(share / (1 - share) * len(normal)))

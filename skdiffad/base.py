@@ -125,7 +125,158 @@ def _seed_from(random_state):
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
-class BaseDiffusionDetector(BaseDetector):
+class PredictionsMixin:
+    """``score_samples``, ``predict``, ``predict_proba``, ``predict_confidence`` and
+    ``fit_predict`` of a fitted detector, from its scores and PyOD's threshold.
+
+    The class it is mixed into (before PyOD's ``BaseDetector``) provides
+    ``decision_function``, ``_scores(X)`` (the scores of an in-memory ``X`` as an
+    array), ``_check_rowwise_dask(method)`` (refuse a Dask ``X`` that ``method``
+    cannot map block by block), ``contamination`` and PyOD's fitted
+    ``decision_scores_``, ``threshold_``, ``labels_``, ``_mu`` and ``_sigma``; it
+    may override ``_index_source``. The formulas are PyOD's, computed from one pass
+    of scores; a pandas ``X`` gets pandas results on its index, an array arrays.
+    """
+
+    def _index_source(self, X):
+        """The pandas object whose index the results for ``X`` take (when it is one)."""
+        return X
+
+    def score_samples(self, X):
+        """Opposite of :meth:`decision_function` (scikit-learn's sign: higher = more
+        normal), for the same ``X``; a Series named ``"score_samples"`` where
+        :meth:`decision_function` gives a Series."""
+        return _renamed(-self.decision_function(X), "score_samples")
+
+    def fit_predict(self, X, y=None):
+        """Fit on ``X`` and return the training samples' labels, ``labels_``.
+
+        scikit-learn's ``OutlierMixin`` convention, without the ``FutureWarning`` of
+        PyOD's own ``fit_predict``: the labels are those ``fit`` gave the training
+        samples, so ``fit_predict(X)`` equals ``fit(X).labels_``.
+
+        Parameters
+        ----------
+        X : array-like (or a dict, for FusionDetector)
+            Training data, as in :meth:`fit`.
+        y : Ignored
+            Present for API consistency.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), int, or pandas.Series
+            0/1 (1: anomaly); a Series named ``"predict"`` on the index that
+            :meth:`decision_function` gives ``X``'s scores (a pandas ``X``'s).
+        """
+        return on_index(self._index_source(X), self.fit(X, y).labels_, "predict")
+
+    def predict(self, X, return_confidence=False):
+        """0/1 label of each sample (1: anomaly): its score above ``threshold_``.
+
+        Parameters
+        ----------
+        X : array-like (or a dict, for FusionDetector)
+            Data of the same kind as seen in fit; a Dask collection gives a lazy one.
+        return_confidence : bool, default=False
+            Also return PyOD's confidence of each label (from the same scores).
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), int, or pandas.Series
+            A Series named ``"predict"`` on the index that :meth:`decision_function`
+            gives ``X``'s scores (a pandas ``X``'s).
+        confidence : ndarray of shape (n_samples,), or pandas.Series
+            Only with ``return_confidence=True``; see :meth:`predict_confidence`.
+        """
+        check_is_fitted(self, ["decision_scores_", "threshold_", "labels_"])
+        if _dask.is_dask(X):
+            labels = _renamed((self.decision_function(X) > self.threshold_).astype(int),
+                              "predict")
+            if return_confidence:
+                return labels, self.predict_confidence(X)
+            return labels
+        scores, source = self._scores(X), self._index_source(X)
+        labels = on_index(source, (scores > self.threshold_).astype(int), "predict")
+        if return_confidence:
+            return labels, on_index(source, self._confidence(scores), "predict_confidence")
+        return labels
+
+    def predict_proba(self, X, method="linear", return_confidence=False):
+        """PyOD's outlier probability of each sample (see
+        :meth:`pyod.models.base.BaseDetector.predict_proba`); row-wise on a Dask
+        collection.
+
+        Parameters
+        ----------
+        X : array-like (or a dict, for FusionDetector)
+            Data of the same kind as seen in fit.
+        method : {"linear", "unify"}, default="linear"
+            ``"linear"``: the score min-max scaled by the training scores' range
+            and clipped to [0, 1]; ``"unify"``: the Gaussian error function of the
+            score standardised by the training scores (Kriegel et al., 2011).
+        return_confidence : bool, default=False
+            Also return :meth:`predict_confidence` (from the same scores).
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, 2), or pandas.DataFrame
+            Probability of normal (column 0) and of anomaly (column 1); a
+            DataFrame with columns 0 and 1 on the index that
+            :meth:`decision_function` gives ``X``'s scores (a pandas ``X``'s).
+        confidence : ndarray of shape (n_samples,), or pandas.Series
+            Only with ``return_confidence=True``.
+        """
+        check_is_fitted(self, ["decision_scores_", "threshold_", "labels_"])
+        if method not in ("linear", "unify"):
+            raise ValueError(f"method must be 'linear' or 'unify', got {method!r}")
+        if _dask.is_dask(X):
+            self._check_rowwise_dask("predict_proba")
+            proba = _dask.rowwise(self, "predict_proba", X, out_event=(2,),
+                                  kwargs={"method": method})
+            if return_confidence:
+                return proba, self.predict_confidence(X)
+            return proba
+        scores, source = self._scores(X), self._index_source(X)
+        if method == "linear":
+            scaler = MinMaxScaler().fit(np.reshape(self.decision_scores_, (-1, 1)))
+            anomalous = scaler.transform(scores.reshape(-1, 1)).ravel().clip(0, 1)
+        else:
+            anomalous = erf((scores - self._mu) / (self._sigma * np.sqrt(2))).clip(0, 1)
+        proba = on_index(source, np.column_stack([1 - anomalous, anomalous]), None,
+                         columns=[0, 1])
+        if return_confidence:
+            return proba, on_index(source, self._confidence(scores), "predict_confidence")
+        return proba
+
+    def predict_confidence(self, X):
+        """PyOD's confidence in each label (see
+        :meth:`pyod.models.base.BaseDetector.predict_confidence`); row-wise on a Dask
+        collection.
+
+        Returns
+        -------
+        confidence : ndarray of shape (n_samples,), or pandas.Series
+            In [0, 1]; a Series named ``"predict_confidence"`` on the index that
+            :meth:`decision_function` gives ``X``'s scores (a pandas ``X``'s).
+        """
+        check_is_fitted(self, ["decision_scores_", "threshold_", "labels_"])
+        if _dask.is_dask(X):
+            self._check_rowwise_dask("predict_confidence")
+            return _dask.rowwise(self, "predict_confidence", X)
+        return on_index(self._index_source(X), self._confidence(self._scores(X)),
+                        "predict_confidence")
+
+    def _confidence(self, scores):
+        """PyOD's confidence in the labels of ``scores`` (Perini et al., 2020): how
+        surely the label would survive a perturbed training set."""
+        training = np.sort(np.ravel(self.decision_scores_))
+        n = len(training)
+        posterior = (1 + np.searchsorted(training, scores, side="right")) / (2 + n)
+        confidence = 1 - binom.cdf(n - int(n * self.contamination), n, posterior)
+        return np.where(scores > self.threshold_, confidence, 1 - confidence)
+
+
+class BaseDiffusionDetector(PredictionsMixin, BaseDetector):
     """Shared fit/score flow of the diffusion detectors (not for direct use).
 
     Subclasses implement ``_make_modality()``: a
@@ -384,31 +535,10 @@ class BaseDiffusionDetector(BaseDetector):
         modality, model = self._fitted()
         return modality.scores(model, X)
 
-    def score_samples(self, X):
-        """Opposite of :meth:`decision_function` (scikit-learn's sign: higher = more
-        normal), for the same ``X``; a Series named ``"score_samples"`` for pandas."""
-        return _renamed(-self.decision_function(X), "score_samples")
-
     def fit_predict(self, X, y=None):
-        """Fit on ``X`` and return the training samples' labels, ``labels_``.
-
-        scikit-learn's ``OutlierMixin`` convention, without the ``FutureWarning`` of
-        PyOD's own ``fit_predict``: the labels are those ``fit`` gave the training
-        samples (scored as new data would be, see ``decision_scores_``), so
-        ``fit_predict(X)`` equals ``fit(X).labels_``.
-
-        Parameters
-        ----------
-        X : array-like
-            Training data, as in :meth:`fit`.
-        y : Ignored
-            Present for API consistency.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,), int, or pandas.Series
-            0/1 (1: anomaly); a Series named ``"predict"`` on the index of a
-            pandas ``X``.
+        """Fit on ``X`` and return ``fit(X).labels_``, the training samples' labels
+        (scored as new data would be, see ``decision_scores_``), without PyOD's
+        ``FutureWarning``; a Series named ``"predict"`` on the index of a pandas ``X``.
 
         Raises
         ------
@@ -422,108 +552,7 @@ class BaseDiffusionDetector(BaseDetector):
                             "collection of rows: fit scores only the rows it samples "
                             "(max_samples), so labels_ are theirs; call fit(X) and then "
                             "predict(X) (lazy, every row)")
-        return on_index(X, self.fit(X, y).labels_, "predict")
-
-    def predict(self, X, return_confidence=False):
-        """0/1 label of each sample (1: anomaly): its score above ``threshold_``.
-
-        Parameters
-        ----------
-        X : array-like
-            Data of the same kind as seen in fit; a Dask collection gives a lazy one.
-        return_confidence : bool, default=False
-            Also return PyOD's confidence of each label (from the same scores).
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,), int, or pandas.Series
-            A Series named ``"predict"`` on the index of a pandas ``X``.
-        confidence : ndarray of shape (n_samples,), or pandas.Series
-            Only with ``return_confidence=True``; see :meth:`predict_confidence`.
-        """
-        check_is_fitted(self, ["decision_scores_", "threshold_", "labels_"])
-        if _dask.is_dask(X):
-            labels = _renamed((self.decision_function(X) > self.threshold_).astype(int),
-                              "predict")
-            if return_confidence:
-                return labels, self.predict_confidence(X)
-            return labels
-        scores = self._scores(X)
-        labels = on_index(X, (scores > self.threshold_).astype(int), "predict")
-        if return_confidence:
-            return labels, on_index(X, self._confidence(scores), "predict_confidence")
-        return labels
-
-    def predict_proba(self, X, method="linear", return_confidence=False):
-        """PyOD's outlier probability of each sample (see
-        :meth:`pyod.models.base.BaseDetector.predict_proba`); row-wise on a Dask
-        collection.
-
-        Parameters
-        ----------
-        X : array-like
-            Data of the same kind as seen in fit.
-        method : {"linear", "unify"}, default="linear"
-            ``"linear"``: the score min-max scaled by the training scores' range
-            and clipped to [0, 1]; ``"unify"``: the Gaussian error function of the
-            score standardised by the training scores (Kriegel et al., 2011).
-        return_confidence : bool, default=False
-            Also return :meth:`predict_confidence` (from the same scores).
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, 2), or pandas.DataFrame
-            Probability of normal (column 0) and of anomaly (column 1); a
-            DataFrame with columns 0 and 1 on the index of a pandas ``X``.
-        confidence : ndarray of shape (n_samples,), or pandas.Series
-            Only with ``return_confidence=True``.
-        """
-        check_is_fitted(self, ["decision_scores_", "threshold_", "labels_"])
-        if method not in ("linear", "unify"):
-            raise ValueError(f"method must be 'linear' or 'unify', got {method!r}")
-        if _dask.is_dask(X):
-            self._check_rowwise_dask("predict_proba")
-            proba = _dask.rowwise(self, "predict_proba", X, out_event=(2,),
-                                  kwargs={"method": method})
-            if return_confidence:
-                return proba, self.predict_confidence(X)
-            return proba
-        scores = self._scores(X)
-        if method == "linear":
-            scaler = MinMaxScaler().fit(np.reshape(self.decision_scores_, (-1, 1)))
-            anomalous = scaler.transform(scores.reshape(-1, 1)).ravel().clip(0, 1)
-        else:
-            anomalous = erf((scores - self._mu) / (self._sigma * np.sqrt(2))).clip(0, 1)
-        proba = on_index(X, np.column_stack([1 - anomalous, anomalous]), None, columns=[0, 1])
-        if return_confidence:
-            return proba, on_index(X, self._confidence(scores), "predict_confidence")
-        return proba
-
-    def predict_confidence(self, X):
-        """PyOD's confidence in each label (see
-        :meth:`pyod.models.base.BaseDetector.predict_confidence`); row-wise on a Dask
-        collection.
-
-        Returns
-        -------
-        confidence : ndarray of shape (n_samples,), or pandas.Series
-            In [0, 1]; a Series named ``"predict_confidence"`` on the index of a
-            pandas ``X``.
-        """
-        check_is_fitted(self, ["decision_scores_", "threshold_", "labels_"])
-        if _dask.is_dask(X):
-            self._check_rowwise_dask("predict_confidence")
-            return _dask.rowwise(self, "predict_confidence", X)
-        return on_index(X, self._confidence(self._scores(X)), "predict_confidence")
-
-    def _confidence(self, scores):
-        """PyOD's confidence in the labels of ``scores`` (Perini et al., 2020): how
-        surely the label would survive a perturbed training set."""
-        training = np.sort(np.ravel(self.decision_scores_))
-        n = len(training)
-        posterior = (1 + np.searchsorted(training, scores, side="right")) / (2 + n)
-        confidence = 1 - binom.cdf(n - int(n * self.contamination), n, posterior)
-        return np.where(scores > self.threshold_, confidence, 1 - confidence)
+        return super().fit_predict(X, y)
 
     def _check_rowwise_dask(self, method):
         modality, _ = self._fitted()

@@ -28,6 +28,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import _dask
 from ._persistence import check_stamp, load, save, stamp
+from .base import PredictionsMixin, on_index
 from .tabular import TabDiffusionDetector
 
 __all__ = ["FusionDetector"]
@@ -170,7 +171,7 @@ def _combine(blocks, raw, state):
     return total / np.sqrt(count * present.shape[1])  # the mean on complete rows
 
 
-class FusionDetector(_BaseComposition, BaseDetector):
+class FusionDetector(PredictionsMixin, _BaseComposition, BaseDetector):
     """Anomaly detector that fuses per-modality detectors: early, late or dynamic.
 
     Each modality is a ``(name, detector, columns)`` triple. ``columns`` picks
@@ -589,12 +590,19 @@ class FusionDetector(_BaseComposition, BaseDetector):
 
         Returns
         -------
-        scores : ndarray of shape (n_samples,)
-            A Dask array or Series for a Dask input.
+        scores : ndarray of shape (n_samples,), float64, or pandas.Series
+            A Series named ``"decision_function"`` on the index of a pandas ``X``
+            (for a dict, of its first modality's block when that is pandas); a
+            Dask array or Series for a Dask input.
         """
         if _dask.is_dask(X):
-            self._check_rowwise_dask()
+            self._check_rowwise_dask("decision_function")
             return _dask.rowwise(self, "decision_function", X)
+        return on_index(self._index_source(X), self._scores(X), "decision_function")
+
+    def _scores(self, X):
+        """:meth:`decision_function` of an in-memory ``X`` as an array (what the labels,
+        probabilities and confidences are computed from)."""
         state = self._state()
         blocks, missing = self._blocks(X, state)
         if state["settings_"]["fusion"] == "early":
@@ -602,7 +610,14 @@ class FusionDetector(_BaseComposition, BaseDetector):
             return np.asarray(self.early_detector_.decision_function(joined), dtype=np.float64)
         return self._fuse(blocks, missing, state)
 
-    def _check_rowwise_dask(self):
+    def _index_source(self, X):
+        """A dict's first modality block (the results for ``X`` take its index when it is
+        a pandas object), or ``X`` itself."""
+        if isinstance(X, dict) and not sparse.issparse(X):
+            return X[self._state()["modalities_"][0][0]]
+        return X
+
+    def _check_rowwise_dask(self, method):
         """A Dask table is scored block by block: every member must score rows alone."""
         state = self._state()
         fitted = ([self.early_detector_] if state["settings_"]["fusion"] == "early"
@@ -611,20 +626,11 @@ class FusionDetector(_BaseComposition, BaseDetector):
         series = [type(d).__name__ for d in fitted
                   if not getattr(getattr(d, "modality_", None), "rowwise", True)]
         if series:
-            raise TypeError(f"FusionDetector scores a Dask collection block by block, which "
-                            f"needs members that score each row alone; {series[0]} scores "
-                            "steps from their neighbours. Score such a modality with its "
-                            "own detector's decision_function (it takes a Dask series)")
-
-    def predict(self, X, return_confidence=False):
-        """0/1 label of each sample (1: anomaly): its fused score above ``threshold_``;
-        lazy for a Dask collection (see :meth:`decision_function`)."""
-        if not _dask.is_dask(X):
-            return super().predict(X, return_confidence=return_confidence)
-        labels = (self.decision_function(X) > self.threshold_).astype(int)
-        if return_confidence:
-            return labels, _dask.rowwise(self, "predict_confidence", X)
-        return labels
+            raise TypeError(f"FusionDetector.{method} scores a Dask collection block by "
+                            "block, which needs members that score each row alone; "
+                            f"{series[0]} scores steps from their neighbours. Score such a "
+                            "modality with its own detector's decision_function (it takes "
+                            "a Dask series)")
 
     def modality_scores(self, X):
         """Each modality's calibrated score: which modality raised a sample's score.
@@ -650,34 +656,10 @@ class FusionDetector(_BaseComposition, BaseDetector):
             raise ValueError("early fusion scores the modalities jointly and has no "
                              "per-modality score; use fusion='late' or 'dynamic'")
         blocks, missing = self._blocks(X, state)
-        index = getattr(X[next(iter(blocks))] if isinstance(X, dict) else X, "index", None)
-        if not isinstance(index, pd.Index) or len(index) != len(next(iter(missing.values()))):
-            index = None
+        source = self._index_source(X)
+        index = source.index if isinstance(source, (pd.DataFrame, pd.Series)) else None
         return pd.DataFrame({name: _calibrate(state, name, self._member_scores(
             name, blocks[name], missing[name])) for name in blocks}, index=index)
-
-    def score_samples(self, X):
-        """Opposite of :meth:`decision_function` (scikit-learn's sign)."""
-        return -self.decision_function(X)
-
-    def fit_predict(self, X, y=None):
-        """Fit on ``X`` and return the training samples' labels, ``labels_``
-        (scikit-learn's convention, without the ``FutureWarning`` of PyOD's own
-        ``fit_predict``).
-
-        Parameters
-        ----------
-        X : DataFrame, array-like or dict
-            Training data, as in :meth:`fit`.
-        y : Ignored
-            Present for API consistency.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,), int
-            0/1 (1: anomaly).
-        """
-        return self.fit(X, y).labels_
 
     # ------------------------------------------------------------- persistence
     def __getstate__(self):

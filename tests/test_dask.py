@@ -511,11 +511,21 @@ def test_fusion_of_row_members_scores_a_dask_table(table):
     named = FusionDetector([("a", TabDiffusionDetector(random_state=0), ["w", "x"]),
                             ("b", TabDiffusionDetector(random_state=0), ["y", "z"])]
                            ).fit(frame.iloc[:400])
-    scores = named.decision_function(dd.from_pandas(frame, npartitions=3)).compute(**SYNC)
+    lazy = dd.from_pandas(frame, npartitions=3)
+    scores = named.decision_function(lazy).compute(**SYNC)
     np.testing.assert_array_equal(scores.to_numpy(), named.decision_function(frame))
+    # the lazy results have the names, index and columns of the in-memory ones
+    for method in ("decision_function", "score_samples", "predict", "predict_confidence"):
+        pd.testing.assert_series_equal(getattr(named, method)(lazy).compute(**SYNC),
+                                       getattr(named, method)(frame))
+    pd.testing.assert_frame_equal(named.predict_proba(lazy).compute(**SYNC),
+                                  named.predict_proba(frame))
     series = FusionDetector([("s", DiffusionTSDetector(window_size=8), [0, 1]),
                              ("t", DiffusionTSDetector(window_size=8), [2, 3])]).fit(table[:400])
     with pytest.raises(TypeError, match="DiffusionTSDetector scores steps"):
         series.decision_function(dX)
+    with pytest.raises(TypeError, match=r"FusionDetector\.predict_proba scores a Dask .* "
+                                        "DiffusionTSDetector scores steps"):
+        series.predict_proba(dX)
     with pytest.raises(TypeError, match="fit on a sample"):
         FusionDetector([("a", TabDiffusionDetector(), [0, 1])]).fit(dX)

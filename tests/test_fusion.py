@@ -1,6 +1,7 @@
-"""Tests of FusionDetector: fusion arithmetic, missing modalities, inputs, the estimator contract."""
+"""FusionDetector: fusion arithmetic, missing modalities, inputs, pandas out, the contract."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -368,11 +369,118 @@ def test_fitted_detector_pickles_and_refits_from_scratch(two_groups):
 
 
 def test_fit_predict_is_fit_then_labels_without_a_warning(two_groups):
-    import warnings
-
     X = two_groups[0]
     with warnings.catch_warnings():
-        warnings.simplefilter("error", FutureWarning)
+        warnings.simplefilter("error")
         labels = _late().fit_predict(X)
+    assert type(labels) is np.ndarray
     np.testing.assert_array_equal(labels, _late().fit(X).labels_)
     assert set(np.unique(labels)) <= {0, 1} and labels.sum() > 0
+
+
+# ------------------------------------------------------------------ pandas in, pandas out
+COLUMNS = ["p", "q", "r", "s", "t"]
+_NAMED = [("a", ["p", "q"]), ("b", ["r", "s", "t"])]
+_PLACED = [("a", [0, 1]), ("b", [2, 3, 4])]
+
+
+def _fusion(fusion, layout):
+    """Late fusion of KNN and a forest, or early fusion by one KNN, over ``layout``."""
+    members = {"a": KNN(), "b": _forest()}
+    return FusionDetector([(name, members[name], columns) for name, columns in layout],
+                          fusion=fusion, early_detector=KNN())
+
+
+def _check_series(out, index, name, values):
+    assert isinstance(out, pd.Series) and out.name == name
+    pd.testing.assert_index_equal(out.index, index)
+    np.testing.assert_array_equal(out.to_numpy(), values)
+
+
+def _check_like_arrays(det, X, expected, index):
+    """Every output of ``det`` for the pandas-holding ``X`` is pandas on ``index`` with the
+    values that ``expected`` (the same detector fitted on arrays) gives ``arrays``."""
+    (reference, arrays) = expected
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for method in ("decision_function", "score_samples", "predict", "predict_confidence"):
+            _check_series(getattr(det, method)(X), index, method,
+                          getattr(reference, method)(arrays))
+        labels, confidence = det.predict(X, return_confidence=True)
+        _check_series(labels, index, "predict", reference.predict(arrays))
+        assert labels.dtype.kind == "i"
+        _check_series(confidence, index, "predict_confidence",
+                      reference.predict_confidence(arrays))
+        for method in ("linear", "unify"):
+            proba, confidence = det.predict_proba(X, method=method, return_confidence=True)
+            assert isinstance(proba, pd.DataFrame) and list(proba.columns) == [0, 1]
+            pd.testing.assert_index_equal(proba.index, index)
+            np.testing.assert_array_equal(proba.to_numpy(),
+                                          reference.predict_proba(arrays, method=method))
+            _check_series(confidence, index, "predict_confidence",
+                          reference.predict_confidence(arrays))
+
+
+@pytest.mark.parametrize("fusion", ["late", "early"])
+def test_a_frame_gets_its_fused_results_on_its_index(two_groups, fusion):
+    X, test, _ = two_groups
+    when = pd.date_range("2026-03-01", periods=len(test), freq="h", name="when")
+    frame = pd.DataFrame(test, columns=COLUMNS, index=when)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        det = _fusion(fusion, _NAMED).fit(pd.DataFrame(X, columns=COLUMNS))
+    reference = _fusion(fusion, _PLACED).fit(X)
+    np.testing.assert_array_equal(det.decision_scores_, reference.decision_scores_)
+    _check_like_arrays(det, frame, (reference, test), when)
+    if fusion == "late":
+        pd.testing.assert_index_equal(det.modality_scores(frame).index, when)
+
+
+@pytest.mark.parametrize("fusion", ["late", "early"])
+def test_fit_predict_on_a_frame_labels_its_index(two_groups, fusion):
+    X = two_groups[0]
+    frame = pd.DataFrame(X, columns=COLUMNS, index=[f"pump-{i}" for i in range(len(X))])
+    det = _fusion(fusion, _NAMED)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        labels = det.fit_predict(frame)
+    _check_series(labels, frame.index, "predict", det.labels_)
+    assert type(det.labels_) is np.ndarray and type(det.decision_scores_) is np.ndarray
+    np.testing.assert_array_equal(labels, _fusion(fusion, _PLACED).fit(X).labels_)
+
+
+@pytest.mark.parametrize("fusion", ["late", "early"])
+def test_a_dict_takes_the_index_of_its_first_modality(two_groups, fusion):
+    X, test, _ = two_groups
+    layout = [("a", None), ("b", None)]
+    det = _fusion(fusion, layout).fit({"a": pd.DataFrame(X[:, :2], columns=["p", "q"]),
+                                       "b": X[:, 2:]})
+    reference = _fusion(fusion, layout).fit({"a": X[:, :2], "b": X[:, 2:]})
+    labels = pd.Index([f"part-{i}" for i in range(len(test))], name="part")
+    # the first modality (in the fitted order, whatever the dict's) is a frame
+    blocks = {"b": pd.DataFrame(test[:, 2:], index=labels),
+              "a": pd.DataFrame(test[:, :2], columns=["p", "q"], index=labels)}
+    _check_like_arrays(det, blocks, (reference, {"a": test[:, :2], "b": test[:, 2:]}), labels)
+    # a pandas block after an array one leaves the results arrays
+    mixed = {"a": test[:, :2], "b": blocks["b"]}
+    for out in (det.decision_function(mixed), det.predict(mixed), det.predict_proba(mixed),
+                det.predict_confidence(mixed), det.score_samples(mixed)):
+        assert type(out) is np.ndarray
+
+
+@pytest.mark.parametrize("fusion", ["late", "early"])
+def test_arrays_stay_arrays(two_groups, fusion):
+    X, test, _ = two_groups
+    det = _fusion(fusion, _PLACED).fit(X)
+    by_dict = _fusion(fusion, [("a", None), ("b", None)]).fit({"a": X[:, :2], "b": X[:, 2:]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        outputs = [det.decision_function(test), det.score_samples(test), det.predict(test),
+                   det.predict_proba(test), det.predict_confidence(test),
+                   *det.predict(test, return_confidence=True),
+                   *det.predict_proba(test, return_confidence=True),
+                   det.decision_function(test.tolist()),
+                   by_dict.predict_proba({"a": test[:, :2], "b": test[:, 2:]}),
+                   _fusion(fusion, _PLACED).fit_predict(X)]
+    assert all(type(out) is np.ndarray for out in outputs)
+    assert outputs[3].shape == (len(test), 2)
