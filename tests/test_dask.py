@@ -130,6 +130,22 @@ def test_dask_series_scores_are_bit_identical_on_uneven_chunks_with_gaps(case):
     np.testing.assert_array_equal(labels, det.predict(test))
 
 
+def test_dask_series_scores_are_bit_identical_where_the_pooled_bound_searches():
+    # smooth channels: the exact search's pooled lower bound settles most windows
+    t = np.arange(2400)
+    X = np.c_[np.sin(t / 20), np.cos(t / 33)] + 0.01 * np.random.default_rng(0).normal(
+        size=(2400, 2))
+    X[1700:1740, 1] += 2.5
+    det = DiffusionTSDetector(random_state=0, window_size=(32, 64)).fit(X[:800])
+    assert all(member._bound is not None for member in det.model_.members)
+    test = _with_gaps(X)
+    scores = det.decision_function(test)
+    assert np.isfinite(scores).all() and scores[1700:1740].min() > np.median(scores)
+    for chunks in CHUNKINGS:
+        lazy = det.decision_function(da.from_array(test, chunks=(chunks, 2)))
+        np.testing.assert_array_equal(lazy.compute(**SYNC), scores)
+
+
 def test_dask_dataframe_series_keeps_its_index_and_channel_names():
     X = _with_gaps(_series())
     frame = pd.DataFrame(X, columns=["a", "b", "c"],

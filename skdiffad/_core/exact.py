@@ -27,6 +27,20 @@ from itself. One exclusion rule serves rows, windows and (later) image patches:
   position more than ``extent`` away). A sample with no such stored sample falls
   back to any stored sample it does not overlap; one that overlaps every stored
   sample raises :class:`ExclusionError`. New data uses every stored sample.
+
+The exact search of an element-wise paradigm, for new samples without gaps, returns
+the stored sample nearest in float64 (ties to the first stored), whatever the batch
+and whichever way it was found:
+
+* every distance is first ranked by float32 matrix products, and the stored samples
+  within float32 rounding of the best are compared again in float64;
+* on the CPU, a *pooled lower bound* often spares the full product. The sums of
+  :data:`BOUND_POOLS` consecutive entries, over their number's square root, are
+  never farther apart than the samples (Cauchy-Schwarz). So only the stored samples whose
+  pooled distance is within the float64 distance of the pooled-nearest one can be
+  the nearest, and they are few on smooth data (windows of a periodic series). A
+  query left with more than :data:`BOUND_CANDIDATES` of them takes the full product,
+  and a model whose queries mostly do stops trying the bound.
 """
 
 from __future__ import annotations
@@ -49,9 +63,26 @@ from .paradigms import PARADIGMS, Paradigm, accumulate, make_paradigm
 from .samples import block_size, pad_block
 from .search import MIN_IVF_SAMPLES, SEARCHES, IVFIndex, faiss_module, ivf_lists
 
-__all__ = ["EXCLUSIONS", "ExactModel", "ExclusionError"]
+__all__ = ["BOUND_CANDIDATES", "BOUND_POOLS", "EXCLUSIONS", "ExactModel", "ExclusionError"]
 
 EXCLUSIONS = ("none", "self", "two-fold")
+
+#: Entries summed per value of the pooled lower bound (module docstring), the coarsest
+#: first: the bound's matrix product costs an eighth or a quarter of the full one.
+BOUND_POOLS = (8, 4)
+#: Most stored samples a query's bound may leave to compare in float64; a query with
+#: more takes the full product.
+BOUND_CANDIDATES = 32
+# The bound is tried on at least this many queries, and kept while it settles at least
+# _BOUND_SHARE of them (it only decides the speed: the answers are the same).
+_BOUND_TRIAL, _BOUND_SHARE = 64, 0.5
+# Entries of a sample below which the bound is not tried (the product is cheap).
+_BOUND_MIN_ENTRIES = 64
+# float32 products err by about sqrt(d) * 6e-8 of (|q| + |s|)^2; the margin keeps
+# every stored sample within that rounding of the best as a candidate.
+_MARGIN = 1e-5
+# float64 values per chunk of the candidates' distances.
+_PAIR_ELEMENTS = 1 << 22
 
 
 class ExclusionError(ValueError):
@@ -114,7 +145,8 @@ class ExactModel:
         itself).
     search : {"exact", "ivf"}, default="exact"
         How the nearest stored samples are found on the CPU: compared with every
-        stored sample (exact), or by an inverted-file index
+        stored sample that a pooled lower bound cannot rule out (exact; module
+        docstring), or by an inverted-file index
         (:class:`~skdiffad._core.search.IVFIndex`, needs faiss) that reads about
         ``N_PROBE / (2 sqrt(N))`` of them and may miss a true neighbour. The index
         answers queries without gaps, ``"time"`` with at most a list's worth of
@@ -235,7 +267,31 @@ class ExactModel:
             self._flat = flat
             self._flat_t = flat.T.contiguous()
             self._sq_t = (flat * flat).T.contiguous()
+            self._sq = (flat * flat).sum(dim=1)
+            self._norm_max = float(self._sq.double().max().sqrt())
+            self._bound = None
+            if (self.device_.type == "cpu" and self.paradigm.hidden is None
+                    and flat.shape[1] >= _BOUND_MIN_ENTRIES and len(flat) > BOUND_CANDIDATES):
+                self._bound_seen, self._bound_settled = 0, 0
+                for size in BOUND_POOLS:  # the coarsest bound that pays
+                    pooled = _pool(flat, size)
+                    pooled_sq = (pooled * pooled).sum(dim=1)
+                    self._bound = (size, pooled.T.contiguous(), pooled_sq,
+                                   float(pooled_sq.double().max().sqrt()))
+                    if self._bound_pays():
+                        break
+                    self._bound = None
         return self
+
+    def _bound_pays(self):
+        """Whether the pooled bound settles at least ``_BOUND_SHARE`` of
+        ``_BOUND_TRIAL`` stored samples spread evenly, each searched among the others
+        (from the stored samples alone: the same on every load)."""
+        probe = torch.as_tensor(np.linspace(0, len(self._flat) - 1, _BOUND_TRIAL).round()
+                                .astype(np.int64))
+        probe = torch.unique(probe)
+        *_, settled = self._bound_candidates(self._flat[probe], exclude=probe)
+        return float(settled.double().mean()) >= _BOUND_SHARE
 
     def _ivf_index(self, flat, k_search):
         """The inverted-file index over the stored samples, or ``None`` where the exact
@@ -391,6 +447,8 @@ class ExactModel:
             found = self._ivf_nearest(flat, w)
             if found is not None:
                 return stored[found].reshape(x.shape)
+        if ref is None and excluded is None and self._bound is not None:
+            return stored[self._exact_nearest(flat, w)].reshape(x.shape)
         d2 = ranking_sq_distances(flat, w, stored_t, ref_sq_t=sq_t)
         if excluded is not None:
             d2.masked_fill_(excluded, float("inf"))
@@ -428,6 +486,82 @@ class ExactModel:
             out[rest] = self._pick(d2, flat[rest], w[rest], self._flat)
         return out
 
+    def _exact_nearest(self, flat, w):
+        """Index of the stored sample nearest to each query of a block of new samples:
+        in float64 for the queries without gaps (module docstring), by the float32
+        ranking of the whole block for the others."""
+        full = (w == 1).all(dim=1)
+        if bool(full.all()):
+            return self._nearest_full(flat)
+        d2 = ranking_sq_distances(flat, w, self._flat_t, ref_sq_t=self._sq_t)
+        out = d2.argmin(dim=1)
+        if bool(full.any()):
+            rows = torch.nonzero(full).flatten()
+            out[rows] = self._nearest_full(flat[rows])
+        return out
+
+    def _nearest_full(self, q):
+        """The stored sample nearest to each query ``q`` (compared on every entry) in
+        float64, ties to the first: the pooled bound's candidates where it settles a
+        query, else those within float32 rounding of the full product's best."""
+        n = len(q)
+        trial = _BOUND_TRIAL - self._bound_seen
+        if 0 < trial < n:  # the rest of the trial first, then the rest as it decides
+            return torch.cat([self._nearest_full(q[:trial]), self._nearest_full(q[trial:])])
+        out = torch.full((n,), -1, dtype=torch.int64, device=q.device)
+        todo = torch.arange(n, device=q.device)
+        if trial > 0 or self._bound_settled >= _BOUND_SHARE * self._bound_seen:
+            rows, cols, settled = self._bound_candidates(q)
+            if len(rows):
+                found = _closest(q, self._flat, rows, cols, n)
+                out[settled] = found[settled]
+            self._bound_seen += n
+            self._bound_settled += int(settled.sum())
+            todo = torch.nonzero(~settled).flatten()
+        if len(todo):
+            out[todo] = self._product_nearest(q[todo])
+        return out
+
+    def _product_nearest(self, q):
+        """The float64-nearest stored sample of each query by the full float32 product:
+        its best, unless another stored sample lies within float32 rounding of it (then
+        those are compared in float64)."""
+        d2 = torch.addmm(self._sq[None], q, self._flat_t, alpha=-2.0)
+        best, out = d2.min(dim=1)
+        rows = torch.arange(len(q), device=q.device)
+        d2[rows, out] = float("inf")
+        size = (q.double().norm(dim=1) + self._norm_max) ** 2
+        limit = best + (_MARGIN * _rounding(q.shape[1]) * size).to(d2.dtype)
+        close = torch.nonzero(d2.min(dim=1).values <= limit).flatten()
+        if len(close):  # near ties: every sample within the margin, the best included
+            d2[close, out[close]] = best[close]
+            rows, cols = torch.nonzero(d2[close] <= limit[close, None], as_tuple=True)
+            out[close] = _closest(q[close], self._flat, rows, cols, len(close))
+        return out
+
+    def _bound_candidates(self, q, exclude=None):
+        """``(rows, cols, settled)``: the queries the pooled bound settles (``settled``,
+        at most :data:`BOUND_CANDIDATES` stored samples left each) and the pairs of
+        query and stored sample it leaves to compare (``exclude``: a stored sample
+        each query may not use)."""
+        size, pooled_t, pooled_sq, pooled_max = self._bound
+        p = _pool(q, size)
+        p_sq = (p * p).sum(dim=1)
+        lower = torch.addmm(pooled_sq[None], p, pooled_t, alpha=-2.0)
+        lower += p_sq[:, None]
+        if exclude is not None:
+            lower[torch.arange(len(q)), exclude] = float("inf")
+        first = lower.argmin(dim=1)
+        # an attained distance, rounded up: no stored sample nearer than the nearest
+        # can lie beyond it, and the bound's own rounding is allowed for
+        upper = _direct_sq(q, self._flat[first]) * (1 + 2 * _MARGIN * _rounding(q.shape[1]))
+        size = (p_sq.sqrt() + pooled_max) ** 2
+        limit = upper + _MARGIN * _rounding(p.shape[1]) * size
+        rows, cols = torch.nonzero(lower <= limit[:, None], as_tuple=True)
+        settled = torch.bincount(rows, minlength=len(q)) <= BOUND_CANDIDATES
+        keep = settled[rows]
+        return rows[keep], cols[keep], settled
+
     def _restore(self, x, obs, groups):
         """Squared errors of a block restored by its nearest stored samples; ``groups``:
         ``(rows, stored, excluded)`` searched together (``None`` rows: the whole block,
@@ -462,3 +596,71 @@ def _at_most(index, size, rng):
     if len(index) <= size:
         return index
     return np.sort(rng.choice(index, size, replace=False))
+
+
+def _pool(flat, size):
+    """Sums of ``size`` consecutive entries of each row over ``sqrt(size)`` (the last
+    group padded with zeros): by Cauchy-Schwarz, the distance between two pooled rows
+    is at most the distance between the rows."""
+    n, d = flat.shape
+    extra = -d % size
+    if extra:
+        flat = torch.nn.functional.pad(flat, (0, extra))
+    return flat.reshape(n, -1, size).sum(dim=2) / size ** 0.5
+
+
+def _rounding(n_entries):
+    """How many times :data:`_MARGIN` a product over ``n_entries`` may err by: its
+    rounding grows as the square root of its length (1 up to 256 entries)."""
+    return max(1.0, (n_entries / 256) ** 0.5)
+
+
+def _direct_sq(a, b):
+    """Squared distances between the rows of ``a`` and ``b`` (float32, entry by
+    entry: each within a few roundings of its own size, whatever the other rows)."""
+    diff = a - b
+    return (diff * diff).sum(dim=1)
+
+
+def _sq_distances64(a, b):
+    """Squared distances between the rows of ``a`` and ``b``, in float64, each summed
+    the same way whatever the number of rows (NumPy's row-wise reduction on the
+    CPU)."""
+    diff = a.double() - b.double()
+    if diff.device.type == "cpu":
+        return torch.from_numpy(np.square(diff.numpy()).sum(axis=1))
+    return (diff * diff).sum(dim=1)
+
+
+def _closest(q, stored, rows, cols, n):
+    """For each of ``n`` queries, the stored sample nearest in float64 among its
+    candidate pairs ``(rows, cols)`` (ties to the first stored); ``-1`` for a query
+    without candidates. The pairs are measured in float32; those within its rounding
+    of their query's best are measured again in float64."""
+    out = torch.full((n,), -1, dtype=torch.int64, device=q.device)
+    if not len(rows):
+        return out
+    d2 = torch.empty(len(rows), dtype=q.dtype, device=q.device)
+    step = max(1, _PAIR_ELEMENTS // max(q.shape[1], 1))
+    for start in range(0, len(rows), step):
+        stop = min(start + step, len(rows))
+        d2[start:stop] = _direct_sq(q[rows[start:stop]], stored[cols[start:stop]])
+    best = torch.full((n,), float("inf"), dtype=q.dtype, device=q.device)
+    best.scatter_reduce_(0, rows, d2, "amin")
+    near = d2 <= best[rows] * (1 + 4 * _MARGIN * _rounding(q.shape[1]))
+    rows, cols = rows[near], cols[near]
+    count = torch.bincount(rows, minlength=n)
+    alone = count[rows] == 1
+    out[rows[alone]] = cols[alone]
+    rows, cols = rows[~alone], cols[~alone]
+    if len(rows):  # near ties: float64, ties to the first stored
+        d64 = torch.empty(len(rows), dtype=torch.float64, device=q.device)
+        for start in range(0, len(rows), step):
+            stop = min(start + step, len(rows))
+            d64[start:stop] = _sq_distances64(q[rows[start:stop]], stored[cols[start:stop]])
+        r, c, d = rows.cpu().numpy(), cols.cpu().numpy(), d64.cpu().numpy()
+        order = np.lexsort((c, d, r))
+        first = order[np.r_[True, r[order][1:] != r[order][:-1]]]
+        out[torch.as_tensor(r[first], device=q.device)] = torch.as_tensor(c[first],
+                                                                          device=q.device)
+    return out

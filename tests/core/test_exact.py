@@ -373,3 +373,94 @@ def test_per_site_needs_samples_with_sites_and_elementwise_errors():
     model = fitted("reconstruction", _patches(), per_site=True)
     with pytest.raises(ValueError, match="score samples with sites"):
         collect(model, ArraySamples(rows(d=16).reshape(-1, 1, 4, 4)))
+
+
+# ------------------------------------------------- the pooled lower bound (#27)
+def smooth_windows(n=3000, length=32, channels=3, seed=0, noise=0.01):
+    """Windows of a smooth periodic series (where the pooled bound settles queries)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    series = np.stack([np.sin(2 * np.pi * t / (37 + 11 * c) + c) for c in range(channels)])
+    series = (series + noise * rng.normal(size=series.shape)).astype(np.float32)
+    return WindowSamples(series, np.ones_like(series, dtype=bool),
+                         window_starts(n, length, 1), length)
+
+
+def float64_nearest(model, queries):
+    """Index of the stored sample nearest to each query in float64, ties to the first."""
+    stored = model.stored_.reshape(len(model.stored_), -1).double().numpy()
+    q = queries.reshape(len(queries), -1).double().numpy()
+    d2 = ((q[:, None, :] - stored[None]) ** 2).sum(axis=2)
+    return d2.argmin(axis=1)
+
+
+@pytest.mark.parametrize("size", [4, 8])
+@pytest.mark.parametrize("d", [64, 65, 203])
+def test_pooled_rows_are_never_farther_apart_than_the_rows(d, size):
+    from skdiffad._core.exact import _pool
+
+    a, b = (torch.as_tensor(rows(n=500, d=d, seed=s)) for s in (1, 2))
+    pooled = ((_pool(a, size).double() - _pool(b, size).double()) ** 2).sum(dim=1)
+    full = ((a.double() - b.double()) ** 2).sum(dim=1)
+    assert torch.all(pooled <= full * (1 + 1e-12))
+    assert float((pooled / full).mean()) < 0.5  # a bound, not equality
+
+
+def test_the_bound_settles_smooth_windows_and_finds_the_float64_nearest():
+    train, new = smooth_windows(seed=0), smooth_windows(n=1200, seed=1)
+    model = fitted("reconstruction", train)
+    assert model._bound is not None  # the probe found it pays here
+    queries, _ = new.take(torch.arange(len(new)))
+    found = model._nearest_full(queries.reshape(len(queries), -1))
+    assert model._bound_settled >= 0.9 * model._bound_seen > 0
+    assert np.array_equal(found.numpy(), float64_nearest(model, queries))
+
+
+def test_the_bound_and_the_full_product_give_the_same_answers_in_any_batch(monkeypatch):
+    train, new = smooth_windows(seed=0), smooth_windows(n=1200, seed=1, noise=0.2)
+    model = fitted("reconstruction", train)
+    assert model._bound is not None
+    queries, _ = new.take(torch.arange(len(new)))
+    flat = queries.reshape(len(queries), -1)
+    with_bound = model._nearest_full(flat)
+    model._bound_seen, model._bound_settled = 10**9, 0  # the bound given up: full products
+    full = model._nearest_full(flat)
+    model._bound_seen, model._bound_settled = 0, 0
+    pieces = torch.cat([model._nearest_full(flat[i:i + 37]) for i in range(0, len(flat), 37)])
+    assert np.array_equal(with_bound.numpy(), full.numpy())
+    assert np.array_equal(pieces.numpy(), full.numpy())
+    assert np.array_equal(full.numpy(), float64_nearest(model, queries))
+
+
+def test_near_ties_of_the_full_product_are_settled_in_float64():
+    # two stored rows, equally far from the query as float32 products see them (a
+    # common large entry swamps the difference), the second nearer in float64
+    d, delta = 64, 2 * 2.0 ** -24
+    stored = np.zeros((2, d), dtype=np.float32)
+    stored[:, 2] = 100.0
+    stored[0, 1] = stored[1, 0] = 1.0
+    query = np.zeros((1, d), dtype=np.float32)
+    query[0, :3] = 0.5 + delta, 0.5, 100.0
+    model = fitted("reconstruction", ArraySamples(stored))
+    found = model._product_nearest(torch.as_tensor(query))
+    assert float64_nearest(model, torch.as_tensor(query))[0] == 1
+    assert found.item() == 1
+    # the float32 products alone cannot tell them apart
+    products = torch.as_tensor(query) @ torch.as_tensor(stored).T
+    sq = torch.as_tensor(stored).pow(2).sum(dim=1)
+    assert (sq - 2 * products)[0, 0] == (sq - 2 * products)[0, 1]
+
+
+def test_noisy_windows_keep_the_float32_search():
+    model = fitted("reconstruction", windows(n=3000, length=32, channels=3))
+    assert model._bound is None  # white noise: the probe finds the bound does not pay
+
+
+def test_the_bound_is_rebuilt_after_pickling_and_scores_the_same():
+    train, new = smooth_windows(seed=0), smooth_windows(n=600, seed=1)
+    model = fitted("reconstruction", train)
+    _, before, _ = collect(model, new)
+    loaded = pickle.loads(pickle.dumps(model))
+    assert loaded._bound is not None
+    _, after, _ = collect(loaded, new)
+    assert np.array_equal(before, after)
