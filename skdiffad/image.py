@@ -40,9 +40,16 @@ class DiffusionImageDetector(BaseDiffusionDetector):
     ----------
     denoiser : {"exact", "unet"}, default="exact"
         - ``"exact"``: the denoiser of the exact diffusion of stored training
-          *patches* (at most ``max_samples`` of them): as the noise vanishes it
-          restores each ``patch_size`` patch of an image by the nearest stored
-          patch, so a defect, which no good image holds, is restored badly.
+          *patches* (at most ``max_samples`` of each border class below): as the
+          noise vanishes it restores each ``patch_size`` patch of an image by the
+          nearest stored patch, so a defect, which no good image holds, is
+          restored badly. A patch is restored only from patches in the same
+          place relative to the image's border: one on the top edge from
+          patches that lay on the top edge of training images, a corner patch
+          from the same corner, an interior patch from any interior patch. So a
+          training image's inside never lands on a border where good images are
+          blank (on MNIST that put the map's peak in the outer two pixels for
+          25-78% of the anomalies, ``benchmarks/image_border.py``).
           Nothing is trained. When the training images themselves are scored
           (``decision_scores_``, hence ``threshold_``), a patch is restored only
           from patches of the other half of the training images, never from

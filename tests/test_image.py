@@ -102,6 +102,52 @@ def test_pixel_normalisation_discounts_pixels_that_are_hard_in_every_image():
     assert located[False] <= 0.3 and located[True] >= 0.8
 
 
+def strokes(n, seed=0, size=16):
+    """Digit-like images: a vertical stroke of varying place and length on a blank
+    margin, as MNIST's digits are drawn."""
+    rng = np.random.default_rng(seed)
+    X = np.zeros((n, size, size))
+    for image in X:
+        column, top, bottom = rng.integers(5, 10), rng.integers(3, 5), rng.integers(11, 13)
+        image[top:bottom, column:column + 2] = rng.uniform(0.7, 1.0)
+    return X
+
+
+def test_exact_patches_are_restored_from_their_own_border_class():
+    """A patch on the image's border is restored only from patches on the same border
+    of the training images (issue #29: interior content restored onto the blank border
+    made the maps of MNIST anomalies peak there)."""
+    det = DiffusionImageDetector(**FAST).fit(strokes(30))  # patch 8, stride 4: 3 x 3
+    assert det.model_.per_site
+    samples = det.modality_.encode(strokes(1, seed=1)).samples
+    np.testing.assert_array_equal(samples.sites, np.arange(9))  # one patch a class
+    big = DiffusionImageDetector(**FAST, patch_size=4).fit(strokes(30))  # 7 x 7 patches
+    classes = big.modality_.encode(strokes(1, seed=1)).samples.sites.reshape(7, 7)
+    np.testing.assert_array_equal(classes[0], [0, 1, 1, 1, 1, 1, 2])
+    np.testing.assert_array_equal(classes[3], [3, 4, 4, 4, 4, 4, 5])
+    np.testing.assert_array_equal(classes[6], [6, 7, 7, 7, 7, 7, 8])
+    assert sorted(np.unique(big.model_.sites_)) == list(range(9))
+
+
+@pytest.mark.slow
+def test_mnist_anomaly_maps_do_not_peak_on_the_border(shared_data):
+    """On mnist0 the default detector's maps of other digits peaked in the outer two
+    pixels for 78% of them before border classes (benchmarks/image_border.py)."""
+    from skdiffad.datasets import load_one_class_images, semi_supervised_split
+
+    X, y = load_one_class_images("mnist0", shared_data)
+    X_train, X_test, y_test = semi_supervised_split(X / 255.0, y, random_state=0,
+                                                    max_train=500)
+    det = DiffusionImageDetector(**FAST).fit(X_train)
+    anomalies = X_test[y_test == 1][:200]
+    maps = det.anomaly_map(anomalies)
+    peaks = np.array([np.unravel_index(np.argmax(m), m.shape) for m in maps])
+    on_border = (peaks < 2).any(axis=1) | (peaks >= 26).any(axis=1)
+    assert on_border.mean() < 0.2
+    scores = det.decision_function(np.concatenate([X_test[y_test == 0][:200], anomalies]))
+    assert roc_auc_score(np.r_[np.zeros(200), np.ones(200)], scores) > 0.97
+
+
 def test_identical_training_images_still_give_finite_scores_and_maps():
     train = np.full((6, 9, 9), 0.5)
     det = DiffusionImageDetector(**FAST).fit(train)

@@ -89,7 +89,9 @@ class ImageModality(Modality):
 
     def make_model(self, encoded, settings):
         if self.denoiser == "exact":
-            return settings.exact_model("reconstruction", exclusion="two-fold")
+            # a patch is restored from stored patches of its own border class only
+            # (BorderPatchSamples): never with a training image's interior on its border
+            return settings.exact_model("reconstruction", exclusion="two-fold", per_site=True)
         network = {"name": "conv2d", "widths": self.widths, "kernel_size": self.kernel_size}
         if self.attention:
             network["attention"] = True
