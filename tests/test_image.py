@@ -92,8 +92,8 @@ def test_pixel_normalisation_discounts_pixels_that_are_hard_in_every_image():
         peaks = [np.unravel_index(np.argmax(m), m.shape) for m in maps]
         located[normalise] = np.mean([mask[peak] for mask, peak in zip(masks, peaks)])
         if normalise:
-            assert set(det.reduction_) == {"mean", "scale"}
-            assert det.reduction_["mean"].shape == (13, 21)
+            assert set(det.reduction_) == {"scale"}  # not centred (issue #29)
+            assert det.reduction_["scale"].shape == (13, 21)
             # the training maps' errors are the origin of the scale: an edge pixel
             # counts in units of its own spread, far larger than the texture's
             assert det.reduction_["scale"][:, :3].mean() > 3 * det.reduction_["scale"][:, 8:].mean()
@@ -127,6 +127,38 @@ def test_exact_patches_are_restored_from_their_own_border_class():
     np.testing.assert_array_equal(classes[3], [3, 4, 4, 4, 4, 4, 5])
     np.testing.assert_array_equal(classes[6], [6, 7, 7, 7, 7, 7, 8])
     assert sorted(np.unique(big.model_.sites_)) == list(range(9))
+
+
+def test_normal_maps_do_not_peak_on_the_blank_border_and_defects_are_found():
+    det = DiffusionImageDetector(**FAST).fit(strokes(60))
+    maps = det.anomaly_map(strokes(40, seed=2))
+    assert maps.min() >= 0  # errors in units of the training spread, not centred
+    # the blank margin, restored perfectly, is the maps' minimum; centred on the
+    # training maps' mean, a normal image's map was negative on its stroke and put
+    # its maximum on the margin (issue #29)
+    peaks = np.array([np.unravel_index(np.argmax(m), m.shape) for m in maps])
+    on_border = (peaks < 2).any(axis=1) | (peaks >= 14).any(axis=1)
+    assert on_border.mean() <= 0.05  # the outer two pixels are 44% of a 16 x 16 image
+    bad = strokes(20, seed=3)
+    bad[:, 6:9, 10:13] = 1.0  # a blot beside the stroke
+    peaks = [np.unravel_index(np.argmax(m), m.shape) for m in det.anomaly_map(bad)]
+    assert all(5 <= r <= 9 and 9 <= c <= 13 for r, c in peaks)
+
+
+def test_statistics_of_an_earlier_fit_still_centre_the_maps():
+    """A detector fitted before issue #29 holds the training maps' mean too, and its
+    maps stay centred on it, so it scores as it did."""
+    from skdiffad._reductions import normalised_maps, pixel_statistics
+
+    training = np.random.default_rng(0).gamma(2.0, size=(30, 5, 6))
+    new = pixel_statistics(training, centred=False)
+    old = pixel_statistics(training)
+    assert set(new) == {"scale"} and set(old) == {"mean", "scale"}
+    np.testing.assert_array_equal(new["scale"], old["scale"])
+    maps = training[:3]
+    np.testing.assert_array_equal(normalised_maps(maps, old, 0),
+                                  (maps - old["mean"]) / old["scale"])
+    np.testing.assert_array_equal(normalised_maps(maps, new, 0), maps / new["scale"])
 
 
 @pytest.mark.slow
