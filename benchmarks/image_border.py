@@ -4,14 +4,18 @@ Run from the repository root::
 
     python -m benchmarks.image_border                       # every MNIST/Fashion set, tiles
     python -m benchmarks.image_border --sets mnist0,mnist1 --seeds 0
+    python -m benchmarks.image_border --sets mnist0 \
+        --detectors Diffusion-default,Diffusion-position-free-centred
 
 For every one-class MNIST and Fashion-MNIST set (seed 0) and the magnetic tiles
 (seeds 0, 1, 2, at 128x128), with the split of :mod:`benchmarks.image`
 (:func:`benchmarks.image.prepare`: half the normal images for training, capped at 2000,
 the test images capped at 2000), ``DiffusionImageDetector(random_state=seed)`` as a user
-gets it maps every test image. Per set it reports the share of test maps whose
-maximum lies in the outer two pixels of the image (normal images, normal images whose
-map has a positive maximum, anomalous images), the image AUROC, and on the tiles the
+gets it (or each map detector of :data:`benchmarks.image.DETECTORS` named in
+``--detectors``, such as the variants of issue #29) maps every test image. Per set it
+reports the share of test maps whose maximum lies in the outer two pixels of the image
+(normal images, normal images whose map has a positive maximum, anomalous images), the
+image AUROC, and on the tiles the
 pixel AUROC, AUPRO up to FPR 0.3 and best Dice of :func:`benchmarks.image.pixel_metrics`.
 
 A normal image restored better than the training images at every pixel has a map
@@ -29,7 +33,15 @@ import numpy as np
 import pandas as pd
 
 from benchmarks._common import markdown_table, resolve_data_dir, set_threads
-from benchmarks.image import TILE, image_metrics, image_sets, pixel_metrics, prepare
+from benchmarks.image import (
+    DEFAULT_DETECTOR,
+    TILE,
+    image_metrics,
+    image_sets,
+    pixel_metrics,
+    prepare,
+    select_detectors,
+)
 
 #: Width of the border band, in pixels.
 BAND = 2
@@ -46,11 +58,10 @@ def on_border(maps, band=BAND):
     return (rows < band) | (rows >= h - band) | (cols < band) | (cols >= w - band)
 
 
-def measure(run, seed):
-    """Border shares, image AUROC and (with masks) pixel metrics of the default detector."""
-    from skdiffad import DiffusionImageDetector
-
-    detector = DiffusionImageDetector(random_state=seed).fit(run["X_train"])
+def measure(run, seed, make_detector):
+    """Border shares, image AUROC and (with masks) pixel metrics of the detector that
+    ``make_detector`` builds (a factory of :data:`benchmarks.image.DETECTORS`)."""
+    detector = make_detector(seed, run["X_train"].shape[1:], "cpu").fit(run["X_train"])
     maps = detector.anomaly_map(run["X_test"])
     y = run["y_test"]
     top = maps.reshape(len(maps), -1).max(axis=1)
@@ -74,6 +85,9 @@ def main(argv=None):
                         help="comma list of set names (default: every MNIST and Fashion set, "
                              "and the tiles)")
     parser.add_argument("--seeds", default=None, help="comma list (default: 0; tiles 0,1,2)")
+    parser.add_argument("--detectors", default=DEFAULT_DETECTOR,
+                        help="comma list of map detectors of benchmarks.image "
+                             f"(default: {DEFAULT_DETECTOR})")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     set_threads(args.threads)
@@ -82,18 +96,24 @@ def main(argv=None):
     for collection in ("mnist", "fashion_mnist", TILE):
         loaders.update(image_sets(collection, data_dir))
     names = args.sets.split(",") if args.sets else list(loaders)
-    rows = {}
+    detectors = select_detectors(args.detectors.split(","))
+    rows, labels = {}, {}
     for name in names:
         seeds = ([int(s) for s in args.seeds.split(",")] if args.seeds
                  else TILE_SEEDS if name == TILE else (0,))
         data = loaders[name]()
         for seed in seeds:
-            rows[f"{name} seed {seed}"] = row = measure(prepare(data, seed, name), seed)
-            print(name, seed, {k: round(float(v), 4) for k, v in row.items()}, flush=True)
+            run = prepare(data, seed, name)
+            for label, make_detector in detectors.items():
+                key = f"{name} seed {seed}" + (f" {label}" if len(detectors) > 1 else "")
+                rows[key] = row = measure(run, seed, make_detector)
+                labels[key] = label
+                print(key, {k: round(float(v), 4) for k, v in row.items()}, flush=True)
     table = pd.DataFrame.from_dict(rows, orient="index")
-    groups = {"MNIST": [r for r in rows if r.startswith("mnist")],
-              "Fashion": [r for r in rows if r.startswith("fashion")],
-              "tiles": [r for r in rows if r.startswith(TILE)]}
+    groups = {f"{collection} {label}" if len(detectors) > 1 else collection: [
+        r for r in rows if r.startswith(prefix) and labels[r] == label]
+        for collection, prefix in (("MNIST", "mnist"), ("Fashion", "fashion"), ("tiles", TILE))
+        for label in detectors}
     for label, members in groups.items():
         if members:
             table.loc[f"mean {label}"] = table.loc[members].mean()
