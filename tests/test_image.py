@@ -161,6 +161,42 @@ def test_statistics_of_an_earlier_fit_still_centre_the_maps():
     np.testing.assert_array_equal(normalised_maps(maps, new, 0), maps / new["scale"])
 
 
+def test_a_detector_fitted_before_the_border_classes_scores_as_it_did(monkeypatch):
+    """A fit by the code before issue #29 (plain patches, a position-free search, maps
+    centred on the training maps' mean) keeps scoring with that state once the code has
+    changed: the same scores and maps as the old code gave, pickled or not."""
+    import pickle
+
+    from skdiffad._encoders import images as encoders
+    from skdiffad._reductions import pixel_statistics
+    from skdiffad.modalities import ImageModality
+
+    def old_model(self, encoded, settings):
+        return settings.exact_model("reconstruction", exclusion="two-fold")
+
+    with monkeypatch.context() as old_code:
+        old_code.setattr(encoders, "BorderPatchSamples", encoders.PatchSamples)
+        old_code.setattr(ImageModality, "make_model", old_model)
+        old_code.setattr(ImageModality, "fit_reduction",
+                         lambda self, folded, encoded: pixel_statistics(folded))
+        old = DiffusionImageDetector(**FAST, patch_size=4, smoothing=0.0).fit(strokes(40))
+        test = np.concatenate([strokes(10, seed=4), strokes(10, seed=5)[:, ::-1]])
+        before = old.decision_function(test), old.anomaly_map(test)
+        saved = pickle.dumps(old)
+    assert not old.model_.per_site and set(old.reduction_) == {"mean", "scale"}
+    raw = pickle.loads(saved)
+    raw.modality_.reduction_ = None  # the same restorations, maps not normalised
+    statistics = old.reduction_
+    np.testing.assert_allclose(before[1], (raw.anomaly_map(test) - statistics["mean"])
+                               / statistics["scale"], rtol=1e-6, atol=1e-9)
+    for detector in (old, pickle.loads(saved)):
+        np.testing.assert_array_equal(detector.decision_function(test), before[0])
+        np.testing.assert_array_equal(detector.anomaly_map(test), before[1])
+    new = DiffusionImageDetector(**FAST, patch_size=4, smoothing=0.0).fit(strokes(40))
+    assert new.model_.per_site and set(new.reduction_) == {"scale"}
+    assert not np.allclose(new.decision_function(test), before[0])
+
+
 @pytest.mark.slow
 def test_mnist_anomaly_maps_do_not_peak_on_the_border(shared_data):
     """On mnist0 the default detector's maps of other digits peaked in the outer two
