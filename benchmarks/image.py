@@ -593,7 +593,8 @@ def _seeded(cls):
 #: Settings not given here are the library defaults. Adding a detector is one line.
 DETECTORS = {
     "Diffusion-default": _diffusion(),
-    "Diffusion-ivf": _diffusion(search="ivf"),  # the default with the IVF index (#28)
+    # the default with the IVF index (#28); since #29 images search exactly: the default
+    "Diffusion-ivf": _diffusion(search="ivf"),
     # issue #29's two changes: neither (the default before), the uncentred maps alone
     "Diffusion-position-free-centred": _border_variant(per_site=False, centred=True),
     "Diffusion-position-free": _border_variant(per_site=False, centred=False),
