@@ -540,6 +540,41 @@ def _diffusion(**params):
     return make
 
 
+def _border_variant(per_site, centred):
+    """The default detector with the patch search and the map normalisation of issue #29
+    chosen: ``per_site`` restores a patch only from stored patches of its border class,
+    ``centred`` subtracts the training maps' per-pixel mean before dividing by their
+    spread. ``(False, True)`` is the default before #29, ``(False, False)`` its second
+    change alone, ``(True, False)`` both (the default since)."""
+    def make(seed, image_shape, device):
+        from skdiffad import DiffusionImageDetector
+        from skdiffad._reductions import pixel_statistics
+        from skdiffad.modalities import ImageModality
+
+        class Modality(ImageModality):
+            def make_model(self, encoded, settings):
+                if self.denoiser != "exact":
+                    return super().make_model(encoded, settings)
+                return settings.exact_model("reconstruction", exclusion="two-fold",
+                                            per_site=per_site)
+
+            def fit_reduction(self, folded, encoded):
+                if not self.pixel_normalisation:
+                    return None
+                return pixel_statistics(folded, centred=centred)
+
+        class Detector(DiffusionImageDetector):
+            modality_class = Modality
+
+            def _make_modality(self):
+                modality = object.__new__(Modality)
+                modality.__dict__.update(super()._make_modality().__dict__)
+                return modality
+
+        return Detector(random_state=seed, device=device)
+    return make
+
+
 def _flattened(name):
     make_flat = TABULAR_DETECTORS[name]
 
@@ -558,7 +593,11 @@ def _seeded(cls):
 #: Settings not given here are the library defaults. Adding a detector is one line.
 DETECTORS = {
     "Diffusion-default": _diffusion(),
-    "Diffusion-ivf": _diffusion(search="ivf"),  # the default with the IVF index (#28)
+    # the default with the IVF index (#28); since #29 images search exactly: the default
+    "Diffusion-ivf": _diffusion(search="ivf"),
+    # issue #29's two changes: neither (the default before), the uncentred maps alone
+    "Diffusion-position-free-centred": _border_variant(per_site=False, centred=True),
+    "Diffusion-position-free": _border_variant(per_site=False, centred=False),
     "Diffusion-exact-p8": _diffusion(patch_size=8),
     "Diffusion-exact-p8-raw": _diffusion(patch_size=8, pixel_normalisation=False),
     "Diffusion-unet": _diffusion(denoiser="unet"),

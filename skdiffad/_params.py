@@ -60,7 +60,8 @@ SHARED = {
         "times faster at scale but approximate, since a true neighbour in an unread "
         "cluster is missed. The index serves samples without gaps, whole-sample "
         "scores and restorations of every entry (not imputation masks or per-place "
-        "patches) once at least 1024 samples are stored; the exact search serves the "
+        "patches, hence not the image detector's patches, restored from their own border "
+        "class) once at least 1024 samples are stored; the exact search serves the "
         "rest and every search on CUDA, where it is a matrix product on the GPU. "
         "Ignored by trained denoisers. See the user guide, \"Search at scale\".", {}),
     "max_steps": (

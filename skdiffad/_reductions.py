@@ -94,20 +94,27 @@ def pixel_errors(blocks, samples, n_images, working_size):
     return per_pixel.reshape((n_images,) + tuple(working_size) + (-1,)).mean(axis=-1)
 
 
-def pixel_statistics(maps):
-    """Per-pixel ``"mean"`` and ``"scale"`` of training error maps ``(n, H, W)``: the
-    standard deviation plus a tenth of its mean over the pixels (1 when every map is
-    alike, so excess errors then count in raw units)."""
-    mean, std = maps.mean(axis=0), maps.std(axis=0)
+def pixel_statistics(maps, centred=True):
+    """Per-pixel ``"scale"`` of training error maps ``(n, H, W)``: the standard deviation
+    plus a tenth of its mean over the pixels (1 when every map is alike, so errors then
+    count in raw units); with ``centred``, also their ``"mean"``, which
+    :func:`normalised_maps` subtracts first."""
+    std = maps.std(axis=0)
     floor = 0.1 * float(std.mean())
-    return {"mean": mean, "scale": std + (floor if floor > 0 else 1.0)}
+    statistics = {"scale": std + (floor if floor > 0 else 1.0)}
+    if centred:
+        statistics["mean"] = maps.mean(axis=0)
+    return statistics
 
 
 def normalised_maps(maps, statistics, smoothing):
-    """Error maps measured against the training maps' ``statistics`` (``None``: raw),
-    then smoothed by a Gaussian of ``smoothing`` pixels (0: none)."""
+    """Error maps measured against the training maps' ``statistics`` (``None``: raw) --
+    less their ``"mean"`` when there is one, divided by their ``"scale"`` -- then smoothed
+    by a Gaussian of ``smoothing`` pixels (0: none)."""
     if statistics is not None:
-        maps = (maps - statistics["mean"]) / statistics["scale"]
+        if "mean" in statistics:
+            maps = maps - statistics["mean"]
+        maps = maps / statistics["scale"]
     if smoothing <= 0:
         return maps
     return gaussian_filter(maps, sigma=(0, smoothing, smoothing), mode="nearest")

@@ -40,9 +40,16 @@ class DiffusionImageDetector(BaseDiffusionDetector):
     ----------
     denoiser : {"exact", "unet"}, default="exact"
         - ``"exact"``: the denoiser of the exact diffusion of stored training
-          *patches* (at most ``max_samples`` of them): as the noise vanishes it
-          restores each ``patch_size`` patch of an image by the nearest stored
-          patch, so a defect, which no good image holds, is restored badly.
+          *patches* (at most ``max_samples`` of each border class below): as the
+          noise vanishes it restores each ``patch_size`` patch of an image by the
+          nearest stored patch, so a defect, which no good image holds, is
+          restored badly. A patch is restored only from patches in the same
+          place relative to the image's border: one on the top edge from
+          patches that lay on the top edge of training images, a corner patch
+          from the same corner, an interior patch from any interior patch. So a
+          training image's inside never lands on a border where good images are
+          blank (on MNIST that put the map's peak in the outer two pixels for
+          25-78% of the anomalies, ``benchmarks/image_border.py``).
           Nothing is trained. When the training images themselves are scored
           (``decision_scores_``, hence ``threshold_``), a patch is restored only
           from patches of the other half of the training images, never from
@@ -88,13 +95,17 @@ default="reconstruction"
         ``(n, H, W, C)``; ``"auto"`` takes the axis of size 1, 3 or 4 and asks
         for this parameter when both are.
     pixel_normalisation : bool, default=True
-        Measure each pixel's error against the errors the same pixel shows on
-        the training images: ``(e - mean) / (std + 0.1 * mean std)``, with the
-        per-pixel mean and standard deviation of the training maps
+        Measure each pixel's error in units of the spread of the errors the
+        same pixel shows on the training images: ``e / (std + 0.1 * mean std)``,
+        with the per-pixel standard deviation of the training maps
         (``reduction_``). Parts of a good image that are always hard to restore
         (the edges of a photographed part, the varied strokes of a digit) then
         stop dominating the maps; switch it off for images with no common
-        layout (textures shifted at random).
+        layout (textures shifted at random). The errors are not centred on the
+        training maps' mean (as they were in 0.2): a new normal image is
+        restored better than the training images (from all the stored patches,
+        not half), so centring made its map negative on its content and put
+        its maximum on an always blank margin.
     smoothing : float, default=2.0
         Standard deviation, in working pixels, of the Gaussian that smooths
         the (normalised) error map (0: none).
@@ -144,8 +155,9 @@ default="reconstruction"
         The fitted layout, working size and per-channel scaling
         (``encoder_.mean_``, ``encoder_.scale_``).
     reduction_ : dict or None
-        Per-pixel ``"mean"`` and ``"scale"`` of the training maps, at the
-        working size (``None`` with ``pixel_normalisation=False``).
+        Per-pixel ``"scale"`` of the training maps, at the working size
+        (``None`` with ``pixel_normalisation=False``; a detector fitted by
+        0.2 also has their ``"mean"``, and keeps centring on it).
     patch_size_ : int or None
         The exact denoiser's resolved patch side.
     model_ : object

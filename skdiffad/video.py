@@ -34,7 +34,9 @@ class DiffusionVideoDetector(BaseDiffusionDetector):
     the training frames and smoothed: the frame's anomaly map
     (:meth:`anomaly_map`); the mean of its highest pixels, smoothed over time
     within the clip, is the frame's score. With ``n_past=0`` and ``stream="frames"`` it is a
-    frame-level detector: the image detector's method applied to each frame.
+    frame-level detector, close to the image detector applied to each frame (which
+    restores a patch only from patches of its own border class, as ``per_site`` does by
+    grid place, and does not centre its maps on the training maps' mean).
 
     Clips go in as the series detector's series do: one clip in, one score
     per frame out (``decision_function(clip)`` has shape ``(T,)``), and a

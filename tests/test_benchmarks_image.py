@@ -93,7 +93,8 @@ def _main(data, out, *extra):
 # ------------------------------------------------------------------ registry
 def test_registry_builds_every_detector():
     assert [n for n in bi.DETECTORS if n.startswith("Diffusion")] == [
-        "Diffusion-default", "Diffusion-ivf", "Diffusion-exact-p8", "Diffusion-exact-p8-raw",
+        "Diffusion-default", "Diffusion-ivf", "Diffusion-position-free-centred",
+        "Diffusion-position-free", "Diffusion-exact-p8", "Diffusion-exact-p8-raw",
         "Diffusion-unet",
         "Diffusion-unet-full", "Diffusion-unet-simplex", "Diffusion-unet-ddad",
         "Diffusion-unet-feature", "Diffusion-unet-discriminative",
@@ -108,6 +109,14 @@ def test_registry_builds_every_detector():
     assert bi.SMOOTHING == default.smoothing  # the baselines' maps are smoothed alike
     assert built["Diffusion-ivf"].get_params() == {**expected, "search": "ivf"}
     assert built["Diffusion-exact-p8"].patch_size == 8
+    # issue #29's variants: the default's parameters, the search and the maps of before
+    X = np.random.default_rng(0).random((8, 12, 12))
+    for name, per_site, reduced in (("Diffusion-default", True, {"scale"}),
+                                    ("Diffusion-position-free-centred", False, {"mean", "scale"}),
+                                    ("Diffusion-position-free", False, {"scale"})):
+        assert built[name].get_params() == expected
+        fitted = built[name].fit(X)
+        assert fitted.model_.per_site == per_site and set(fitted.reduction_) == reduced
     assert not built["Diffusion-exact-p8-raw"].pixel_normalisation
     params = {name: built[f"Diffusion-unet-{name}"].get_params() for name in (
         "full", "simplex", "ddad", "feature", "discriminative", "density")}

@@ -92,14 +92,128 @@ def test_pixel_normalisation_discounts_pixels_that_are_hard_in_every_image():
         peaks = [np.unravel_index(np.argmax(m), m.shape) for m in maps]
         located[normalise] = np.mean([mask[peak] for mask, peak in zip(masks, peaks)])
         if normalise:
-            assert set(det.reduction_) == {"mean", "scale"}
-            assert det.reduction_["mean"].shape == (13, 21)
+            assert set(det.reduction_) == {"scale"}  # not centred (issue #29)
+            assert det.reduction_["scale"].shape == (13, 21)
             # the training maps' errors are the origin of the scale: an edge pixel
             # counts in units of its own spread, far larger than the texture's
             assert det.reduction_["scale"][:, :3].mean() > 3 * det.reduction_["scale"][:, 8:].mean()
         else:
             assert det.reduction_ is None
     assert located[False] <= 0.3 and located[True] >= 0.8
+
+
+def strokes(n, seed=0, size=16):
+    """Digit-like images: a vertical stroke of varying place and length on a blank
+    margin, as MNIST's digits are drawn."""
+    rng = np.random.default_rng(seed)
+    X = np.zeros((n, size, size))
+    for image in X:
+        column, top, bottom = rng.integers(5, 10), rng.integers(3, 5), rng.integers(11, 13)
+        image[top:bottom, column:column + 2] = rng.uniform(0.7, 1.0)
+    return X
+
+
+def test_exact_patches_are_restored_from_their_own_border_class():
+    """A patch on the image's border is restored only from patches on the same border
+    of the training images (issue #29: interior content restored onto the blank border
+    made the maps of MNIST anomalies peak there)."""
+    det = DiffusionImageDetector(**FAST).fit(strokes(30))  # patch 8, stride 4: 3 x 3
+    assert det.model_.per_site
+    samples = det.modality_.encode(strokes(1, seed=1)).samples
+    np.testing.assert_array_equal(samples.sites, np.arange(9))  # one patch a class
+    big = DiffusionImageDetector(**FAST, patch_size=4).fit(strokes(30))  # 7 x 7 patches
+    classes = big.modality_.encode(strokes(1, seed=1)).samples.sites.reshape(7, 7)
+    np.testing.assert_array_equal(classes[0], [0, 1, 1, 1, 1, 1, 2])
+    np.testing.assert_array_equal(classes[3], [3, 4, 4, 4, 4, 4, 5])
+    np.testing.assert_array_equal(classes[6], [6, 7, 7, 7, 7, 7, 8])
+    assert sorted(np.unique(big.model_.sites_)) == list(range(9))
+
+
+def test_normal_maps_do_not_peak_on_the_blank_border_and_defects_are_found():
+    det = DiffusionImageDetector(**FAST).fit(strokes(60))
+    maps = det.anomaly_map(strokes(40, seed=2))
+    assert maps.min() >= 0  # errors in units of the training spread, not centred
+    # the blank margin, restored perfectly, is the maps' minimum; centred on the
+    # training maps' mean, a normal image's map was negative on its stroke and put
+    # its maximum on the margin (issue #29)
+    peaks = np.array([np.unravel_index(np.argmax(m), m.shape) for m in maps])
+    on_border = (peaks < 2).any(axis=1) | (peaks >= 14).any(axis=1)
+    assert on_border.mean() <= 0.05  # the outer two pixels are 44% of a 16 x 16 image
+    bad = strokes(20, seed=3)
+    bad[:, 6:9, 10:13] = 1.0  # a blot beside the stroke
+    peaks = [np.unravel_index(np.argmax(m), m.shape) for m in det.anomaly_map(bad)]
+    assert all(5 <= r <= 9 and 9 <= c <= 13 for r, c in peaks)
+
+
+def test_statistics_of_an_earlier_fit_still_centre_the_maps():
+    """A detector fitted before issue #29 holds the training maps' mean too, and its
+    maps stay centred on it, so it scores as it did."""
+    from skdiffad._reductions import normalised_maps, pixel_statistics
+
+    training = np.random.default_rng(0).gamma(2.0, size=(30, 5, 6))
+    new = pixel_statistics(training, centred=False)
+    old = pixel_statistics(training)
+    assert set(new) == {"scale"} and set(old) == {"mean", "scale"}
+    np.testing.assert_array_equal(new["scale"], old["scale"])
+    maps = training[:3]
+    np.testing.assert_array_equal(normalised_maps(maps, old, 0),
+                                  (maps - old["mean"]) / old["scale"])
+    np.testing.assert_array_equal(normalised_maps(maps, new, 0), maps / new["scale"])
+
+
+def test_a_detector_fitted_before_the_border_classes_scores_as_it_did(monkeypatch):
+    """A fit by the code before issue #29 (plain patches, a position-free search, maps
+    centred on the training maps' mean) keeps scoring with that state once the code has
+    changed: the same scores and maps as the old code gave, pickled or not."""
+    import pickle
+
+    from skdiffad._encoders import images as encoders
+    from skdiffad._reductions import pixel_statistics
+    from skdiffad.modalities import ImageModality
+
+    def old_model(self, encoded, settings):
+        return settings.exact_model("reconstruction", exclusion="two-fold")
+
+    with monkeypatch.context() as old_code:
+        old_code.setattr(encoders, "BorderPatchSamples", encoders.PatchSamples)
+        old_code.setattr(ImageModality, "make_model", old_model)
+        old_code.setattr(ImageModality, "fit_reduction",
+                         lambda self, folded, encoded: pixel_statistics(folded))
+        old = DiffusionImageDetector(**FAST, patch_size=4, smoothing=0.0).fit(strokes(40))
+        test = np.concatenate([strokes(10, seed=4), strokes(10, seed=5)[:, ::-1]])
+        before = old.decision_function(test), old.anomaly_map(test)
+        saved = pickle.dumps(old)
+    assert not old.model_.per_site and set(old.reduction_) == {"mean", "scale"}
+    raw = pickle.loads(saved)
+    raw.modality_.reduction_ = None  # the same restorations, maps not normalised
+    statistics = old.reduction_
+    np.testing.assert_allclose(before[1], (raw.anomaly_map(test) - statistics["mean"])
+                               / statistics["scale"], rtol=1e-6, atol=1e-9)
+    for detector in (old, pickle.loads(saved)):
+        np.testing.assert_array_equal(detector.decision_function(test), before[0])
+        np.testing.assert_array_equal(detector.anomaly_map(test), before[1])
+    new = DiffusionImageDetector(**FAST, patch_size=4, smoothing=0.0).fit(strokes(40))
+    assert new.model_.per_site and set(new.reduction_) == {"scale"}
+    assert not np.allclose(new.decision_function(test), before[0])
+
+
+@pytest.mark.slow
+def test_mnist_anomaly_maps_do_not_peak_on_the_border(shared_data):
+    """On mnist0 the default detector's maps of other digits peaked in the outer two
+    pixels for 78% of them before border classes (benchmarks/image_border.py)."""
+    from skdiffad.datasets import load_one_class_images, semi_supervised_split
+
+    X, y = load_one_class_images("mnist0", shared_data)
+    X_train, X_test, y_test = semi_supervised_split(X / 255.0, y, random_state=0,
+                                                    max_train=500)
+    det = DiffusionImageDetector(**FAST).fit(X_train)
+    anomalies = X_test[y_test == 1][:200]
+    maps = det.anomaly_map(anomalies)
+    peaks = np.array([np.unravel_index(np.argmax(m), m.shape) for m in maps])
+    on_border = (peaks < 2).any(axis=1) | (peaks >= 26).any(axis=1)
+    assert on_border.mean() < 0.2
+    scores = det.decision_function(np.concatenate([X_test[y_test == 0][:200], anomalies]))
+    assert roc_auc_score(np.r_[np.zeros(200), np.ones(200)], scores) > 0.97
 
 
 def test_identical_training_images_still_give_finite_scores_and_maps():

@@ -21,9 +21,10 @@ class ImageModality(Modality):
     """Images as ``(C, H, W)`` samples (or patches of them); error maps and their maxima.
 
     A pixel's error is folded from the patches (or the images) that restored it
-    (:func:`~skdiffad._reductions.pixel_errors`); the reduction measures it against
-    the errors the same pixel shows on the training images (``reduction_``: per-pixel
-    mean and scale), smooths the map and takes its maximum as the image's score.
+    (:func:`~skdiffad._reductions.pixel_errors`); the reduction measures it in units of
+    the spread of the errors the same pixel shows on the training images
+    (``reduction_``: per-pixel scale), smooths the map and takes its maximum as the
+    image's score.
 
     Parameters
     ----------
@@ -89,7 +90,9 @@ class ImageModality(Modality):
 
     def make_model(self, encoded, settings):
         if self.denoiser == "exact":
-            return settings.exact_model("reconstruction", exclusion="two-fold")
+            # a patch is restored from stored patches of its own border class only
+            # (BorderPatchSamples): never with a training image's interior on its border
+            return settings.exact_model("reconstruction", exclusion="two-fold", per_site=True)
         network = {"name": "conv2d", "widths": self.widths, "kernel_size": self.kernel_size}
         if self.attention:
             network["attention"] = True
@@ -115,9 +118,17 @@ class ImageModality(Modality):
         return pixel_errors(blocks, encoded.samples, len(encoded.sizes), encoded.working_size)
 
     def fit_reduction(self, folded, encoded):
-        """Per-pixel mean and scale of the training images' error maps (see
-        ``pixel_normalisation``); ``None`` when it is off."""
-        return pixel_statistics(folded) if self.pixel_normalisation else None
+        """Per-pixel scale of the training images' error maps (see
+        ``pixel_normalisation``); ``None`` when it is off.
+
+        A map is not centred on the training maps' mean: the training errors come from
+        half the stored patches (the two-fold rule), so a new normal image, restored
+        from all of them, is restored better, and its centred map was negative wherever
+        it has content and zero on an always blank margin, where such a map then had
+        its maximum (issue #29). A detector fitted before keeps its ``"mean"``."""
+        if not self.pixel_normalisation:
+            return None
+        return pixel_statistics(folded, centred=False)
 
     def maps(self, folded):
         """Normalised and smoothed error maps at the working size."""
