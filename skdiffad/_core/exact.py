@@ -28,19 +28,22 @@ from itself. One exclusion rule serves rows, windows and (later) image patches:
   back to any stored sample it does not overlap; one that overlaps every stored
   sample raises :class:`ExclusionError`. New data uses every stored sample.
 
-The exact search of an element-wise paradigm, for new samples without gaps, returns
-the stored sample nearest in float64 (ties to the first stored), whatever the batch
-and whichever way it was found:
+On the CPU, the exact search of an element-wise paradigm restoring every entry (not
+``per_site``, no ``hidden`` masks or ``"self"`` exclusion, samples of at least 64
+entries) may use a *pooled lower bound* to spare most of its matrix product. The
+sums of :data:`BOUND_POOLS` consecutive entries, over their number's square root, are
+never farther apart than the samples (Cauchy-Schwarz). So only the stored samples
+whose pooled distance is within the distance of the pooled-nearest one can be the
+nearest, and they are few on smooth data (the windows of a periodic series). A
+query left with more than :data:`BOUND_CANDIDATES` of them takes the full product
+instead, and a model whose queries mostly do stops trying the bound.
 
-* every distance is first ranked by float32 matrix products, and the stored samples
-  within float32 rounding of the best are compared again in float64;
-* on the CPU, a *pooled lower bound* often spares the full product. The sums of
-  :data:`BOUND_POOLS` consecutive entries, over their number's square root, are
-  never farther apart than the samples (Cauchy-Schwarz). So only the stored samples whose
-  pooled distance is within the float64 distance of the pooled-nearest one can be
-  the nearest, and they are few on smooth data (windows of a periodic series). A
-  query left with more than :data:`BOUND_CANDIDATES` of them takes the full product,
-  and a model whose queries mostly do stops trying the bound.
+The model keeps the bound when, at fit or load, it settles at least half of a probe of
+its own stored samples. Then the search of new samples without gaps returns the
+stored sample nearest in float64 (ties to the first stored), whichever way it was
+found and whatever the batch: float32 distances find the candidates, and those
+within float32 rounding of the best are measured again in float64. A model without
+the bound takes the float32 products' nearest, as before.
 """
 
 from __future__ import annotations
@@ -271,6 +274,7 @@ class ExactModel:
             self._norm_max = float(self._sq.double().max().sqrt())
             self._bound = None
             if (self.device_.type == "cpu" and self.paradigm.hidden is None
+                    and self.exclusion != "self"
                     and flat.shape[1] >= _BOUND_MIN_ENTRIES and len(flat) > BOUND_CANDIDATES):
                 self._bound_seen, self._bound_settled = 0, 0
                 for size in BOUND_POOLS:  # the coarsest bound that pays

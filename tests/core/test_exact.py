@@ -464,3 +464,13 @@ def test_the_bound_is_rebuilt_after_pickling_and_scores_the_same():
     assert loaded._bound is not None
     _, after, _ = collect(loaded, new)
     assert np.array_equal(before, after)
+
+
+def test_self_exclusion_keeps_the_search_that_leaves_the_query_out():
+    train = smooth_windows(seed=0)
+    model = fitted("reconstruction", train, exclusion="self")
+    assert model._bound is None
+    queries, _ = train.take(torch.arange(50))
+    restored = model._nearest(queries, torch.ones_like(queries), None)
+    same = (restored == queries).reshape(len(queries), -1).all(dim=1)
+    assert not bool(same.any())  # never the query itself
