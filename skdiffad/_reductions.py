@@ -134,6 +134,9 @@ def observed_mean(sums, counts):
     The channels are added one after another, so a step's value does not depend in
     its last bits on how long the series (or the stretch of it) is.
     """
+    # channel rows contiguous (they often come as a transposed view): same sums, read
+    # in cache order
+    sums, counts = np.ascontiguousarray(sums), np.ascontiguousarray(counts)
     total = np.zeros(sums.shape[1])
     n_obs = np.zeros(sums.shape[1])
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -79,6 +79,10 @@ BOUND_CANDIDATES = 32
 # The bound is tried on at least this many queries, and kept while it settles at least
 # _BOUND_SHARE of them (it only decides the speed: the answers are the same).
 _BOUND_TRIAL, _BOUND_SHARE = 64, 0.5
+# A query the bound leaves with more candidates than BOUND_CANDIDATES is still measured
+# candidate by candidate up to 1/_GATHER_SHARE of the stored samples (reading them one by
+# one costs about that much more than the product's share per query).
+_GATHER_SHARE = 32
 # Entries of a sample below which the bound is not tried (the product is cheap).
 _BOUND_MIN_ENTRIES = 64
 # float32 products err by about sqrt(d) * 6e-8 of (|q| + |s|)^2; the margin keeps
@@ -515,13 +519,13 @@ class ExactModel:
         out = torch.full((n,), -1, dtype=torch.int64, device=q.device)
         todo = torch.arange(n, device=q.device)
         if trial > 0 or self._bound_settled >= _BOUND_SHARE * self._bound_seen:
-            rows, cols, settled = self._bound_candidates(q)
+            rows, cols, gathered, settled = self._bound_candidates(q)
             if len(rows):
                 found = _closest(q, self._flat, rows, cols, n)
-                out[settled] = found[settled]
+                out[gathered] = found[gathered]
             self._bound_seen += n
             self._bound_settled += int(settled.sum())
-            todo = torch.nonzero(~settled).flatten()
+            todo = torch.nonzero(~gathered).flatten()
         if len(todo):
             out[todo] = self._product_nearest(q[todo])
         return out
@@ -544,15 +548,15 @@ class ExactModel:
         return out
 
     def _bound_candidates(self, q, exclude=None):
-        """``(rows, cols, settled)``: the queries the pooled bound settles (``settled``,
-        at most :data:`BOUND_CANDIDATES` stored samples left each) and the pairs of
-        query and stored sample it leaves to compare (``exclude``: a stored sample
-        each query may not use)."""
+        """``(rows, cols, gathered, settled)``: the pairs of query and stored sample the
+        pooled bound leaves to compare, for the queries it leaves few enough
+        (``gathered``); ``settled``: those left at most :data:`BOUND_CANDIDATES`
+        (``exclude``: a stored sample each query may not use)."""
         size, pooled_t, pooled_sq, pooled_max = self._bound
         p = _pool(q, size)
         p_sq = (p * p).sum(dim=1)
+        # the pooled distances less |p|^2, a per-query constant added to the limit instead
         lower = torch.addmm(pooled_sq[None], p, pooled_t, alpha=-2.0)
-        lower += p_sq[:, None]
         if exclude is not None:
             lower[torch.arange(len(q)), exclude] = float("inf")
         first = lower.argmin(dim=1)
@@ -560,11 +564,14 @@ class ExactModel:
         # can lie beyond it, and the bound's own rounding is allowed for
         upper = _direct_sq(q, self._flat[first]) * (1 + 2 * _MARGIN * _rounding(q.shape[1]))
         size = (p_sq.sqrt() + pooled_max) ** 2
-        limit = upper + _MARGIN * _rounding(p.shape[1]) * size
+        limit = upper + _MARGIN * _rounding(p.shape[1]) * size - p_sq
         rows, cols = torch.nonzero(lower <= limit[:, None], as_tuple=True)
-        settled = torch.bincount(rows, minlength=len(q)) <= BOUND_CANDIDATES
-        keep = settled[rows]
-        return rows[keep], cols[keep], settled
+        count = torch.bincount(rows, minlength=len(q))
+        # a query with more candidates is still measured candidate by candidate while
+        # that reads less than its share of the full product would
+        gathered = count <= max(BOUND_CANDIDATES, len(self._flat) // _GATHER_SHARE)
+        keep = gathered[rows]
+        return rows[keep], cols[keep], gathered, count <= BOUND_CANDIDATES
 
     def _restore(self, x, obs, groups):
         """Squared errors of a block restored by its nearest stored samples; ``groups``:
