@@ -204,9 +204,10 @@ def impute(network, schedule, x0, visible, hidden, noise, t_start, n_steps):
 
 def accumulate(sums, counts, x_hat, x0, target, weight=1.0):
     """Add one restoration's squared errors on the ``target`` entries, weighted."""
-    err = ((x_hat - x0).double() ** 2) * target
+    err = (x_hat - x0).double()
+    err.mul_(err).mul_(target)  # in place: the same products as ((x_hat - x0) ** 2) * target
     if weight != 1.0:  # weights in float64: K x R restorations add up to exactly 1
-        err = err * weight
+        err.mul_(weight)
         target = target.double() * weight
     sums += err
     counts += target
