@@ -474,3 +474,30 @@ def test_self_exclusion_keeps_the_search_that_leaves_the_query_out():
     restored = model._nearest(queries, torch.ones_like(queries), None)
     same = (restored == queries).reshape(len(queries), -1).all(dim=1)
     assert not bool(same.any())  # never the query itself
+
+
+def test_the_bound_resolves_exact_twins_to_the_first_stored():
+    # a cycle repeated exactly: every window has twins, and the answer is the first
+    cycle = np.sin(2 * np.pi * np.arange(40) / 40)[None] * np.array([[1.0], [0.5], [2.0]])
+    series = np.tile(cycle, (1, 60)).astype(np.float32)
+    train = WindowSamples(series, np.ones_like(series, dtype=bool),
+                          window_starts(series.shape[1], 32, 1), 32)
+    model = fitted("reconstruction", train)
+    shifted = np.roll(series, 7, axis=1)[:, :600] * np.float32(1.001)
+    new = WindowSamples(shifted, np.ones_like(shifted, dtype=bool),
+                        window_starts(600, 32, 32), 32)
+    queries, _ = new.take(torch.arange(len(new)))
+    flat = queries.reshape(len(queries), -1)
+    expected = float64_nearest(model, queries)
+    assert np.all(expected < 40)  # the first of each set of twins
+    assert np.array_equal(model._product_nearest(flat).numpy(), expected)
+    # the probe turned the bound down (every window has 60 twins); forced, it gives
+    # the same answers through its candidates
+    from skdiffad._core.exact import _pool
+
+    pooled = _pool(model._flat, 8)
+    model._bound = (8, pooled.T.contiguous(), (pooled * pooled).sum(dim=1),
+                    float((pooled * pooled).sum(dim=1).max().sqrt()))
+    model._bound_seen, model._bound_settled = 0, 0
+    assert np.array_equal(model._nearest_full(flat).numpy(), expected)
+    assert model._bound_seen == len(flat)
