@@ -202,3 +202,23 @@ def test_the_lists_do_not_depend_on_the_thread_count():
     np.testing.assert_array_equal(one.centres_, two.centres_)
     np.testing.assert_array_equal(got[1], want[1])
     np.testing.assert_array_equal(got[0], want[0])
+
+
+def test_long_samples_are_clustered_in_a_seeded_projection_and_still_found():
+    # 300 values a sample: the k-means runs in a 64-dimensional random projection
+    rows, queries = clustered(3000, d=300, seed=0), clustered(400, d=300, seed=0)
+    queries = queries[::-1].copy() + np.float32(0.003)
+    a, b, c = IVFIndex(rows, seed=5), IVFIndex(rows, seed=5), IVFIndex(rows, seed=6)
+    np.testing.assert_array_equal(a.centres_, b.centres_)
+    assert not np.array_equal(a.centres_, c.centres_)
+    assert a.centres_.shape == (110, 300)  # centres in the full space
+    _, found = a.kneighbors(queries, 1)
+    _, want = exact_neighbours(queries, rows, 1)
+    assert np.mean(found[:, 0] == want[:, 0]) >= 0.95
+
+
+def test_short_samples_are_clustered_without_projection(monkeypatch):
+    rows = np.random.default_rng(2).standard_normal((3000, 10)).astype(np.float32)
+    before = IVFIndex(rows, seed=5).centres_
+    monkeypatch.setattr(search_module, "_PROJECT_ABOVE", 4)  # now projected
+    assert not np.array_equal(IVFIndex(rows, seed=5).centres_, before)
