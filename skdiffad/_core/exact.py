@@ -35,8 +35,9 @@ sums of :data:`BOUND_POOLS` consecutive entries, over their number's square root
 never farther apart than the samples (Cauchy-Schwarz). So only the stored samples
 whose pooled distance is within the distance of the pooled-nearest one can be the
 nearest, and they are few on smooth data (the windows of a periodic series). A
-query left with more than :data:`BOUND_CANDIDATES` of them takes the full product
-instead, and a model whose queries mostly do stops trying the bound.
+query left with more than a 32nd of the stored samples takes the full product
+instead, and a model whose queries are mostly left with more than
+:data:`BOUND_CANDIDATES` stops trying the bound.
 
 The model keeps the bound when, at fit or load, it settles at least half of a probe of
 its own stored samples. Then the search of new samples without gaps returns the
@@ -73,8 +74,8 @@ EXCLUSIONS = ("none", "self", "two-fold")
 #: Entries summed per value of the pooled lower bound (module docstring), the coarsest
 #: first: the bound's matrix product costs an eighth or a quarter of the full one.
 BOUND_POOLS = (8, 4)
-#: Most stored samples a query's bound may leave to compare in float64; a query with
-#: more takes the full product.
+#: Most stored samples a query's bound may leave for it to count as settled by the bound
+#: (the share of settled queries decides whether a model keeps the bound).
 BOUND_CANDIDATES = 32
 # The bound is tried on at least this many queries, and kept while it settles at least
 # _BOUND_SHARE of them (it only decides the speed: the answers are the same).
