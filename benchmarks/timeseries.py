@@ -309,6 +309,8 @@ DETECTORS = {
     "Diffusion-w64": _diffusion(window_size=64),  # the single-length default before #12
     # the fixed multi-scale default of #12, before the period's lengths (#27)
     "Diffusion-fixed": _diffusion(window_size=(32, 64, 128)),
+    # one 32-step length: the guide's choice for short or close anomalies (#27)
+    "Diffusion-w32": _diffusion(window_size=32),
     "Diffusion-ivf": _diffusion(search="ivf"),  # the default with the IVF index (#28)
     "Diffusion-reconstruction": _diffusion(scoring="reconstruction"),
     "Diffusion-imputation": _diffusion(scoring="imputation"),
