@@ -274,8 +274,9 @@ class ExactModel:
                 return self
             self._flat = flat
             self._flat_t = flat.T.contiguous()
-            self._sq_t = (flat * flat).T.contiguous()
-            self._sq = (flat * flat).sum(dim=1)
+            squares = flat * flat
+            self._sq_t = squares.T.contiguous()
+            self._sq = squares.sum(dim=1)
             self._norm_max = float(self._sq.double().max().sqrt())
             self._bound = None
             if (self.device_.type == "cpu" and self.paradigm.hidden is None
@@ -502,8 +503,13 @@ class ExactModel:
         full = (w == 1).all(dim=1)
         if bool(full.all()):
             return self._nearest_full(flat)
-        d2 = ranking_sq_distances(flat, w, self._flat_t, ref_sq_t=self._sq_t)
-        out = d2.argmin(dim=1)
+        out = torch.empty(len(flat), dtype=torch.int64, device=flat.device)
+        gaps = torch.nonzero(~full).flatten()
+        # only the rows with gaps, padded as a block is (ROW_MULTIPLE): their products
+        # are those of the whole block, without a second search of the rows the bound takes
+        d2 = ranking_sq_distances(pad_block(flat[gaps]), pad_block(w[gaps]), self._flat_t,
+                                  ref_sq_t=self._sq_t)
+        out[gaps] = d2.argmin(dim=1)[:len(gaps)]
         if bool(full.any()):
             rows = torch.nonzero(full).flatten()
             out[rows] = self._nearest_full(flat[rows])
