@@ -30,14 +30,14 @@ from itself. One exclusion rule serves rows, windows and (later) image patches:
 
 On the CPU, the exact search of an element-wise paradigm restoring every entry (not
 ``per_site``, no ``hidden`` masks or ``"self"`` exclusion, samples of at least 64
-entries) may use a *pooled lower bound* to spare most of its matrix product. The
-sums of :data:`BOUND_POOLS` consecutive entries, over their number's square root, are
-never farther apart than the samples (Cauchy-Schwarz). So only the stored samples
-whose pooled distance is within the distance of the pooled-nearest one can be the
-nearest, and they are few on smooth data (the windows of a periodic series). A
-query left with more than a 32nd of the stored samples takes the full product
-instead, and a model whose queries are mostly left with more than
-:data:`BOUND_CANDIDATES` stops trying the bound.
+entries) may use a *projected lower bound* to spare most of its matrix product
+(:class:`~skdiffad._core.bound.ProjectedBound`): the coordinates along the stored
+samples' leading principal directions, with the norm of what they leave out, are
+never farther apart than the samples. So only the stored samples whose bound is
+within the distance of the bound's nearest one can be the nearest, and they are few
+on smooth data (the windows of a periodic series). A query left with more than a 32nd
+of the stored samples takes the full product instead, and a model whose queries are
+mostly left with more than :data:`BOUND_CANDIDATES` stops trying the bound.
 
 The model keeps the bound when, at fit or load, it settles at least half of a probe of
 its own stored samples. Then the search of new samples without gaps returns the
@@ -54,6 +54,7 @@ import warnings
 import numpy as np
 import torch
 
+from .bound import ProjectedBound
 from .devices import loadable_device
 from .nonparametric import (
     ESTIMATORS,
@@ -67,13 +68,10 @@ from .paradigms import PARADIGMS, Paradigm, accumulate, make_paradigm
 from .samples import block_size, pad_block
 from .search import MIN_IVF_SAMPLES, SEARCHES, IVFIndex, faiss_module, ivf_lists
 
-__all__ = ["BOUND_CANDIDATES", "BOUND_POOLS", "EXCLUSIONS", "ExactModel", "ExclusionError"]
+__all__ = ["BOUND_CANDIDATES", "EXCLUSIONS", "ExactModel", "ExclusionError"]
 
 EXCLUSIONS = ("none", "self", "two-fold")
 
-#: Entries summed per value of the pooled lower bound (module docstring), the coarsest
-#: first: the bound's matrix product costs an eighth or a quarter of the full one.
-BOUND_POOLS = (8, 4)
 #: Most stored samples a query's bound may leave for it to count as settled by the bound
 #: (the share of settled queries decides whether a model keeps the bound).
 BOUND_CANDIDATES = 32
@@ -89,8 +87,9 @@ _BOUND_MIN_ENTRIES = 64
 # float32 products err by about sqrt(d) * 6e-8 of (|q| + |s|)^2; the margin keeps
 # every stored sample within that rounding of the best as a candidate.
 _MARGIN = 1e-5
-# float64 values per chunk of the candidates' distances.
-_PAIR_ELEMENTS = 1 << 22
+# Entries of the candidate pairs gathered at once: a few MiB, which the allocator reuses
+# from one chunk to the next (fresh pages for a large gather cost more than measuring it).
+_PAIR_ELEMENTS = 1 << 18
 
 
 class ExclusionError(ValueError):
@@ -153,7 +152,7 @@ class ExactModel:
         itself).
     search : {"exact", "ivf"}, default="exact"
         How the nearest stored samples are found on the CPU: compared with every
-        stored sample that a pooled lower bound cannot rule out (exact; module
+        stored sample that a projected lower bound cannot rule out (exact; module
         docstring), or by an inverted-file index
         (:class:`~skdiffad._core.search.IVFIndex`, needs faiss) that reads about
         ``N_PROBE / (2 sqrt(N))`` of them and may miss a true neighbour. The index
@@ -283,18 +282,13 @@ class ExactModel:
                     and self.exclusion != "self"
                     and flat.shape[1] >= _BOUND_MIN_ENTRIES and len(flat) > BOUND_CANDIDATES):
                 self._bound_seen, self._bound_settled = 0, 0
-                for size in BOUND_POOLS:  # the coarsest bound that pays
-                    pooled = _pool(flat, size)
-                    pooled_sq = (pooled * pooled).sum(dim=1)
-                    self._bound = (size, pooled.T.contiguous(), pooled_sq,
-                                   float(pooled_sq.double().max().sqrt()))
-                    if self._bound_pays():
-                        break
+                self._bound = ProjectedBound(flat)
+                if not self._bound_pays():
                     self._bound = None
         return self
 
     def _bound_pays(self):
-        """Whether the pooled bound settles at least ``_BOUND_SHARE`` of
+        """Whether the projected bound settles at least ``_BOUND_SHARE`` of
         ``_BOUND_TRIAL`` stored samples spread evenly, each searched among the others
         (from the stored samples alone: the same on every load)."""
         probe = torch.as_tensor(np.linspace(0, len(self._flat) - 1, _BOUND_TRIAL).round()
@@ -517,7 +511,7 @@ class ExactModel:
 
     def _nearest_full(self, q):
         """The stored sample nearest to each query ``q`` (compared on every entry) in
-        float64, ties to the first: the pooled bound's candidates where it settles a
+        float64, ties to the first: the projected bound's candidates where it settles a
         query, else those within float32 rounding of the full product's best."""
         n = len(q)
         trial = _BOUND_TRIAL - self._bound_seen
@@ -556,23 +550,17 @@ class ExactModel:
 
     def _bound_candidates(self, q, exclude=None):
         """``(rows, cols, gathered, settled)``: the pairs of query and stored sample the
-        pooled bound leaves to compare, for the queries it leaves few enough
+        projected bound leaves to compare, for the queries it leaves few enough
         (``gathered``); ``settled``: those left at most :data:`BOUND_CANDIDATES`
         (``exclude``: a stored sample each query may not use)."""
-        size, pooled_t, pooled_sq, pooled_max = self._bound
-        p = _pool(q, size)
-        p_sq = (p * p).sum(dim=1)
-        # the pooled distances less |p|^2, a per-query constant added to the limit instead
-        lower = torch.addmm(pooled_sq[None], p, pooled_t, alpha=-2.0)
-        if exclude is not None:
-            lower[torch.arange(len(q)), exclude] = float("inf")
-        first = lower.argmin(dim=1)
-        # an attained distance, rounded up: no stored sample nearer than the nearest
-        # can lie beyond it, and the bound's own rounding is allowed for
-        upper = _direct_sq(q, self._flat[first]) * (1 + 2 * _MARGIN * _rounding(q.shape[1]))
-        size = (p_sq.sqrt() + pooled_max) ** 2
-        limit = upper + _MARGIN * _rounding(p.shape[1]) * size - p_sq
-        rows, cols = torch.nonzero(lower <= limit[:, None], as_tuple=True)
+        rounding = _MARGIN * _rounding(q.shape[1])
+
+        def margin(chunk, upper):
+            # the products' and the projection's rounding, which grows with the sizes
+            size = (chunk.double().norm(dim=1) + self._norm_max) ** 2
+            return rounding * (2 * upper + size)
+
+        rows, cols = self._bound.candidates(q, self._flat, margin, exclude)
         count = torch.bincount(rows, minlength=len(q))
         # a query with more candidates is still measured candidate by candidate while
         # that reads less than its share of the full product would
@@ -614,17 +602,6 @@ def _at_most(index, size, rng):
     if len(index) <= size:
         return index
     return np.sort(rng.choice(index, size, replace=False))
-
-
-def _pool(flat, size):
-    """Sums of ``size`` consecutive entries of each row over ``sqrt(size)`` (the last
-    group padded with zeros): by Cauchy-Schwarz, the distance between two pooled rows
-    is at most the distance between the rows."""
-    n, d = flat.shape
-    extra = -d % size
-    if extra:
-        flat = torch.nn.functional.pad(flat, (0, extra))
-    return flat.reshape(n, -1, size).sum(dim=2) / size ** 0.5
 
 
 def _rounding(n_entries):

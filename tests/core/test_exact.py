@@ -375,9 +375,9 @@ def test_per_site_needs_samples_with_sites_and_elementwise_errors():
         collect(model, ArraySamples(rows(d=16).reshape(-1, 1, 4, 4)))
 
 
-# ------------------------------------------------- the pooled lower bound (#27)
+# ------------------------------------------------- the projected lower bound (#27)
 def smooth_windows(n=3000, length=32, channels=3, seed=0, noise=0.01):
-    """Windows of a smooth periodic series (where the pooled bound settles queries)."""
+    """Windows of a smooth periodic series (where the projected bound settles queries)."""
     rng = np.random.default_rng(seed)
     t = np.arange(n)
     series = np.stack([np.sin(2 * np.pi * t / (37 + 11 * c) + c) for c in range(channels)])
@@ -394,16 +394,59 @@ def float64_nearest(model, queries):
     return d2.argmin(axis=1)
 
 
-@pytest.mark.parametrize("size", [4, 8])
 @pytest.mark.parametrize("d", [64, 65, 203])
-def test_pooled_rows_are_never_farther_apart_than_the_rows(d, size):
-    from skdiffad._core.exact import _pool
+@pytest.mark.parametrize("source", ["smooth", "noise", "low rank"])
+def test_projected_rows_are_never_farther_apart_than_the_rows(d, source):
+    from skdiffad._core.bound import ProjectedBound
 
-    a, b = (torch.as_tensor(rows(n=500, d=d, seed=s)) for s in (1, 2))
-    pooled = ((_pool(a, size).double() - _pool(b, size).double()) ** 2).sum(dim=1)
-    full = ((a.double() - b.double()) ** 2).sum(dim=1)
-    assert torch.all(pooled <= full * (1 + 1e-12))
-    assert float((pooled / full).mean()) < 0.5  # a bound, not equality
+    rng = np.random.default_rng(d)
+    if source == "smooth":
+        t = np.arange(d)[None] + rng.integers(0, 500, size=(800, 1))
+        x = np.sin(2 * np.pi * t / 37) + 0.05 * rng.normal(size=(800, d))
+    elif source == "noise":
+        x = rng.normal(size=(800, d))
+    else:  # rank 3: the directions beyond it are arbitrary, and the bound still holds
+        x = rng.normal(size=(800, 3)) @ rng.normal(size=(3, d))
+    x = torch.as_tensor(x.astype(np.float32))
+    bound = ProjectedBound(x[:500])
+    basis = bound.basis.astype(np.float64)
+    assert np.allclose(basis.T @ basis, np.eye(basis.shape[1]), atol=1e-6)
+    a, b = (bound.project(part.numpy()).astype(np.float64) for part in (x[500:650], x[650:]))
+    projected = ((a - b) ** 2).sum(axis=1)
+    full = ((x[500:650].double() - x[650:].double()) ** 2).sum(dim=1).numpy()
+    assert np.all(projected <= full * (1 + 1e-5))
+    if source == "smooth":
+        assert float((projected / full).mean()) > 0.9  # tight where the data are smooth
+    if source == "noise":
+        assert float((projected / full).mean()) < 0.9  # a bound, not equality
+
+
+def test_the_bound_candidates_are_every_sample_within_the_bound():
+    from skdiffad._core.bound import ProjectedBound
+
+    train, new = smooth_windows(seed=0), smooth_windows(n=700, seed=1, noise=0.2)
+    stored, _ = train.take(torch.arange(len(train)))
+    stored = stored.reshape(len(stored), -1).contiguous()
+    queries, _ = new.take(torch.arange(len(new)))
+    q = queries.reshape(len(queries), -1).contiguous()
+    bound = ProjectedBound(stored)
+    rows, cols = bound.candidates(q, stored, lambda chunk, upper: 0.0 * upper)
+    p, s = bound.project(q.numpy()).astype(np.float64), bound.project(stored.numpy())
+    lower = ((p[:, None, :] - s.astype(np.float64)[None]) ** 2).sum(axis=2)
+    nearest = lower.argmin(axis=1)
+    attained = ((q.double() - stored[nearest].double()) ** 2).sum(dim=1).numpy()
+    expected = lower <= attained[:, None] * (1 - 1e-4)  # clear of the rounding
+    got = np.zeros_like(expected)
+    got[rows.numpy(), cols.numpy()] = True
+    assert np.all(got[expected])  # every sample clearly within is a candidate
+    assert not np.any(got & (lower > attained[:, None] * (1 + 1e-4)))  # none clearly out
+    assert np.all(got[np.arange(len(q)), float64_nearest_rows(stored, q)])
+    assert len(rows) < 0.01 * lower.size  # and few
+
+
+def float64_nearest_rows(stored, queries):
+    d2 = ((queries.double().numpy()[:, None, :] - stored.double().numpy()[None]) ** 2).sum(axis=2)
+    return d2.argmin(axis=1)
 
 
 def test_the_bound_settles_smooth_windows_and_finds_the_float64_nearest():
@@ -493,11 +536,23 @@ def test_the_bound_resolves_exact_twins_to_the_first_stored():
     assert np.array_equal(model._product_nearest(flat).numpy(), expected)
     # the probe turned the bound down (every window has 60 twins); forced, it gives
     # the same answers through its candidates
-    from skdiffad._core.exact import _pool
+    from skdiffad._core.bound import ProjectedBound
 
-    pooled = _pool(model._flat, 8)
-    model._bound = (8, pooled.T.contiguous(), (pooled * pooled).sum(dim=1),
-                    float((pooled * pooled).sum(dim=1).max().sqrt()))
+    model._bound = ProjectedBound(model._flat)
     model._bound_seen, model._bound_settled = 0, 0
     assert np.array_equal(model._nearest_full(flat).numpy(), expected)
     assert model._bound_seen == len(flat)
+
+
+def test_the_bound_leaves_numpys_blas_threads_as_they_were():
+    from threadpoolctl import threadpool_info
+
+    from skdiffad._core.bound import ProjectedBound
+
+    before = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    train = smooth_windows(seed=0)
+    stored, _ = train.take(torch.arange(len(train)))
+    stored = stored.reshape(len(stored), -1).contiguous()
+    ProjectedBound(stored).candidates(stored[:40], stored, lambda chunk, upper: 0.0 * upper)
+    after = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    assert after == before
