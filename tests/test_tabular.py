@@ -409,3 +409,19 @@ def test_nan_loss_raises_clear_error(data):
     det = TabDiffusionDetector(**{**FAST, "learning_rate": 1e12, "max_steps": 20})
     with pytest.raises(FloatingPointError, match="learning_rate"):
         det.fit(X)
+
+
+def test_float32_tables_and_blocks_of_rows_score_as_one_float64_table(monkeypatch):
+    from skdiffad._encoders import tabular as tabular_encoder
+
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(600, 5)).astype(np.float32)
+    X_new = rng.normal(size=(900, 5)).astype(np.float32) * 2
+    X_new[rng.random(X_new.shape) < 0.01] = np.nan  # gaps in some blocks, none in others
+    X_new[:100] = np.nan_to_num(X_new[:100])
+    det = TabDiffusionDetector(random_state=0).fit(X)
+    whole = det.decision_function(X_new.astype(np.float64))
+    monkeypatch.setattr(tabular_encoder, "_ENCODE_ROWS", 64)
+    assert np.array_equal(det.decision_function(X_new), whole)
+    Z = det.encoder_.transform(X_new).samples.values
+    assert Z.dtype == np.float32 and np.isfinite(Z).all()

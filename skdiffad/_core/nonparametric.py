@@ -135,6 +135,17 @@ def nearest_distances(queries, reference, k, *, query_mask=None, device="cpu",
             out[gaps] = nearest_distances(queries[gaps], reference,
                                           query_mask=query_mask[gaps], **again)
             return out
+        if extra and getattr(index, "sorted_distances", False):
+            # the k nearest first: a query none of them is at distance 0 from has the
+            # k + 1 search's answer with its farthest dropped, the same k distances;
+            # the others (and any query its index read too few rows for) search again
+            head, _ = index.kneighbors(queries, k)
+            plain = (head[:, 0] != 0.0) & np.isfinite(head).all(axis=1)
+            out[plain] = head[plain]
+            if not plain.all():
+                out[~plain] = nearest_distances(queries[~plain], reference,
+                                                index=_AllAtOnce(index), **again)
+            return out
         exact, candidates = index.kneighbors(queries, k_search)
         if exact is not None:
             found = np.isfinite(exact).all(axis=1)
@@ -172,6 +183,13 @@ def nearest_distances(queries, reference, k, *, query_mask=None, device="cpu",
             d2 = _drop_one(d2, same)
         out[start:stop] = np.sqrt(d2)
     return out
+
+
+class _AllAtOnce:
+    """An index searched for all its neighbours at once (not the k nearest first)."""
+
+    def __init__(self, index):
+        self.kneighbors = index.kneighbors
 
 
 def _drop_one(values, is_self):

@@ -28,6 +28,8 @@ import math
 import numpy as np
 import torch
 
+from .blas import one_thread
+
 __all__ = ["MIN_IVF_SAMPLES", "N_PROBE", "SEARCHES", "IVFIndex", "faiss_module", "ivf_lists"]
 
 #: The nearest-sample searches of the exact model.
@@ -95,6 +97,12 @@ class IVFIndex:
     centres_ : ndarray of shape (n_lists, d), float32
     """
 
+    #: Its distances come sorted, each measured from its two rows: a search for fewer
+    #: neighbours gives the first of a search for more (what
+    #: :func:`~skdiffad._core.nonparametric.nearest_distances` relies on to search for
+    #: one neighbour fewer where no query's own row is among them).
+    sorted_distances = True
+
     def __init__(self, rows, seed, n_probe=None):
         faiss = faiss_module()
         rows = np.ascontiguousarray(rows, dtype=np.float32)
@@ -104,8 +112,9 @@ class IVFIndex:
         self.centres_ = _kmeans(torch.from_numpy(rows), self.n_lists, seed).numpy()
         self._centres64 = torch.from_numpy(self.centres_).double()
         self._centres_sq = (self._centres64 ** 2).sum(dim=1)
-        self._centres32_t = torch.from_numpy(self.centres_).T.contiguous()
-        self._centres_sq32 = self._centres_sq.float()
+        # -2 C^T and |c|^2 in float32: the ranking distances |c|^2 - 2 q.c by one product
+        self._centres_m2_t = np.ascontiguousarray(-2.0 * self.centres_.T)
+        self._centres_sq_np = self._centres_sq.float().numpy()
         quantiser = faiss.IndexFlatL2(d)
         quantiser.add(self.centres_)
         self._index = faiss.IndexIVFFlat(quantiser, d, self.n_lists)
@@ -119,7 +128,8 @@ class IVFIndex:
         """The ``n_probe`` lists nearest to each query and their ranking distances
         (``|c|^2 - 2 q.c``, float32, as faiss takes them).
 
-        They are ranked in float32 products, in small blocks that stay in cache. A
+        They are ranked in float32 products (NumPy's BLAS), in small blocks that stay
+        in cache. A
         query whose last list chosen and first list left out are too close to tell
         apart in float32 is ranked again in float64: the choice is then the same
         whatever the other queries of its block (a product's rounding can depend
@@ -130,27 +140,30 @@ class IVFIndex:
         dist = np.empty((n, n_probe), dtype=np.float32)
         step = max(1, _PROBE_ELEMENTS // self.n_lists)
         scale = float(np.sqrt((self.centres_.astype(np.float64) ** 2).sum(axis=1).max()))
-        with torch.inference_mode():
+        d2 = np.empty((min(step, n), self.n_lists), dtype=np.float32)
+        with one_thread(), torch.inference_mode():
             for start in range(0, n, step):
                 stop = min(start + step, n)
-                q = torch.from_numpy(np.asarray(queries[start:stop], dtype=np.float32))
-                d2 = torch.addmm(self._centres_sq32[None], q, self._centres32_t, alpha=-2.0)
-                found, values = _smallest(d2, min(n_probe + 1, self.n_lists))
-                lists[start:stop] = found[:, :n_probe].numpy()
-                dist[start:stop] = values[:, :n_probe].numpy()
+                q = np.asarray(queries[start:stop], dtype=np.float32)
+                block = d2[:stop - start]
+                np.matmul(q, self._centres_m2_t, out=block)  # NumPy's BLAS (see blas.py)
+                block += self._centres_sq_np
+                found, values = _smallest(block, min(n_probe + 1, self.n_lists))
+                lists[start:stop] = found[:, :n_probe]
+                dist[start:stop] = values[:, :n_probe]
                 if found.shape[1] <= n_probe:
                     continue
                 # float32 products err by about 1e-7 of (|q| + |c|)^2
-                size = (q.norm(dim=1).double() + scale) ** 2
-                gap = (values[:, n_probe] - values[:, n_probe - 1]).double()
-                unsure = torch.nonzero(gap <= 1e-5 * size).flatten()
+                size = (np.sqrt(np.einsum("nd,nd->n", q, q, dtype=np.float64)) + scale) ** 2
+                gap = values[:, n_probe].astype(np.float64) - values[:, n_probe - 1]
+                unsure = np.flatnonzero(gap <= 1e-5 * size)
                 if len(unsure):
-                    exact = torch.addmm(self._centres_sq[None], q[unsure].double(),
-                                        self._centres64.T, alpha=-2.0)
+                    exact = torch.addmm(self._centres_sq[None],
+                                        torch.from_numpy(q[unsure]).double(),
+                                        self._centres64.T, alpha=-2.0).numpy()
                     found, values = _smallest(exact, n_probe)
-                    rows = (start + unsure).numpy()
-                    lists[rows] = found.numpy()
-                    dist[rows] = values.float().numpy()
+                    lists[start + unsure] = found
+                    dist[start + unsure] = values.astype(np.float32)
         return lists, dist
 
     def kneighbors(self, queries, n_neighbors):
@@ -174,16 +187,17 @@ class IVFIndex:
 
 
 def _smallest(d2, count):
-    """Columns of the ``count`` smallest values of each row, in order, and the values:
-    ``count`` passes of argmin (a top-k over a hundred columns costs more)."""
-    rows = torch.arange(len(d2))
-    found = torch.empty((len(d2), count), dtype=torch.int64)
-    values = torch.empty((len(d2), count), dtype=d2.dtype)
+    """Columns of the ``count`` smallest values of each row of ``d2`` (an ndarray, which
+    it overwrites), in order, and the values: ``count`` passes of argmin (a top-k over a
+    hundred columns costs more)."""
+    rows = np.arange(len(d2))
+    found = np.empty((len(d2), count), dtype=np.int64)
+    values = np.empty((len(d2), count), dtype=d2.dtype)
     for j in range(count):
-        best = d2.argmin(dim=1)
+        best = d2.argmin(axis=1)
         found[:, j] = best
         values[:, j] = d2[rows, best]
-        d2[rows, best] = math.inf
+        d2[rows, best] = np.inf
     return found, values
 
 

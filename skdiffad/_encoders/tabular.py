@@ -20,6 +20,11 @@ from ._base import CLIP, Encoded, InputRecord, column_moments, standardise, vali
 
 __all__ = ["TabularEncoder"]
 
+# Rows standardised at once: the float64 temporaries of a block (a few MiB) are reused by
+# the allocator from one block to the next, where those of a million rows took fresh
+# pages on every call (a tenth of the scoring time of 1M x 20 rows by the index).
+_ENCODE_ROWS = 1 << 15
+
 
 #: A numeric column is discrete (decoded onto its training values) when its
 #: values repeat: at most half as many distinct values as observed entries.
@@ -170,8 +175,11 @@ class TabularEncoder(InputRecord):
     # ------------------------------------------------------------- numeric path
     def _validate_array(self, X, reset):
         try:
+            # float32 tables are scored without a float64 copy of the whole: each block
+            # is widened as it is standardised (exactly), which gives the same values
             return validated(
-                self, X, reset=reset, dtype=np.float64, ensure_all_finite="allow-nan",
+                self, X, reset=reset, dtype=np.float64 if reset else (np.float64, np.float32),
+                ensure_all_finite="allow-nan",
                 ensure_min_samples=2 if reset else 1,
             )
         except ValueError as exc:
@@ -200,6 +208,14 @@ class TabularEncoder(InputRecord):
         self.scale_ = np.where(scale > 1e-12 * np.maximum(1.0, np.abs(self.mean_)), scale, 1.0)
 
     def _encode_numeric(self, X):
+        if len(X) > _ENCODE_ROWS:  # element-wise: the same values, block by block
+            blocks = [self._encode_numeric(X[start:start + _ENCODE_ROWS])
+                      for start in range(0, len(X), _ENCODE_ROWS)]
+            Z = np.concatenate([block for block, _ in blocks])
+            if all(mask is None for _, mask in blocks):
+                return Z, None
+            return Z, np.concatenate([np.ones(block.shape, dtype=bool) if mask is None
+                                      else mask for block, mask in blocks])
         Z = standardise(X, self.mean_, self.scale_)
         mask = ~np.isnan(Z)
         full = mask.all()

@@ -222,3 +222,32 @@ def test_short_samples_are_clustered_without_projection(monkeypatch):
     before = IVFIndex(rows, seed=5).centres_
     monkeypatch.setattr(search_module, "_PROJECT_ABOVE", 4)  # now projected
     assert not np.array_equal(IVFIndex(rows, seed=5).centres_, before)
+
+
+def test_one_neighbour_fewer_first_gives_the_k_plus_one_searchs_distances():
+    from skdiffad._core.nonparametric import _AllAtOnce
+
+    rng = np.random.default_rng(3)
+    stored = np.round(rng.normal(size=(3000, 6)), 1).astype(np.float32)  # many ties
+    # new rows, training rows (their own row at distance 0) and duplicates of them
+    queries = np.concatenate([np.round(rng.normal(size=(400, 6)), 1), stored[:300],
+                              stored[:50]]).astype(np.float32)
+    index = IVFIndex(stored, seed=0)
+    fast = nearest_distances(queries, stored, 10, index=index)
+    plain = nearest_distances(queries, stored, 10, index=_AllAtOnce(index))
+    assert not hasattr(_AllAtOnce(index), "sorted_distances")  # the k + 1 search itself
+    assert np.array_equal(fast, plain)
+    assert np.all(fast[400:] > 0)  # a training row's own row was left out
+
+
+def test_the_lists_are_chosen_alike_in_any_block_size(monkeypatch):
+    rows = np.random.default_rng(5).normal(size=(4000, 12)).astype(np.float32)
+    queries = np.random.default_rng(6).normal(size=(3000, 12)).astype(np.float32)
+    index = IVFIndex(rows, seed=0)
+    lists, dist = index._probes(queries, 3)
+    monkeypatch.setattr(search_module, "_PROBE_ELEMENTS", 7 * index.n_lists)
+    again, dist_again = index._probes(queries, 3)
+    assert np.array_equal(lists, again)
+    # the lists are each query's three nearest centres, nearest first
+    d2 = ((queries[:, None, :].astype(np.float64) - index.centres_[None]) ** 2).sum(axis=2)
+    assert np.array_equal(np.sort(lists, axis=1), np.sort(np.argsort(d2, axis=1)[:, :3], axis=1))
