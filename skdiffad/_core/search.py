@@ -129,9 +129,8 @@ class IVFIndex:
         (``|c|^2 - 2 q.c``, float32, as faiss takes them).
 
         They are ranked in float32 products (NumPy's BLAS), in small blocks that stay
-        in cache. A
-        query whose last list chosen and first list left out are too close to tell
-        apart in float32 is ranked again in float64: the choice is then the same
+        in cache. A query whose last list chosen and first list left out are too close
+        to tell apart in float32 is ranked again in float64: the choice is then the same
         whatever the other queries of its block (a product's rounding can depend
         on the block's shape), up to ties float64 cannot separate either.
         """
