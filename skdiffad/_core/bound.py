@@ -61,8 +61,9 @@ class ProjectedBound:
         basis, _ = np.linalg.qr(directions)
         self.basis = np.ascontiguousarray(basis, dtype=np.float32)
         self._basis_t = np.ascontiguousarray(self.basis.T)
-        with one_thread():
-            projected = self.project(x)
+        with one_thread():  # a block of rows at a time: its temporaries stay in the cache
+            projected = np.concatenate([self.project(x[start:start + _ROWS])
+                                        for start in range(0, n, _ROWS)])
         self._stored_t = np.ascontiguousarray(-2.0 * projected.T)  # -2 P^T: one product
         self._stored_sq = (projected * projected).sum(axis=1)
 

