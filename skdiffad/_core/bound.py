@@ -27,7 +27,7 @@ import torch
 
 from .blas import one_thread
 
-__all__ = ["BOUND_DIRECTIONS", "ProjectedBound"]
+__all__ = ["BOUND_DIRECTIONS", "ProjectedBound", "direct_sq"]
 
 #: Principal directions of the stored samples that the bound keeps (plus the residual norm).
 BOUND_DIRECTIONS = 32
@@ -113,10 +113,9 @@ class ProjectedBound:
                     lower[np.arange(k), exclude[start:stop].numpy()] = np.inf
                 first = torch.from_numpy(lower[:k].argmin(axis=1))
                 chunk = q[start:stop]
-                diff = chunk - stored[first]
-                upper = (diff * diff).sum(dim=1).double()
+                upper = direct_sq(chunk, stored[first]).double()
                 limit = upper + margin(chunk, upper) - torch.from_numpy(
-                    np.einsum("nd,nd->n", p, p).astype(np.float64))
+                    np.einsum("nd,nd->n", p, p, dtype=np.float64))
                 np.less_equal(lower[:k], limit.numpy().astype(np.float32)[:, None],
                               out=mask[:k, :n_stored])
                 rows, cols = _true_entries(mask[:k])
@@ -124,6 +123,13 @@ class ProjectedBound:
                 all_cols.append(cols)
         return (torch.from_numpy(np.concatenate(all_rows)),
                 torch.from_numpy(np.concatenate(all_cols)))
+
+
+def direct_sq(a, b):
+    """Squared distances between the rows of ``a`` and ``b`` (float32, entry by
+    entry: each within a few roundings of its own size, whatever the other rows)."""
+    diff = a - b
+    return (diff * diff).sum(dim=1)
 
 
 def _true_entries(mask):

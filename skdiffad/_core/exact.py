@@ -54,7 +54,7 @@ import warnings
 import numpy as np
 import torch
 
-from .bound import ProjectedBound
+from .bound import ProjectedBound, direct_sq
 from .devices import loadable_device
 from .nonparametric import (
     ESTIMATORS,
@@ -275,9 +275,8 @@ class ExactModel:
                 return self
             self._flat = flat
             self._flat_t = _transposed(flat)
-            squares = flat * flat
-            self._sq_t = self._flat_t * self._flat_t  # the squares, transposed: same values
-            self._sq = squares.sum(dim=1)
+            self._sq_t = self._flat_t * self._flat_t  # the squares, transposed
+            self._sq = (flat * flat).sum(dim=1)
             self._norm_max = float(self._sq.double().max().sqrt())
             self._bound = None
             if (self.device_.type == "cpu" and self.paradigm.hidden is None
@@ -624,13 +623,6 @@ def _rounding(n_entries):
     return max(1.0, (n_entries / 256) ** 0.5)
 
 
-def _direct_sq(a, b):
-    """Squared distances between the rows of ``a`` and ``b`` (float32, entry by
-    entry: each within a few roundings of its own size, whatever the other rows)."""
-    diff = a - b
-    return (diff * diff).sum(dim=1)
-
-
 def _sq_distances64(a, b):
     """Squared distances between the rows of ``a`` and ``b``, in float64, each summed
     the same way whatever the number of rows (NumPy's row-wise reduction on the
@@ -653,7 +645,7 @@ def _closest(q, stored, rows, cols, n):
     step = max(1, _PAIR_ELEMENTS // max(q.shape[1], 1))
     for start in range(0, len(rows), step):
         stop = min(start + step, len(rows))
-        d2[start:stop] = _direct_sq(q[rows[start:stop]], stored[cols[start:stop]])
+        d2[start:stop] = direct_sq(q[rows[start:stop]], stored[cols[start:stop]])
     best = torch.full((n,), float("inf"), dtype=q.dtype, device=q.device)
     best.scatter_reduce_(0, rows, d2, "amin")
     near = d2 <= best[rows] * (1 + 4 * _MARGIN * _rounding(q.shape[1]))

@@ -135,6 +135,7 @@ def nearest_distances(queries, reference, k, *, query_mask=None, device="cpu",
             out[gaps] = nearest_distances(queries[gaps], reference,
                                           query_mask=query_mask[gaps], **again)
             return out
+        rows = np.arange(n)  # the queries the search for k + 1 neighbours answers
         if extra and getattr(index, "sorted_distances", False):
             # the k nearest first: a query none of them is at distance 0 from has the
             # k + 1 search's answer with its farthest dropped, the same k distances;
@@ -142,22 +143,23 @@ def nearest_distances(queries, reference, k, *, query_mask=None, device="cpu",
             head, _ = index.kneighbors(queries, k)
             plain = (head[:, 0] != 0.0) & np.isfinite(head).all(axis=1)
             out[plain] = head[plain]
-            if not plain.all():
-                out[~plain] = nearest_distances(queries[~plain], reference,
-                                                index=_AllAtOnce(index), **again)
-            return out
-        exact, candidates = index.kneighbors(queries, k_search)
+            rows = np.flatnonzero(~plain)
+            if not len(rows):
+                return out
+        part = queries if len(rows) == n else queries[rows]
+        exact, candidates = index.kneighbors(part, k_search)
         if exact is not None:
             found = np.isfinite(exact).all(axis=1)
             if extra:  # a query's own row is at distance exactly 0: first if present
                 exact = _drop_one(exact, exact[:, :1] == 0.0)
-            if found.all():
-                return exact
-            # an approximate index read fewer rows than asked: brute force for those
-            out[found] = exact[found]
-            out[~found] = nearest_distances(queries[~found], reference, **again)
+            out[rows[found]] = exact[found]
+            if not found.all():
+                # an approximate index read fewer rows than asked: brute force for those
+                out[rows[~found]] = nearest_distances(queries[rows[~found]], reference,
+                                                      **again)
             return out
-        # brute force: its distances are recomputed below
+        # brute force (every query: an index of sorted distances always gives them):
+        # its distances are recomputed below
     else:
         candidates = _brute_candidates(queries, reference, k_search, query_mask, device)
     full = query_mask is None or bool(query_mask.all())
@@ -183,13 +185,6 @@ def nearest_distances(queries, reference, k, *, query_mask=None, device="cpu",
             d2 = _drop_one(d2, same)
         out[start:stop] = np.sqrt(d2)
     return out
-
-
-class _AllAtOnce:
-    """An index searched for all its neighbours at once (not the k nearest first)."""
-
-    def __init__(self, index):
-        self.kneighbors = index.kneighbors
 
 
 def _drop_one(values, is_self):
