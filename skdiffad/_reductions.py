@@ -23,6 +23,7 @@ __all__ = [
     "StretchScorer",
     "channel_errors",
     "collect_rows",
+    "covering_window_mean",
     "fill_gaps",
     "finite_scores",
     "fold_steps",
@@ -196,6 +197,22 @@ def mean_of(parts):
     return total / len(parts)
 
 
+_CHUNK = 1 << 16
+
+
+def _window_means(errors, length):
+    """Mean of ``errors`` over every window of ``length`` steps inside the series, each
+    window's sum run over its steps in order (no running sums)."""
+    means = np.empty(len(errors) - length + 1)
+    for start in range(0, len(means), _CHUNK):
+        stop = min(start + _CHUNK, len(means))
+        total = errors[start:stop].copy()
+        for k in range(1, length):
+            total += errors[start + k : stop + k]
+        means[start:stop] = total / length
+    return means
+
+
 def max_window_mean(errors, length):
     """For each step, the largest mean of ``errors`` over a window of ``length``
     steps that covers it (windows lie inside the series).
@@ -205,33 +222,60 @@ def max_window_mean(errors, length):
     (a stretch of a series gives its steps the whole series' values).
     """
     n = len(errors)
-    means = np.empty(n - length + 1)
-    chunk = 1 << 16
-    for start in range(0, len(means), chunk):
-        stop = min(start + chunk, len(means))
-        total = errors[start:stop].copy()
-        for k in range(1, length):
-            total += errors[start + k : stop + k]
-        means[start:stop] = total / length
+    means = _window_means(errors, length)
     padded = np.concatenate([np.full(length - 1, -np.inf), means, np.full(length - 1, -np.inf)])
     return maximum_filter1d(padded, length, origin=-(length // 2), mode="nearest")[:n]
 
 
+def covering_window_mean(errors, length):
+    """For each step, the mean over the windows of ``length`` steps that cover it
+    (windows inside the series) of their mean of ``errors``.
+
+    A point's error reaches as far as in :func:`max_window_mean` (``length - 1``
+    steps on each side), but tapers linearly with the distance instead of staying
+    at the covering window's full height. Each step's sum runs over its covering
+    windows in one order, with no running sums, so a stretch of a series gives its
+    steps the whole series' values.
+    """
+    n, m = len(errors), len(errors) - length + 1
+    means = _window_means(errors, length)
+    # padded[j + length - 1] is the mean of the window starting at step j; the zeros
+    # stand for windows outside the series and add nothing
+    padded = np.concatenate([np.zeros(length - 1), means, np.zeros(length - 1)])
+    out = np.empty(n)
+    for start in range(0, n, _CHUNK):
+        stop = min(start + _CHUNK, n)
+        total = padded[length - 1 + start : length - 1 + stop].copy()
+        for k in range(1, length):
+            total += padded[length - 1 - k + start : length - 1 - k + stop]
+        out[start:stop] = total
+    steps = np.arange(n)
+    covering = np.minimum(steps, m - 1) - np.maximum(steps - length + 1, 0) + 1
+    return out / covering
+
+
+#: ``aggregation`` -> what turns one window length's gap-free step errors into its
+#: step scores (``"step"``: the errors themselves).
+_AGGREGATIONS = {"window": max_window_mean, "window_mean": covering_window_mean}
+
+
 def _aggregate(errors, length, aggregation):
     """Gap-free step errors of one window length -> its step scores."""
-    return max_window_mean(errors, length) if aggregation == "window" else errors
+    rule = _AGGREGATIONS.get(aggregation)
+    return errors if rule is None else rule(errors, length)
 
 
 def _aggregate_channels(per_channel, length, aggregation, filled):
     """Per-channel step errors ``(C, n)`` (NaN: not observed) and the same with their gaps
     filled -> per-channel scores, NaN where not observed."""
-    if aggregation != "window":
+    rule = _AGGREGATIONS.get(aggregation)
+    if rule is None:
         return per_channel
     out = np.full_like(per_channel, np.nan)
     for c, row in enumerate(per_channel):
         seen = ~np.isnan(row)
         if seen.any():
-            out[c] = np.where(seen, max_window_mean(filled[c], length), np.nan)
+            out[c] = np.where(seen, rule(filled[c], length), np.nan)
     return out
 
 
@@ -253,7 +297,7 @@ class StretchScorer:
 
     Parameters
     ----------
-    aggregation : {"window", "step"}
+    aggregation : {"window", "window_mean", "step"}
     lengths : list of (int, float)
         Each window length scored and its divisor (its training scale).
     n_channels : int

@@ -106,6 +106,7 @@ SERIES_CASES = {
     "multiscale": {"window_size": (16, 32)},
     "single": {"window_size": 24, "stride": 7},
     "step": {"window_size": (8, 16), "aggregation": "step"},
+    "window_mean": {"window_size": (8, 16), "aggregation": "window_mean"},
     "imputation": {"window_size": 16, "scoring": "imputation", "n_stripes": 4},
     "unet": {"window_size": (8, 16), "denoiser": "unet", "widths": (8,), "kernel_size": 3,
              "max_steps": 15, "n_timesteps": 50, "n_inference_steps": 2},

@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 import skdiffad._encoders.series as series_encoding
 from skdiffad import DiffusionTSDetector
 from skdiffad._encoders.series import auto_lengths, dominant_period
+from skdiffad._reductions import covering_window_mean, max_window_mean
 
 FAST = {"denoiser": "unet", "window_size": 16, "widths": (8, 16), "kernel_size": 3, "n_timesteps": 1000,
         "n_inference_steps": 5, "n_stripes": 4, "random_state": 0,
@@ -58,7 +59,7 @@ def test_channel_scores_point_at_the_channel_that_broke():
     train = sine_series(800, channels=3, seed=1)
     test = sine_series(600, channels=3, seed=2)
     test[300:310, 2] += 3.0
-    for aggregation in ("step", "window"):
+    for aggregation in ("step", "window", "window_mean"):
         det = fast(aggregation=aggregation).fit(train)
         per_channel = det.channel_scores(test)
         assert per_channel.shape == (600, 3)
@@ -100,7 +101,8 @@ def test_same_seed_same_scores_other_seed_other_scores():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("aggregation, reach", [("step", 16), ("window", 32)])
+@pytest.mark.parametrize("aggregation, reach",
+                         [("step", 16), ("window", 32), ("window_mean", 32)])
 def test_a_steps_score_depends_only_on_nearby_steps(aggregation, reach):
     det = fast(stride=16, aggregation=aggregation).fit(sine_series(500))
     test = sine_series(640, seed=3)
@@ -393,7 +395,7 @@ def _tail_scaled(det, X):
     return scores / np.percentile(det.decision_scores_, 99)
 
 
-@pytest.mark.parametrize("aggregation", ["window", "step"])
+@pytest.mark.parametrize("aggregation", ["window", "window_mean", "step"])
 def test_multiscale_scores_are_the_mean_of_tail_scaled_single_scales(aggregation):
     """Each length scored as by a detector of its own (stride = its length), divided
     by the 99th percentile of its training scores, then averaged."""
@@ -582,3 +584,53 @@ def test_dominant_period_of_a_wide_series_is_found_channel_group_by_group(monkey
     assert dominant_period(X) == 77
     monkeypatch.setattr(series_encoding, "_PERIOD_FFT_ELEMENTS", 6000 * 7)  # 7 channels
     assert dominant_period(X) == 77
+
+
+# ---------------------------------------------------------------- window_mean
+def _brute_covering_mean(errors, length):
+    n = len(errors)
+    means = [errors[s:s + length].mean() for s in range(n - length + 1)]
+    return np.array([np.mean([means[s] for s in range(max(0, t - length + 1),
+                                                      min(t, n - length) + 1)])
+                     for t in range(n)])
+
+
+@pytest.mark.parametrize("length", [1, 2, 7, 30])
+def test_covering_window_mean_is_the_mean_over_the_covering_windows(length):
+    errors = np.random.default_rng(length).gamma(1.0, size=30)
+    np.testing.assert_allclose(covering_window_mean(errors, length),
+                               _brute_covering_mean(errors, length), rtol=1e-12)
+
+
+def test_covering_window_mean_tapers_where_the_window_maximum_stays_flat():
+    errors = np.zeros(21)
+    errors[10] = 4.0
+    tent = covering_window_mean(errors, 4)
+    flat = max_window_mean(errors, 4)
+    # the same reach, 3 steps on each side; 1/4 of the error, then 3/4, 2/4, 1/4 of it
+    np.testing.assert_array_equal(flat[7:14], np.ones(7))
+    np.testing.assert_allclose(tent[7:14], np.array([1, 2, 3, 4, 3, 2, 1]) / 4)
+    assert (tent[:7] == 0).all() and (tent[14:] == 0).all()
+
+
+def test_covering_window_mean_of_a_stretch_is_bit_identical_to_the_whole_series():
+    errors = np.random.default_rng(0).gamma(1.0, size=150_000)  # several chunks
+    length, lo, hi = 64, 70_000, 140_000
+    whole = covering_window_mean(errors, length)
+    part = covering_window_mean(errors[lo - length + 1:hi + length - 1], length)
+    np.testing.assert_array_equal(part[length - 1:length - 1 + hi - lo], whole[lo:hi])
+
+
+@pytest.mark.slow
+def test_window_mean_scores_the_neighbours_of_a_burst_lower_than_window():
+    train = sine_series(900, seed=1)
+    test = sine_series(600, seed=2)
+    test[300:306] += 3.0
+    flat = exact(window_size=32, aggregation="window").fit(train).decision_function(test)
+    tent = exact(window_size=32, aggregation="window_mean").fit(train).decision_function(test)
+    # both flag the burst above every step far from it; 25 steps away the window
+    # maximum still lends the burst's window its full height, the covering mean a
+    # fraction of it
+    for scores in (flat, tent):
+        assert scores[300:306].min() > scores[:250].max()
+    assert tent[275] / tent[303] < 0.5 < flat[275] / flat[303]

@@ -56,7 +56,7 @@ class SeriesModality(Modality):
     window_sizes : tuple of int or "auto"
     stride : int or None
     scaling : {"robust", "standard", "minmax", "none"}
-    aggregation : {"window", "step"}
+    aggregation : {"window", "window_mean", "step"}
     denoiser : {"exact", "unet"}
     scoring : {"reconstruction", "imputation"}
     widths : tuple of int
