@@ -44,6 +44,10 @@ or the ``shared/data`` folder next to the checkout), read at run time with
   (75 000) scored; a step is anomalous inside the 401-step window around an
   anomaly. MGAB's own window precision/recall counts one detection per window;
   the best range-F1 over thresholds (below) is the closest of our metrics.
+- GENERATED (12) and ECG_LIKE (5): generated series, no data needed, not run unless
+  named in ``--collections`` (:mod:`benchmarks.synthetic_series`): sensor machines
+  as in ``make demo``, and heartbeats with abnormal beats. Both are kinds no
+  default was chosen on, reported in the evaluation split.
 
 The collections are split (:data:`TUNING_SPLIT`) into a **tuning** split, on
 which every default and rule of the detector is chosen (NAB, SKAB, SMAP_MSL and
@@ -62,8 +66,10 @@ Detectors (:data:`DETECTORS`, chosen with ``--detectors``; each factory gets
   denoiser, reconstruction, ``window_size="auto"``: windows of 32, 64 and 128
   steps plus half, one and two of the training series' periods);
   ``Diffusion-fixed`` is the fixed 32/64/128 default of issues #12 to #26;
-  ``Diffusion-w64`` is the single 64-step window that was the default before
-  issue #12; ``Diffusion-reconstruction`` and
+  ``Diffusion-w32`` is one 32-step window and ``Diffusion-window-mean`` the
+  default with ``aggregation="window_mean"`` (the user guide's choices for
+  short or close anomalies); ``Diffusion-w64`` is the single 64-step window
+  that was the default before issue #12; ``Diffusion-reconstruction`` and
   ``Diffusion-imputation`` change only ``scoring``; ``Diffusion-unet-*`` use the
   trained 1-D U-Net instead of the exact denoiser (its default budget: 600
   gradient steps per window length); ``Diffusion-unet-w64-2400`` is one 64-step
@@ -177,6 +183,7 @@ from benchmarks._common import (
     take_shard,
     warm_up_budget,
 )
+from benchmarks.synthetic_series import SYNTHETIC_COLLECTIONS, synthetic_collection
 from skdiffad.datasets import (
     TIMESERIES_COLLECTIONS,
     list_timeseries,
@@ -311,6 +318,8 @@ DETECTORS = {
     "Diffusion-fixed": _diffusion(window_size=(32, 64, 128)),
     # one 32-step length: the guide's choice for short or close anomalies (#27)
     "Diffusion-w32": _diffusion(window_size=32),
+    # the default's lengths, each aggregated by the mean of its covering windows (#27)
+    "Diffusion-window-mean": _diffusion(aggregation="window_mean"),
     "Diffusion-ivf": _diffusion(search="ivf"),  # the default with the IVF index (#28)
     "Diffusion-reconstruction": _diffusion(scoring="reconstruction"),
     "Diffusion-imputation": _diffusion(scoring="imputation"),
@@ -340,7 +349,10 @@ def collection_series(collection, data_dir=None) -> dict:
 
     The one place the benchmark reads data (the tests replace it with a
     synthetic collection). A loader returns :func:`~skdiffad.datasets.load_timeseries`'s dict.
+    The generated collections of :mod:`benchmarks.synthetic_series` need no data.
     """
+    if collection in SYNTHETIC_COLLECTIONS:
+        return synthetic_collection(collection)
     return {name: functools.partial(load_timeseries, collection, name, data_dir)
             for name in list_timeseries(collection, data_dir)}
 
@@ -662,7 +674,7 @@ def _groups(runs):
 def _group_order(groups):
     """Groups in :data:`TIMESERIES_COLLECTIONS` order, a tuning part before its evaluation part."""
     present = list(dict.fromkeys(groups))
-    rank = {c: i for i, c in enumerate(TIMESERIES_COLLECTIONS)}
+    rank = {c: i for i, c in enumerate(TIMESERIES_COLLECTIONS + SYNTHETIC_COLLECTIONS)}
     def key(group):
         collection, split = group_parts(group)
         return rank.get(collection, len(rank)), split == EVALUATION, group
@@ -1114,10 +1126,10 @@ def main(argv=None):
         return _run_speed(args, argv)
 
     collections = [c.strip() for c in args.collections.split(",") if c.strip()]
-    unknown = [c for c in collections if c not in TIMESERIES_COLLECTIONS]
+    known = TIMESERIES_COLLECTIONS + SYNTHETIC_COLLECTIONS
+    unknown = [c for c in collections if c not in known]
     if unknown:
-        raise SystemExit(f"unknown collection(s) {unknown}; choose from "
-                         f"{list(TIMESERIES_COLLECTIONS)}")
+        raise SystemExit(f"unknown collection(s) {unknown}; choose from {list(known)}")
     shard = parse_shard(args.shard) if args.shard else None
     seeds = [int(s) for s in args.seeds.split(",")]
     detectors = select_detectors(args.detectors)

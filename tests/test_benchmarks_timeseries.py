@@ -278,3 +278,53 @@ def test_paired_overview_compares_every_detector_on_the_same_series():
     assert bt.collection_table(runs).loc["K", "mean VUS-PR"] == pytest.approx(0.4)
     text = bt.summarise(runs)
     assert "## Paired mean VUS-PR" in text and "## Paired top-score hit rate" in text
+
+
+# ---------------------------------------------------------------- generated collections
+def test_generated_collections_need_no_data_and_are_evaluation_only(tmp_path):
+    from benchmarks import demo, synthetic_series
+
+    machines = bt.collection_series("GENERATED", tmp_path)  # an empty data folder
+    assert len(machines) == 12
+    assert all(bt.split_of("GENERATED", name) == bt.EVALUATION for name in machines)
+    # make demo's three machines are the seed 0-2 ones, value for value
+    for (_, name), series in demo.synthetic_series().items():
+        channels = name.split("_")[1][:-2]
+        ours = machines[f"machine_{channels}ch_seed{'138'.index(channels)}"]()
+        for key in ("X_train", "X_test", "y_test"):
+            np.testing.assert_array_equal(ours[key], series[key])
+    beats = bt.collection_series("ECG_LIKE", tmp_path)
+    assert list(beats) == [f"period_{p}" for p in synthetic_series.ECG_PERIODS]
+    with pytest.raises(ValueError, match="unknown generated collection"):
+        synthetic_series.synthetic_collection("ECG")
+
+
+def test_ecg_like_series_label_whole_abnormal_beats():
+    from benchmarks.synthetic_series import ECG_ANOMALIES, ECG_STEPS, ecg_like
+
+    series = ecg_like(200)
+    assert series["X_train"].shape == series["X_test"].shape == (ECG_STEPS, 1)
+    y = series["y_test"]
+    edges = np.flatnonzero(np.diff(np.r_[0, y, 0]))
+    lengths = edges[1::2] - edges[::2]
+    # ten abnormal beats, each labelled over a beat (a wide beat is 70 % of one);
+    # two may touch and read as one range
+    assert ECG_ANOMALIES - 2 <= len(lengths) <= ECG_ANOMALIES
+    assert lengths.min() >= int(0.7 * 0.95 * 200) and lengths.max() <= 2 * 1.05 * 200
+    # the training part is all normal beats: one every 190-210 steps
+    x = series["X_train"][:, 0]
+    peaks = np.flatnonzero((x[1:-1] > 0.7) & (x[1:-1] >= x[:-2]) & (x[1:-1] >= x[2:]))
+    gaps = np.diff(peaks)
+    assert 180 <= np.median(gaps) <= 220
+    np.testing.assert_array_equal(ecg_like(200)["X_test"], series["X_test"])  # seeded
+
+
+def test_generated_collections_are_accepted_on_the_command_line(tmp_path):
+    out = tmp_path / "out"
+    runs = bt.main(["--collections", "ECG_LIKE", "--series", "period_120", "--detectors",
+                    "SpectralResidual", "--out", str(out)])
+    assert list(runs["collection"]) == ["ECG_LIKE"] and list(runs["series"]) == ["period_120"]
+    assert runs["error"].fillna("").eq("").all() and (runs["vus_pr"] > 0).all()
+    assert (out / "timeseries_runs.csv").exists()
+    with pytest.raises(SystemExit, match="unknown collection"):
+        bt.main(["--collections", "ECG", "--out", str(out)])

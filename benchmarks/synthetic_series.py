@@ -1,0 +1,112 @@
+"""Generated series collections for the time-series benchmark: kinds no default saw.
+
+Two collections that need no data directory, run like the real ones
+(``python -m benchmarks.timeseries --collections GENERATED,ECG_LIKE``). Neither was
+used to choose any default; they check that a default generalises to kinds of
+series it was never tuned on (issue #27). Both are in the evaluation split.
+
+- ``GENERATED`` (12 series): :func:`~skdiffad.datasets.make_timeseries_anomalies`
+  machines of 1, 3 and 8 sensors (sine mixtures) over 8000 steps with 8 anomalies;
+  the detectors train on the first 3000 steps of the same machine generated without
+  anomalies and score the last 5000, as ``make demo`` does (its three series are
+  the ``seed0`` ones here). Anomalies are spikes of 1-3 steps and shape changes of
+  160-320 steps, labelled over exactly their steps.
+- ``ECG_LIKE`` (5 series): a beat every 120, 160, 200, 250 or 300 steps (+-5 %),
+  each a P wave, a QRS complex and a T wave, with baseline wander and noise;
+  20 000 normal training steps, then 20 000 test steps with 10 abnormal beats (a
+  premature wide beat, a dropped beat or a raised ST segment), each labelled over
+  its own beat.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+#: The collections this module generates.
+SYNTHETIC_COLLECTIONS = ("GENERATED", "ECG_LIKE")
+
+#: ``GENERATED``: first seeds of each group of three machines (1, 3 and 8 sensors).
+GENERATED_SEEDS = (0, 10, 20, 30)
+GENERATED_CHANNELS = (1, 3, 8)
+#: ``ECG_LIKE``: the beat periods, one series each (the period is also its seed).
+ECG_PERIODS = (120, 160, 200, 250, 300)
+ECG_STEPS = 20_000
+ECG_ANOMALIES = 10
+
+
+def generated_machine(seed, n_channels):
+    """One ``GENERATED`` series: the dict :func:`skdiffad.datasets.load_timeseries` gives."""
+    from skdiffad.datasets import make_timeseries_anomalies
+
+    X, y = make_timeseries_anomalies(8000, n_channels, n_anomalies=8, random_state=seed)
+    normal, _ = make_timeseries_anomalies(8000, n_channels, n_anomalies=0, random_state=seed)
+    return {"X_train": normal[:3000], "X_test": X[3000:], "y_test": y[3000:]}
+
+
+def _beat(length, kind):
+    """One heartbeat of ``length`` steps: Gaussian P, Q, R, S and T waves."""
+    t = np.arange(length) / length
+
+    def wave(centre, width, height):
+        return height * np.exp(-0.5 * ((t - centre) / width) ** 2)
+
+    if kind == "wide":  # premature ventricular: no sharp QRS, a broad swing
+        return wave(0.15, 0.03, 0.1) + wave(0.35, 0.06, 1.2) - wave(0.42, 0.05, 0.6) \
+            + wave(0.7, 0.06, -0.3)
+    x = (wave(0.15, 0.025, 0.15) - wave(0.32, 0.008, 0.15) + wave(0.35, 0.01, 1.0)
+         - wave(0.38, 0.01, 0.25) + wave(0.65, 0.05, 0.3))
+    if kind == "st":
+        x = x + 0.25 * ((t > 0.4) & (t < 0.6))
+    return x
+
+
+def _ecg(n, period, rng, n_anomalies=0):
+    """``n`` steps of beats every ``period`` steps (+-5 %), ``n_anomalies`` of them
+    abnormal: ``(X (n, 1), y (n,))``."""
+    lengths, total = [], 0
+    while total < n * 1.2:
+        lengths.append(int(period * rng.uniform(0.95, 1.05)))
+        total += lengths[-1]
+    abnormal = set()
+    if n_anomalies:
+        abnormal = set(rng.choice(np.arange(5, len(lengths) - 5), n_anomalies, replace=False))
+    parts, labels = [], []
+    for i, length in enumerate(lengths):
+        kind = rng.choice(["wide", "drop", "st"]) if i in abnormal else "normal"
+        if kind == "drop":
+            beat = np.zeros(length)
+        elif kind == "wide":  # premature: it comes after 70 % of a cycle
+            beat = _beat(int(length * 0.7), "wide")
+        else:
+            beat = _beat(length, kind)
+        parts.append(beat)
+        labels.append(np.full(len(beat), int(i in abnormal)))
+    x, y = np.concatenate(parts)[:n], np.concatenate(labels)[:n]
+    steps = np.arange(n)
+    x = (x + 0.1 * np.sin(2 * np.pi * steps / (period * 7.3) + rng.uniform(0, 6))
+         + 0.02 * rng.normal(size=n))
+    return x[:, None], y
+
+
+def ecg_like(period):
+    """One ``ECG_LIKE`` series (seeded by its period)."""
+    rng = np.random.default_rng(period)
+    X_train, _ = _ecg(ECG_STEPS, period, rng)
+    X_test, y_test = _ecg(ECG_STEPS, period, rng, n_anomalies=ECG_ANOMALIES)
+    return {"X_train": X_train, "X_test": X_test, "y_test": y_test}
+
+
+def synthetic_collection(collection):
+    """Name -> zero-argument loader of every series of a generated collection."""
+    if collection == "GENERATED":
+        return {f"machine_{channels}ch_seed{first + k}":
+                functools.partial(generated_machine, first + k, channels)
+                for first in GENERATED_SEEDS
+                for k, channels in enumerate(GENERATED_CHANNELS)}
+    if collection == "ECG_LIKE":
+        return {f"period_{period}": functools.partial(ecg_like, period)
+                for period in ECG_PERIODS}
+    raise ValueError(f"unknown generated collection {collection!r}; choose from "
+                     f"{list(SYNTHETIC_COLLECTIONS)}")
