@@ -104,12 +104,12 @@ from benchmarks._common import (
     start_runs_csv,
     summary_lines,
 )
+from benchmarks.synthetic_series import generated_machine
 from benchmarks.tabular import run_benchmark, select_detectors, summarise
 from skdiffad.datasets import (
     list_adbench,
     load_adbench,
     make_tabular_anomalies,
-    make_timeseries_anomalies,
     make_walkway,
 )
 from skdiffad.datasets.video import WALKWAY_KINDS
@@ -205,14 +205,8 @@ def synthetic_series(random_state=0):
     over 8000 steps; the detectors train on the first 3000 steps of the same
     machine generated without anomalies (normal operation) and score the rest.
     """
-    out = {}
-    for k, channels in enumerate((1, 3, 8)):
-        seed = random_state + k
-        X, y = make_timeseries_anomalies(8000, channels, n_anomalies=8, random_state=seed)
-        normal, _ = make_timeseries_anomalies(8000, channels, n_anomalies=0, random_state=seed)
-        out[("synthetic", f"machine_{channels}ch")] = {
-            "X_train": normal[:3000], "X_test": X[3000:], "y_test": y[3000:]}
-    return out
+    return {("synthetic", f"machine_{channels}ch"): generated_machine(random_state + k, channels)
+            for k, channels in enumerate((1, 3, 8))}
 
 
 def timeseries_demo(out, device, command, threads):

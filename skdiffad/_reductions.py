@@ -200,17 +200,18 @@ def mean_of(parts):
 _CHUNK = 1 << 16
 
 
-def _window_means(errors, length):
-    """Mean of ``errors`` over every window of ``length`` steps inside the series, each
-    window's sum run over its steps in order (no running sums)."""
-    means = np.empty(len(errors) - length + 1)
-    for start in range(0, len(means), _CHUNK):
-        stop = min(start + _CHUNK, len(means))
-        total = errors[start:stop].copy()
+def _window_sums(values, length):
+    """Sum of ``values`` over every window of ``length`` steps inside the array, each
+    window's sum run over its steps in order (no running sums), so an entry's bits do
+    not depend on the array's length or on distant values."""
+    sums = np.empty(len(values) - length + 1)
+    for start in range(0, len(sums), _CHUNK):
+        stop = min(start + _CHUNK, len(sums))
+        total = values[start:stop].copy()
         for k in range(1, length):
-            total += errors[start + k : stop + k]
-        means[start:stop] = total / length
-    return means
+            total += values[start + k : stop + k]
+        sums[start:stop] = total
+    return sums
 
 
 def max_window_mean(errors, length):
@@ -222,7 +223,7 @@ def max_window_mean(errors, length):
     (a stretch of a series gives its steps the whole series' values).
     """
     n = len(errors)
-    means = _window_means(errors, length)
+    means = _window_sums(errors, length) / length
     padded = np.concatenate([np.full(length - 1, -np.inf), means, np.full(length - 1, -np.inf)])
     return maximum_filter1d(padded, length, origin=-(length // 2), mode="nearest")[:n]
 
@@ -238,20 +239,13 @@ def covering_window_mean(errors, length):
     steps the whole series' values.
     """
     n, m = len(errors), len(errors) - length + 1
-    means = _window_means(errors, length)
-    # padded[j + length - 1] is the mean of the window starting at step j; the zeros
-    # stand for windows outside the series and add nothing
+    means = _window_sums(errors, length) / length
+    # the windows covering step t start at t - length + 1 .. t: a window sum over the
+    # means, with zeros standing for windows outside the series
     padded = np.concatenate([np.zeros(length - 1), means, np.zeros(length - 1)])
-    out = np.empty(n)
-    for start in range(0, n, _CHUNK):
-        stop = min(start + _CHUNK, n)
-        total = padded[length - 1 + start : length - 1 + stop].copy()
-        for k in range(1, length):
-            total += padded[length - 1 - k + start : length - 1 - k + stop]
-        out[start:stop] = total
     steps = np.arange(n)
     covering = np.minimum(steps, m - 1) - np.maximum(steps - length + 1, 0) + 1
-    return out / covering
+    return _window_sums(padded, length) / covering
 
 
 #: ``aggregation`` -> what turns one window length's gap-free step errors into its
