@@ -299,6 +299,24 @@ def test_generated_collections_need_no_data_and_are_evaluation_only(tmp_path):
         synthetic_series.synthetic_collection("ECG")
 
 
+def test_holdout_collections_are_other_series_of_the_same_kinds(tmp_path):
+    from benchmarks import synthetic_series
+
+    held = bt.collection_series("GENERATED_HOLDOUT", tmp_path)
+    seen = bt.collection_series("GENERATED", tmp_path)
+    assert len(held) == 12 and not set(held) & set(seen)
+    assert all(bt.split_of("GENERATED_HOLDOUT", name) == bt.EVALUATION for name in held)
+    one = held["machine_3ch_seed41"]()
+    assert one["X_train"].shape == (3000, 3) and one["X_test"].shape == (5000, 3)
+    assert not np.array_equal(one["X_test"], seen["machine_3ch_seed1"]()["X_test"])
+    beats = bt.collection_series("ECG_LIKE_HOLDOUT", tmp_path)
+    assert list(beats) == [f"period_{p}" for p in synthetic_series.HOLDOUT_PERIODS]
+    assert not set(synthetic_series.HOLDOUT_PERIODS) & set(synthetic_series.ECG_PERIODS)
+    series = beats["period_140"]()
+    assert series["X_test"].shape == (synthetic_series.ECG_STEPS, 1)
+    assert 0 < series["y_test"].mean() < 0.2
+
+
 def test_ecg_like_series_label_whole_abnormal_beats():
     from benchmarks.synthetic_series import ECG_ANOMALIES, ECG_STEPS, ecg_like
 
