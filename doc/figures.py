@@ -339,7 +339,7 @@ def figure_timeseries():
         errors = step_errors(det, test)
         print(f"fitted and scored {title} in {time.perf_counter() - tic:.1f} s")
         ax.plot(steps, errors, lw=0.5, color="tab:gray", label="step error")
-        ax.plot(steps, scores, lw=1.0, color="tab:blue", label='score (aggregation="window")')
+        ax.plot(steps, scores, lw=1.0, color="tab:blue", label='score (aggregation="window_mean")')
         ax.axhline(det.threshold_, color="tab:orange", lw=0.8, ls="--", label="threshold_")
         ax.set_yscale("log")
         ax.set_title(title)

@@ -295,20 +295,29 @@ class StretchScorer:
     lengths : list of (int, float)
         Each window length scored and its divisor (its training scale).
     n_channels : int
+    longest : int or None, default=None
+        The longest window the aggregation reads: a length's step errors are
+        aggregated over windows of ``min(length, longest)`` steps (``None``: its own).
     """
 
-    def __init__(self, aggregation, lengths, n_channels):
+    def __init__(self, aggregation, lengths, n_channels, longest=None):
         self.aggregation, self.lengths, self.n_channels = aggregation, lengths, n_channels
+        self.longest = longest
+
+    def span(self, length):
+        """The window that a length's step errors are aggregated over."""
+        return length if self.longest is None else min(length, self.longest)
 
     def _parts(self, filled, raw, channels):
         width = self.n_channels if channels else 1
         for i, (length, divisor) in enumerate(self.lengths):
             cols = slice(i * width, (i + 1) * width)
+            span = self.span(length)
             if channels:
-                part = _aggregate_channels(raw[:, cols].T, length, self.aggregation,
+                part = _aggregate_channels(raw[:, cols].T, span, self.aggregation,
                                            filled[:, cols].T).T
             else:
-                part = _aggregate(filled[:, i], length, self.aggregation)
+                part = _aggregate(filled[:, i], span, self.aggregation)
             yield part, divisor
 
     def scores(self, filled, raw, channels):

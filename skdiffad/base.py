@@ -612,8 +612,13 @@ class BaseDiffusionDetector(PredictionsMixin, BaseDetector):
     def __getstate__(self):
         return stamp(super().__getstate__())
 
+    #: Parameters added since the state format was last changed -> the value that
+    #: reproduces how a detector saved before them scored (set when one is loaded).
+    _added_params: dict = {}
+
     def __setstate__(self, state):
-        super().__setstate__(check_stamp(dict(state), type(self).__name__))
+        state = {**self._added_params, **check_stamp(dict(state), type(self).__name__)}
+        super().__setstate__(state)
         model = getattr(self, "model_", None)
         if model is not None:  # the model found its own device when it was unpickled
             self.device_ = model.device_

@@ -107,6 +107,8 @@ SERIES_CASES = {
     "single": {"window_size": 24, "stride": 7},
     "step": {"window_size": (8, 16), "aggregation": "step"},
     "window_mean": {"window_size": (8, 16), "aggregation": "window_mean"},
+    "window": {"window_size": (8, 16), "aggregation": "window"},
+    "aggregation_window": {"window_size": (8, 16), "aggregation_window": 12},
     "imputation": {"window_size": 16, "scoring": "imputation", "n_stripes": 4},
     "unet": {"window_size": (8, 16), "denoiser": "unet", "widths": (8,), "kernel_size": 3,
              "max_steps": 15, "n_timesteps": 50, "n_inference_steps": 2},

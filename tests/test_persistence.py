@@ -38,7 +38,8 @@ CASES = [
     *[(DiffusionTSDetector, {"denoiser": d, "scoring": s})
       for d in ("exact", "unet") for s in ("reconstruction", "imputation")],
     (DiffusionTSDetector, {"window_size": (8, 16)}),
-    (DiffusionTSDetector, {"window_size": (8, 16), "aggregation": "window_mean"}),
+    (DiffusionTSDetector, {"window_size": (8, 16), "aggregation": "window"}),
+    (DiffusionTSDetector, {"window_size": (8, 16), "aggregation_window": 12}),
     (DiffusionTSDetector, {"window_size": (8, 16), "denoiser": "unet"}),
     (DiffusionImageDetector, {}),
     (DiffusionImageDetector, {"denoiser": "unet"}),

@@ -1,5 +1,6 @@
 """DiffusionTSDetector: PyOD's time-series contract, quality floors, gaps, errors."""
 
+import copy
 import pickle
 
 import numpy as np
@@ -463,7 +464,7 @@ def test_a_tie_at_the_threshold_is_settled_towards_contamination():
     steps that block is 10.7% of them, so PyOD's rule (flag scores strictly above the
     90th percentile) flags nothing. The threshold moves below the block instead."""
     X = sine_series(600, noise=0.3, seed=1)
-    det = exact(window_size=64, contamination=0.1).fit(X)
+    det = exact(window_size=64, aggregation="window", contamination=0.1).fit(X)
     scores = det.decision_scores_
     pyod_threshold = np.percentile(scores, 90)
     assert (scores > pyod_threshold).sum() == 0 and (scores == scores.max()).sum() == 64
@@ -634,3 +635,66 @@ def test_window_mean_scores_the_neighbours_of_a_burst_lower_than_window():
     for scores in (flat, tent):
         assert scores[300:306].min() > scores[:250].max()
     assert tent[275] / tent[303] < 0.5 < flat[275] / flat[303]
+
+
+# ---------------------------------------------------------------- aggregation_window
+@pytest.mark.parametrize("aggregation, rule", [("window", max_window_mean),
+                                               ("window_mean", covering_window_mean)])
+def test_aggregation_window_aggregates_a_length_over_that_many_steps(aggregation, rule):
+    train, test = sine_series(900, seed=1), sine_series(400, seed=2)
+    test[200:203] += 3.0
+    # one length: its scores are its step errors, aggregated (no training scale)
+    errors = exact(window_size=32, aggregation="step").fit(train).decision_function(test)
+
+    def scores(cap):
+        det = exact(window_size=32, aggregation=aggregation, aggregation_window=cap)
+        return det.fit(train).decision_function(test)
+
+    np.testing.assert_array_equal(scores(8), rule(errors, 8))
+    # a window at least as long as the length's changes nothing
+    own = rule(errors, 32)
+    for cap in (None, 32, 128):
+        np.testing.assert_array_equal(scores(cap), own)
+    # the burst reaches 7 steps to each side instead of 31
+    capped = scores(8)
+    assert capped[192:211].min() > 0 and (capped[:180] < capped[200]).all()
+    assert capped[185] / capped[201] < 1 / 4 < own[185] / own[201]
+
+
+def test_aggregation_window_caps_only_the_longer_lengths():
+    train, test = sine_series(900, seed=1), sine_series(400, seed=2)
+    both = exact(window_size=(8, 32), aggregation_window=8).fit(train)
+    # the 8-step length is aggregated as before, the 32-step one over 8 steps
+    short = exact(window_size=8, stride=8).fit(train)
+    long = exact(window_size=32, stride=32, aggregation_window=8).fit(train)
+    scales = both.reduction_["scales"]
+    expected = (short.decision_function(test) / scales[0]
+                + long.decision_function(test) / scales[1]) / 2
+    np.testing.assert_allclose(both.decision_function(test), expected, rtol=1e-12)
+
+
+def test_aggregation_window_must_be_a_positive_int():
+    for bad in (0, -3, 2.5, "128"):
+        with pytest.raises(ValueError, match="aggregation_window"):
+            exact(aggregation_window=bad).fit(sine_series(300))
+
+
+def test_a_detector_saved_before_aggregation_window_scores_as_it_did(tmp_path):
+    """Detectors pickled or saved before the parameter existed aggregated each length
+    over its own windows; loading one must not give it the new default's 128 steps."""
+    train, test = sine_series(1500, seed=1), sine_series(600, seed=2)
+    det = exact(window_size=(32, 160), aggregation="window",
+                aggregation_window=None).fit(train)
+    ref = det.decision_function(test)
+    capped = exact(window_size=(32, 160), aggregation="window").fit(train)
+    assert capped.aggregation_window == 128
+    assert not np.allclose(capped.decision_function(test), ref)
+    old = copy.deepcopy(det)
+    del old.aggregation_window, old.modality_.aggregation_window  # as 0.2.0 wrote them
+    again = pickle.loads(pickle.dumps(old))
+    assert again.get_params()["aggregation_window"] is None
+    np.testing.assert_array_equal(again.decision_function(test), ref)
+    old.save(tmp_path / "old")
+    loaded = DiffusionTSDetector.load(tmp_path / "old")
+    assert loaded.aggregation_window is None and loaded.modality_.aggregation_window is None
+    np.testing.assert_array_equal(loaded.decision_function(test), ref)

@@ -57,6 +57,8 @@ class SeriesModality(Modality):
     stride : int or None
     scaling : {"robust", "standard", "minmax", "none"}
     aggregation : {"window", "window_mean", "step"}
+    aggregation_window : int or None
+        The longest window the aggregation reads (``None``: each length's own).
     denoiser : {"exact", "unet"}
     scoring : {"reconstruction", "imputation"}
     widths : tuple of int
@@ -75,11 +77,12 @@ class SeriesModality(Modality):
                      "a denoiser of the windows")
 
     def __init__(self, *, owner, window_sizes, stride, scaling, aggregation, denoiser, scoring,
-                 widths, kernel_size, n_stripes):
+                 widths, kernel_size, n_stripes, aggregation_window=None):
         super().__init__(owner=owner)
         self.window_sizes = window_sizes if isinstance(window_sizes, str) else tuple(window_sizes)
         self.stride, self.scaling = stride, scaling
         self.aggregation, self.denoiser, self.scoring = aggregation, denoiser, scoring
+        self.aggregation_window = aggregation_window
         self.widths, self.kernel_size = tuple(int(w) for w in widths), int(kernel_size)
         self.n_stripes = int(n_stripes)
 
@@ -194,7 +197,13 @@ class SeriesModality(Modality):
 
     def scorer(self, lengths):
         """The :class:`~skdiffad._reductions.StretchScorer` of ``(length, scale)`` pairs."""
-        return StretchScorer(self.aggregation, lengths, self.n_features_in_)
+        return StretchScorer(self.aggregation, lengths, self.n_features_in_,
+                             longest=self.aggregation_window)
+
+    def __setstate__(self, state):
+        # a plug-in saved before aggregation_window existed aggregated each length over
+        # its own windows
+        self.__dict__.update({"aggregation_window": None, **state})
 
     def channel_scores(self, model, X):
         """Per-channel step scores of a series (see the detector's ``channel_scores``)."""
