@@ -35,9 +35,10 @@ A second, shorter part (about 7 seconds) runs :class:`~skdiffad.DiffusionTSDetec
 against PyOD's windowed time-series detectors on three generated machines (1, 3 and 8
 sensors, :func:`synthetic_series`), with the protocol of :mod:`benchmarks.timeseries`;
 its table goes to ``benchmarks/results/demo_timeseries_*``. Next to the default it runs
-``Diffusion-w32`` (``window_size=32``): these series hold short anomalies close
-together, where the default's long windows spread each anomaly over its neighbours
-and the time-series guide advises one 32-step length.
+``Diffusion-window-max``, the default until skdiffad 0.2.0 (each window length's
+largest covering window): these series hold short anomalies labelled over their own
+steps, where lending each anomaly's error at full height to up to 255 neighbouring
+steps costs (the time-series guide, "How far a detection reaches").
 
 A third part, about 4 seconds (about 10 run alone, ``--parts image``, which also pays
 for the start-up and the first calls), runs :class:`~skdiffad.DiffusionImageDetector` on
@@ -125,7 +126,7 @@ DEMO_DETECTORS = [
 # scores close to 1.0 on them) and 45_wine (the UCI wine data of sklearn_wine_1).
 DEMO_ADBENCH = ["4_breastw", "6_cardio", "14_glass", "47_yeast"]
 ANOMALY_SHARE = 0.10
-TS_DEMO_DETECTORS = ["Diffusion-default", "Diffusion-w32", "Diffusion-imputation",
+TS_DEMO_DETECTORS = ["Diffusion-default", "Diffusion-window-max", "Diffusion-imputation",
                      "TSOD-IForest", "TSOD-KNN", "TSOD-LOF", "SpectralResidual"]
 #: Image part: these entries of :data:`benchmarks.image.DETECTORS`, plus ``PatchNN-p4``.
 IMAGE_DEMO_DETECTORS = ["Diffusion-default", "KNN", "IForest", "LOF", "ConvAE"]
@@ -217,9 +218,9 @@ def timeseries_demo(out, device, command, threads):
                                     device=device, csv_path=out / "demo_timeseries_runs.csv")
     notes = [command, f"{threads} thread(s)",
              "Diffusion-default is DiffusionTSDetector() as a user gets it; "
-             "Diffusion-w32 passes window_size=32, the user guide's choice when anomalies "
-             "are short or close together, as here (the default's long windows spread each "
-             "anomaly over its neighbours); Diffusion-imputation changes only `scoring`. "
+             "Diffusion-window-max is the default until skdiffad 0.2.0 (aggregation="
+             "'window', aggregation_window=None), which lends each anomaly's error at full "
+             "height to its neighbours; Diffusion-imputation changes only `scoring`. "
              "Baselines use PyOD defaults."]
     text = timeseries.summarise(runs, title="skdiffad demo: time series", notes=notes)
     (out / "demo_timeseries_summary.md").write_text(text + "\n")

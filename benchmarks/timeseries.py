@@ -316,13 +316,16 @@ def _torch_seeded(cls, **params):
 #: Settings not given here are the library defaults. Adding a detector is one line.
 DETECTORS = {
     "Diffusion-default": _diffusion(),
-    "Diffusion-w64": _diffusion(window_size=64),  # the single-length default before #12
+    # the single-length default before #12 (with the window maximum of its time)
+    "Diffusion-w64": _diffusion(window_size=64, aggregation="window"),
     # the fixed multi-scale default of #12, before the period's lengths (#27)
-    "Diffusion-fixed": _diffusion(window_size=(32, 64, 128)),
-    # one 32-step length: the guide's choice for short or close anomalies (#27)
-    "Diffusion-w32": _diffusion(window_size=32),
-    # the default's lengths, each aggregated by the mean of its covering windows (#27)
-    "Diffusion-window-mean": _diffusion(aggregation="window_mean"),
+    "Diffusion-fixed": _diffusion(window_size=(32, 64, 128), aggregation="window"),
+    # one 32-step length with the window maximum (#27 round 3)
+    "Diffusion-w32": _diffusion(window_size=32, aggregation="window"),
+    # the default before #27 round 5: each length's largest covering window
+    "Diffusion-window-max": _diffusion(aggregation="window", aggregation_window=None),
+    # #27 round 4's option: the covering mean over each length's own windows
+    "Diffusion-window-mean": _diffusion(aggregation="window_mean", aggregation_window=None),
     "Diffusion-ivf": _diffusion(search="ivf"),  # the default with the IVF index (#28)
     "Diffusion-reconstruction": _diffusion(scoring="reconstruction"),
     "Diffusion-imputation": _diffusion(scoring="imputation"),
