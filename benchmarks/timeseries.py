@@ -67,12 +67,15 @@ Detectors (:data:`DETECTORS`, chosen with ``--detectors``; each factory gets
 
 - ``Diffusion-default`` is ``DiffusionTSDetector()`` as a user gets it (exact
   denoiser, reconstruction, ``window_size="auto"``: windows of 32, 64 and 128
-  steps plus half, one and two of the training series' periods);
-  ``Diffusion-fixed`` is the fixed 32/64/128 default of issues #12 to #26;
-  ``Diffusion-w32`` is one 32-step window and ``Diffusion-window-mean`` the
-  default with ``aggregation="window_mean"`` (the user guide's choices for
-  short or close anomalies); ``Diffusion-w64`` is the single 64-step window
-  that was the default before issue #12; ``Diffusion-reconstruction`` and
+  steps plus half, one and two of the training series' periods, each length's
+  errors aggregated by the covering mean over windows of at most 128 steps);
+  ``Diffusion-window-max`` is the default before issue #27's fifth round (each
+  length's largest covering window, over its own windows) and
+  ``Diffusion-window-mean`` the covering mean over each length's own windows
+  (round 4's option); ``Diffusion-fixed`` is the fixed 32/64/128 default of issues
+  #12 to #26 and ``Diffusion-w32`` one 32-step window, both with the window
+  maximum; ``Diffusion-w64`` is the single 64-step window that was the default
+  before issue #12; ``Diffusion-reconstruction`` and
   ``Diffusion-imputation`` change only ``scoring``; ``Diffusion-unet-*`` use the
   trained 1-D U-Net instead of the exact denoiser (its default budget: 600
   gradient steps per window length); ``Diffusion-unet-w64-2400`` is one 64-step
