@@ -35,8 +35,8 @@ A second, shorter part (about 7 seconds) runs :class:`~skdiffad.DiffusionTSDetec
 against PyOD's windowed time-series detectors on three generated machines (1, 3 and 8
 sensors, :func:`synthetic_series`), with the protocol of :mod:`benchmarks.timeseries`;
 its table goes to ``benchmarks/results/demo_timeseries_*``. Next to the default it runs
-``Diffusion-window-max``, the default until skdiffad 0.2.0 (each window length's
-largest covering window): these series hold short anomalies labelled over their own
+``Diffusion-window-max``, the default of skdiffad 0.2.0 and before (each window
+length's largest covering window): these series hold short anomalies labelled over their own
 steps, where lending each anomaly's error at full height to up to 255 neighbouring
 steps costs (the time-series guide, "How far a detection reaches").
 
@@ -218,9 +218,10 @@ def timeseries_demo(out, device, command, threads):
                                     device=device, csv_path=out / "demo_timeseries_runs.csv")
     notes = [command, f"{threads} thread(s)",
              "Diffusion-default is DiffusionTSDetector() as a user gets it; "
-             "Diffusion-window-max is the default until skdiffad 0.2.0 (aggregation="
-             "'window', aggregation_window=None), which lends each anomaly's error at full "
-             "height to its neighbours; Diffusion-imputation changes only `scoring`. "
+             "Diffusion-window-max is the default of skdiffad 0.2.0 and before "
+             "(aggregation='window', aggregation_window=None), which lends each "
+             "anomaly's error at full height to its neighbours; Diffusion-imputation "
+             "changes only `scoring`. "
              "Baselines use PyOD defaults."]
     text = timeseries.summarise(runs, title="skdiffad demo: time series", notes=notes)
     (out / "demo_timeseries_summary.md").write_text(text + "\n")

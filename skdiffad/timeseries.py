@@ -138,10 +138,11 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         error, averaged over the windows (and masks) that restored it. Which of the
         two window rules suits a series depends on how its anomalies are labelled,
         which no training series can tell: ``"window"`` (with
-        ``aggregation_window=None``, the default until 0.2.0) suits labels that are
-        wide windows around an anomalous point (NAB: mean VUS-PR 0.565 against the
-        default's 0.499); ``"window_mean"`` suits labels that cover the abnormal
-        steps only, or anomalies close together (the generated machines of
+        ``aggregation_window=None``, the default of skdiffad 0.2.0 and before)
+        suits labels that are wide windows around an anomalous point (NAB: mean
+        VUS-PR 0.565 against the default's 0.499); ``"window_mean"`` suits labels
+        that cover the abnormal steps only, or anomalies close together (the
+        generated machines of
         :func:`~skdiffad.datasets.make_timeseries_anomalies`: 0.911 against 0.745).
         It is the default because its largest shortfall against the best PyOD
         baseline, over every collection of the benchmark, is the smallest
