@@ -304,15 +304,11 @@ class StretchScorer:
         self.aggregation, self.lengths, self.n_channels = aggregation, lengths, n_channels
         self.longest = longest
 
-    def span(self, length):
-        """The window that a length's step errors are aggregated over."""
-        return length if self.longest is None else min(length, self.longest)
-
     def _parts(self, filled, raw, channels):
         width = self.n_channels if channels else 1
         for i, (length, divisor) in enumerate(self.lengths):
             cols = slice(i * width, (i + 1) * width)
-            span = self.span(length)
+            span = length if self.longest is None else min(length, self.longest)
             if channels:
                 part = _aggregate_channels(raw[:, cols].T, span, self.aggregation,
                                            filled[:, cols].T).T

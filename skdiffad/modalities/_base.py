@@ -159,10 +159,17 @@ class Modality:
     injects = False
     #: What to fit instead when the model cannot sample.
     sampling_hint = "fit a detector with a trained denoiser"
+    #: Settings added since the state format last changed -> the value that reproduces
+    #: how a plug-in saved before them scored (set when one is loaded), as the
+    #: detector's ``_added_params``.
+    _added_params: dict = {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         trust(cls)  # a plug-in defined outside the package saves and loads like ours
+
+    def __setstate__(self, state):
+        self.__dict__.update({**self._added_params, **state})
 
     @staticmethod
     def claims(X):  # pragma: no cover - abstract

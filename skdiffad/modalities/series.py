@@ -75,6 +75,9 @@ class SeriesModality(Modality):
     injects = True
     sampling_hint = ("fit it with denoiser='unet' and scoring='reconstruction', which train "
                      "a denoiser of the windows")
+    #: A plug-in saved before ``aggregation_window`` existed aggregated each length over
+    #: its own windows.
+    _added_params = {"aggregation_window": None}
 
     def __init__(self, *, owner, window_sizes, stride, scaling, aggregation, denoiser, scoring,
                  widths, kernel_size, n_stripes, aggregation_window=None):
@@ -199,11 +202,6 @@ class SeriesModality(Modality):
         """The :class:`~skdiffad._reductions.StretchScorer` of ``(length, scale)`` pairs."""
         return StretchScorer(self.aggregation, lengths, self.n_features_in_,
                              longest=self.aggregation_window)
-
-    def __setstate__(self, state):
-        # a plug-in saved before aggregation_window existed aggregated each length over
-        # its own windows
-        self.__dict__.update({"aggregation_window": None, **state})
 
     def channel_scores(self, model, X):
         """Per-channel step scores of a series (see the detector's ``channel_scores``)."""
