@@ -126,7 +126,9 @@ so ``--resume`` skips the (collection, series, seed, detector) rows already ther
 or returns a non-finite score, does not stop the run: its metrics are NaN and the
 error text is kept. At the end ``timeseries_summary.csv``, ``timeseries_summary.md``
 (an overview by split, *paired* means that compare every detector on the same
-series (:func:`paired_overview`; quote these), then one table per collection,
+series (:func:`paired_overview`; quote these), the default's paired differences
+from every other detector with a bootstrap interval over series and a verdict
+(above / level / below; :func:`paired_differences`), then one table per collection,
 sorted by mean VUS-PR) and ``timeseries_examples.png`` are written; the scores
 of one example series per collection are kept, min-max scaled, in
 ``<out>/timeseries_scores/`` for that figure.
@@ -802,6 +804,98 @@ def paired_overview(runs, metric="vus_pr", reference=PAIRED_REFERENCE):
     return overview.loc[rows]
 
 
+#: Resamples and level of :func:`paired_differences`' bootstrap interval.
+N_BOOTSTRAP = 2000
+INTERVAL_LEVEL = 0.95
+
+
+def paired_differences(runs, metric="vus_pr", reference=PAIRED_REFERENCE,
+                       n_bootstrap=N_BOOTSTRAP, level=INTERVAL_LEVEL, random_state=0):
+    """The reference minus every other detector, series by series, with an interval.
+
+    Each run's metric is first averaged over its seeds per series (a stochastic
+    baseline run with several ``--seeds`` counts once per series, at its mean).
+    For every group and every other detector, the differences ``reference -
+    detector`` on the series both scored without error are averaged; the interval
+    is the percentile bootstrap of that mean over series (``n_bootstrap``
+    resamples of the series, seeded). The verdict reads the interval from the
+    reference's side: ``"above"`` when it lies above zero, ``"below"`` when below,
+    ``"level"`` when it holds zero. The interval covers which series a collection
+    happens to hold, not a baseline's seed-to-seed spread: run such a baseline
+    with several seeds for that. With a handful of series (SMD's groups hold 5 and
+    6) it is wide and only indicative.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Rows of :func:`run_benchmark` (one or several runs merged).
+    metric : str, default="vus_pr"
+        A key of :data:`METRICS`.
+    reference : str, default=PAIRED_REFERENCE
+        The detector every other one is compared with.
+    n_bootstrap : int, default=N_BOOTSTRAP
+        Resamples of the series.
+    level : float, default=INTERVAL_LEVEL
+        Coverage of the interval, in (0, 1).
+    random_state : int, default=0
+        Seed of the resampling.
+
+    Returns
+    -------
+    differences : pandas.DataFrame
+        One row per group and detector (groups in :func:`summary_tables`' order,
+        detectors by difference), columns ``collection``, ``detector``,
+        ``series``, ``reference``, ``other`` (the two means), ``difference``,
+        ``low``, ``high`` and ``verdict``; empty when ``reference`` did not run.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    if n_bootstrap < 1:
+        raise ValueError(f"n_bootstrap must be a positive int, got {n_bootstrap!r}")
+    runs = runs.copy()
+    runs["error"] = error_text(runs["error"])
+    groups = _groups(runs)
+    rng = np.random.default_rng(random_state)
+    tail = (1 - level) / 2
+    rows = []
+    for group in _group_order(groups):
+        part = runs[(groups == group) & (runs["error"] == "")]
+        table = part.groupby(["detector", "series"])[metric].mean().unstack("detector")
+        if reference not in table:
+            continue
+        found = []
+        for detector in table.columns.drop(reference):
+            both = table[[reference, detector]].dropna()
+            if both.empty:
+                continue
+            diff = (both[reference] - both[detector]).to_numpy()
+            draws = diff[rng.integers(0, len(diff), (n_bootstrap, len(diff)))].mean(axis=1)
+            low, high = np.quantile(draws, [tail, 1 - tail])
+            verdict = "above" if low > 0 else ("below" if high < 0 else "level")
+            found.append({"collection": group, "detector": detector, "series": len(diff),
+                          "reference": both[reference].mean(),
+                          "other": both[detector].mean(), "difference": diff.mean(),
+                          "low": low, "high": high, "verdict": verdict})
+        rows += sorted(found, key=lambda r: r["difference"])
+    return pd.DataFrame(rows, columns=["collection", "detector", "series", "reference",
+                                       "other", "difference", "low", "high", "verdict"])
+
+
+def _differences_markdown(differences, reference, level):
+    """:func:`paired_differences` as a Markdown table, the interval in one column."""
+    d = {c: differences[c].tolist() for c in differences.columns}
+    shown = pd.DataFrame({
+        "detector": d["detector"],
+        "series": [int(n) for n in d["series"]],
+        reference: d["reference"],
+        "detector's": d["other"],
+        "difference": [f"{v:+.3f}" for v in d["difference"]],
+        f"{level:.0%} interval": [f"[{lo:+.3f}, {hi:+.3f}]" for lo, hi in zip(d["low"], d["high"])],
+        "verdict": d["verdict"],
+    }, index=pd.Index(d["collection"], name="collection"))
+    return markdown_table(shown, "collection")
+
+
 def summarise(runs, title="Time-series anomaly detection benchmark", notes=()):
     """Markdown summary of :func:`run_benchmark`'s results: one table per collection.
 
@@ -850,6 +944,17 @@ def summarise(runs, title="Time-series anomaly detection benchmark", notes=()):
                       "UCR's own measure (top score within 100 steps of the anomaly); "
                       "meaningful where a series has one anomaly (UCR_KDD21).", "",
                       markdown_table(paired_overview(runs, "top_hit"), "detector"), ""]
+    differences = paired_differences(runs)
+    if not differences.empty:
+        lines += [f"## Paired differences from {PAIRED_REFERENCE}", "",
+                  f"VUS-PR of {PAIRED_REFERENCE} minus each detector's, averaged over the "
+                  "series both scored (each detector's seeds averaged per series first), "
+                  f"with a {INTERVAL_LEVEL:.0%} percentile-bootstrap interval over those "
+                  f"series ({N_BOOTSTRAP} resamples, seed 0). *above* / *below*: the "
+                  f"interval excludes zero; *level*: it holds zero. Few series (SMD's groups) "
+                  "make the interval wide; a stochastic baseline's seed spread is not in it.",
+                  "", _differences_markdown(differences, PAIRED_REFERENCE, INTERVAL_LEVEL),
+                  ""]
     for collection, table in tables.items():
         part = runs[groups == collection]
         seeds = sorted(int(s) for s in part["seed"].unique())

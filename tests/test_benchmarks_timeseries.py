@@ -280,6 +280,46 @@ def test_paired_overview_compares_every_detector_on_the_same_series():
     assert "## Paired mean VUS-PR" in text and "## Paired top-score hit rate" in text
 
 
+def test_paired_differences_average_seeds_then_bootstrap_over_series():
+    ref = bt.PAIRED_REFERENCE
+    rows = [_summary_row("NAB", s, ref, v) for s, v in zip("abcd", (0.9, 0.8, 0.7, 0.6))]
+    # "Up" trails by 0.1 on every series; "Mixed" by +-0.2 in turn: level
+    rows += [_summary_row("NAB", s, "Up", v - 0.1) for s, v in zip("abcd", (0.9, 0.8, 0.7, 0.6))]
+    rows += [_summary_row("NAB", s, "Mixed", v + d)
+             for s, v, d in zip("abcd", (0.9, 0.8, 0.7, 0.6), (0.2, -0.2, 0.2, -0.2))]
+    # a stochastic detector: two seeds per series, averaged per series first
+    for seed, shift in ((0, 0.3), (1, -0.1)):
+        rows += [{**_summary_row("NAB", s, "Seeds", v + shift), "seed": seed}
+                 for s, v in zip("abcd", (0.9, 0.8, 0.7, 0.6))]
+    # "Part" scored only two series (one failed): compared on those two only
+    rows += [_summary_row("NAB", "a", "Part", 0.5), _summary_row("NAB", "b", "Part", 0.4),
+             _summary_row("NAB", "c", "Part", 0, error="ValueError: boom")]
+    diffs = bt.paired_differences(pd.DataFrame(rows)).set_index("detector")
+    assert diffs.loc["Up", "difference"] == pytest.approx(0.1)
+    assert diffs.loc["Up", ["low", "high"]].tolist() == pytest.approx([0.1, 0.1])
+    assert diffs.loc["Up", "verdict"] == "above"
+    assert diffs.loc["Mixed", "difference"] == pytest.approx(0.0)
+    assert diffs.loc["Mixed", "low"] < 0 < diffs.loc["Mixed", "high"]
+    assert diffs.loc["Mixed", "verdict"] == "level"
+    assert diffs.loc["Seeds", "difference"] == pytest.approx(-0.1)  # mean shift +0.1
+    assert diffs.loc["Seeds", "verdict"] == "below"
+    assert diffs.loc["Part", "series"] == 2
+    assert diffs.loc["Part", "reference"] == pytest.approx(0.85)
+    assert diffs.loc["Part", "difference"] == pytest.approx(0.4)
+    # rows run from the reference's largest shortfall to its largest lead
+    assert list(diffs.index) == ["Seeds", "Mixed", "Up", "Part"]
+    again = bt.paired_differences(pd.DataFrame(rows)).set_index("detector")
+    assert again.loc["Mixed", "low"] == diffs.loc["Mixed", "low"]  # seeded
+    text = bt.summarise(pd.DataFrame(rows))
+    assert f"## Paired differences from {ref}" in text
+    assert "| NAB | Up | 4 | 0.750 | 0.650 | +0.100 | [+0.100, +0.100] | above |" in text
+    with pytest.raises(ValueError, match="level"):
+        bt.paired_differences(pd.DataFrame(rows), level=1.0)
+    with pytest.raises(ValueError, match="n_bootstrap"):
+        bt.paired_differences(pd.DataFrame(rows), n_bootstrap=0)
+    assert bt.paired_differences(pd.DataFrame(rows), reference="absent").empty
+
+
 # ---------------------------------------------------------------- generated collections
 def test_generated_collections_need_no_data_and_are_evaluation_only(tmp_path):
     from benchmarks import demo, synthetic_series
