@@ -150,6 +150,7 @@ import functools
 import sys
 import time
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -818,7 +819,8 @@ def paired_differences(runs, metric="vus_pr", reference=PAIRED_REFERENCE,
     For every group and every other detector, the differences ``reference -
     detector`` on the series both scored without error are averaged; the interval
     is the percentile bootstrap of that mean over series (``n_bootstrap``
-    resamples of the series, seeded). The verdict reads the interval from the
+    resamples of the series, seeded per group and detector, so adding a detector to
+    the runs moves no other interval). The verdict reads the interval from the
     reference's side: ``"above"`` when it lies above zero, ``"below"`` when below,
     ``"level"`` when it holds zero. The interval covers which series a collection
     happens to hold, not a baseline's seed-to-seed spread: run such a baseline
@@ -855,7 +857,6 @@ def paired_differences(runs, metric="vus_pr", reference=PAIRED_REFERENCE,
     runs = runs.copy()
     runs["error"] = error_text(runs["error"])
     groups = _groups(runs)
-    rng = np.random.default_rng(random_state)
     tail = (1 - level) / 2
     rows = []
     for group in _group_order(groups):
@@ -869,6 +870,8 @@ def paired_differences(runs, metric="vus_pr", reference=PAIRED_REFERENCE,
             if both.empty:
                 continue
             diff = (both[reference] - both[detector]).to_numpy()
+            # one stream per comparison: an interval does not move when detectors are added
+            rng = np.random.default_rng([random_state, zlib.crc32(f"{group}|{detector}".encode())])
             draws = diff[rng.integers(0, len(diff), (n_bootstrap, len(diff)))].mean(axis=1)
             low, high = np.quantile(draws, [tail, 1 - tail])
             verdict = "above" if low > 0 else ("below" if high < 0 else "level")

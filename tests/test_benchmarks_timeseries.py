@@ -308,8 +308,13 @@ def test_paired_differences_average_seeds_then_bootstrap_over_series():
     assert diffs.loc["Part", "difference"] == pytest.approx(0.4)
     # rows run from the reference's largest shortfall to its largest lead
     assert list(diffs.index) == ["Seeds", "Mixed", "Up", "Part"]
+    # seeded per comparison: the same runs, or more detectors, give the same interval
     again = bt.paired_differences(pd.DataFrame(rows)).set_index("detector")
-    assert again.loc["Mixed", "low"] == diffs.loc["Mixed", "low"]  # seeded
+    assert again.loc["Mixed", "low"] == diffs.loc["Mixed", "low"]
+    more = rows + [_summary_row("NAB", s, "Extra", 0.5) for s in "abcd"]
+    wider = bt.paired_differences(pd.DataFrame(more)).set_index("detector")
+    bounds = ["low", "high"]
+    assert wider.loc["Mixed", bounds].tolist() == diffs.loc["Mixed", bounds].tolist()
     text = bt.summarise(pd.DataFrame(rows))
     assert f"## Paired differences from {ref}" in text
     assert "| NAB | Up | 4 | 0.750 | 0.650 | +0.100 | [+0.100, +0.100] | above |" in text
