@@ -805,9 +805,11 @@ def paired_overview(runs, metric="vus_pr", reference=PAIRED_REFERENCE):
     return overview.loc[rows]
 
 
-#: Resamples and level of :func:`paired_differences`' bootstrap interval.
+#: Resamples and level of :func:`paired_differences`' bootstrap interval, and the
+#: fewest series it is drawn from (one or two series cannot say how others would go).
 N_BOOTSTRAP = 2000
 INTERVAL_LEVEL = 0.95
+MIN_INTERVAL_SERIES = 3
 
 
 def paired_differences(runs, metric="vus_pr", reference=PAIRED_REFERENCE,
@@ -825,7 +827,8 @@ def paired_differences(runs, metric="vus_pr", reference=PAIRED_REFERENCE,
     ``"level"`` when it holds zero. The interval covers which series a collection
     happens to hold, not a baseline's seed-to-seed spread: run such a baseline
     with several seeds for that. With a handful of series (SMD's groups hold 5 and
-    6) it is wide and only indicative.
+    6) it is wide and only indicative; on fewer than :data:`MIN_INTERVAL_SERIES`
+    there is none (``low`` and ``high`` NaN, verdict ``"too few series"``).
 
     Parameters
     ----------
@@ -870,11 +873,16 @@ def paired_differences(runs, metric="vus_pr", reference=PAIRED_REFERENCE,
             if both.empty:
                 continue
             diff = (both[reference] - both[detector]).to_numpy()
-            # one stream per comparison: an interval does not move when detectors are added
-            rng = np.random.default_rng([random_state, zlib.crc32(f"{group}|{detector}".encode())])
-            draws = diff[rng.integers(0, len(diff), (n_bootstrap, len(diff)))].mean(axis=1)
-            low, high = np.quantile(draws, [tail, 1 - tail])
-            verdict = "above" if low > 0 else ("below" if high < 0 else "level")
+            if len(diff) < MIN_INTERVAL_SERIES:
+                low = high = np.nan
+                verdict = "too few series"
+            else:
+                # one stream per comparison: adding detectors moves no other interval
+                rng = np.random.default_rng(
+                    [random_state, zlib.crc32(f"{group}|{detector}".encode())])
+                draws = diff[rng.integers(0, len(diff), (n_bootstrap, len(diff)))].mean(axis=1)
+                low, high = np.quantile(draws, [tail, 1 - tail])
+                verdict = "above" if low > 0 else ("below" if high < 0 else "level")
             found.append({"collection": group, "detector": detector, "series": len(diff),
                           "reference": both[reference].mean(),
                           "other": both[detector].mean(), "difference": diff.mean(),
@@ -893,7 +901,8 @@ def _differences_markdown(differences, reference, level):
         reference: d["reference"],
         "detector's": d["other"],
         "difference": [f"{v:+.3f}" for v in d["difference"]],
-        f"{level:.0%} interval": [f"[{lo:+.3f}, {hi:+.3f}]" for lo, hi in zip(d["low"], d["high"])],
+        f"{level:.0%} interval": ["–" if np.isnan(lo) else f"[{lo:+.3f}, {hi:+.3f}]"
+                                  for lo, hi in zip(d["low"], d["high"])],
         "verdict": d["verdict"],
     }, index=pd.Index(d["collection"], name="collection"))
     return markdown_table(shown, "collection")

@@ -306,6 +306,9 @@ def test_paired_differences_average_seeds_then_bootstrap_over_series():
     assert diffs.loc["Part", "series"] == 2
     assert diffs.loc["Part", "reference"] == pytest.approx(0.85)
     assert diffs.loc["Part", "difference"] == pytest.approx(0.4)
+    # two series are too few for an interval: no verdict rather than a sure "above"
+    assert np.isnan(diffs.loc["Part", "low"]) and np.isnan(diffs.loc["Part", "high"])
+    assert diffs.loc["Part", "verdict"] == "too few series"
     # rows run from the reference's largest shortfall to its largest lead
     assert list(diffs.index) == ["Seeds", "Mixed", "Up", "Part"]
     # seeded per comparison: the same runs, or more detectors, give the same interval
@@ -318,6 +321,7 @@ def test_paired_differences_average_seeds_then_bootstrap_over_series():
     text = bt.summarise(pd.DataFrame(rows))
     assert f"## Paired differences from {ref}" in text
     assert "| NAB | Up | 4 | 0.750 | 0.650 | +0.100 | [+0.100, +0.100] | above |" in text
+    assert "| NAB | Part | 2 | 0.850 | 0.450 | +0.400 | – | too few series |" in text
     with pytest.raises(ValueError, match="level"):
         bt.paired_differences(pd.DataFrame(rows), level=1.0)
     with pytest.raises(ValueError, match="n_bootstrap"):
