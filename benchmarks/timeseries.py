@@ -964,7 +964,8 @@ def summarise(runs, title="Time-series anomaly detection benchmark", notes=()):
                   f"with a {INTERVAL_LEVEL:.0%} percentile-bootstrap interval over those "
                   f"series ({N_BOOTSTRAP} resamples, seed 0). *above* / *below*: the "
                   f"interval excludes zero; *level*: it holds zero. Few series (SMD's groups) "
-                  "make the interval wide; a stochastic baseline's seed spread is not in it.",
+                  f"make the interval wide, and fewer than {MIN_INTERVAL_SERIES} give none; a "
+                  "stochastic baseline's seed spread is not in it.",
                   "", _differences_markdown(differences, PAIRED_REFERENCE, INTERVAL_LEVEL),
                   ""]
     for collection, table in tables.items():
