@@ -25,6 +25,19 @@ fifth round was chosen (they were added to this module first, then run once):
   60 and 70.
 - ``ECG_LIKE_HOLDOUT`` (5 series): as ``ECG_LIKE``, one beat every 140, 180, 220,
   280 or 340 steps.
+
+A fifth collection is a kind none of the others has (added in issue #27's sixth
+round, after every choice, and run once):
+
+- ``SERVER_LIKE`` (8 series): the metrics of an application server under a bursty
+  load, 11 channels (requests, CPU, latency, memory, GC pause, threads, errors,
+  disk I/O, network in and out, queue length) of one load: a daily cycle plus
+  heavy-tailed bursts, which are normal and present in training. Memory saws up
+  and drops at each garbage collection; errors and GC pauses are zero most of the
+  time. 6000 normal training steps, then 10 000 test steps with 6 anomalies, each
+  labelled over its own steps: latency up without load, a memory leak that GC does
+  not recover, a runaway CPU, network out frozen, an error storm, requests dropping
+  while traffic stays.
 """
 
 from __future__ import annotations
@@ -34,7 +47,8 @@ import functools
 import numpy as np
 
 #: The collections this module generates.
-SYNTHETIC_COLLECTIONS = ("GENERATED", "ECG_LIKE", "GENERATED_HOLDOUT", "ECG_LIKE_HOLDOUT")
+SYNTHETIC_COLLECTIONS = ("GENERATED", "ECG_LIKE", "GENERATED_HOLDOUT", "ECG_LIKE_HOLDOUT",
+                         "SERVER_LIKE")
 
 #: ``GENERATED``: first seeds of each group of three machines (1, 3 and 8 sensors).
 GENERATED_SEEDS = (0, 10, 20, 30)
@@ -47,6 +61,12 @@ ECG_PERIODS = (120, 160, 200, 250, 300)
 HOLDOUT_PERIODS = (140, 180, 220, 280, 340)
 ECG_STEPS = 20_000
 ECG_ANOMALIES = 10
+#: ``SERVER_LIKE``: one server per seed; its steps and anomalies.
+SERVER_SEEDS = tuple(range(8))
+SERVER_TRAIN, SERVER_TEST, SERVER_ANOMALIES = 6000, 10_000, 6
+SERVER_CHANNELS = ("requests", "cpu", "latency_ms", "memory_mb", "gc_pause_ms", "threads",
+                   "errors", "disk_io", "net_in", "net_out", "queue")
+SERVER_FAULTS = ("latency", "leak", "runaway", "frozen", "errors", "decoupled")
 
 
 def generated_machine(seed, n_channels):
@@ -111,6 +131,64 @@ def ecg_like(period):
     return {"X_train": X_train, "X_test": X_test, "y_test": y_test}
 
 
+def _server_load(n, rng):
+    """A server's load: a daily cycle (1440 steps) and heavy-tailed bursts."""
+    t = np.arange(n)
+    load = 0.5 + 0.3 * np.sin(2 * np.pi * t / 1440 + rng.uniform(0, 2 * np.pi))
+    bursts = np.zeros(n)
+    for start in np.flatnonzero(rng.random(n) < 1 / 250):
+        length = 3 + rng.geometric(1 / 20)
+        bursts[start:start + length] += 0.6 * rng.lognormal(0.0, 0.7)
+    return np.maximum(load + bursts + 0.03 * rng.normal(size=n), 0.02), bursts
+
+
+def _server(n, rng, n_faults=0):
+    """``n`` steps of a server's metrics (:data:`SERVER_CHANNELS`), ``n_faults`` of
+    them faulty: ``(X (n, 11), y (n,))``."""
+    load, bursts = _server_load(n, rng)
+    faults = np.zeros((len(SERVER_FAULTS), n), bool)
+    slot = n // max(n_faults, 1)
+    for k, fault in enumerate(rng.permutation(len(SERVER_FAULTS))[:n_faults]):
+        length = int(rng.integers(*{"leak": (300, 601), "frozen": (100, 301)}.get(
+            SERVER_FAULTS[fault], (40, 151))))
+        start = k * slot + int(rng.integers(100, slot - length - 100))
+        faults[fault, start:start + length] = True
+    latency_up, leak, runaway, frozen, storm, decoupled = faults
+    requests = rng.poisson(200 * load).astype(float)
+    requests[decoupled] *= 0.2
+    cpu = np.clip(20 + 60 * load + 2 * rng.normal(size=n) + 30 * runaway, 0, 100)
+    latency = (20 + 15 * load ** 2) * rng.lognormal(0.0, 0.15, n) * np.where(latency_up, 3.0, 1.0)
+    memory, gc_pause, level = np.empty(n), np.zeros(n), 2000.0
+    leaked = np.cumsum(1.5 * leak)
+    for i in range(n):  # memory saws up with the load; a collection frees it
+        level += 0.5 * load[i] + rng.normal(0, 0.3)
+        if level > 2400:
+            gc_pause[i] = 50 + 10 * rng.normal()
+            level = 2000 + 20 * rng.normal()
+        memory[i] = level + leaked[i]
+    threads = np.round(50 + 40 * np.convolve(load, np.ones(10) / 10, "same"))
+    errors = rng.poisson(0.02 + 0.1 * np.maximum(load - 1, 0) + 3.0 * storm).astype(float)
+    disk = 5 + 50 * bursts + rng.exponential(1.0, n)
+    traffic = 200 * load  # what the network sees, whatever the request counter says
+    net_in = 2.0 * traffic + rng.normal(0, 5, n)
+    net_out = 8.0 * traffic + rng.normal(0, 20, n)
+    for start in np.flatnonzero(np.diff(frozen.astype(int)) == 1) + 1:
+        end = start + int(np.argmin(frozen[start:]))  # faults end 100 steps before n
+        net_out[start:end] = net_out[start - 1]
+    queue = np.maximum(np.convolve(load - 0.9, np.ones(5) / 5, "same"), 0) * 30
+    X = np.column_stack([requests, cpu, latency, memory, gc_pause, threads, errors, disk,
+                         net_in, net_out, queue])
+    return X, faults.any(axis=0).astype(int)
+
+
+def server_like(seed):
+    """One ``SERVER_LIKE`` series: a normal training stretch, then a faulty test one."""
+    rng = np.random.default_rng(1000 + seed)
+    X_train, _ = _server(SERVER_TRAIN, rng)
+    X_test, y_test = _server(SERVER_TEST, rng, n_faults=SERVER_ANOMALIES)
+    return {"X_train": X_train, "X_test": X_test, "y_test": y_test}
+
+
 def synthetic_collection(collection):
     """Name -> zero-argument loader of every series of a generated collection."""
     if collection in ("GENERATED", "GENERATED_HOLDOUT"):
@@ -123,5 +201,7 @@ def synthetic_collection(collection):
         periods = ECG_PERIODS if collection == "ECG_LIKE" else HOLDOUT_PERIODS
         return {f"period_{period}": functools.partial(ecg_like, period)
                 for period in periods}
+    if collection == "SERVER_LIKE":
+        return {f"server_{seed}": functools.partial(server_like, seed) for seed in SERVER_SEEDS}
     raise ValueError(f"unknown generated collection {collection!r}; choose from "
                      f"{list(SYNTHETIC_COLLECTIONS)}")

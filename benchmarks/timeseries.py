@@ -51,6 +51,9 @@ or the ``shared/data`` folder next to the checkout), read at run time with
 - GENERATED_HOLDOUT (12) and ECG_LIKE_HOLDOUT (5): fresh series of the same two
   kinds (other seeds and beat periods), declared before issue #27's fifth round
   chose its default with GENERATED and ECG_LIKE in view, and run once after it.
+- SERVER_LIKE (8): an application server's 11 metrics under a bursty load, with
+  faults that break how the metrics move together (a leak, a runaway CPU, latency
+  without load, ...); a kind none of the others has, added after every choice.
 
 The collections are split (:data:`TUNING_SPLIT`) into a **tuning** split, on
 which every default and rule of the detector is chosen (NAB, SKAB, SMAP_MSL and

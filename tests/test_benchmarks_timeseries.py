@@ -366,6 +366,33 @@ def test_holdout_collections_are_other_series_of_the_same_kinds(tmp_path):
     assert 0 < series["y_test"].mean() < 0.2
 
 
+def test_server_like_series_have_normal_bursts_and_six_labelled_faults(tmp_path):
+    from benchmarks import synthetic_series as ss
+
+    servers = bt.collection_series("SERVER_LIKE", tmp_path)
+    assert list(servers) == [f"server_{k}" for k in ss.SERVER_SEEDS]
+    assert all(bt.split_of("SERVER_LIKE", name) == bt.EVALUATION for name in servers)
+    one = servers["server_3"]()
+    X, y = one["X_test"], one["y_test"]
+    assert one["X_train"].shape == (ss.SERVER_TRAIN, len(ss.SERVER_CHANNELS))
+    assert X.shape == (ss.SERVER_TEST, len(ss.SERVER_CHANNELS)) and np.isfinite(X).all()
+    edges = np.flatnonzero(np.diff(np.r_[0, y, 0]))
+    starts, ends = edges[::2], edges[1::2]
+    assert len(starts) == ss.SERVER_ANOMALIES and (ends - starts >= 40).all()
+    assert starts.min() >= 100 and ends.max() <= ss.SERVER_TEST - 100
+    # the load's bursts are normal: the training stretch has them (disk I/O follows them)
+    disk = one["X_train"][:, ss.SERVER_CHANNELS.index("disk_io")]
+    assert disk.max() > 10 * np.median(disk)
+    # every fault kind once; the frozen network counter holds one value over exactly
+    # one fault, and never in training
+    assert ss.SERVER_ANOMALIES == len(ss.SERVER_FAULTS)
+    out = X[:, ss.SERVER_CHANNELS.index("net_out")]
+    assert sum(np.ptp(out[s:e]) == 0 for s, e in zip(starts, ends)) == 1
+    assert (np.diff(one["X_train"][:, ss.SERVER_CHANNELS.index("net_out")]) != 0).all()
+    again = servers["server_3"]()
+    np.testing.assert_array_equal(again["X_test"], X)
+
+
 def test_ecg_like_series_label_whole_abnormal_beats():
     from benchmarks.synthetic_series import ECG_ANOMALIES, ECG_STEPS, ecg_like
 
