@@ -67,6 +67,8 @@ SERVER_TRAIN, SERVER_TEST, SERVER_ANOMALIES = 6000, 10_000, 6
 SERVER_CHANNELS = ("requests", "cpu", "latency_ms", "memory_mb", "gc_pause_ms", "threads",
                    "errors", "disk_io", "net_in", "net_out", "queue")
 SERVER_FAULTS = ("latency", "leak", "runaway", "frozen", "errors", "decoupled")
+#: Steps a fault lasts, drawn from [low, high); faults not named here last 40-150.
+SERVER_FAULT_STEPS = {"leak": (300, 601), "frozen": (100, 301)}
 
 
 def generated_machine(seed, n_channels):
@@ -149,8 +151,7 @@ def _server(n, rng, n_faults=0):
     faults = np.zeros((len(SERVER_FAULTS), n), bool)
     slot = n // max(n_faults, 1)
     for k, fault in enumerate(rng.permutation(len(SERVER_FAULTS))[:n_faults]):
-        length = int(rng.integers(*{"leak": (300, 601), "frozen": (100, 301)}.get(
-            SERVER_FAULTS[fault], (40, 151))))
+        length = int(rng.integers(*SERVER_FAULT_STEPS.get(SERVER_FAULTS[fault], (40, 151))))
         start = k * slot + int(rng.integers(100, slot - length - 100))
         faults[fault, start:start + length] = True
     latency_up, leak, runaway, frozen, storm, decoupled = faults
@@ -172,9 +173,9 @@ def _server(n, rng, n_faults=0):
     traffic = 200 * load  # what the network sees, whatever the request counter says
     net_in = 2.0 * traffic + rng.normal(0, 5, n)
     net_out = 8.0 * traffic + rng.normal(0, 20, n)
-    for start in np.flatnonzero(np.diff(frozen.astype(int)) == 1) + 1:
-        end = start + int(np.argmin(frozen[start:]))  # faults end 100 steps before n
-        net_out[start:end] = net_out[start - 1]
+    held = np.flatnonzero(frozen)  # one stretch at most: each fault kind is drawn once
+    if len(held):  # it starts 100 steps or more into the series
+        net_out[held] = net_out[held[0] - 1]
     queue = np.maximum(np.convolve(load - 0.9, np.ones(5) / 5, "same"), 0) * 30
     X = np.column_stack([requests, cpu, latency, memory, gc_pause, threads, errors, disk,
                          net_in, net_out, queue])

@@ -897,17 +897,13 @@ def paired_differences(runs, metric="vus_pr", reference=PAIRED_REFERENCE,
 
 def _differences_markdown(differences, reference, level):
     """:func:`paired_differences` as a Markdown table, the interval in one column."""
-    d = {c: differences[c].tolist() for c in differences.columns}
-    shown = pd.DataFrame({
-        "detector": d["detector"],
-        "series": [int(n) for n in d["series"]],
-        reference: d["reference"],
-        "detector's": d["other"],
-        "difference": [f"{v:+.3f}" for v in d["difference"]],
-        f"{level:.0%} interval": ["–" if np.isnan(lo) else f"[{lo:+.3f}, {hi:+.3f}]"
-                                  for lo, hi in zip(d["low"], d["high"])],
-        "verdict": d["verdict"],
-    }, index=pd.Index(d["collection"], name="collection"))
+    shown = differences.set_index("collection")[["detector", "series", "reference", "other"]]
+    shown = shown.rename(columns={"reference": reference, "other": "detector's"})
+    shown["difference"] = [f"{v:+.3f}" for v in differences["difference"]]
+    shown[f"{level:.0%} interval"] = [
+        "–" if np.isnan(lo) else f"[{lo:+.3f}, {hi:+.3f}]"
+        for lo, hi in zip(differences["low"], differences["high"])]
+    shown["verdict"] = differences["verdict"].to_numpy()
     return markdown_table(shown, "collection")
 
 
