@@ -14,6 +14,7 @@ Run from the repository root::
 
     python -m benchmarks.timeseries --split evaluation       # only the evaluation split
     python -m benchmarks.timeseries --speed                  # the 100k x 25 speed target
+    python -m benchmarks.timeseries --units training         # channels scaled on training
 
 Data: ``<data-dir>/timeseries/{NAB,SKAB,SMAP_MSL,SMD,UCR_KDD21,MGAB}`` (see the data README; without
 ``--data-dir``, :func:`benchmarks._common.resolve_data_dir` picks ``$SKDIFFAD_DATA``
@@ -63,7 +64,14 @@ two parts as separate tables and starts with a collections x detectors table of
 mean VUS-PR headed by split. ``--split`` runs one split only.
 
 No scaling is applied: every detector sees the raw values (PyOD's windowed
-detectors standardise internally where they do so by default).
+detectors standardise internally where they do so by default). Those values are
+each collection's own units, and SMD's were fitted on more than the training part:
+every varying channel of every machine spans exactly [0, 1] over training and test
+together, most reaching 1 only in the test part. ``--units training``
+(:func:`training_units`) re-expresses every channel in a min-max fitted on the
+training part alone, as a deployment would have to; detectors that scale each
+channel from their training data (the diffusion detectors, IForest, PCA) score the
+same either way, windowed KNN and LOF do not.
 
 Detectors (:data:`DETECTORS`, chosen with ``--detectors``; each factory gets
 ``(seed, n_channels, device)``):
@@ -370,6 +378,37 @@ def collection_series(collection, data_dir=None) -> dict:
         return synthetic_collection(collection)
     return {name: functools.partial(load_timeseries, collection, name, data_dir)
             for name in list_timeseries(collection, data_dir)}
+
+
+UNITS = ("given", "training")
+
+
+def training_units(series):
+    """``series`` with every channel min-max scaled on its training part.
+
+    Each channel ``c`` of ``X_train`` and ``X_test`` becomes
+    ``(x - min_c) / (max_c - min_c)`` with the training part's minimum and maximum
+    (missing values ignored, and kept missing), so the training part spans
+    [0, 1] and the test part may leave it. A channel constant (or unobserved) in
+    training is only shifted by its minimum (0 when unobserved). The other keys
+    are kept as they are.
+
+    These are the units a deployment can fit. A collection whose own units were
+    fitted over its training and test parts together (SMD's) tells a detector
+    that reads them as they are the test part's range in advance.
+    """
+    X_train = _as_2d(series["X_train"])
+    X_test = _as_2d(series["X_test"])
+    if X_train.shape[1] != X_test.shape[1]:
+        raise ValueError(f"X_train has {X_train.shape[1]} channels and X_test "
+                         f"{X_test.shape[1]}; they must match")
+    observed = ~np.isnan(X_train)
+    lo = np.where(observed, X_train, np.inf).min(axis=0)
+    hi = np.where(observed, X_train, -np.inf).max(axis=0)
+    seen = observed.any(axis=0)
+    lo = np.where(seen, lo, 0.0)
+    spread = np.where(seen & (hi > lo), hi - lo, 1.0)
+    return {**series, "X_train": (X_train - lo) / spread, "X_test": (X_test - lo) / spread}
 
 
 def pick_evenly(names, k):
@@ -1206,6 +1245,10 @@ def _parse_args(argv):
     parser.add_argument("--shard", default=None, metavar="i/n",
                         help="run only the i-th of n interleaved shares of the series "
                              "(i from 1); give each shard its own --out")
+    parser.add_argument("--units", choices=UNITS, default="given",
+                        help="'given': each collection's own values; 'training': every "
+                             "channel min-max scaled on its series' training part "
+                             "(default: %(default)s)")
     parser.add_argument("--speed", action="store_true",
                         help="run the speed measurement instead (default detectors: "
                              f"Diffusion-default and {REFERENCE_DETECTOR})")
@@ -1241,6 +1284,10 @@ def _run_speed(args, argv):
     return speed
 
 
+def _in_training_units(loader):
+    return lambda: training_units(loader())
+
+
 def main(argv=None):
     """Command-line entry point; see ``python -m benchmarks.timeseries --help``."""
     args, command = _parse_args(argv), command_line("benchmarks.timeseries", argv)
@@ -1260,7 +1307,7 @@ def main(argv=None):
     seeds = [int(s) for s in args.seeds.split(",")]
     detectors = select_detectors(args.detectors)
 
-    units, examples = {}, {}
+    work, examples = {}, {}
     for collection in collections:
         loaders = collection_series(collection, data_dir)
         if not loaders:
@@ -1272,14 +1319,16 @@ def main(argv=None):
         if names:
             preferred = EXAMPLE_SERIES.get(collection)
             examples[collection] = preferred if preferred in names else names[0]
-        units.update({(collection, name): loaders[name] for name in names})
-    mine = dict((key, units[key]) for key in take_shard(units, shard))
+        if args.units == "training":
+            loaders = {name: _in_training_units(loaders[name]) for name in names}
+        work.update({(collection, name): loaders[name] for name in names})
+    mine = dict((key, work[key]) for key in take_shard(work, shard))
     if not mine:
         raise SystemExit("no series selected (check --collections, --series, --data-dir)")
 
     out = Path(args.out)
     csv_path = results_csv(out, "timeseries_runs.csv", args.resume)
-    shard_text = f" (shard {shard[0]}/{shard[1]} of {len(units)})" if shard else ""
+    shard_text = f" (shard {shard[0]}/{shard[1]} of {len(work)})" if shard else ""
     print(f"{len(mine)} series{shard_text} x {len(seeds)} seeds x {len(detectors)} "
           f"detectors; results -> {csv_path}", flush=True)
 
@@ -1292,6 +1341,9 @@ def main(argv=None):
         f"Data: {data_dir / 'timeseries'} (protocols in the module docstring).",
         f"Wall time of this invocation: {elapsed_text(elapsed)}.",
     ]
+    if args.units == "training":
+        notes.append("Units: every channel min-max scaled on its series' training part "
+                     "(--units training).")
     text = write_outputs(runs, out, notes, [out], data_dir)
     print("\n" + text, flush=True)
     print(f"\nwrote {csv_path}, {out / 'timeseries_summary.md'}, "

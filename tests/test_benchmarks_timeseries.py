@@ -422,3 +422,76 @@ def test_generated_collections_are_accepted_on_the_command_line(tmp_path):
     assert (out / "timeseries_runs.csv").exists()
     with pytest.raises(SystemExit, match="unknown collection"):
         bt.main(["--collections", "ECG", "--out", str(out)])
+
+
+def test_training_units_min_max_each_channel_on_the_training_part():
+    X_train = np.array([[0.0, 5.0, np.nan, 1.0],
+                        [2.0, 5.0, np.nan, np.nan],
+                        [4.0, 5.0, np.nan, 3.0]])
+    X_test = np.array([[8.0, 6.0, 1.0, 2.0],
+                       [np.nan, 4.0, 2.0, 5.0]])
+    series = {"X_train": X_train, "X_test": X_test, "y_test": np.array([0, 1]), "extra": "kept"}
+    out = bt.training_units(series)
+    assert out["extra"] == "kept" and out["y_test"] is series["y_test"]
+    # varying channels span [0, 1] in training; the test part may leave it
+    np.testing.assert_allclose(out["X_train"][:, 0], [0.0, 0.5, 1.0])
+    np.testing.assert_allclose(out["X_test"][:, 0], [2.0, np.nan])
+    np.testing.assert_allclose(out["X_train"][:, 3], [0.0, np.nan, 1.0])
+    np.testing.assert_allclose(out["X_test"][:, 3], [0.5, 2.0])
+    # constant in training: only shifted; unobserved in training: left as it is
+    np.testing.assert_allclose(out["X_train"][:, 1], [0.0, 0.0, 0.0])
+    np.testing.assert_allclose(out["X_test"][:, 1], [1.0, -1.0])
+    assert np.isnan(out["X_train"][:, 2]).all()
+    np.testing.assert_allclose(out["X_test"][:, 2], [1.0, 2.0])
+    # the input is not modified
+    assert X_train[2, 0] == 4.0 and X_test[0, 0] == 8.0
+    # a univariate series given as 1-D comes back as one channel
+    uni = bt.training_units({"X_train": np.array([1.0, 3.0]), "X_test": np.array([5.0])})
+    np.testing.assert_allclose(uni["X_test"], [[2.0]])
+    with pytest.raises(ValueError, match="X_train has 4 channels and X_test 2"):
+        bt.training_units({"X_train": X_train, "X_test": X_test[:, :2]})
+
+
+def test_training_units_leave_the_default_detectors_scores_unchanged():
+    # the diffusion default scales each channel from its training data (robust
+    # percentiles), so a per-channel affine change of units moves no score
+    from skdiffad import DiffusionTSDetector
+
+    series = _toy_series(5, 3)
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(0.01, 100, 3), rng.uniform(-50, 50, 3)
+    given = {**series, "X_train": series["X_train"] * a + b, "X_test": series["X_test"] * a + b}
+    moved = bt.training_units(given)
+    scores = [DiffusionTSDetector(window_size=(16, 32), random_state=0, device="cpu")
+              .fit(s["X_train"]).decision_function(s["X_test"]) for s in (given, moved)]
+    np.testing.assert_allclose(scores[0], scores[1], rtol=1e-6, atol=1e-9)
+
+
+class _RangeProbe:
+    """Scores each test step by its largest channel value: shows the units it was given."""
+
+    seen = []
+
+    def fit(self, X):
+        _RangeProbe.seen.append((float(np.nanmin(X)), float(np.nanmax(X))))
+        return self
+
+    def decision_function(self, X):
+        return np.nanmax(np.asarray(X, float).reshape(len(X), -1), axis=1)
+
+
+def test_units_option_feeds_every_detector_training_units(toy, tmp_path, monkeypatch):
+    monkeypatch.setitem(bt.DETECTORS, "Probe", lambda seed, c, device: _RangeProbe())
+    _RangeProbe.seen.clear()
+    _main(tmp_path / "given", "--detectors", "Probe")
+    given = list(_RangeProbe.seen)
+    _RangeProbe.seen.clear()
+    _main(tmp_path / "training", "--detectors", "Probe", "--units", "training")
+    assert len(_RangeProbe.seen) == len(given) == 5
+    assert all(lo == pytest.approx(0.0) and hi == pytest.approx(1.0)
+               for lo, hi in _RangeProbe.seen)
+    assert not all(lo == pytest.approx(0.0) and hi == pytest.approx(1.0) for lo, hi in given)
+    assert "--units training" in (tmp_path / "training" / "timeseries_summary.md").read_text()
+    assert "--units training" not in (tmp_path / "given" / "timeseries_summary.md").read_text()
+    with pytest.raises(SystemExit):
+        _main(tmp_path / "bad", "--units", "physical")
