@@ -124,8 +124,13 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         how often it is on: a flag that is on 1% of the time would otherwise
         jump by 10 standard deviations and outweigh every continuous channel;
         a switch then costs as much as a one-standard-deviation move of a
-        continuous channel. The user guide shows what each rule does on the
-        benchmark collections.
+        continuous channel. A channel that is flat most of the time and
+        bursts now and then in normal use gets a small robust spread, so its
+        bursts can outweigh every other channel; ``"minmax"`` divides by the
+        training range instead, which keeps those bursts small but also hides
+        small moves of that channel, where anomalies can show. No rule tells
+        the two cases apart from the training series alone. The user guide
+        shows what each rule does on the benchmark collections.
     aggregation : {"window_mean", "window", "step"}, default="window_mean"
         How errors become step scores. ``"window_mean"``: the mean, over the
         windows that cover the step, of their mean errors, so a whole anomalous
