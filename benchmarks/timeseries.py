@@ -63,7 +63,7 @@ ever reported (SMD's groups 2 and 3, UCR_KDD21, MGAB). The summary shows SMD's
 two parts as separate tables and starts with a collections x detectors table of
 mean VUS-PR headed by split. ``--split`` runs one split only.
 
-No scaling is applied: every detector sees the raw values (PyOD's windowed
+By default no scaling is applied: every detector sees the raw values (PyOD's windowed
 detectors standardise internally where they do so by default). Those values are
 each collection's own units, and SMD's were fitted on more than the training part:
 every varying channel of every machine spans exactly [0, 1] over training and test
@@ -71,7 +71,10 @@ together, most reaching 1 only in the test part. ``--units training``
 (:func:`training_units`) re-expresses every channel in a min-max fitted on the
 training part alone, as a deployment would have to; detectors that scale each
 channel from their training data (the diffusion detectors, IForest, PCA) score the
-same either way, windowed KNN and LOF do not.
+same either way, windowed KNN and LOF do not (they lose on SMD and gain on SKAB,
+whose sensors keep their physical units). Each output directory's
+``units.txt`` says which units its runs were made in; ``--summarise`` refuses to
+merge runs made in different units, and ``--resume`` to continue them in others.
 
 Detectors (:data:`DETECTORS`, chosen with ``--detectors``; each factory gets
 ``(seed, n_channels, device)``):
@@ -381,6 +384,22 @@ def collection_series(collection, data_dir=None) -> dict:
 
 
 UNITS = ("given", "training")
+#: The file in an output directory that says in which units its runs were made.
+UNITS_FILE = "units.txt"
+_UNITS_NOTE = ("Units: every channel min-max scaled on its series' training part "
+               "(--units training).")
+
+
+def units_of(directory):
+    """The units (:data:`UNITS`) the runs in ``directory`` were made in: what its
+    :data:`UNITS_FILE` says, ``"given"`` when it has none (runs made before the option)."""
+    path = Path(directory) / UNITS_FILE
+    if not path.exists():
+        return "given"
+    units = path.read_text().strip()
+    if units not in UNITS:
+        raise SystemExit(f"{path} says {units!r}; expected one of {list(UNITS)}")
+    return units
 
 
 def training_units(series):
@@ -1260,9 +1279,17 @@ def _parse_args(argv):
 
 def summarise_directories(directories, out, command, data_dir=None):
     """Merge the ``timeseries_runs.csv`` of several runs (shards) and write one summary."""
+    units = {str(d): units_of(d) for d in directories}
+    if len(set(units.values())) > 1:
+        raise SystemExit(f"the runs to merge were made in different units ({units}); "
+                         "merge runs of one --units setting only")
     runs = merge_run_files(directories, "timeseries_runs.csv",
                            ["collection", "series", "seed", "detector"], out, TEXT_COLUMNS)
     notes = _notes(command, 1, SHARDS_DEVICE) + [merged_from(directories)]
+    kind = next(iter(units.values()), "given")
+    (Path(out) / UNITS_FILE).write_text(kind + "\n")
+    if kind == "training":
+        notes.append(_UNITS_NOTE)
     text = write_outputs(runs, out, notes, list(directories), data_dir)
     print(text, flush=True)
     return runs
@@ -1327,7 +1354,11 @@ def main(argv=None):
         raise SystemExit("no series selected (check --collections, --series, --data-dir)")
 
     out = Path(args.out)
+    if args.resume and (out / "timeseries_runs.csv").exists() and units_of(out) != args.units:
+        raise SystemExit(f"{out} holds runs made with --units {units_of(out)}; resume them "
+                         f"with that setting or give another --out")
     csv_path = results_csv(out, "timeseries_runs.csv", args.resume)
+    (out / UNITS_FILE).write_text(args.units + "\n")
     shard_text = f" (shard {shard[0]}/{shard[1]} of {len(work)})" if shard else ""
     print(f"{len(mine)} series{shard_text} x {len(seeds)} seeds x {len(detectors)} "
           f"detectors; results -> {csv_path}", flush=True)
@@ -1342,8 +1373,7 @@ def main(argv=None):
         f"Wall time of this invocation: {elapsed_text(elapsed)}.",
     ]
     if args.units == "training":
-        notes.append("Units: every channel min-max scaled on its series' training part "
-                     "(--units training).")
+        notes.append(_UNITS_NOTE)
     text = write_outputs(runs, out, notes, [out], data_dir)
     print("\n" + text, flush=True)
     print(f"\nwrote {csv_path}, {out / 'timeseries_summary.md'}, "

@@ -495,3 +495,36 @@ def test_units_option_feeds_every_detector_training_units(toy, tmp_path, monkeyp
     assert "--units training" not in (tmp_path / "given" / "timeseries_summary.md").read_text()
     with pytest.raises(SystemExit):
         _main(tmp_path / "bad", "--units", "physical")
+
+
+def test_units_are_recorded_and_runs_of_different_units_never_mix(toy, tmp_path):
+    _main(tmp_path / "g1", "--detectors", "SpectralResidual", "--shard", "1/2")
+    _main(tmp_path / "t1", "--detectors", "SpectralResidual", "--shard", "1/2",
+          "--units", "training")
+    _main(tmp_path / "t2", "--detectors", "SpectralResidual", "--shard", "2/2",
+          "--units", "training")
+    assert bt.units_of(tmp_path / "g1") == "given"
+    assert bt.units_of(tmp_path / "t1") == bt.units_of(tmp_path / "t2") == "training"
+    assert bt.units_of(tmp_path / "nowhere") == "given"  # runs from before the option
+
+    with pytest.raises(SystemExit, match="different units"):
+        bt.main(["--summarise", str(tmp_path / "g1"), str(tmp_path / "t2"),
+                 "--out", str(tmp_path / "mixed")])
+    merged = bt.main(["--summarise", str(tmp_path / "t1"), str(tmp_path / "t2"),
+                      "--out", str(tmp_path / "both")])
+    assert len(merged) == 5
+    assert bt.units_of(tmp_path / "both") == "training"
+    assert "--units training" in (tmp_path / "both" / "timeseries_summary.md").read_text()
+
+    # resuming in other units than the runs already there is refused, before any run
+    with pytest.raises(SystemExit, match="holds runs made with --units training"):
+        _main(tmp_path / "t1", "--detectors", "SpectralResidual", "--shard", "1/2",
+              "--resume")
+    assert len(pd.read_csv(tmp_path / "t1" / "timeseries_runs.csv")) == 3  # 3 of 5 series
+    resumed = _main(tmp_path / "t1", "--detectors", "SpectralResidual", "--shard", "1/2",
+                    "--units", "training", "--resume")
+    assert len(resumed) == 3
+
+    (tmp_path / "g1" / bt.UNITS_FILE).write_text("metric\n")
+    with pytest.raises(SystemExit, match="expected one of"):
+        bt.units_of(tmp_path / "g1")
