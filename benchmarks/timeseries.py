@@ -386,8 +386,14 @@ def collection_series(collection, data_dir=None) -> dict:
 UNITS = ("given", "training")
 #: The file in an output directory that says in which units its runs were made.
 UNITS_FILE = "units.txt"
-_UNITS_NOTE = ("Units: every channel min-max scaled on its series' training part "
-               "(--units training).")
+
+
+def _units_notes(units):
+    """The summary's note on the units of its runs: none for the given units."""
+    if units == "given":
+        return []
+    return ["Units: every channel min-max scaled on its series' training part "
+            "(--units training)."]
 
 
 def units_of(directory):
@@ -1288,8 +1294,7 @@ def summarise_directories(directories, out, command, data_dir=None):
     notes = _notes(command, 1, SHARDS_DEVICE) + [merged_from(directories)]
     kind = next(iter(units.values()), "given")
     (Path(out) / UNITS_FILE).write_text(kind + "\n")
-    if kind == "training":
-        notes.append(_UNITS_NOTE)
+    notes += _units_notes(kind)
     text = write_outputs(runs, out, notes, list(directories), data_dir)
     print(text, flush=True)
     return runs
@@ -1354,8 +1359,9 @@ def main(argv=None):
         raise SystemExit("no series selected (check --collections, --series, --data-dir)")
 
     out = Path(args.out)
-    if args.resume and (out / "timeseries_runs.csv").exists() and units_of(out) != args.units:
-        raise SystemExit(f"{out} holds runs made with --units {units_of(out)}; resume them "
+    earlier = units_of(out)
+    if args.resume and (out / "timeseries_runs.csv").exists() and earlier != args.units:
+        raise SystemExit(f"{out} holds runs made with --units {earlier}; resume them "
                          f"with that setting or give another --out")
     csv_path = results_csv(out, "timeseries_runs.csv", args.resume)
     (out / UNITS_FILE).write_text(args.units + "\n")
@@ -1371,9 +1377,7 @@ def main(argv=None):
     notes = _notes(command, args.threads, args.device) + [
         f"Data: {data_dir / 'timeseries'} (protocols in the module docstring).",
         f"Wall time of this invocation: {elapsed_text(elapsed)}.",
-    ]
-    if args.units == "training":
-        notes.append(_UNITS_NOTE)
+    ] + _units_notes(args.units)
     text = write_outputs(runs, out, notes, [out], data_dir)
     print("\n" + text, flush=True)
     print(f"\nwrote {csv_path}, {out / 'timeseries_summary.md'}, "
