@@ -75,8 +75,8 @@ class ProjectedBound:
         r = np.sqrt(np.einsum("nd,nd->n", residual, residual))
         return np.concatenate([z, r[:, None]], axis=1)
 
-    def candidates(self, q, stored, margin, exclude=None):
-        """The stored samples each query may be nearest to.
+    def candidates(self, q, stored, margin, exclude=None, k=1):
+        """The stored samples each query may be nearest to (one of its ``k`` nearest).
 
         Parameters
         ----------
@@ -88,14 +88,20 @@ class ProjectedBound:
             attained ``upper`` by and still be kept (rounding).
         exclude : torch.Tensor of shape (n,), optional
             A stored sample each query may not use.
+        k : int, default=1
+            Neighbours wanted: the ``k`` stored samples nearest by the bound are
+            measured, and the farthest of them sets the distance the others are held to
+            (no stored sample beyond it can be among the ``k`` nearest).
 
         Returns
         -------
         rows, cols : torch.Tensor, int64
             Pairs of query and stored sample whose bound is within the distance of the
-            stored sample nearest by the bound (measured), plus ``margin``.
+            ``k`` stored samples nearest by the bound (measured; the farthest of them),
+            plus ``margin``.
         """
         n, n_stored = len(q), self._stored_t.shape[1]
+        n_wanted = max(1, min(int(k), n_stored - (exclude is not None)))
         qn = q.numpy()
         width = -(-n_stored // 8) * 8  # whole 8-byte words of the mask
         mask = np.zeros((min(_ROWS, n), width), dtype=bool)
@@ -104,21 +110,27 @@ class ProjectedBound:
         with one_thread():
             for start in range(0, n, _ROWS):
                 stop = min(start + _ROWS, n)
-                k = stop - start
+                m = stop - start
                 p = self.project(qn[start:stop])
                 # |P_s|^2 - 2 p.P_s: the bound less |p|^2, a per-query constant
-                np.matmul(p, self._stored_t, out=lower[:k])
-                lower[:k] += self._stored_sq
+                np.matmul(p, self._stored_t, out=lower[:m])
+                lower[:m] += self._stored_sq
                 if exclude is not None:
-                    lower[np.arange(k), exclude[start:stop].numpy()] = np.inf
-                first = torch.from_numpy(lower[:k].argmin(axis=1))
+                    lower[np.arange(m), exclude[start:stop].numpy()] = np.inf
                 chunk = q[start:stop]
-                upper = direct_sq(chunk, stored[first]).double()
+                if n_wanted == 1:
+                    first = torch.from_numpy(lower[:m].argmin(axis=1))
+                    upper = direct_sq(chunk, stored[first]).double()
+                else:
+                    first = torch.topk(torch.from_numpy(lower[:m]), n_wanted, dim=1,
+                                       largest=False, sorted=False).indices
+                    diff = chunk[:, None] - stored[first]
+                    upper = (diff * diff).sum(dim=2).max(dim=1).values.double()
                 limit = upper + margin(chunk, upper) - torch.from_numpy(
                     np.einsum("nd,nd->n", p, p, dtype=np.float64))
-                np.less_equal(lower[:k], limit.numpy().astype(np.float32)[:, None],
-                              out=mask[:k, :n_stored])
-                rows, cols = _true_entries(mask[:k])
+                np.less_equal(lower[:m], limit.numpy().astype(np.float32)[:, None],
+                              out=mask[:m, :n_stored])
+                rows, cols = _true_entries(mask[:m])
                 all_rows.append(rows + start)
                 all_cols.append(cols)
         return (torch.from_numpy(np.concatenate(all_rows)),

@@ -92,6 +92,8 @@ _TRANSPOSE_ROWS = 256
 # Entries of the candidate pairs gathered at once: a few MiB, which the allocator reuses
 # from one chunk to the next (fresh pages for a large gather cost more than measuring it).
 _PAIR_ELEMENTS = 1 << 18
+# Entries of the neighbours gathered at once for the spread weighting (16 MiB).
+_SPREAD_ELEMENTS = 1 << 22
 
 
 class ExclusionError(ValueError):
@@ -135,7 +137,8 @@ class ExactModel:
     exclusion : {"none", "self", "two-fold"}, default="none"
         Which stored samples a query may not use (module docstring).
     n_neighbors : int, default=10
-        ``"time"``: stored samples each score looks at.
+        ``"time"``: stored samples each score looks at; with ``spread_floor``:
+        stored samples whose variance weights a restoration's errors.
     estimator : {"posterior", "neighbourhood"}, default="posterior"
         ``"time"``: the exact posterior (clean training data), or equal weights
         over the ``n_neighbors`` nearest (contaminated training data).
@@ -166,6 +169,18 @@ class ExactModel:
         ``MIN_IVF_SAMPLES`` samples are stored. The index is rebuilt (from the
         same seed) when the model is unpickled; without faiss there, the model
         falls back to the exact search with a warning.
+    spread_floor : float or None, default=None
+        ``"reconstruction"``: multiply each entry's squared error by
+        ``spread_floor / max(v, spread_floor)``, ``v`` the entry's variance over the
+        ``n_neighbors`` stored samples nearest the query (among those it may use):
+        the errors of a Gaussian predictive whose variance is the larger of the floor
+        and the spread of the query's neighbourhood, in units of the floor. Only
+        entries whose stored values range wider than ``2 sqrt(spread_floor)`` can
+        be weighted (a variance is at most a quarter of the squared range); a model
+        with none scores as with ``None``, to the bit, at the same cost. Otherwise
+        the ``n_neighbors`` nearest are searched as the nearest is (by the projected
+        bound for queries it settles, else by the full product). ``None``: every
+        error counts in full.
 
     Attributes
     ----------
@@ -187,9 +202,11 @@ class ExactModel:
 
     trains = False
     search = "exact"  # the search of a model saved before there was a choice
+    spread_floor = None  # a model saved before the spread weighting counted every error
 
     def __init__(self, paradigm, *, max_samples=10_000, exclusion="none", n_neighbors=10,
-                 estimator="posterior", per_site=False, index=None, search="exact"):
+                 estimator="posterior", per_site=False, index=None, search="exact",
+                 spread_floor=None):
         paradigm = make_paradigm(paradigm)
         if not paradigm.exact:
             exact = tuple(name for name, cls in PARADIGMS.items() if cls.exact)
@@ -217,6 +234,20 @@ class ExactModel:
         if search == "ivf":
             faiss_module()  # a clear error now rather than at the first score
         self.search = search
+        if spread_floor is not None:
+            if isinstance(spread_floor, bool) or not isinstance(spread_floor, (int, float)) \
+                    or not np.isfinite(spread_floor) or spread_floor <= 0:
+                raise ValueError(f"spread_floor must be a positive number or None, got "
+                                 f"{spread_floor!r}")
+            if not paradigm.elementwise or paradigm.hidden is not None:
+                raise ValueError(f"spread_floor weights the errors of a whole-sample "
+                                 f"restoration: it takes the 'reconstruction' paradigm, got "
+                                 f"{paradigm.name!r}")
+            if self.per_site or exclusion == "self":
+                raise ValueError("spread_floor takes exclusion='none' or 'two-fold' and no "
+                                 "per_site search")
+            spread_floor = float(spread_floor)
+        self.spread_floor = spread_floor
 
     # ------------------------------------------------------------------ fit
     def fit(self, samples, seed, device):
@@ -249,6 +280,7 @@ class ExactModel:
     def to(self, device):
         """Move the search to ``device`` (the stored samples stay on the CPU too)."""
         self.device_ = torch.device(device)
+        self._spread_cols = self._spread_values = None
         flat = self.stored_.reshape(len(self.stored_), -1)
         extra = 1 if self.exclusion == "self" else 0
         k_search = (self.n_neighbors_ if not self.paradigm.elementwise else 1) + extra
@@ -274,6 +306,7 @@ class ExactModel:
                 self._largest_site = max(len(v[0]) for v in self._site_rows.values())
                 return self
             self._flat = flat
+            self._spread_entries()
             self._flat_t = _transposed(flat)
             self._sq_t = self._flat_t * self._flat_t  # the squares, transposed
             self._sq = (flat * flat).sum(dim=1)
@@ -590,12 +623,120 @@ class ExactModel:
 
         if self.paradigm.hidden is None:
             accumulate(sums, counts, nearest(obs_f), x, obs_f)
+            if self._spread_cols is not None:
+                weights = self._spread_weights(x, obs_f, groups[0][2])
+                sums.view(len(x), -1)[:, self._spread_cols] *= weights
             return sums, counts
         for hidden in self.paradigm.hidden.to(x.device):
             hidden = hidden.to(x.dtype)
             x_hat = nearest(obs_f * (1 - hidden))
             accumulate(sums, counts, x_hat, x, obs_f * hidden)
         return sums, counts
+
+
+    # ------------------------------------------------------------ spread
+    def _spread_entries(self):
+        """The entries whose stored values spread wider than ``2 sqrt(spread_floor)``
+        (``_spread_cols``; ``None``: no entry, or no spread weighting): only there can
+        the variance of some stored samples exceed the floor (a variance is at most a
+        quarter of the squared range), so only there can an error be weighted."""
+        self._spread_cols = self._spread_values = None
+        if self.spread_floor is None:
+            return
+        flat = self._flat
+        spread = flat.max(dim=0).values - flat.min(dim=0).values
+        cols = torch.nonzero(spread.double() ** 2 > 4 * self.spread_floor).flatten()
+        if len(cols):
+            self._spread_cols = cols
+            self._spread_values = flat[:, cols].contiguous()
+
+    def _spread_weights(self, x, weight, excluded):
+        """``floor / max(v, floor)`` (float64, ``(n, len(_spread_cols))``) of the
+        entries that can spread: ``v`` the variance of the entry over the
+        ``n_neighbors_`` stored samples nearest the query (on the entries ``weight``
+        keeps; ``excluded``: those it may not use), ``floor`` the ``spread_floor``."""
+        n = x.shape[0]
+        found = self._k_nearest(x.reshape(n, -1), weight.reshape(n, -1), excluded)
+        values = self._spread_values
+        out = torch.empty((n, values.shape[1]), dtype=torch.float64, device=x.device)
+        step = max(1, _SPREAD_ELEMENTS // (found.shape[1] * values.shape[1]))
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            rows = found[start:stop]
+            valid = (rows >= 0).to(values.dtype)[..., None]
+            near = values[rows.clamp_min(0)]  # (rows, k, entries)
+            count = valid.sum(dim=1)
+            mean = (near * valid).sum(dim=1) / count
+            near.sub_(mean[:, None]).mul_(valid)
+            var = (near * near).sum(dim=1).double() / count.double()
+            out[start:stop] = self.spread_floor / var.clamp_min(self.spread_floor)
+        return out
+
+    def _k_nearest(self, flat, w, excluded):
+        """``(n, n_neighbors_)`` indices of the stored samples nearest each query (by
+        the projected bound where the model keeps it, for queries without gaps); ``-1``
+        where a query may use fewer."""
+        k = self.n_neighbors_
+        full = excluded is None and bool((w == 1).all())
+        if full and self._ivf is not None:
+            _, found = self._ivf.kneighbors(flat.numpy(), k)
+            found = torch.from_numpy(np.ascontiguousarray(found)).to(torch.int64)
+            if bool((found >= 0).all()):
+                return found
+        if full and self._bound is not None:
+            return self._bound_k_nearest(flat, k)
+        d2 = ranking_sq_distances(flat, w, self._flat_t, ref_sq_t=self._sq_t)
+        if excluded is not None:
+            d2.masked_fill_(excluded, float("inf"))
+        return _top(d2, k)
+
+    def _bound_k_nearest(self, q, k):
+        """The ``k`` nearest stored samples of each query without gaps, among the
+        projected bound's candidates where it leaves few enough, else by the full
+        product."""
+        n, n_stored = len(q), len(self._flat)
+        rounding = _MARGIN * _rounding(q.shape[1])
+
+        def margin(chunk, upper):
+            size = (chunk.double().norm(dim=1) + self._norm_max) ** 2
+            return rounding * (2 * upper + size)
+
+        rows, cols = self._bound.candidates(q, self._flat, margin, k=k)
+        count = torch.bincount(rows, minlength=n)
+        gathered = count <= max(k * BOUND_CANDIDATES, n_stored // _GATHER_SHARE)
+        found = torch.full((n, k), -1, dtype=torch.int64)
+        keep = gathered[rows]
+        rows, cols = rows[keep], cols[keep]
+        if len(rows):
+            d2 = torch.empty(len(rows), dtype=q.dtype)
+            step = max(1, _PAIR_ELEMENTS // max(q.shape[1], 1))
+            for start in range(0, len(rows), step):
+                stop = min(start + step, len(rows))
+                d2[start:stop] = direct_sq(q[rows[start:stop]], self._flat[cols[start:stop]])
+            # candidates come row by row: their place in their row's list
+            offsets = torch.cumsum(count * gathered, 0) - count * gathered
+            place = torch.arange(len(rows)) - offsets[rows]
+            width = int(count[gathered].max())
+            dense = torch.full((n, width), float("inf"), dtype=q.dtype)
+            index = torch.full((n, width), -1, dtype=torch.int64)
+            dense[rows, place] = d2
+            index[rows, place] = cols
+            order = _top(dense, min(k, width))
+            picked = torch.gather(index, 1, order.clamp_min(0))
+            found[:, :order.shape[1]] = picked.masked_fill(order < 0, -1)
+        todo = torch.nonzero(~gathered).flatten()
+        if len(todo):
+            found[todo] = _top(torch.addmm(self._sq[None], q[todo], self._flat_t,
+                                           alpha=-2.0), k)
+        return found
+
+
+def _top(d2, k):
+    """Columns of the ``k`` smallest entries of each row of ``d2`` (``-1`` for an
+    infinite one)."""
+    k = min(k, d2.shape[1])
+    values, found = torch.topk(d2, k, dim=1, largest=False)
+    return found.masked_fill(torch.isinf(values), -1)
 
 
 def _at_most(index, size, rng):

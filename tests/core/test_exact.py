@@ -421,15 +421,20 @@ def test_projected_rows_are_never_farther_apart_than_the_rows(d, source):
         assert float((projected / full).mean()) < 0.9  # a bound, not equality
 
 
-def test_the_bound_candidates_are_every_sample_within_the_bound():
+def bound_over_smooth_windows(n_queries):
+    """``(bound, stored, queries)``: the projected bound over smooth training windows,
+    both flat, and as many flat noisier new windows."""
     from skdiffad._core.bound import ProjectedBound
 
-    train, new = smooth_windows(seed=0), smooth_windows(n=700, seed=1, noise=0.2)
+    train, new = smooth_windows(seed=0), smooth_windows(n=n_queries, seed=1, noise=0.2)
     stored, _ = train.take(torch.arange(len(train)))
     stored = stored.reshape(len(stored), -1).contiguous()
     queries, _ = new.take(torch.arange(len(new)))
-    q = queries.reshape(len(queries), -1).contiguous()
-    bound = ProjectedBound(stored)
+    return ProjectedBound(stored), stored, queries.reshape(len(queries), -1).contiguous()
+
+
+def test_the_bound_candidates_are_every_sample_within_the_bound():
+    bound, stored, q = bound_over_smooth_windows(700)
     rows, cols = bound.candidates(q, stored, lambda chunk, upper: 0.0 * upper)
     p, s = bound.project(q.numpy()).astype(np.float64), bound.project(stored.numpy())
     lower = ((p[:, None, :] - s.astype(np.float64)[None]) ** 2).sum(axis=2)
@@ -556,3 +561,158 @@ def test_the_bound_leaves_numpys_blas_threads_as_they_were():
     ProjectedBound(stored).candidates(stored[:40], stored, lambda chunk, upper: 0.0 * upper)
     after = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
     assert after == before
+
+
+# ------------------------------------------------ the spread weighting (#27 round 8)
+def bursty_rows(n=300, d=4, seed=0):
+    """Rows whose last entry is flat but for rare, tall bursts of varied height (in
+    units of the other entries' spread)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    x[:, -1] *= 0.01
+    burst = rng.choice(n, size=n // 10, replace=False)
+    x[burst, -1] += rng.uniform(50, 400, size=len(burst)).astype(np.float32)
+    return x
+
+
+def spread_reference(stored, queries, floor, k, excluded=None):
+    """``(x_hat - x)^2`` of every entry times ``floor / max(v, floor)``, ``v`` the
+    entry's variance over the query's ``k`` nearest stored rows (float64), on the
+    entries whose stored range exceeds ``2 sqrt(floor)`` (others: weight 1)."""
+    s, q = stored.astype(np.float64), queries.astype(np.float64)
+    d2 = ((q[:, None] - s[None]) ** 2).sum(axis=2)
+    if excluded is not None:
+        d2[excluded] = np.inf
+    order = np.argsort(d2, axis=1, kind="stable")
+    err = (s[order[:, 0]] - q) ** 2
+    var = np.stack([s[row[:k][np.isfinite(d2[i, row[:k]])]].var(axis=0)
+                    for i, row in enumerate(order)])
+    weight = floor / np.maximum(var, floor)
+    weight[:, (s.max(axis=0) - s.min(axis=0)) ** 2 <= 4 * floor] = 1.0
+    return err * weight
+
+
+@pytest.mark.parametrize("k", [1, 3, 10])
+def test_spread_weights_each_error_by_its_neighbours_variance_above_the_floor(k):
+    stored, queries = bursty_rows(seed=0), bursty_rows(n=60, seed=1)
+    model = fitted("reconstruction", ArraySamples(stored), n_neighbors=k, spread_floor=100.0)
+    assert model._spread_cols.tolist() == [3]  # only the bursting entry can spread
+    _, sums, counts = collect(model, ArraySamples(queries))
+    expected = spread_reference(stored, queries, 100.0, k)
+    np.testing.assert_allclose(sums, expected, rtol=1e-4, atol=1e-6)
+    assert np.array_equal(counts, np.ones_like(counts))  # the weights are not counts
+    plain = collect(fitted("reconstruction", ArraySamples(stored)), ArraySamples(queries))[1]
+    assert np.array_equal(sums[:, :3], plain[:, :3])  # the other entries: to the bit
+    if k > 1:  # the bursts' errors are weighted down where the neighbours disagree
+        assert (sums[:, 3] < plain[:, 3] - 1e-9).any()
+    assert (sums[:, 3] <= plain[:, 3]).all()
+
+
+def test_spread_leaves_every_error_as_it_was_where_no_entry_can_spread():
+    stored, queries = rows(n=200, d=5, seed=0), rows(n=30, d=5, seed=1)
+    model = fitted("reconstruction", ArraySamples(stored), spread_floor=1000.0)
+    assert model._spread_cols is None
+    plain = fitted("reconstruction", ArraySamples(stored))
+    assert np.array_equal(collect(model, ArraySamples(queries))[1],
+                          collect(plain, ArraySamples(queries))[1])
+
+
+def test_spread_of_training_windows_reads_only_the_stored_windows_they_may_use(monkeypatch):
+    rng = np.random.default_rng(0)
+    series = (0.01 * rng.normal(size=(1, 400))).astype(np.float32)
+    for start in rng.choice(np.arange(0, 390, 13), size=12, replace=False):
+        series[0, start:start + 3] += rng.uniform(20, 80)
+    samples = WindowSamples(series, np.ones_like(series, dtype=bool),
+                            window_starts(400, 6, 1), 6)
+    model = fitted("reconstruction", samples, exclusion="two-fold", n_neighbors=4,
+                   spread_floor=1.0)
+    assert model._spread_cols is not None
+    _, sums, _ = collect(model, samples, training=True)
+    stored = model.stored_.reshape(len(model.stored_), -1).numpy()
+    queries, _ = samples.take(torch.arange(len(samples)))
+    excluded = model._two_fold(samples, torch.as_tensor(samples.positions),
+                               model._positions).numpy()
+    expected = spread_reference(stored, queries.reshape(len(queries), -1).numpy(), 1.0, 4,
+                                excluded)
+    np.testing.assert_allclose(sums.reshape(len(sums), -1), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_the_bound_finds_the_same_k_nearest_as_the_full_product():
+    train, new = smooth_windows(seed=0), smooth_windows(n=900, seed=1, noise=0.2)
+    model = fitted("reconstruction", train, spread_floor=1e-4)
+    assert model._bound is not None
+    queries, _ = new.take(torch.arange(len(new)))
+    flat = queries.reshape(len(queries), -1)
+    found = model._bound_k_nearest(flat, 10)
+    d2 = ((flat.double()[:, None] - model._flat.double()[None]) ** 2).sum(dim=2)
+    expected = torch.topk(d2, 10, dim=1, largest=False).indices
+    assert np.array_equal(np.sort(found.numpy(), axis=1), np.sort(expected.numpy(), axis=1))
+    pieces = torch.cat([model._bound_k_nearest(flat[i:i + 37], 10)
+                        for i in range(0, len(flat), 37)])
+    assert np.array_equal(np.sort(pieces.numpy(), axis=1), np.sort(found.numpy(), axis=1))
+
+
+def test_the_bound_candidates_hold_every_one_of_the_k_nearest():
+    bound, stored, q = bound_over_smooth_windows(500)
+    few = bound.candidates(q, stored, lambda chunk, upper: 0.0 * upper)[0]
+    rows, cols = bound.candidates(q, stored, lambda chunk, upper: 0.0 * upper, k=8)
+    got = np.zeros((len(q), len(stored)), dtype=bool)
+    got[rows.numpy(), cols.numpy()] = True
+    d2 = ((q.double()[:, None] - stored.double()[None]) ** 2).sum(dim=2)
+    nearest = torch.topk(d2, 8, dim=1, largest=False).indices.numpy()
+    assert got[np.arange(len(q))[:, None], nearest].all()
+    assert len(few) < len(rows) < 0.05 * got.size  # more than for one, still few
+
+
+def test_a_pickled_spread_model_scores_the_same():
+    stored, queries = bursty_rows(seed=0), bursty_rows(n=40, seed=1)
+    model = fitted("reconstruction", ArraySamples(stored), spread_floor=100.0)
+    loaded = pickle.loads(pickle.dumps(model))
+    assert loaded.spread_floor == 100.0 and loaded._spread_cols.tolist() == [3]
+    assert np.array_equal(collect(loaded, ArraySamples(queries))[1],
+                          collect(model, ArraySamples(queries))[1])
+
+
+def test_a_model_saved_before_the_spread_weighting_counts_every_error():
+    model = fitted("reconstruction", ArraySamples(bursty_rows(seed=0)))
+    state = model.__getstate__()
+    del state["spread_floor"]
+    old = ExactModel.__new__(ExactModel)
+    old.__setstate__(state)
+    assert old.spread_floor is None and old._spread_cols is None
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"paradigm": "reconstruction", "spread_floor": 0}, "spread_floor must be a positive"),
+    ({"paradigm": "reconstruction", "spread_floor": -1.0}, "spread_floor must be a positive"),
+    ({"paradigm": "reconstruction", "spread_floor": float("nan")}, "must be a positive"),
+    ({"paradigm": "reconstruction", "spread_floor": float("inf")}, "must be a positive"),
+    ({"paradigm": "reconstruction", "spread_floor": True}, "must be a positive"),
+    ({"paradigm": "reconstruction", "spread_floor": "1"}, "must be a positive"),
+    ({"paradigm": "time", "spread_floor": 1.0}, "takes the 'reconstruction' paradigm"),
+    ({"paradigm": "reconstruction", "spread_floor": 1.0, "exclusion": "self"},
+     "exclusion='none' or 'two-fold'"),
+    ({"paradigm": "reconstruction", "spread_floor": 1.0, "per_site": True},
+     "no per_site search"),
+])
+def test_bad_spread_settings_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ExactModel(**kwargs)
+
+
+def test_spread_with_imputation_masks_is_refused():
+    with pytest.raises(ValueError, match="takes the 'reconstruction' paradigm"):
+        exact_model("imputation", hidden=grating_masks(8, 2), spread_floor=1.0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_spread_weights_match_the_cpu_and_repeat_exactly():
+    stored, queries = bursty_rows(seed=0), bursty_rows(n=60, seed=1)
+    cpu = fitted("reconstruction", ArraySamples(stored), spread_floor=100.0)
+    gpu = exact_model("reconstruction", spread_floor=100.0)
+    gpu.fit(ArraySamples(stored), seed=0, device="cuda")
+    _, expected, _ = collect(cpu, ArraySamples(queries))
+    _, first, _ = collect(gpu, ArraySamples(queries))
+    _, second, _ = collect(gpu, ArraySamples(queries))
+    np.testing.assert_allclose(first, expected, rtol=1e-4, atol=1e-6)
+    assert np.array_equal(first, second)
