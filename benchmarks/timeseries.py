@@ -346,6 +346,8 @@ DETECTORS = {
     "Diffusion-window-max": _diffusion(aggregation="window", aggregation_window=None),
     # #27 round 4's option: the covering mean over each length's own windows
     "Diffusion-window-mean": _diffusion(aggregation="window_mean", aggregation_window=None),
+    # the default before #27 round 8: every restoration error counted in full
+    "Diffusion-no-spread": _diffusion(spread_floor=None),
     "Diffusion-ivf": _diffusion(search="ivf"),  # the default with the IVF index (#28)
     "Diffusion-reconstruction": _diffusion(scoring="reconstruction"),
     "Diffusion-imputation": _diffusion(scoring="imputation"),

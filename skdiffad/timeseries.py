@@ -86,29 +86,21 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         autocorrelation peak past the first trough, between 8 and
         ``min(512, n / 4)`` steps, that correlates above 0.3 (channels
         standardised and averaged; :func:`~skdiffad._encoders.series.dominant_period`).
-        A series with no such repeat keeps 32, 64 and 128, the fixed default
-        of earlier versions. Both the fixed lengths (issue #12) and the
-        period's (issue #27) were chosen on the benchmark's tuning split (NAB,
-        SKAB, SMAP/MSL, SMD machine group 1), where the period's lengths raised
-        SMD's mean VUS-PR from 0.379 to 0.397 and NAB's from 0.562 to 0.565
-        without lowering SKAB or SMAP/MSL. A period costs up to three more
-        lengths, so a periodic series is fitted and scored up to twice as
-        slowly, and short anomalies in a slow cycle can score worse: the long
-        lengths dilute the average (the user guide's example: 0.84 to 0.74
-        VUS-PR). Pass ``(32, 64, 128)`` for the former fixed lengths.
+        A series with no such repeat keeps 32, 64 and 128 (pass them for the
+        fixed lengths of earlier versions). Both rules were chosen on the
+        benchmark's tuning split (issues #12 and #27). A period costs up to
+        three more lengths (fit and score up to twice as slow).
 
         A length for which the training series is too short (fewer than
         ``3 * length - 1`` steps) is left out at fit (``window_sizes_`` lists
-        those kept), and a length longer than a series being scored is left
-        out of that series' average. A single int must not exceed the length
-        of a series; with several lengths, the shortest must not.
+        those kept), and one longer than a series being scored is left out of
+        its average. The shortest length must not exceed the series.
     stride : int or None, default=None
         Steps between scored windows (``None``: ``window_size // 2`` for a
-        single length, so every step is scored by two windows; each length
-        itself for several or ``"auto"``, so every step is scored once per
-        length and three lengths cost about 1.5 times one length at
-        half-window stride). Training uses every window. With ``"auto"`` a
-        stride longer than the shortest length found at fit is an error.
+        single length, so two windows score every step; each length itself
+        for several or ``"auto"``, once per length). Training uses every
+        window. With ``"auto"`` a stride longer than the shortest length
+        found at fit is an error.
     scaling : {"robust", "standard", "minmax", "none"}, default="robust"
         How channels are put on one scale, with training statistics.
         ``"robust"``: centred on the median and divided by the spread between
@@ -124,13 +116,11 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         how often it is on: a flag that is on 1% of the time would otherwise
         jump by 10 standard deviations and outweigh every continuous channel;
         a switch then costs as much as a one-standard-deviation move of a
-        continuous channel. A channel that is flat most of the time and
-        bursts now and then in normal use gets a small robust spread, so its
-        bursts can outweigh every other channel; ``"minmax"`` divides by the
-        training range instead, which keeps those bursts small but also hides
-        small moves of that channel, where anomalies can show. No rule tells
-        the two cases apart from the training series alone. The user guide
-        shows what each rule does on the benchmark collections.
+        continuous channel. A channel that is flat most of the time and bursts
+        in normal use gets a small robust spread, so its bursts can outweigh
+        every other channel (``spread_floor`` tempers that); ``"minmax"``
+        (the training range) keeps them small but hides small moves of that
+        channel, where anomalies can show. The user guide compares the rules.
     aggregation : {"window_mean", "window", "step"}, default="window_mean"
         How errors become step scores. ``"window_mean"``: the mean, over the
         windows that cover the step, of their mean errors, so a whole anomalous
@@ -146,27 +136,32 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         ``aggregation_window=None``, the default of skdiffad 0.2.0 and before)
         suits labels that are wide windows around an anomalous point (NAB: mean
         VUS-PR 0.565 against the default's 0.499); ``"window_mean"`` suits labels
-        that cover the abnormal steps only, or anomalies close together (the
-        generated machines of
-        :func:`~skdiffad.datasets.make_timeseries_anomalies`: 0.911 against 0.745).
-        It is the default because its largest shortfall against the best PyOD
-        baseline, over every collection of the benchmark, is the smallest
-        (``benchmarks/RESULTS_timeseries.md``, issue #27 round 5).
+        on the abnormal steps only (the generated machines: 0.911 against 0.745),
+        and has the smallest largest shortfall against the best PyOD baseline
+        over the benchmark's collections (RESULTS, issue #27 round 5).
     aggregation_window : int or None, default=128
         The longest window the aggregation reads: a window length's step errors
         are aggregated over windows of ``min(length, aggregation_window)`` steps,
         so an error reaches at most ``aggregation_window - 1`` steps to each side.
-        The default, the longest of the fixed lengths, leaves 32, 64 and 128 as
-        they are and keeps the longer lengths of a series' period
-        (``window_size="auto"``) from lending an error farther: they widen what a
-        window sees, not how far a detection reaches. ``None``: each length's own
-        windows. Ignored with ``aggregation="step"``.
+        The default keeps a period's longer lengths (``window_size="auto"``) from
+        lending an error farther: they widen what a window sees, not how far a
+        detection reaches. ``None``: each length's own windows. Ignored with
+        ``aggregation="step"``.
     widths : tuple of int, default=(32, 64)
         U-Net: feature channels of its levels.
     kernel_size : int, default=5
         U-Net: width of the convolutions (odd).
     n_stripes : int, default=8
         Imputation: stripes of the grating masks.
+    spread_floor : float or None, default=300.0
+        Exact reconstruction: each entry's squared error (in squared robust
+        deviations) is multiplied by ``spread_floor / max(v, spread_floor)``,
+        ``v`` its variance over the 10 stored windows nearest the window, so a
+        channel that bursts in normal use is measured, where its nearest windows
+        burst to different heights, against that spread (see ``scaling``). Only
+        a channel whose stored range exceeds ``2 * sqrt(spread_floor)`` can be
+        weighted; a series without one scores as with ``None`` (every error in
+        full, as in 0.2.0), to the bit and at the same cost (user guide).
     {shared parameters}
 
     Attributes
@@ -284,6 +279,7 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         "widths": [tuple, list],
         "kernel_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_stripes": [Interval(numbers.Integral, 2, None, closed="left")],
+        "spread_floor": [None, Interval(numbers.Real, 0, None, closed="neither")],
     }
 
     def __init__(
@@ -299,6 +295,7 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         widths=(32, 64),
         kernel_size=5,
         n_stripes=8,
+        spread_floor=300.0,
         n_timesteps=1000,
         beta_schedule="linear",
         n_scoring_timesteps=2,
@@ -330,6 +327,7 @@ class DiffusionTSDetector(BaseDiffusionDetector):
         self.widths = widths
         self.kernel_size = kernel_size
         self.n_stripes = n_stripes
+        self.spread_floor = spread_floor
         self.n_timesteps = n_timesteps
         self.beta_schedule = beta_schedule
         self.n_scoring_timesteps = n_scoring_timesteps
@@ -389,15 +387,17 @@ class DiffusionTSDetector(BaseDiffusionDetector):
 
     modality_class = SeriesModality
     #: A detector saved before ``aggregation_window`` existed aggregated each length
-    #: over its own windows.
-    _added_params = {"aggregation_window": None}
+    #: over its own windows; one saved before ``spread_floor`` counted every error in
+    #: full.
+    _added_params = {"aggregation_window": None, "spread_floor": None}
 
     def _make_modality(self):
         return SeriesModality(
             owner=type(self).__name__, window_sizes=self._window_sizes(), stride=self.stride,
             scaling=self.scaling, aggregation=self.aggregation, denoiser=self.denoiser,
             scoring=self.scoring, widths=self.widths, kernel_size=self.kernel_size,
-            n_stripes=self.n_stripes, aggregation_window=self.aggregation_window)
+            n_stripes=self.n_stripes, aggregation_window=self.aggregation_window,
+            spread_floor=self.spread_floor)
 
     # ------------------------------------------------------------- generation
     def sample(self, n_samples=1, *, random_state=None, sampler="ddpm", n_steps=None,

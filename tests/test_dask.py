@@ -109,6 +109,8 @@ SERIES_CASES = {
     "window_mean": {"window_size": (8, 16), "aggregation": "window_mean"},
     "window": {"window_size": (8, 16), "aggregation": "window"},
     "aggregation_window": {"window_size": (8, 16), "aggregation_window": 12},
+    # a floor low enough for every channel to spread: the 10 nearest windows' variances
+    "spread": {"window_size": (8, 16), "spread_floor": 0.05},
     "imputation": {"window_size": 16, "scoring": "imputation", "n_stripes": 4},
     "unet": {"window_size": (8, 16), "denoiser": "unet", "widths": (8,), "kernel_size": 3,
              "max_steps": 15, "n_timesteps": 50, "n_inference_steps": 2},
@@ -133,14 +135,19 @@ def test_dask_series_scores_are_bit_identical_on_uneven_chunks_with_gaps(case):
     np.testing.assert_array_equal(labels, det.predict(test))
 
 
-def test_dask_series_scores_are_bit_identical_where_the_pooled_bound_searches():
-    # smooth channels: the exact search's pooled lower bound settles most windows
+@pytest.mark.parametrize("spread_floor", [None, 0.05])
+def test_dask_series_scores_are_bit_identical_where_the_pooled_bound_searches(spread_floor):
+    # smooth channels: the exact search's pooled lower bound settles most windows (and
+    # finds the 10 nearest of each, with a floor low enough for every channel to spread)
     t = np.arange(2400)
     X = np.c_[np.sin(t / 20), np.cos(t / 33)] + 0.01 * np.random.default_rng(0).normal(
         size=(2400, 2))
     X[1700:1740, 1] += 2.5
-    det = DiffusionTSDetector(random_state=0, window_size=(32, 64)).fit(X[:800])
+    det = DiffusionTSDetector(random_state=0, window_size=(32, 64),
+                              spread_floor=spread_floor).fit(X[:800])
     assert all(member._bound is not None for member in det.model_.members)
+    assert all((member._spread_cols is None) == (spread_floor is None)
+               for member in det.model_.members)
     test = _with_gaps(X)
     scores = det.decision_function(test)
     assert np.isfinite(scores).all() and scores[1700:1740].min() > np.median(scores)

@@ -33,7 +33,7 @@ OTHER = {
     "chunk_size": 3,
     "novelty": False, "n_neighbors": 3, "widths": (5, 6), "n_bins": 3,
     "window_size": 64, "stride": 1, "scaling": "minmax", "aggregation": "step",
-    "aggregation_window": 4,
+    "aggregation_window": 4, "spread_floor": 0.01,
     "kernel_size": 7, "n_stripes": 3,
     "patch_size": 3, "image_shape": (11, 9), "image_size": (6, 6), "channel_axis": "first",
     "pixel_normalisation": False, "smoothing": 0.0, "attention": True, "noise": "simplex",

@@ -40,6 +40,7 @@ CASES = [
     (DiffusionTSDetector, {"window_size": (8, 16)}),
     (DiffusionTSDetector, {"window_size": (8, 16), "aggregation": "window"}),
     (DiffusionTSDetector, {"window_size": (8, 16), "aggregation_window": 12}),
+    (DiffusionTSDetector, {"window_size": (8, 16), "spread_floor": 0.05}),
     (DiffusionTSDetector, {"window_size": (8, 16), "denoiser": "unet"}),
     (DiffusionImageDetector, {}),
     (DiffusionImageDetector, {"denoiser": "unet"}),

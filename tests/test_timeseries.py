@@ -691,10 +691,75 @@ def test_a_detector_saved_before_aggregation_window_scores_as_it_did(tmp_path):
     assert not np.allclose(capped.decision_function(test), ref)
     old = copy.deepcopy(det)
     del old.aggregation_window, old.modality_.aggregation_window  # as 0.2.0 wrote them
+    _loads_with_none(old, "aggregation_window", test, ref, tmp_path)
+
+
+def _loads_with_none(old, name, test, ref, tmp_path):
+    """A detector written without parameter ``name`` comes back, pickled or saved, with
+    ``None`` for it (detector and plug-in) and the scores ``ref`` of ``test``."""
     again = pickle.loads(pickle.dumps(old))
-    assert again.get_params()["aggregation_window"] is None
+    assert again.get_params()[name] is None
     np.testing.assert_array_equal(again.decision_function(test), ref)
     old.save(tmp_path / "old")
     loaded = DiffusionTSDetector.load(tmp_path / "old")
-    assert loaded.aggregation_window is None and loaded.modality_.aggregation_window is None
+    assert getattr(loaded, name) is None and getattr(loaded.modality_, name) is None
     np.testing.assert_array_equal(loaded.decision_function(test), ref)
+
+
+# ---------------------------------------------------------------- spread_floor (#27 round 8)
+def bursting_series(n=6000, seed=0, n_bursts=6):
+    """A sine channel and a channel that is flat but for rare 8-step bursts of varied
+    height (normal use): its robust spread is the flat part's, so a burst is hundreds
+    of those deviations tall."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    X = np.c_[np.sin(t / 15) + 0.1 * rng.normal(size=n), 0.001 * rng.normal(size=n)]
+    for start in rng.choice(np.arange(50, n - 50, 60), size=n_bursts, replace=False):
+        X[start:start + 8, 1] += rng.uniform(0.2, 0.6)
+    return X
+
+
+def test_spread_floor_is_the_default_and_leaves_quiet_channels_to_the_bit():
+    assert DiffusionTSDetector().get_params()["spread_floor"] == 300.0
+    train, test = sine_series(1500, channels=2, seed=1), sine_series(600, channels=2, seed=2)
+    test[300:306, 0] += 2.5
+    det, plain = exact().fit(train), exact(spread_floor=None).fit(train)
+    assert all(m._spread_cols is None for m in det.model_.members)  # nothing can spread
+    np.testing.assert_array_equal(det.decision_scores_, plain.decision_scores_)
+    np.testing.assert_array_equal(det.decision_function(test), plain.decision_function(test))
+
+
+def test_spread_floor_measures_a_normal_burst_against_its_neighbours_spread():
+    train, test = bursting_series(seed=0), bursting_series(n=1500, seed=1, n_bursts=0)
+    test[300:308, 1] = 0.9       # a burst taller than any in training (normal use)
+    test[900:930, 0] += 3.0      # a shift of the sine where no burst is
+    errors = {floor: exact(aggregation="step", spread_floor=floor).fit(train)
+              .decision_function(test) for floor in (None, 300.0)}
+    burst, shift = slice(300, 308), slice(900, 930)
+    # the burst's errors shrink several times over (it still stands out: it is 300
+    # robust deviations above the tallest training burst), the shift's stay as they were
+    assert 0 < errors[300.0][burst].max() < errors[None][burst].max() / 5
+    np.testing.assert_allclose(errors[300.0][shift], errors[None][shift], rtol=1e-9)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, "300", True])
+def test_spread_floor_must_be_a_positive_number(bad):
+    with pytest.raises(ValueError, match="spread_floor"):
+        exact(spread_floor=bad).fit(sine_series(300))
+
+
+def test_spread_floor_is_ignored_where_no_exact_reconstruction_scores():
+    train = bursting_series(n=3000, seed=0, n_bursts=4)
+    det = exact(scoring="imputation", n_stripes=4, spread_floor=1.0).fit(train)
+    assert all(m.spread_floor is None for m in det.model_.members)
+
+
+def test_a_detector_saved_before_spread_floor_scores_as_it_did(tmp_path):
+    train, test = bursting_series(n=3000, seed=0, n_bursts=4), bursting_series(n=800, seed=1)
+    det = exact(spread_floor=None).fit(train)
+    ref = det.decision_function(test)
+    old = copy.deepcopy(det)
+    del old.spread_floor, old.modality_.spread_floor  # as 0.2.0 wrote them
+    for member in old.model_.members:
+        del member.spread_floor
+    _loads_with_none(old, "spread_floor", test, ref, tmp_path)

@@ -67,6 +67,10 @@ class SeriesModality(Modality):
         U-Net: width of the convolutions.
     n_stripes : int
         Imputation: stripes of the grating masks.
+    spread_floor : float or None
+        Exact reconstruction: an entry's squared error is multiplied by
+        ``spread_floor / (v + spread_floor)``, ``v`` the entry's variance over the
+        stored windows nearest the window (``None``: every error counts in full).
     """
 
     kind = "series"
@@ -76,11 +80,11 @@ class SeriesModality(Modality):
     sampling_hint = ("fit it with denoiser='unet' and scoring='reconstruction', which train "
                      "a denoiser of the windows")
     #: A plug-in saved before ``aggregation_window`` existed aggregated each length over
-    #: its own windows.
-    _added_params = {"aggregation_window": None}
+    #: its own windows; one saved before ``spread_floor`` counted every error in full.
+    _added_params = {"aggregation_window": None, "spread_floor": None}
 
     def __init__(self, *, owner, window_sizes, stride, scaling, aggregation, denoiser, scoring,
-                 widths, kernel_size, n_stripes, aggregation_window=None):
+                 widths, kernel_size, n_stripes, aggregation_window=None, spread_floor=None):
         super().__init__(owner=owner)
         self.window_sizes = window_sizes if isinstance(window_sizes, str) else tuple(window_sizes)
         self.stride, self.scaling = stride, scaling
@@ -88,6 +92,7 @@ class SeriesModality(Modality):
         self.aggregation_window = aggregation_window
         self.widths, self.kernel_size = tuple(int(w) for w in widths), int(kernel_size)
         self.n_stripes = int(n_stripes)
+        self.spread_floor = spread_floor
 
     @staticmethod
     def claims(X):
@@ -116,7 +121,9 @@ class SeriesModality(Modality):
             hidden = grating_masks(length, min(self.n_stripes, length))
             hidden = hidden[:, None, :]  # stripes along time, shared by the channels
         if self.denoiser == "exact":
-            return settings.exact_model(self.scoring, exclusion="two-fold", hidden=hidden)
+            spread = self.spread_floor if self.scoring == "reconstruction" else None
+            return settings.exact_model(self.scoring, exclusion="two-fold", hidden=hidden,
+                                        spread_floor=spread)
         network = {"name": "conv1d", "widths": self.widths, "kernel_size": self.kernel_size}
         return settings.learned_model(self.scoring, network, len(encoded.training),
                                       t0_range=T0_RANGE, hidden=hidden, label=f"window {length}")
