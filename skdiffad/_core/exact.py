@@ -177,10 +177,11 @@ class ExactModel:
         and the spread of the query's neighbourhood, in units of the floor. Only
         entries whose stored values range wider than ``2 sqrt(spread_floor)`` can
         be weighted (a variance is at most a quarter of the squared range); a model
-        with none scores as with ``None``, to the bit, at the same cost. Otherwise
-        the ``n_neighbors`` nearest are searched as the nearest is (by the projected
-        bound for queries it settles, else by the full product). ``None``: every
-        error counts in full.
+        with none scores as with ``None``, to the bit, at the same cost. Otherwise one
+        search finds the ``n_neighbors`` nearest (by the projected bound where it
+        leaves few candidates, else by the full product) and the restoration is the
+        nearest of them (in float64, ties to the first stored, where the model keeps
+        the bound). ``None``: every error counts in full.
 
     Attributes
     ----------
@@ -622,10 +623,16 @@ class ExactModel:
             return out
 
         if self.paradigm.hidden is None:
-            accumulate(sums, counts, nearest(obs_f), x, obs_f)
-            if self._spread_cols is not None:
-                weights = self._spread_weights(x, obs_f, groups[0][2])
-                sums.view(len(x), -1)[:, self._spread_cols] *= weights
+            if self._spread_cols is None:
+                accumulate(sums, counts, nearest(obs_f), x, obs_f)
+                return sums, counts
+            # one search for both: the k nearest, the restoration from the nearest of them
+            n = len(x)
+            flat, w = x.reshape(n, -1), obs_f.reshape(n, -1)
+            found = self._k_nearest(flat, w, groups[0][2])
+            accumulate(sums, counts, self._flat[self._first(flat, w, found)].reshape(x.shape),
+                       x, obs_f)
+            sums.view(n, -1)[:, self._spread_cols] *= self._spread_weights(found)
             return sums, counts
         for hidden in self.paradigm.hidden.to(x.device):
             hidden = hidden.to(x.dtype)
@@ -650,22 +657,31 @@ class ExactModel:
             self._spread_cols = cols
             self._spread_values = flat[:, cols].contiguous()
 
-    def _spread_weights(self, x, weight, excluded):
+    def _first(self, flat, w, found):
+        """The nearest of each query's ``found`` stored samples (nearest first): in
+        float64, ties to the first stored, for queries without gaps where the model
+        keeps the bound (as its nearest search does), else the first found."""
+        if self._bound is None or not bool((w == 1).all()):
+            return found[:, 0]
+        rows = torch.arange(len(flat), device=flat.device).repeat_interleave(found.shape[1])
+        cols = found.reshape(-1)
+        keep = cols >= 0
+        return _closest(flat, self._flat, rows[keep], cols[keep], len(flat))
+
+    def _spread_weights(self, found):
         """``floor / max(v, floor)`` (float64, ``(n, len(_spread_cols))``) of the
-        entries that can spread: ``v`` the variance of the entry over the
-        ``n_neighbors_`` stored samples nearest the query (on the entries ``weight``
-        keeps; ``excluded``: those it may not use), ``floor`` the ``spread_floor``."""
-        n = x.shape[0]
-        found = self._k_nearest(x.reshape(n, -1), weight.reshape(n, -1), excluded)
+        entries that can spread: ``v`` the variance of the entry over each query's
+        ``found`` stored samples (``-1``: none), ``floor`` the ``spread_floor``."""
+        n = found.shape[0]
         values = self._spread_values
-        out = torch.empty((n, values.shape[1]), dtype=torch.float64, device=x.device)
+        out = torch.empty((n, values.shape[1]), dtype=torch.float64, device=found.device)
         step = max(1, _SPREAD_ELEMENTS // (found.shape[1] * values.shape[1]))
         for start in range(0, n, step):
             stop = min(start + step, n)
             rows = found[start:stop]
             valid = (rows >= 0).to(values.dtype)[..., None]
             near = values[rows.clamp_min(0)]  # (rows, k, entries)
-            count = valid.sum(dim=1)
+            count = valid.sum(dim=1).clamp_min(1)  # a query always has one; never 0/0
             mean = (near * valid).sum(dim=1) / count
             near.sub_(mean[:, None]).mul_(valid)
             var = (near * near).sum(dim=1).double() / count.double()
@@ -673,9 +689,9 @@ class ExactModel:
         return out
 
     def _k_nearest(self, flat, w, excluded):
-        """``(n, n_neighbors_)`` indices of the stored samples nearest each query (by
-        the projected bound where the model keeps it, for queries without gaps); ``-1``
-        where a query may use fewer."""
+        """``(n, n_neighbors_)`` indices of the stored samples nearest each query,
+        nearest first (by the projected bound where the model keeps it, for queries
+        without gaps); ``-1`` where a query may use fewer."""
         k = self.n_neighbors_
         full = excluded is None and bool((w == 1).all())
         if full and self._ivf is not None:

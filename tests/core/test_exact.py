@@ -716,3 +716,22 @@ def test_cuda_spread_weights_match_the_cpu_and_repeat_exactly():
     _, second, _ = collect(gpu, ArraySamples(queries))
     np.testing.assert_allclose(first, expected, rtol=1e-4, atol=1e-6)
     assert np.array_equal(first, second)
+
+
+def test_spread_restores_from_the_float64_nearest_of_the_k_found():
+    train, new = smooth_windows(seed=0), smooth_windows(n=600, seed=1, noise=0.2)
+    model = fitted("reconstruction", train, spread_floor=1e-4)
+    assert model._bound is not None and model._spread_cols is not None
+    queries, _ = new.take(torch.arange(len(new)))
+    flat = queries.reshape(len(queries), -1)
+    w = torch.ones_like(flat)
+    found = model._k_nearest(flat, w, None)
+    assert np.array_equal(model._first(flat, w, found).numpy(), float64_nearest(model, queries))
+    # the restoration's errors are those of the float64 nearest, weighted
+    _, sums, _ = collect(model, new)
+    nearest = model._flat[torch.as_tensor(float64_nearest(model, queries))]
+    err = ((nearest - flat).double() ** 2).numpy()
+    weights = model._spread_weights(found).numpy()
+    expected = err.copy()
+    expected[:, model._spread_cols.numpy()] *= weights
+    np.testing.assert_array_equal(sums.reshape(len(sums), -1), expected)
