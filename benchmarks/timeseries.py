@@ -86,13 +86,13 @@ Detectors (:data:`DETECTORS`, chosen with ``--detectors``; each factory gets
   the errors of a channel that bursts weighted by its nearest windows' spread,
   ``spread_floor=300``); ``Diffusion-no-spread`` is the default before issue #27's
   eighth round (``spread_floor=None``); ``Diffusion-window-max`` is the default
-  before its fifth round (each
-  length's largest covering window, over its own windows) and
-  ``Diffusion-window-mean`` the covering mean over each length's own windows
-  (round 4's option), both with the spread weighting since round 8; ``Diffusion-fixed`` is the fixed 32/64/128 default of issues
-  #12 to #26 and ``Diffusion-w32`` one 32-step window, both with the window
-  maximum; ``Diffusion-w64`` is the single 64-step window that was the default
-  before issue #12; ``Diffusion-reconstruction`` and
+  before its fifth round (each length's largest covering window, over its own
+  windows) and ``Diffusion-window-mean`` the covering mean over each length's own
+  windows (round 4's option), both with the spread weighting since round 8;
+  ``Diffusion-fixed`` is the fixed 32/64/128 default of issues #12 to #26 and
+  ``Diffusion-w32`` one 32-step window, both with the window maximum;
+  ``Diffusion-w64`` is the single 64-step window that was the default before
+  issue #12; ``Diffusion-reconstruction`` and
   ``Diffusion-imputation`` change only ``scoring``; ``Diffusion-unet-*`` use the
   trained 1-D U-Net instead of the exact denoiser (its default budget: 600
   gradient steps per window length); ``Diffusion-unet-w64-2400`` is one 64-step

@@ -49,6 +49,7 @@ the bound takes the float32 products' nearest, as before.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
@@ -236,7 +237,7 @@ class ExactModel:
             faiss_module()  # a clear error now rather than at the first score
         self.search = search
         if spread_floor is not None:
-            if isinstance(spread_floor, bool) or not isinstance(spread_floor, (int, float)) \
+            if isinstance(spread_floor, bool) or not isinstance(spread_floor, numbers.Real) \
                     or not np.isfinite(spread_floor) or spread_floor <= 0:
                 raise ValueError(f"spread_floor must be a positive number or None, got "
                                  f"{spread_floor!r}")
@@ -583,11 +584,11 @@ class ExactModel:
             out[close] = _closest(q[close], self._flat, rows, cols, len(close))
         return out
 
-    def _bound_candidates(self, q, exclude=None):
+    def _bound_candidates(self, q, exclude=None, k=1):
         """``(rows, cols, gathered, settled)``: the pairs of query and stored sample the
-        projected bound leaves to compare, for the queries it leaves few enough
-        (``gathered``); ``settled``: those left at most :data:`BOUND_CANDIDATES`
-        (``exclude``: a stored sample each query may not use)."""
+        projected bound leaves to compare for its ``k`` nearest, for the queries it
+        leaves few enough (``gathered``); ``settled``: those left at most
+        :data:`BOUND_CANDIDATES` (``exclude``: a stored sample each query may not use)."""
         rounding = _MARGIN * _rounding(q.shape[1])
 
         def margin(chunk, upper):
@@ -595,11 +596,11 @@ class ExactModel:
             size = (chunk.double().norm(dim=1) + self._norm_max) ** 2
             return rounding * (2 * upper + size)
 
-        rows, cols = self._bound.candidates(q, self._flat, margin, exclude)
+        rows, cols = self._bound.candidates(q, self._flat, margin, exclude, k=k)
         count = torch.bincount(rows, minlength=len(q))
         # a query with more candidates is still measured candidate by candidate while
         # that reads less than its share of the full product would
-        gathered = count <= max(BOUND_CANDIDATES, len(self._flat) // _GATHER_SHARE)
+        gathered = count <= max(k * BOUND_CANDIDATES, len(self._flat) // _GATHER_SHARE)
         keep = gathered[rows]
         return rows[keep], cols[keep], gathered, count <= BOUND_CANDIDATES
 
@@ -647,7 +648,6 @@ class ExactModel:
         (``_spread_cols``; ``None``: no entry, or no spread weighting): only there can
         the variance of some stored samples exceed the floor (a variance is at most a
         quarter of the squared range), so only there can an error be weighted."""
-        self._spread_cols = self._spread_values = None
         if self.spread_floor is None:
             return
         flat = self._flat
@@ -710,36 +710,20 @@ class ExactModel:
         """The ``k`` nearest stored samples of each query without gaps, among the
         projected bound's candidates where it leaves few enough, else by the full
         product."""
-        n, n_stored = len(q), len(self._flat)
-        rounding = _MARGIN * _rounding(q.shape[1])
-
-        def margin(chunk, upper):
-            size = (chunk.double().norm(dim=1) + self._norm_max) ** 2
-            return rounding * (2 * upper + size)
-
-        rows, cols = self._bound.candidates(q, self._flat, margin, k=k)
-        count = torch.bincount(rows, minlength=n)
-        gathered = count <= max(k * BOUND_CANDIDATES, n_stored // _GATHER_SHARE)
+        rows, cols, gathered, _ = self._bound_candidates(q, k=k)
+        n = len(q)
         found = torch.full((n, k), -1, dtype=torch.int64)
-        keep = gathered[rows]
-        rows, cols = rows[keep], cols[keep]
         if len(rows):
-            d2 = torch.empty(len(rows), dtype=q.dtype)
-            step = max(1, _PAIR_ELEMENTS // max(q.shape[1], 1))
-            for start in range(0, len(rows), step):
-                stop = min(start + step, len(rows))
-                d2[start:stop] = direct_sq(q[rows[start:stop]], self._flat[cols[start:stop]])
             # candidates come row by row: their place in their row's list
-            offsets = torch.cumsum(count * gathered, 0) - count * gathered
-            place = torch.arange(len(rows)) - offsets[rows]
-            width = int(count[gathered].max())
-            dense = torch.full((n, width), float("inf"), dtype=q.dtype)
-            index = torch.full((n, width), -1, dtype=torch.int64)
-            dense[rows, place] = d2
+            count = torch.bincount(rows, minlength=n)
+            place = torch.arange(len(rows)) - (torch.cumsum(count, 0) - count)[rows]
+            dense = torch.full((n, int(count.max())), float("inf"), dtype=q.dtype)
+            index = torch.full(dense.shape, -1, dtype=torch.int64)
+            dense[rows, place] = _pair_sq(q, self._flat, rows, cols)
             index[rows, place] = cols
-            order = _top(dense, min(k, width))
-            picked = torch.gather(index, 1, order.clamp_min(0))
-            found[:, :order.shape[1]] = picked.masked_fill(order < 0, -1)
+            order = _top(dense, k)
+            found[:, :order.shape[1]] = torch.gather(index, 1, order.clamp_min(0)) \
+                .masked_fill(order < 0, -1)
         todo = torch.nonzero(~gathered).flatten()
         if len(todo):
             found[todo] = _top(torch.addmm(self._sq[None], q[todo], self._flat_t,
@@ -790,6 +774,17 @@ def _sq_distances64(a, b):
     return (diff * diff).sum(dim=1)
 
 
+def _pair_sq(q, stored, rows, cols):
+    """float32 squared distances of the pairs ``(rows, cols)`` of queries ``q`` and
+    ``stored`` samples, measured a few MiB of entries at a time."""
+    d2 = torch.empty(len(rows), dtype=q.dtype, device=q.device)
+    step = max(1, _PAIR_ELEMENTS // max(q.shape[1], 1))
+    for start in range(0, len(rows), step):
+        stop = min(start + step, len(rows))
+        d2[start:stop] = direct_sq(q[rows[start:stop]], stored[cols[start:stop]])
+    return d2
+
+
 def _closest(q, stored, rows, cols, n):
     """For each of ``n`` queries, the stored sample nearest in float64 among its
     candidate pairs ``(rows, cols)`` (ties to the first stored); ``-1`` for a query
@@ -798,11 +793,8 @@ def _closest(q, stored, rows, cols, n):
     out = torch.full((n,), -1, dtype=torch.int64, device=q.device)
     if not len(rows):
         return out
-    d2 = torch.empty(len(rows), dtype=q.dtype, device=q.device)
+    d2 = _pair_sq(q, stored, rows, cols)
     step = max(1, _PAIR_ELEMENTS // max(q.shape[1], 1))
-    for start in range(0, len(rows), step):
-        stop = min(start + step, len(rows))
-        d2[start:stop] = direct_sq(q[rows[start:stop]], stored[cols[start:stop]])
     best = torch.full((n,), float("inf"), dtype=q.dtype, device=q.device)
     best.scatter_reduce_(0, rows, d2, "amin")
     near = d2 <= best[rows] * (1 + 4 * _MARGIN * _rounding(q.shape[1]))

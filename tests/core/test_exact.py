@@ -735,3 +735,8 @@ def test_spread_restores_from_the_float64_nearest_of_the_k_found():
     expected = err.copy()
     expected[:, model._spread_cols.numpy()] *= weights
     np.testing.assert_array_equal(sums.reshape(len(sums), -1), expected)
+
+
+def test_spread_floor_takes_any_real_number():
+    model = ExactModel("reconstruction", spread_floor=np.float32(100.0))
+    assert model.spread_floor == 100.0 and type(model.spread_floor) is float
