@@ -17,6 +17,7 @@ from skdiffad._core import (
     make_paradigm,
     window_starts,
 )
+from skdiffad._core import bound as bound_module
 from skdiffad._core import samples as samples_module
 from skdiffad._core.nonparametric import exact_time_scores, nearest_distances
 
@@ -740,3 +741,42 @@ def test_spread_restores_from_the_float64_nearest_of_the_k_found():
 def test_spread_floor_takes_any_real_number():
     model = ExactModel("reconstruction", spread_floor=np.float32(100.0))
     assert model.spread_floor == 100.0 and type(model.spread_floor) is float
+
+
+@pytest.mark.parametrize("elements", [1 << 18, 300, 1])
+def test_pair_distances_are_each_pairs_own_in_any_slicing(monkeypatch, elements):
+    rng = np.random.default_rng(0)
+    q = torch.from_numpy(rng.normal(size=(30, 50)).astype(np.float32))
+    stored = torch.from_numpy(rng.normal(size=(80, 50)).astype(np.float32) * 100)
+    rows = torch.from_numpy(rng.integers(0, 30, 517))
+    cols = torch.from_numpy(rng.integers(0, 80, 517))
+    monkeypatch.setattr(bound_module, "_PAIR_ELEMENTS", elements)
+    got = bound_module.pair_sq(q, stored, rows, cols)
+    diff = q[rows] - stored[cols]
+    assert got.dtype == torch.float32 and torch.equal(got, (diff * diff).sum(dim=1))
+    one = torch.cat([bound_module.pair_sq(q, stored, rows[i:i + 1], cols[i:i + 1])
+                     for i in range(len(rows))])
+    assert torch.equal(one, got)  # the same whatever the other pairs
+    assert len(bound_module.pair_sq(q, stored, rows[:0], cols[:0])) == 0
+
+
+@pytest.mark.parametrize("samples", ["smooth", "bursty"])
+def test_the_search_reads_the_stored_samples_without_a_transposed_copy(samples):
+    # the products read the stored samples transposed in place: the model holds one
+    # copy of them, and every error is the one a contiguous transposed copy gives
+    if samples == "smooth":
+        train, new = smooth_windows(seed=0), smooth_windows(n=600, seed=1, noise=0.2)
+        model = fitted("reconstruction", train)
+    else:
+        train, new = ArraySamples(bursty_rows(seed=0)), ArraySamples(bursty_rows(n=80, seed=1))
+        model = fitted("reconstruction", train, spread_floor=100.0)
+    assert model._flat_t.data_ptr() == model._flat.data_ptr()
+    for training, data in ((False, new), (True, train)):
+        in_place = collect(model, data, training=training)[1]
+        model._flat_t = model._flat.T.contiguous()
+        model._sq_t = model._flat_t * model._flat_t
+        copied = collect(model, data, training=training)[1]
+        model.to("cpu")
+        assert np.array_equal(in_place, copied)
+    if samples == "smooth":
+        assert model._bound is not None
