@@ -49,6 +49,11 @@ def test_gather_windows_matches_numpy_slicing():
     assert windows.shape == (3, 3, 4)
     for i, s in enumerate(starts.tolist()):
         np.testing.assert_array_equal(windows[i].numpy(), series[:, s : s + 4].numpy())
+    assert windows.is_contiguous()  # each window's channels as whole runs of steps
+    mask = gather_windows(series > 12, torch.tensor([6, 0, 6], dtype=torch.int32), 4)
+    assert mask.dtype == torch.bool and mask.shape == (3, 3, 4)
+    np.testing.assert_array_equal(mask[0].numpy(), (series > 12)[:, 6:10].numpy())
+    np.testing.assert_array_equal(mask[1].numpy(), (series > 12)[:, 0:4].numpy())
 
 
 def window_samples(n=40, channels=2, length=4, stride=1, seed=0, gaps=False):
