@@ -4,8 +4,8 @@ Two ways to keep a fitted detector:
 
 * **pickle** (``pickle``, ``joblib``): what scikit-learn and PyOD users expect. Every
   pickle carries the skdiffad version and :data:`STATE_FORMAT`, the version of the
-  layout of the fitted state; unpickling a detector whose layout differs from this
-  skdiffad's, or one from before the stamp (skdiffad 0.1), raises an
+  layout of the fitted state; unpickling a detector whose layout this skdiffad cannot
+  read (:data:`READABLE_FORMATS`), or one from before the stamp (skdiffad 0.1), raises an
   :class:`IncompatibleVersionError` that says which versions wrote and reads it,
   instead of failing later on a renamed attribute. Unpickling runs code named in the
   file: load pickles from trusted sources only.
@@ -44,13 +44,16 @@ from safetensors.torch import load_file, save_file
 
 from ._version import __version__
 
-__all__ = ["STATE_FORMAT", "IncompatibleVersionError", "check_stamp", "load", "save", "stamp",
-           "trust"]
+__all__ = ["READABLE_FORMATS", "STATE_FORMAT", "IncompatibleVersionError", "check_stamp", "load",
+           "save", "stamp", "trust"]
 
 #: Version of the layout of a fitted detector's state. It changes when a fitted
 #: attribute, a model's state or a saved key is renamed or restructured; a state of
 #: another layout is refused with a clear error rather than half-loaded.
-STATE_FORMAT = 2
+STATE_FORMAT = 3
+#: State formats this skdiffad reads: 3 pickles the exact models' stored windows as the
+#: stretch of series they cover (``ExactModel.stored_compact_``); 2 held them whole.
+READABLE_FORMATS = (2, 3)
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
@@ -78,6 +81,10 @@ def stamp(state):
     return dict(state, **{_STAMP: __version__, _FORMAT: STATE_FORMAT})
 
 
+def _formats():
+    return " and ".join(str(f) for f in READABLE_FORMATS)
+
+
 def check_stamp(state, owner):
     """Pop the stamp from an unpickled ``state``; raise when it is missing or its state
     format is not this skdiffad's."""
@@ -87,11 +94,11 @@ def check_stamp(state, owner):
             f"this {owner} was pickled by skdiffad 0.1 or earlier, whose fitted state carried "
             f"no version; skdiffad {__version__} (state format {STATE_FORMAT}) cannot read it. "
             "Refit the detector, or load it with the skdiffad that wrote it")
-    if layout != STATE_FORMAT:
+    if layout not in READABLE_FORMATS:
         raise IncompatibleVersionError(
             f"this {owner} was pickled by skdiffad {version} (state format {layout}); "
-            f"skdiffad {__version__} reads state format {STATE_FORMAT}. Refit the detector, or "
-            f"load it with skdiffad {version}")
+            f"skdiffad {__version__} reads state formats {_formats()}. Refit the detector, "
+            f"or load it with skdiffad {version}")
     return state
 
 
@@ -296,10 +303,10 @@ def load(path, cls=None):
     with open(config_file, encoding="utf-8") as handle:
         config = json.load(handle)
     version, layout = config.get("skdiffad_version"), config.get("state_format")
-    if layout != STATE_FORMAT:
+    if layout not in READABLE_FORMATS:
         raise IncompatibleVersionError(
             f"{os.fspath(path)} was saved by skdiffad {version} (state format {layout}); "
-            f"skdiffad {__version__} reads state format {STATE_FORMAT}. Load it with skdiffad "
+            f"skdiffad {__version__} reads state formats {_formats()}. Load it with skdiffad "
             f"{version}, or refit")
     found = _class(config["class"])
     if cls is not None and not issubclass(found, cls):

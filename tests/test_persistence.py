@@ -19,6 +19,7 @@ from skdiffad import (
     FusionDetector,
     TabDiffusionDetector,
 )
+from skdiffad._core import ExactModel
 from skdiffad._persistence import IncompatibleVersionError
 
 DATA = Path(__file__).parent / "data"
@@ -198,3 +199,28 @@ def test_a_real_unversioned_pickle_of_skdiffad_0_1_is_refused_clearly(name):
     with open(DATA / name, "rb") as handle, \
             pytest.raises(IncompatibleVersionError, match="skdiffad 0.1 or earlier.*Refit"):
         pickle.load(handle)
+
+
+def test_a_detector_saved_in_the_previous_state_format_loads_and_scores_the_same(
+        monkeypatch, tmp_path):
+    # state format 2 pickled the exact models' stored windows whole
+    det = DiffusionTSDetector(**{**FAST[DiffusionTSDetector], "window_size": (8, 16)}) \
+        .fit(_data(DiffusionTSDetector, 0))
+    X = _data(DiffusionTSDetector, 1)
+    compact_size = len(pickle.dumps(det))
+    whole = ExactModel.__getstate__
+
+    def format_2(model):
+        return {k: v for k, v in whole(model).items() if k != "stored_compact_"} | {
+            "stored_": model.stored_}
+
+    monkeypatch.setattr(ExactModel, "__getstate__", format_2)
+    monkeypatch.setattr(persistence, "STATE_FORMAT", 2)
+    payload = pickle.dumps(det)
+    path = det.save(tmp_path / "det")
+    monkeypatch.undo()
+    assert len(payload) > 2 * compact_size  # the windows whole: 8 and 16 copies of a step
+    for old in (pickle.loads(payload), DiffusionTSDetector.load(path)):
+        assert all(m.stored_compact_ is None for m in old.model_.members)
+        for a, b in zip(_outputs(old, X), _outputs(det, X)):
+            np.testing.assert_array_equal(a, b)

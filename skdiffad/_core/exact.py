@@ -66,7 +66,7 @@ from .nonparametric import (
     ranking_sq_distances,
 )
 from .paradigms import PARADIGMS, Paradigm, accumulate, make_paradigm
-from .samples import block_size, pad_block
+from .samples import block_size, expand, pad_block
 from .search import MIN_IVF_SAMPLES, SEARCHES, IVFIndex, faiss_module, ivf_lists
 
 __all__ = ["BOUND_CANDIDATES", "EXCLUSIONS", "ExactModel", "ExclusionError"]
@@ -189,6 +189,11 @@ class ExactModel:
         ``False``: fitting stores samples and trains nothing (a class attribute).
     stored_ : torch.Tensor of shape (N, *event_shape), float32
         The stored samples (on the CPU).
+    stored_compact_ : dict or None
+        A smaller form of the stored samples (:meth:`Samples.compact`: for windows,
+        the stretch of the series they cover and their starts), which a pickle or a
+        saved folder holds instead of ``stored_`` (rebuilt exactly on load);
+        ``None``: they are saved as they are.
     positions_ : ndarray of shape (N,), int64
         Their positions in the training source.
     sites_ : ndarray of shape (N,), int64, or None
@@ -204,6 +209,7 @@ class ExactModel:
     trains = False
     search = "exact"  # the search of a model saved before there was a choice
     spread_floor = None  # a model saved before the spread weighting counted every error
+    stored_compact_ = None  # a model saved before the compact form held its samples
 
     def __init__(self, paradigm, *, max_samples=10_000, exclusion="none", n_neighbors=10,
                  estimator="posterior", per_site=False, index=None, search="exact",
@@ -272,6 +278,10 @@ class ExactModel:
             keep = _at_most(np.arange(n), self.max_samples, rng)
         x, _ = samples.take(torch.as_tensor(keep), "cpu")  # missing entries are already 0
         self.stored_ = x.contiguous()
+        compact = samples.compact(keep)
+        size = 0 if compact is None else sum(v.numel() for v in compact.values()
+                                             if isinstance(v, torch.Tensor))
+        self.stored_compact_ = compact if 0 < size < self.stored_.numel() else None
         self.positions_ = np.asarray(samples.positions)[keep]
         others = len(keep) - 1 if self.exclusion == "self" and len(keep) > 1 else len(keep)
         self.n_neighbors_ = max(1, min(self.n_neighbors, others))
@@ -351,11 +361,18 @@ class ExactModel:
         return IVFIndex(flat.numpy(), self.seed_)
 
     def __getstate__(self):
-        # derived search structures (the index, transposed copies) are rebuilt on load
-        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+        # derived search structures (the index, transposed copies) are rebuilt on load,
+        # and the stored samples from their compact form where they have one
+        state = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+        if state.get("stored_compact_") is not None:
+            del state["stored_"]
+        return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        if "stored_" not in state and state.get("stored_compact_") is not None:
+            self.stored_ = expand(self.stored_compact_).contiguous()
+            state = self.__dict__
         # a state of skdiffad 0.1 named its paradigm by a string: left as it is, so that
         # the detector holding it refuses it with the versions (skdiffad._persistence)
         if "stored_" in state and isinstance(self.paradigm, Paradigm):

@@ -27,6 +27,7 @@ __all__ = [
     "PatchSamples",
     "block_size",
     "fold",
+    "expand",
     "gather_windows",
     "pad_block",
     "window_starts",
@@ -117,6 +118,12 @@ class Samples:
     def n_elements(self) -> int:
         """Entries of one sample."""
         return int(math.prod(self.event_shape))
+
+    def compact(self, index):
+        """``None``, or a smaller form of samples ``index`` (a dict of tensors and
+        ints) from which :func:`expand` rebuilds ``take(index)[0]`` exactly: what a
+        model that stores samples pickles instead of them."""
+        return None
 
     def take(self, index, device="cpu"):  # pragma: no cover - abstract
         """Samples ``index`` as ``(x, mask)`` on ``device``.
@@ -220,6 +227,11 @@ def gather_windows(series: torch.Tensor, starts: torch.Tensor, length: int) -> t
     return series.unfold(1, length, 1).permute(1, 0, 2).index_select(0, starts.long())
 
 
+def expand(compact) -> torch.Tensor:
+    """The samples a :meth:`Samples.compact` form stands for (float32, on the CPU)."""
+    return gather_windows(compact["series"], compact["starts"], int(compact["length"]))
+
+
 class WindowSamples(Samples):
     """Windows of one series, gathered on the fly (never materialised).
 
@@ -273,6 +285,14 @@ class WindowSamples(Samples):
                                     torch.as_tensor(self.positions - self.offset,
                                                     device=device))
         return self._on_device[key]
+
+    def compact(self, index):
+        """The stretch of the series that windows ``index`` cover and their starts in
+        it (overlapping windows repeat each step up to ``length`` times)."""
+        starts = self.positions[np.asarray(index)] - self.offset
+        low, high = int(starts.min()), int(starts.max()) + self.extent
+        return {"series": self.series[:, low:high].clone(),
+                "starts": torch.as_tensor(starts - low), "length": self.extent}
 
     def take(self, index, device="cpu"):
         series, observed, positions = self._tensors(device)

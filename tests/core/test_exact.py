@@ -780,3 +780,27 @@ def test_the_search_reads_the_stored_samples_without_a_transposed_copy(samples):
         assert np.array_equal(in_place, copied)
     if samples == "smooth":
         assert model._bound is not None
+
+
+def test_a_pickle_holds_the_stored_windows_as_the_stretch_of_series_they_cover():
+    train, new = smooth_windows(n=800, seed=0), smooth_windows(n=300, seed=1)
+    model = fitted("reconstruction", train, spread_floor=1e-4)
+    assert model.stored_compact_["series"].shape == (3, 800)
+    payload = pickle.dumps(model)
+    assert len(payload) < model.stored_.numel() * 4 / 10  # 32-step windows: a 32nd
+    assert "stored_" not in model.__getstate__()
+    loaded = pickle.loads(payload)
+    assert loaded.stored_.is_contiguous() and torch.equal(loaded.stored_, model.stored_)
+    assert np.array_equal(collect(loaded, new)[1], collect(model, new)[1])
+    assert np.array_equal(collect(loaded, train, training=True)[1],
+                          collect(model, train, training=True)[1])
+
+
+def test_windows_far_apart_and_rows_are_pickled_as_they_are():
+    # three windows of a long series: the stretch they cover is larger than they are
+    sparse = fitted("reconstruction", smooth_windows(n=3000, length=4), max_samples=3)
+    assert sparse.stored_compact_ is None and "stored_" in sparse.__getstate__()
+    model = fitted("reconstruction", ArraySamples(rows()))
+    assert model.stored_compact_ is None
+    loaded = pickle.loads(pickle.dumps(sparse))
+    assert torch.equal(loaded.stored_, sparse.stored_)

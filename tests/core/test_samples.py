@@ -10,6 +10,7 @@ from skdiffad._core.samples import (
     ArraySamples,
     WindowSamples,
     block_size,
+    expand,
     gather_windows,
     pad_block,
     window_starts,
@@ -195,3 +196,17 @@ def test_patches_are_the_image_slices_and_cover_every_pixel(size, patch, stride)
     # a patch's position is its image: patches of one image "overlap" (extent 1)
     np.testing.assert_array_equal(samples.positions, samples.image_)
     assert samples.n_positions == 3 and samples.extent == 1
+
+
+def test_the_compact_form_of_windows_rebuilds_them_exactly():
+    samples = window_samples(n=60, gaps=True)
+    index = np.array([30, 7, 12, 7, 40])
+    compact = samples.compact(index)
+    # the stretch the windows cover (steps 7..43), not each window's copy of it
+    assert compact["series"].shape == (2, 37) and compact["length"] == 4
+    assert torch.equal(expand(compact), samples.take(torch.as_tensor(index))[0])
+    stretch = WindowSamples(samples.series[:, 10:50], samples.observed[:, 10:50],
+                            window_starts(40, 4, 1), 4, offset=10)
+    assert torch.equal(expand(stretch.compact([3, 0, 36])),
+                       stretch.take(torch.tensor([3, 0, 36]))[0])
+    assert ArraySamples(np.zeros((5, 3), dtype=np.float32)).compact([0, 1]) is None
