@@ -647,9 +647,9 @@ class ExactModel:
             # one search for both: the k nearest, the restoration from the nearest of them
             n = len(x)
             flat, w = x.reshape(n, -1), obs_f.reshape(n, -1)
-            found = self._k_nearest(flat, w, groups[0][2])
-            accumulate(sums, counts, self._flat[self._first(flat, w, found)].reshape(x.shape),
-                       x, obs_f)
+            found, measured = self._k_nearest(flat, w, groups[0][2])
+            nearest_found = self._first(flat, w, found, measured)
+            accumulate(sums, counts, self._flat[nearest_found].reshape(x.shape), x, obs_f)
             sums.view(n, -1)[:, self._spread_cols] *= self._spread_weights(found)
             return sums, counts
         for hidden in self.paradigm.hidden.to(x.device):
@@ -675,16 +675,25 @@ class ExactModel:
             self._spread_cols = cols
             self._spread_values = flat[:, cols].contiguous()
 
-    def _first(self, flat, w, found):
+    def _first(self, flat, w, found, measured=None):
         """The nearest of each query's ``found`` stored samples (nearest first): in
         float64, ties to the first stored, for queries without gaps where the model
-        keeps the bound (as its nearest search does), else the first found."""
+        keeps the bound (as its nearest search does), else the first found.
+        ``measured``: their float32 distances where the search measured them pair by
+        pair (NaN where it did not), which are not measured again."""
         if self._bound is None or not bool((w == 1).all()):
             return found[:, 0]
         rows = torch.arange(len(flat), device=flat.device).repeat_interleave(found.shape[1])
         cols = found.reshape(-1)
         keep = cols >= 0
-        return _closest(flat, self._flat, rows[keep], cols[keep], len(flat))
+        rows, cols = rows[keep], cols[keep]
+        d2 = None
+        if measured is not None:
+            d2 = measured.reshape(-1)[keep]
+            unknown = torch.isnan(d2)
+            if bool(unknown.any()):
+                d2[unknown] = pair_sq(flat, self._flat, rows[unknown], cols[unknown])
+        return _closest(flat, self._flat, rows, cols, len(flat), d2)
 
     def _spread_weights(self, found):
         """``floor / max(v, floor)`` (float64, ``(n, len(_spread_cols))``) of the
@@ -707,30 +716,34 @@ class ExactModel:
         return out
 
     def _k_nearest(self, flat, w, excluded):
-        """``(n, n_neighbors_)`` indices of the stored samples nearest each query,
-        nearest first (by the projected bound where the model keeps it, for queries
-        without gaps); ``-1`` where a query may use fewer."""
+        """``(found, measured)``: ``(n, n_neighbors_)`` indices of the stored samples
+        nearest each query, nearest first (by the projected bound where the model keeps
+        it, for queries without gaps; ``-1`` where a query may use fewer), and their
+        float32 distances as :meth:`_bound_k_nearest` measured them (``None``: by
+        another search)."""
         k = self.n_neighbors_
         full = excluded is None and bool((w == 1).all())
         if full and self._ivf is not None:
             _, found = self._ivf.kneighbors(flat.numpy(), k)
             found = torch.from_numpy(np.ascontiguousarray(found)).to(torch.int64)
             if bool((found >= 0).all()):
-                return found
+                return found, None
         if full and self._bound is not None:
             return self._bound_k_nearest(flat, k)
         d2 = ranking_sq_distances(flat, w, self._flat_t, ref_sq_t=self._sq_t)
         if excluded is not None:
             d2.masked_fill_(excluded, float("inf"))
-        return _top(d2, k)
+        return _top(d2, k), None
 
     def _bound_k_nearest(self, q, k):
-        """The ``k`` nearest stored samples of each query without gaps, among the
-        projected bound's candidates where it leaves few enough, else by the full
-        product."""
+        """``(found, measured)``: the ``k`` nearest stored samples of each query without
+        gaps, among the projected bound's candidates where it leaves few enough, else
+        by the full product; and their distances measured pair by pair (:func:`pair_sq`)
+        where the candidates were, NaN where the full product found them."""
         rows, cols, gathered, _ = self._bound_candidates(q, k=k)
         n = len(q)
         found = torch.full((n, k), -1, dtype=torch.int64)
+        measured = torch.full((n, k), float("nan"), dtype=q.dtype)
         if len(rows):
             # candidates come row by row: their place in their row's list
             count = torch.bincount(rows, minlength=n)
@@ -742,11 +755,13 @@ class ExactModel:
             order = _top(dense, k)
             found[:, :order.shape[1]] = torch.gather(index, 1, order.clamp_min(0)) \
                 .masked_fill(order < 0, -1)
+            measured[:, :order.shape[1]] = torch.gather(dense, 1, order.clamp_min(0))
         todo = torch.nonzero(~gathered).flatten()
         if len(todo):
             found[todo] = _top(torch.addmm(self._sq[None], q[todo], self._flat_t,
                                            alpha=-2.0), k)
-        return found
+            measured[todo] = float("nan")
+        return found, measured
 
 
 def _top(d2, k):
@@ -787,15 +802,17 @@ def _sq_distances64(a, b):
     return (diff * diff).sum(dim=1)
 
 
-def _closest(q, stored, rows, cols, n):
+def _closest(q, stored, rows, cols, n, d2=None):
     """For each of ``n`` queries, the stored sample nearest in float64 among its
     candidate pairs ``(rows, cols)`` (ties to the first stored); ``-1`` for a query
-    without candidates. The pairs are measured in float32; those within its rounding
-    of their query's best are measured again in float64."""
+    without candidates. The pairs are measured in float32 (unless ``d2`` holds them,
+    as :func:`pair_sq` gives them); those within its rounding of their query's best
+    are measured again in float64."""
     out = torch.full((n,), -1, dtype=torch.int64, device=q.device)
     if not len(rows):
         return out
-    d2 = pair_sq(q, stored, rows, cols)
+    if d2 is None:
+        d2 = pair_sq(q, stored, rows, cols)
     step = max(1, _PAIR_ELEMENTS // max(q.shape[1], 1))
     best = torch.full((n,), float("inf"), dtype=q.dtype, device=q.device)
     best.scatter_reduce_(0, rows, d2, "amin")

@@ -644,11 +644,15 @@ def test_the_bound_finds_the_same_k_nearest_as_the_full_product():
     assert model._bound is not None
     queries, _ = new.take(torch.arange(len(new)))
     flat = queries.reshape(len(queries), -1)
-    found = model._bound_k_nearest(flat, 10)
+    found, measured = model._bound_k_nearest(flat, 10)
     d2 = ((flat.double()[:, None] - model._flat.double()[None]) ** 2).sum(dim=2)
     expected = torch.topk(d2, 10, dim=1, largest=False).indices
     assert np.array_equal(np.sort(found.numpy(), axis=1), np.sort(expected.numpy(), axis=1))
-    pieces = torch.cat([model._bound_k_nearest(flat[i:i + 37], 10)
+    # the distances come as the pair measure gives them (none left unmeasured here)
+    rows = torch.arange(len(flat)).repeat_interleave(10)
+    assert torch.equal(measured.reshape(-1),
+                       bound_module.pair_sq(flat, model._flat, rows, found.reshape(-1)))
+    pieces = torch.cat([model._bound_k_nearest(flat[i:i + 37], 10)[0]
                         for i in range(0, len(flat), 37)])
     assert np.array_equal(np.sort(pieces.numpy(), axis=1), np.sort(found.numpy(), axis=1))
 
@@ -726,8 +730,13 @@ def test_spread_restores_from_the_float64_nearest_of_the_k_found():
     queries, _ = new.take(torch.arange(len(new)))
     flat = queries.reshape(len(queries), -1)
     w = torch.ones_like(flat)
-    found = model._k_nearest(flat, w, None)
+    found, measured = model._k_nearest(flat, w, None)
     assert np.array_equal(model._first(flat, w, found).numpy(), float64_nearest(model, queries))
+    assert np.array_equal(model._first(flat, w, found, measured).numpy(),
+                          float64_nearest(model, queries))
+    measured[::3] = float("nan")  # the full product's rows: measured by _first itself
+    assert np.array_equal(model._first(flat, w, found, measured).numpy(),
+                          float64_nearest(model, queries))
     # the restoration's errors are those of the float64 nearest, weighted
     _, sums, _ = collect(model, new)
     nearest = model._flat[torch.as_tensor(float64_nearest(model, queries))]
