@@ -372,10 +372,9 @@ class ExactModel:
         self.__dict__.update(state)
         if "stored_" not in state and state.get("stored_compact_") is not None:
             self.stored_ = expand(self.stored_compact_).contiguous()
-            state = self.__dict__
         # a state of skdiffad 0.1 named its paradigm by a string: left as it is, so that
         # the detector holding it refuses it with the versions (skdiffad._persistence)
-        if "stored_" in state and isinstance(self.paradigm, Paradigm):
+        if "stored_" in self.__dict__ and isinstance(self.paradigm, Paradigm):
             self.to(loadable_device(self.device_, "the exact model"))
 
     # -------------------------------------------------------------- scoring
