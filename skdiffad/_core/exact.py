@@ -666,13 +666,14 @@ class ExactModel:
         quarter of the squared range), so only there can an error be weighted."""
         if self.spread_floor is None:
             return
-        flat = self._flat
-        values = flat.cpu().numpy()  # NumPy reduces along the rows 25 times faster
-        spread = torch.from_numpy(values.max(axis=0) - values.min(axis=0)).to(flat.device)
-        cols = torch.nonzero(spread.double() ** 2 > 4 * self.spread_floor).flatten()
+        # from the stored samples on the CPU, where NumPy reduces along the rows 25
+        # times faster than torch (and a GPU model needs no copy back)
+        values = self.stored_.reshape(len(self.stored_), -1).numpy()
+        spread = (values.max(axis=0) - values.min(axis=0)).astype(np.float64)
+        cols = np.flatnonzero(spread ** 2 > 4 * self.spread_floor)
         if len(cols):
-            self._spread_cols = cols
-            self._spread_values = flat[:, cols].contiguous()
+            self._spread_cols = torch.as_tensor(cols, device=self._flat.device)
+            self._spread_values = self._flat[:, self._spread_cols].contiguous()
 
     def _first(self, flat, w, found, measured=None):
         """The nearest of each query's ``found`` stored samples (nearest first): in

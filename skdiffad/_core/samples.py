@@ -120,9 +120,9 @@ class Samples:
         return int(math.prod(self.event_shape))
 
     def compact(self, index):
-        """``None``, or a smaller form of samples ``index`` (a dict of tensors and
-        ints) from which :func:`expand` rebuilds ``take(index)[0]`` exactly: what a
-        model that stores samples pickles instead of them."""
+        """``None``, or another form of samples ``index`` (a dict of tensors and ints)
+        from which :func:`expand` rebuilds ``take(index)[0]`` exactly: what a model
+        that stores samples pickles instead of them where it is the smaller."""
         return None
 
     def take(self, index, device="cpu"):  # pragma: no cover - abstract

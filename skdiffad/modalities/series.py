@@ -69,7 +69,7 @@ class SeriesModality(Modality):
         Imputation: stripes of the grating masks.
     spread_floor : float or None
         Exact reconstruction: an entry's squared error is multiplied by
-        ``spread_floor / (v + spread_floor)``, ``v`` the entry's variance over the
+        ``spread_floor / max(v, spread_floor)``, ``v`` the entry's variance over the
         stored windows nearest the window (``None``: every error counts in full).
     """
 
