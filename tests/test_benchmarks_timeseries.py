@@ -393,6 +393,33 @@ def test_server_like_series_have_normal_bursts_and_six_labelled_faults(tmp_path)
     np.testing.assert_array_equal(again["X_test"], X)
 
 
+def test_ecg_rhythm_keeps_wave_durations_and_labels_premature_beats(tmp_path):
+    from benchmarks import synthetic_series as ss
+
+    rhythms = bt.collection_series("ECG_RHYTHM", tmp_path)
+    assert list(rhythms) == [f"ecg_{fs}hz_{bpm}bpm" for fs, bpm in ss.RHYTHMS]
+    assert all(bt.split_of("ECG_RHYTHM", name) == bt.EVALUATION for name in rhythms)
+    one = rhythms["ecg_250hz_72bpm"]()
+    X, y = one["X_test"], one["y_test"]
+    assert one["X_train"].shape == X.shape == (ss.RHYTHM_STEPS, 1)
+    edges = np.flatnonzero(np.diff(np.r_[0, y, 0]))
+    starts, ends = edges[::2], edges[1::2]
+    # 12 abnormal beats, each labelled over 0.6 s (150 steps at 250 Hz), none touching
+    assert len(starts) == ss.RHYTHM_ANOMALIES
+    assert np.all(np.abs((ends - starts) - 150) <= 1)
+    # normal R peaks: the rate varies (beat-to-beat intervals spread) around 72 a minute
+    train = one["X_train"][:, 0]
+    peaks = np.flatnonzero((train[1:-1] > 0.7) & (train[1:-1] >= train[:-2])
+                           & (train[1:-1] >= train[2:])) + 1
+    rr = np.diff(peaks) / 250.0
+    assert abs(60 / rr.mean() - 72) < 4 and 0.02 < rr.std() / rr.mean() < 0.2
+    # the QRS keeps its width whatever the rate: the R wave above half height lasts
+    # about 2 * 1.18 * 10 ms (6 steps at 250 Hz) in every beat
+    widths = [np.sum(train[p - 10:p + 10] > train[p] / 2) for p in peaks[1:-1]]
+    assert max(widths) - min(widths) <= 2
+    np.testing.assert_array_equal(rhythms["ecg_250hz_72bpm"]()["X_test"], X)
+
+
 def test_ecg_like_series_label_whole_abnormal_beats():
     from benchmarks.synthetic_series import ECG_ANOMALIES, ECG_STEPS, ecg_like
 
