@@ -52,6 +52,9 @@ kind where the issue saw the default lose most, real ECG, drawn closer to it tha
   ventricular beats (early, no P wave, a wide QRS, an inverted T, then a full
   compensatory pause) and premature atrial beats (early, normal QRS, an inverted
   P wave), each labelled from 0.2 s before its R peak to 0.4 s after.
+- ``ECG_RHYTHM_HOLDOUT`` (6 series): as ``ECG_RHYTHM``, at other rates and a third
+  sampling rate (300 Hz); declared after ``ECG_RHYTHM``'s one run and before any rule
+  was measured on it, for whatever that run leads to.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ import numpy as np
 
 #: The collections this module generates.
 SYNTHETIC_COLLECTIONS = ("GENERATED", "ECG_LIKE", "GENERATED_HOLDOUT", "ECG_LIKE_HOLDOUT",
-                         "SERVER_LIKE", "ECG_RHYTHM")
+                         "SERVER_LIKE", "ECG_RHYTHM", "ECG_RHYTHM_HOLDOUT")
 
 #: ``GENERATED``: first seeds of each group of three machines (1, 3 and 8 sensors).
 GENERATED_SEEDS = (0, 10, 20, 30)
@@ -84,6 +87,8 @@ SERVER_FAULTS = ("latency", "leak", "runaway", "frozen", "errors", "decoupled")
 #: ``ECG_RHYTHM``: (sampling rate in Hz, mean beats a minute) of each series, its steps
 #: and abnormal beats (about two ventricular to one atrial).
 RHYTHMS = ((250, 60), (250, 72), (250, 80), (360, 62), (360, 70), (360, 78))
+#: ``ECG_RHYTHM_HOLDOUT``: other rates, and 300 Hz.
+HOLDOUT_RHYTHMS = ((250, 66), (250, 76), (300, 64), (300, 74), (360, 66), (360, 82))
 RHYTHM_STEPS, RHYTHM_ANOMALIES = 20_000, 12
 #: Steps a fault lasts, drawn from [low, high); faults not named here last 40-150.
 SERVER_FAULT_STEPS = {"leak": (300, 601), "frozen": (100, 301)}
@@ -282,8 +287,9 @@ def synthetic_collection(collection):
                 for period in periods}
     if collection == "SERVER_LIKE":
         return {f"server_{seed}": functools.partial(server_like, seed) for seed in SERVER_SEEDS}
-    if collection == "ECG_RHYTHM":
+    if collection in ("ECG_RHYTHM", "ECG_RHYTHM_HOLDOUT"):
+        rhythms = RHYTHMS if collection == "ECG_RHYTHM" else HOLDOUT_RHYTHMS
         return {f"ecg_{fs}hz_{bpm}bpm": functools.partial(ecg_rhythm, fs, bpm)
-                for fs, bpm in RHYTHMS}
+                for fs, bpm in rhythms}
     raise ValueError(f"unknown generated collection {collection!r}; choose from "
                      f"{list(SYNTHETIC_COLLECTIONS)}")

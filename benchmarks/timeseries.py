@@ -57,7 +57,8 @@ or the ``shared/data`` folder next to the checkout), read at run time with
   without load, ...); a kind none of the others has, added after every choice.
 - ECG_RHYTHM (6): heart rhythms at 250 or 360 Hz whose waves keep their duration
   while the rate varies, with premature ventricular and atrial beats; closer to
-  real ECG than ECG_LIKE, added in issue #27's tenth round and run once.
+  real ECG than ECG_LIKE, added in issue #27's tenth round and run once;
+  ECG_RHYTHM_HOLDOUT (6): the same kind at other rates, declared after that run.
 
 The collections are split (:data:`TUNING_SPLIT`) into a **tuning** split, on
 which every default and rule of the detector is chosen (NAB, SKAB, SMAP_MSL and

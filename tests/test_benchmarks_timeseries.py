@@ -418,6 +418,9 @@ def test_ecg_rhythm_keeps_wave_durations_and_labels_premature_beats(tmp_path):
     widths = [np.sum(train[p - 10:p + 10] > train[p] / 2) for p in peaks[1:-1]]
     assert max(widths) - min(widths) <= 2
     np.testing.assert_array_equal(rhythms["ecg_250hz_72bpm"]()["X_test"], X)
+    held = bt.collection_series("ECG_RHYTHM_HOLDOUT", tmp_path)
+    assert len(held) == 6 and not set(held) & set(rhythms)
+    assert not set(ss.HOLDOUT_RHYTHMS) & set(ss.RHYTHMS)
 
 
 def test_ecg_like_series_label_whole_abnormal_beats():
