@@ -96,7 +96,9 @@ Detectors (:data:`DETECTORS`, chosen with ``--detectors``; each factory gets
   ``Diffusion-fixed`` is the fixed 32/64/128 default of issues #12 to #26 and
   ``Diffusion-w32`` one 32-step window, both with the window maximum;
   ``Diffusion-w64`` is the single 64-step window that was the default before
-  issue #12; ``Diffusion-reconstruction`` and
+  issue #12; ``Diffusion-64`` is one 64-step length with the default's covering
+  mean (issue #27 round 10: the setting for ECG whose labels cover single beats);
+  ``Diffusion-reconstruction`` and
   ``Diffusion-imputation`` change only ``scoring``; ``Diffusion-unet-*`` use the
   trained 1-D U-Net instead of the exact denoiser (its default budget: 600
   gradient steps per window length); ``Diffusion-unet-w64-2400`` is one 64-step
@@ -353,6 +355,8 @@ DETECTORS = {
     "Diffusion-window-max": _diffusion(aggregation="window", aggregation_window=None),
     # #27 round 4's option: the covering mean over each length's own windows
     "Diffusion-window-mean": _diffusion(aggregation="window_mean", aggregation_window=None),
+    # one 64-step length, the covering mean: the setting for beat-labelled ECG (#27 round 10)
+    "Diffusion-64": _diffusion(window_size=64),
     # the default before #27 round 8: every restoration error counted in full
     "Diffusion-no-spread": _diffusion(spread_floor=None),
     "Diffusion-ivf": _diffusion(search="ivf"),  # the default with the IVF index (#28)
