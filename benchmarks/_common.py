@@ -306,13 +306,21 @@ def start_runs_csv(csv_path, resume, columns, text_columns=()):
         ``csv_path`` as a ``Path`` (None stays None: nothing is written).
     previous : pandas.DataFrame
         The rows already there when resuming, else an empty frame with ``columns``.
+        A CSV written before some of ``columns`` existed is rewritten with all of them
+        (empty in its earlier rows), so the rows appended next line up with its header.
     """
     if csv_path is None:
         return None, pd.DataFrame(columns=columns)
     csv_path = Path(csv_path)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     if resume and csv_path.exists() and csv_path.stat().st_size > 0:
-        return csv_path, read_runs(csv_path, text_columns)
+        previous = read_runs(csv_path, text_columns)
+        missing = [c for c in columns if c not in previous.columns]
+        if missing:
+            previous = previous.reindex(columns=list(columns) + [
+                c for c in previous.columns if c not in columns])
+            previous[list(columns)].to_csv(csv_path, index=False)
+        return csv_path, previous
     csv_path.unlink(missing_ok=True)
     return csv_path, pd.DataFrame(columns=columns)
 

@@ -141,8 +141,11 @@ by design raises :class:`~benchmarks._common.NotApplicable`, recorded as
 
 Metrics (:mod:`skdiffad.metrics`, per series): VUS-PR and VUS-ROC (buffer up to
 100 steps: ``window=100``, TSB-AD's ``slidingWindow=100``), AUPR, AUROC, the
-best range-F1 over thresholds, and ``top_hit`` (above; meaningful for
-collections with one anomaly per series, UCR_KDD21). Each finished run
+best range-F1 over thresholds, ``top_hit`` (above; meaningful for
+collections with one anomaly per series, UCR_KDD21), and ``vus_pr_tsb``: VUS-PR
+with the buffer TSB-AD's benchmark protocol gives each series
+(:func:`protocol_window`: the period of its first channel by autocorrelation, 6-303
+steps, else 125), added in issue #27's tenth round. Each finished run
 is appended at once to ``<out>/timeseries_runs.csv`` (columns :data:`RUN_COLUMNS`),
 so ``--resume`` skips the (collection, series, seed, detector) rows already there
 (failed runs included: delete their rows to retry them). A detector that raises,
@@ -229,7 +232,14 @@ VUS_WINDOW = 100
 #: Steps either side of an anomaly in which the top score still counts for the
 #: UCR archive's own measure (:func:`skdiffad.metrics.top_score_hit`).
 TOP_HIT_TOLERANCE = 100
-METRICS = ("vus_pr", "vus_roc", "aupr", "auroc", "range_f1", "top_hit")
+METRICS = ("vus_pr", "vus_roc", "aupr", "auroc", "range_f1", "top_hit", "vus_pr_tsb")
+#: TSB-AD's protocol (tsb-ad 1.5's benchmark scripts) takes each series' VUS buffer from
+#: its autocorrelation (:func:`protocol_window`): the strongest local maximum of the
+#: first channel's autocorrelation over the first PROTOCOL_STEPS steps of the whole
+#: series, at lags PROTOCOL_MIN_LAG .. PROTOCOL_LAGS, kept between PROTOCOL_WINDOWS and
+#: PROTOCOL_FALLBACK otherwise. ``vus_pr_tsb`` is VUS-PR with that buffer.
+PROTOCOL_STEPS, PROTOCOL_LAGS, PROTOCOL_MIN_LAG = 20_000, 400, 3
+PROTOCOL_WINDOWS, PROTOCOL_FALLBACK = (6, 303), 125
 
 # PyOD's deep baselines, cut down so the whole benchmark runs on a 2-core CPU
 # (see the module docstring): LSTMAD 50 -> 10 epochs; AnomalyTransformer 10 -> 2
@@ -258,7 +268,8 @@ TUNING_SPLIT = {"NAB": "*", "SKAB": "*", "SMAP_MSL": "*", "SMD": "machine-1-"}
 TEXT_COLUMNS = ("series", "collection")
 RUN_COLUMNS = [
     "collection", "series", "seed", "detector", "n_train", "n_test", "n_channels",
-    "vus_pr", "vus_roc", "aupr", "auroc", "range_f1", "top_hit", "fit_s", "score_s", "error",
+    "vus_pr", "vus_roc", "aupr", "auroc", "range_f1", "top_hit", "vus_pr_tsb", "fit_s",
+    "score_s", "error",
 ]
 SPEED_COLUMNS = ["detector", "n_train", "n_test", "n_channels", "fit_s", "score_s",
                  "rows_per_s", "score_ratio_to_" + REFERENCE_DETECTOR, "error"]
@@ -483,8 +494,51 @@ def group_parts(group):
 
 
 # ---------------------------------------------------------------- running
-def score_metrics(y, scores):
-    """The benchmark's metrics of one scored series (see :data:`METRICS`)."""
+def protocol_window(series):
+    """The VUS buffer TSB-AD's protocol gives a series: its period by autocorrelation.
+
+    The first channel of the whole series (training part, then test part), its first
+    :data:`PROTOCOL_STEPS` finite values; their autocorrelation (the sample
+    autocovariance over the mean-removed values, divided by the lag-0 one) at lags
+    :data:`PROTOCOL_MIN_LAG` to :data:`PROTOCOL_LAGS`; the lag of its highest strict
+    local maximum there (the lags at either end never count), if within
+    :data:`PROTOCOL_WINDOWS`, else :data:`PROTOCOL_FALLBACK`, which is also the
+    answer when there is no maximum (a constant series) or fewer steps than lags
+    (where TSB-AD's own scripts stop with an error).
+
+    Parameters
+    ----------
+    series : dict
+        ``X_train`` and ``X_test``, 2-D arrays.
+
+    Returns
+    -------
+    window : int
+    """
+    x = np.concatenate([np.asarray(series["X_train"], dtype=np.float64)[:, 0],
+                        np.asarray(series["X_test"], dtype=np.float64)[:, 0]])
+    x = x[np.isfinite(x)][:PROTOCOL_STEPS]
+    n = len(x)
+    if n <= PROTOCOL_LAGS:
+        return PROTOCOL_FALLBACK
+    x = x - x.mean()
+    size = 1 << int(np.ceil(np.log2(2 * n)))
+    spectrum = np.fft.rfft(x, size)
+    covariance = np.fft.irfft(spectrum * np.conj(spectrum), size)[:PROTOCOL_LAGS + 1] / n
+    if covariance[0] <= 0:
+        return PROTOCOL_FALLBACK
+    ac = covariance[PROTOCOL_MIN_LAG:] / covariance[0]
+    inner = np.flatnonzero((ac[1:-1] > ac[:-2]) & (ac[1:-1] > ac[2:])) + 1
+    if not len(inner):
+        return PROTOCOL_FALLBACK
+    lag = int(inner[np.argmax(ac[inner])]) + PROTOCOL_MIN_LAG
+    low, high = PROTOCOL_WINDOWS
+    return lag if low <= lag <= high else PROTOCOL_FALLBACK
+
+
+def score_metrics(y, scores, window=None):
+    """The benchmark's metrics of one scored series (see :data:`METRICS`); ``window``:
+    the series' :func:`protocol_window` (``vus_pr_tsb`` is NaN without it)."""
     from skdiffad import metrics  # lazily: the module may be newer than this script
 
     return {
@@ -494,6 +548,8 @@ def score_metrics(y, scores):
         "auroc": float(metrics.auroc(y, scores)),
         "range_f1": float(metrics.best_range_f1(y, scores)[0]),
         "top_hit": float(metrics.top_score_hit(y, scores, tolerance=TOP_HIT_TOLERANCE)),
+        "vus_pr_tsb": np.nan if window is None
+        else float(metrics.vus_pr(y, scores, window=int(window))),
     }
 
 
@@ -538,7 +594,7 @@ def evaluate(make_detector, series, seed, device="auto"):
         if n_bad:
             raise FloatingPointError(f"{n_bad} non-finite scores of {len(scores)}")
         result["scores"] = scores
-        result.update(score_metrics(y_test, scores))
+        result.update(score_metrics(y_test, scores, protocol_window(series)))
     except Exception as exc:  # noqa: BLE001 - one detector must not end the benchmark
         result["error"] = error_message(exc)
     return result
@@ -708,7 +764,20 @@ def _print_progress(count, total, row):
 # ---------------------------------------------------------------- summary
 _TABLE_COLUMNS = {"vus_pr": "mean VUS-PR", "aupr": "mean AUPR", "auroc": "mean AUROC",
                   "vus_roc": "mean VUS-ROC", "range_f1": "mean range-F1",
-                  "top_hit": "top-score hit rate"}
+                  "top_hit": "top-score hit rate",
+                  "vus_pr_tsb": "mean VUS-PR, TSB-AD's window"}
+
+
+def with_every_metric(runs):
+    """``runs`` with every column of :data:`METRICS`: runs made before a metric existed
+    (``vus_pr_tsb``: before issue #27's tenth round) get NaN there."""
+    missing = [m for m in METRICS if m not in runs.columns]
+    if not missing:
+        return runs
+    runs = runs.copy()
+    for m in missing:
+        runs[m] = np.nan
+    return runs
 
 
 def collection_table(runs):
@@ -730,7 +799,7 @@ def collection_table(runs):
     table : pandas.DataFrame
         Indexed by detector.
     """
-    runs = runs.copy()
+    runs = with_every_metric(runs).copy()
     runs["error"] = error_text(runs["error"])
     ok = runs[runs["error"] == ""]
     per_series = ok.groupby(["detector", "series"])[list(METRICS)].mean()
@@ -1001,13 +1070,16 @@ def summarise(runs, title="Time-series anomaly detection benchmark", notes=()):
     text : str
         Markdown.
     """
-    runs = runs.copy()
+    runs = with_every_metric(runs).copy()
     runs["error"] = error_text(runs["error"])
     lines = summary_lines(title, notes)
     lines += [f"- VUS-PR / VUS-ROC with buffers up to {VUS_WINDOW} steps; range-F1 is the "
               "best over thresholds. Metrics are averaged over seeds per series, then "
               "over the series a detector scored without error (the ok column), so "
-              "detectors with n/a or failed series are averaged over fewer series.", ""]
+              "detectors with n/a or failed series are averaged over fewer series.",
+              "- VUS-PR, TSB-AD's window: VUS-PR with the buffer TSB-AD's protocol gives "
+              "each series (its period by autocorrelation, 6-303 steps, else "
+              f"{PROTOCOL_FALLBACK}; `protocol_window`); empty for runs made before it.", ""]
     tables = summary_tables(runs)
     groups = _groups(runs)
     if len(tables) > 1:
@@ -1027,6 +1099,11 @@ def summarise(runs, title="Time-series anomaly detection benchmark", notes=()):
                   f"series is averaged over its part of them, next to {PAIRED_REFERENCE} "
                   "on that part (the bracketed rows). Quote these for comparisons.", "",
                   markdown_table(paired, "detector"), ""]
+        if runs["vus_pr_tsb"].notna().any():
+            lines += ["## Paired mean VUS-PR, TSB-AD's window", "",
+                      "As above, with each series' buffer as TSB-AD's protocol sets it "
+                      "(`protocol_window`).", "",
+                      markdown_table(paired_overview(runs, "vus_pr_tsb"), "detector"), ""]
         if "UCR_KDD21" in set(runs["collection"]):
             lines += ["## Paired top-score hit rate", "",
                       "UCR's own measure (top score within 100 steps of the anomaly); "
@@ -1302,8 +1379,9 @@ def summarise_directories(directories, out, command, data_dir=None):
     if len(set(units.values())) > 1:
         raise SystemExit(f"the runs to merge were made in different units ({units}); "
                          "merge runs of one --units setting only")
-    runs = merge_run_files(directories, "timeseries_runs.csv",
-                           ["collection", "series", "seed", "detector"], out, TEXT_COLUMNS)
+    runs = with_every_metric(merge_run_files(directories, "timeseries_runs.csv",
+                                             ["collection", "series", "seed", "detector"],
+                                             out, TEXT_COLUMNS))
     notes = _notes(command, 1, SHARDS_DEVICE) + [merged_from(directories)]
     kind = next(iter(units.values()), "given")
     (Path(out) / UNITS_FILE).write_text(kind + "\n")

@@ -60,6 +60,19 @@ def test_start_runs_csv_resumes_or_starts_afresh(tmp_path):
     assert previous.empty and list(previous.columns) == COLUMNS and not path.exists()
 
 
+def test_resuming_a_csv_written_before_a_column_existed_rewrites_its_header(tmp_path):
+    path = tmp_path / "runs.csv"
+    older = [c for c in COLUMNS if c != "score"]
+    path.write_text(",".join(older) + "\n" + "a,0,\n")
+    _, previous = common.start_runs_csv(path, True, COLUMNS, ("series",))
+    assert previous["series"].tolist() == ["a"] and previous["score"].isna().all()
+    assert path.read_text().splitlines()[0] == ",".join(COLUMNS)
+    common.append_row(path, {"series": "b", "seed": 1, "score": 0.5, "error": ""}, COLUMNS)
+    again = common.read_runs(path, ("series",))
+    assert again["series"].tolist() == ["a", "b"]
+    assert np.isnan(again["score"][0]) and again["score"][1] == 0.5
+
+
 def test_results_csv_backs_up_an_earlier_file_unless_resuming(tmp_path, capsys):
     path = common.results_csv(tmp_path / "out", "runs.csv", resume=False)
     path.write_text("old\n")

@@ -41,11 +41,13 @@ TOY = {"NAB": {"toy/a": (0, 1), "toy/b": (1, 1)},
        "SKAB": {"run/1": (2, 3), "run/2": (3, 3), "run/3": (4, 3)}}
 
 
-def _stand_in_metrics(y, scores):
-    """Cheap, deterministic numbers with the real metrics' names."""
+def _stand_in_metrics(y, scores, window=None):
+    """Cheap, deterministic numbers with the real metrics' names (``vus_pr_tsb``: the
+    protocol window the harness passed, in thousands)."""
     return {"vus_pr": average_precision_score(y, scores), "vus_roc": roc_auc_score(y, scores),
             "aupr": average_precision_score(y, scores), "auroc": roc_auc_score(y, scores),
-            "range_f1": 0.5, "top_hit": float(np.argmax(scores) in np.flatnonzero(y))}
+            "range_f1": 0.5, "top_hit": float(np.argmax(scores) in np.flatnonzero(y)),
+            "vus_pr_tsb": np.nan if window is None else window / 1000}
 
 
 class _Broken:
@@ -391,6 +393,88 @@ def test_server_like_series_have_normal_bursts_and_six_labelled_faults(tmp_path)
     assert (np.diff(one["X_train"][:, ss.SERVER_CHANNELS.index("net_out")]) != 0).all()
     again = servers["server_3"]()
     np.testing.assert_array_equal(again["X_test"], X)
+
+
+def _protocol(x, split=None):
+    x = np.asarray(x, dtype=float)
+    x = x[:, None] if x.ndim == 1 else x
+    split = len(x) // 3 if split is None else split
+    return bt.protocol_window({"X_train": x[:split], "X_test": x[split:]})
+
+
+def test_protocol_window_is_the_first_channels_period_within_tsb_ads_bounds():
+    t = np.arange(6000)
+    noise = 0.1 * np.random.default_rng(0).normal(size=len(t))
+    assert _protocol(np.sin(2 * np.pi * t / 50) + noise) == 50
+    # the training and test parts are read as one series
+    assert _protocol(np.sin(2 * np.pi * t / 50) + noise, split=5900) == 50
+    assert _protocol(np.sin(2 * np.pi * t / 120) + noise) == 120
+    # only the first channel counts
+    two = np.column_stack([np.sin(2 * np.pi * t / 80), np.sin(2 * np.pi * t / 30)])
+    assert _protocol(two) == 80 and _protocol(two[:, ::-1]) == 30
+    fallback = bt.PROTOCOL_FALLBACK
+    assert _protocol(np.sin(2 * np.pi * t / 350) + noise) == fallback  # above 303 steps
+    assert _protocol(np.sin(2 * np.pi * t / 4)) == fallback  # below 6 steps
+    assert _protocol(np.ones(6000)) == fallback  # no maximum
+    assert _protocol(np.sin(2 * np.pi * t[:300] / 50)) == fallback  # fewer steps than lags
+    # missing values are dropped (as TSB-AD drops rows with one), not read as numbers
+    clean = np.sin(2 * np.pi * t / 50) + noise
+    gappy = clean.copy()
+    gappy[::97] = np.nan
+    assert _protocol(gappy, split=2000) == _protocol(np.delete(clean, np.s_[::97]))
+    assert _protocol(gappy) in (49, 50)
+    # only the first 20 000 steps count: a period that starts later is not seen
+    late = np.concatenate([np.sin(2 * np.pi * np.arange(20_000) / 40),
+                           np.sin(2 * np.pi * np.arange(20_000) / 90)])
+    assert _protocol(late) == 40
+
+
+def test_protocol_window_matches_tsb_ads_own_rule():
+    """Against ``find_length_rank`` of tsb-ad 1.5 where it runs (it needs statsmodels,
+    which the test set-up does not install; 607 series matched when it was checked)."""
+    slidingWindows = pytest.importorskip("TSB_AD.utils.slidingWindows",
+                                         exc_type=ImportError)
+    rng = np.random.default_rng(1)
+    for k in range(40):
+        n = int(rng.integers(500, 25_000))
+        t = np.arange(n)
+        x = (np.sin(2 * np.pi * t / rng.uniform(4, 450)) * (k % 2)
+             + rng.uniform(0.1, 2) * rng.normal(size=n))
+        assert _protocol(x) == slidingWindows.find_length_rank(x[:, None], rank=1)
+
+
+def test_score_metrics_reads_vus_pr_at_the_protocol_window():
+    from skdiffad import metrics
+
+    y = np.zeros(2000, int)
+    y[900:960] = 1
+    scores = np.random.default_rng(0).random(2000) + np.convolve(y, np.ones(200), "same") / 50
+    got = bt.score_metrics(y, scores, window=250)
+    assert got["vus_pr_tsb"] == metrics.vus_pr(y, scores, window=250)
+    assert got["vus_pr"] == metrics.vus_pr(y, scores, window=bt.VUS_WINDOW)
+    assert got["vus_pr_tsb"] > got["vus_pr"]  # a wider buffer forgives the spread score
+    assert np.isnan(bt.score_metrics(y, scores)["vus_pr_tsb"])
+    assert set(got) == set(bt.METRICS)
+
+
+def test_runs_made_before_the_protocol_window_resume_and_summarise(toy, tmp_path):
+    _main(tmp_path, "--detectors", "TSOD-KNN")
+    path = tmp_path / "timeseries_runs.csv"
+    runs = pd.read_csv(path)
+    assert runs["vus_pr_tsb"].notna().all()
+    runs.drop(columns="vus_pr_tsb").to_csv(path, index=False)  # as written before
+    merged = bt.main(["--summarise", str(tmp_path), "--out", str(tmp_path / "sum")])
+    assert merged["vus_pr_tsb"].isna().all()
+    text = (tmp_path / "sum" / "timeseries_summary.md").read_text()
+    assert "Paired mean VUS-PR, TSB-AD's window" not in text
+    _main(tmp_path, "--detectors", CHEAP, "--resume")
+    again = pd.read_csv(path)
+    assert list(again.columns) == bt.RUN_COLUMNS
+    knn = again["detector"] == "TSOD-KNN"
+    assert again.loc[knn, "vus_pr_tsb"].isna().all()
+    assert again.loc[~knn, "vus_pr_tsb"].notna().all()
+    assert "Paired mean VUS-PR, TSB-AD's window" in (
+        tmp_path / "timeseries_summary.md").read_text()
 
 
 def test_ecg_rhythm_keeps_wave_durations_and_labels_premature_beats(tmp_path):
