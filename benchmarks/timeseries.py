@@ -219,6 +219,7 @@ from benchmarks._common import (
     warm_up_budget,
 )
 from benchmarks.synthetic_series import SYNTHETIC_COLLECTIONS, synthetic_collection
+from skdiffad._encoders.series import lagged_products
 from skdiffad.datasets import (
     TIMESERIES_COLLECTIONS,
     list_timeseries,
@@ -521,13 +522,10 @@ def protocol_window(series):
     n = len(x)
     if n <= PROTOCOL_LAGS:
         return PROTOCOL_FALLBACK
-    x = x - x.mean()
-    size = 1 << int(np.ceil(np.log2(2 * n)))
-    spectrum = np.fft.rfft(x, size)
-    covariance = np.fft.irfft(spectrum * np.conj(spectrum), size)[:PROTOCOL_LAGS + 1] / n
-    if covariance[0] <= 0:
+    products = lagged_products((x - x.mean())[:, None], PROTOCOL_LAGS)
+    if products[0] <= 0:
         return PROTOCOL_FALLBACK
-    ac = covariance[PROTOCOL_MIN_LAG:] / covariance[0]
+    ac = products[PROTOCOL_MIN_LAG:] / products[0]
     inner = np.flatnonzero((ac[1:-1] > ac[:-2]) & (ac[1:-1] > ac[2:])) + 1
     if not len(inner):
         return PROTOCOL_FALLBACK

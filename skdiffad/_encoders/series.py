@@ -104,12 +104,7 @@ def dominant_period(X):
     varying = sd > 1e-12 * np.maximum(1.0, np.abs(mean))
     if not varying.any():
         return None
-    Z = centred[:, varying] / sd[varying]
-    acf = np.zeros(hi + 1)
-    group = max(1, _PERIOD_FFT_ELEMENTS // (2 * n))  # channels per FFT: bounded memory
-    for j in range(0, Z.shape[1], group):
-        spectrum = np.fft.rfft(Z[:, j:j + group], 2 * n, axis=0)
-        acf += np.fft.irfft(spectrum * np.conj(spectrum), n=2 * n, axis=0)[:hi + 1].sum(axis=1)
+    acf = lagged_products(centred[:, varying] / sd[varying], hi)
     acf = acf / acf[0]
     step = np.diff(acf)
     minima = np.flatnonzero((step[:-1] < 0) & (step[1:] >= 0)) + 1
@@ -126,6 +121,21 @@ def dominant_period(X):
         return None
     best = int(peaks[np.argmax(seg[peaks])])
     return start + best if seg[best] > PERIOD_MIN_CORRELATION else None
+
+
+def lagged_products(Z, max_lag):
+    """``sum_c sum_t Z[t, c] Z[t + k, c]`` for ``k = 0 .. max_lag`` of the columns of
+    ``Z`` (``(n, C)``, centred by the caller; ``max_lag < n``), by FFT, a few columns
+    at a time so the memory stays bounded: an autocorrelation once divided by its
+    lag-0 value."""
+    n = Z.shape[0]
+    out = np.zeros(max_lag + 1)
+    group = max(1, _PERIOD_FFT_ELEMENTS // (2 * n))  # columns per FFT
+    for j in range(0, Z.shape[1], group):
+        spectrum = np.fft.rfft(Z[:, j:j + group], 2 * n, axis=0)
+        out += np.fft.irfft(spectrum * np.conj(spectrum), n=2 * n, axis=0)[:max_lag + 1].sum(
+            axis=1)
+    return out
 
 
 def head_steps(n):
